@@ -1,0 +1,3 @@
+from fedi_forum.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Settings: read once (from the environment and the command line), then passed down.
+
+Nothing else in the package reads the environment. ``Settings`` is frozen so a running
+server cannot drift from what it was started with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+LANGUAGES = ("nl", "en")
+
+# Each env variable maps to a Settings field; the README's settings table lists them all
+# (a test keeps the two in step).
+ENV_VARS: dict[str, str] = {
+    "FEDI_FORUM_BASE_URL": "base_url",
+    "FEDI_FORUM_DATA_DIR": "data_dir",
+    "FEDI_FORUM_KEYS_DIR": "keys_dir",
+    "FEDI_FORUM_DEFAULT_LANG": "default_lang",
+    "FEDI_FORUM_INSTANCE_NAME": "instance_name",
+    "FEDI_FORUM_CONTACT_EMAIL": "contact_email",
+    "FEDI_FORUM_ABOUT_FILE": "about_file",
+    "FEDI_FORUM_TERMS_FILE": "terms_file",
+    "FEDI_FORUM_TIMEZONE": "timezone",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server needs to know about its instance.
+
+    ``base_url`` is the public origin (scheme://host[:port]) every id is built from; it
+    must be what remote servers use to reach us, because signatures cover the host.
+    """
+
+    base_url: str = "http://127.0.0.1:8000"
+    data_dir: Path = Path("data")
+    keys_dir: Path = Path("keys")
+    default_lang: str = "nl"
+    instance_name: str = "fedi-forum"
+    contact_email: str = ""
+    about_file: Path | None = None
+    terms_file: Path | None = None
+    timezone: str = "Europe/Amsterdam"  # for times shown on pages; stored times are UTC
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base URL must be http(s)://host[:port], got {self.base_url!r}")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("base URL must not have a path, query or fragment")
+        object.__setattr__(self, "base_url", f"{parts.scheme}://{parts.netloc.lower()}")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+        if self.default_lang not in LANGUAGES:
+            raise ValueError(f"default language must be one of {LANGUAGES}")
+
+    @property
+    def domain(self) -> str:
+        """The host (with a non-default port) used in handles: ``@slug@domain``."""
+        return urlsplit(self.base_url).netloc
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "fedi-forum.sqlite3"
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Environment first, then explicit overrides (command-line flags) win.
+
+        ``None`` overrides are ignored so argparse defaults can be passed straight in.
+        """
+        values: dict[str, Any] = {}
+        for var, field in ENV_VARS.items():
+            if environ.get(var):
+                values[field] = environ[var]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for field in ("data_dir", "keys_dir", "about_file", "terms_file"):
+            if isinstance(values.get(field), str):
+                values[field] = Path(values[field])
+        return cls(**values)

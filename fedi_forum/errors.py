@@ -1,0 +1,75 @@
+"""One exception tree for the whole server.
+
+Every error knows the HTTP status it maps to and a message that is safe to show the
+client. The full cause (with internals) goes to the log only; ``public_message`` never
+contains attacker-supplied data or file paths.
+
+    FediForumError                 500  base; never raised directly
+    ├── InvalidInput               400  malformed request (bad cursor, bad JSON, bad field)
+    │   └── InvalidSlug            400  slug outside [a-z0-9_]{1,30} or reserved
+    ├── NotFound                   404  unknown discussion, note or resource
+    ├── Gone                       410  existed once (deleted discussion)
+    ├── NotAcceptable              406  no representation matches Accept
+    ├── Conflict                   409  e.g. slug already taken
+    ├── RequestTooLarge            413  body over the cap
+    ├── UriTooLong                 414  path or query over the cap
+    └── UnsupportedMediaType       415  wrong Content-Type
+"""
+
+from __future__ import annotations
+
+
+class FediForumError(Exception):
+    """Base of every error we raise on purpose."""
+
+    status: int = 500
+    public_message: str = "internal error"
+
+    def __init__(self, detail: str | None = None, *, public_message: str | None = None) -> None:
+        super().__init__(detail or public_message or self.public_message)
+        if public_message is not None:
+            self.public_message = public_message
+
+
+class InvalidInput(FediForumError):
+    status = 400
+    public_message = "bad request"
+
+
+class InvalidSlug(InvalidInput):
+    public_message = "invalid discussion name"
+
+
+class NotFound(FediForumError):
+    status = 404
+    public_message = "not found"
+
+
+class Gone(FediForumError):
+    status = 410
+    public_message = "gone"
+
+
+class NotAcceptable(FediForumError):
+    status = 406
+    public_message = "no acceptable representation"
+
+
+class Conflict(FediForumError):
+    status = 409
+    public_message = "conflict"
+
+
+class RequestTooLarge(FediForumError):
+    status = 413
+    public_message = "request too large"
+
+
+class UriTooLong(FediForumError):
+    status = 414
+    public_message = "URI too long"
+
+
+class UnsupportedMediaType(FediForumError):
+    status = 415
+    public_message = "unsupported media type"

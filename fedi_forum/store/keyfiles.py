@@ -1,0 +1,45 @@
+"""Private keys as PEM files under the keys directory (mode 0600).
+
+Keys are the identity of every local actor: losing one means remote servers no longer
+trust that discussion. They live outside the database so they can be backed up (and
+restricted) separately; the public halves are copied into the database for serving.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from fedi_forum.activitypub import keys
+
+INSTANCE_KEY = "instance"
+
+
+class KeyFiles:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, name: str) -> Path:
+        # name is one of our own actor names (validated slug or INSTANCE_KEY), never remote input.
+        return self.directory / f"{name}.pem"
+
+    def load_or_create(self, name: str) -> RSAPrivateKey:
+        """Load the actor's key, generating and saving it (0600) on first use."""
+        path = self.path_for(name)
+        if path.exists():
+            return keys.load_private_pem(path.read_bytes())
+        self.directory.mkdir(parents=True, exist_ok=True)
+        key = keys.generate_private_key()
+        # O_EXCL: two processes creating the same key at once must not both win.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return keys.load_private_pem(path.read_bytes())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(keys.private_pem(key))
+        return key
+
+    def load(self, name: str) -> RSAPrivateKey:
+        return keys.load_private_pem(self.path_for(name).read_bytes())

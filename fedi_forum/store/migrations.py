@@ -1,0 +1,212 @@
+"""Versioned, forward-only schema migrations.
+
+Each entry is applied once, in order, inside its own transaction, and recorded in
+``schema_migrations``. Never edit a released migration: add a new one. The SQL stays
+close to the common subset of SQLite and PostgreSQL (TEXT timestamps in ISO 8601 UTC,
+INTEGER ids, no SQLite-only types) so a second backend can follow the same numbering.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+-- Instance facts fixed at first start (the base URL every id was built from).
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE discussions (
+    id               INTEGER PRIMARY KEY,
+    slug             TEXT NOT NULL UNIQUE,          -- lower-case [a-z0-9_]{1,30}
+    title            TEXT NOT NULL,
+    summary          TEXT NOT NULL DEFAULT '',
+    lang             TEXT NOT NULL,
+    state            TEXT NOT NULL DEFAULT 'open'
+                     CHECK (state IN ('open', 'locked', 'closed', 'deleted')),
+    announce_replies INTEGER NOT NULL DEFAULT 1,
+    public_key_pem   TEXT NOT NULL,                 -- private half lives in keys/
+    views            INTEGER NOT NULL DEFAULT 0,
+    last_seq         INTEGER NOT NULL DEFAULT 0,    -- next note gets last_seq + 1
+    reply_count      INTEGER NOT NULL DEFAULT 0,
+    revision         INTEGER NOT NULL DEFAULT 0,    -- bumped on any note change (ETags)
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    last_activity_at TEXT NOT NULL
+);
+
+-- Remote actors we know (authors, followers, signers), with their parsed key.
+CREATE TABLE actors (
+    id                 TEXT PRIMARY KEY,            -- actor URL
+    host               TEXT NOT NULL,
+    type               TEXT NOT NULL,
+    preferred_username TEXT,
+    name               TEXT,
+    url                TEXT,
+    icon_url           TEXT,
+    inbox              TEXT,
+    shared_inbox       TEXT,
+    key_id             TEXT,
+    public_key_pem     TEXT,
+    state              TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'gone')),
+    fetched_at         TEXT NOT NULL,
+    raw                TEXT
+);
+CREATE INDEX actors_key_id ON actors (key_id);
+CREATE INDEX actors_host ON actors (host);
+
+-- Every note of a discussion, in our order. seq 0 is the opening post.
+CREATE TABLE notes (
+    id              INTEGER PRIMARY KEY,
+    discussion_id   INTEGER NOT NULL REFERENCES discussions (id),
+    seq             INTEGER NOT NULL,
+    ap_id           TEXT NOT NULL UNIQUE,
+    activity_id     TEXT,                           -- the Create that brought it
+    author_id       TEXT NOT NULL,
+    is_local        INTEGER NOT NULL DEFAULT 0,
+    in_reply_to     TEXT,
+    in_reply_to_seq INTEGER,
+    content         TEXT NOT NULL,                  -- sanitized HTML
+    summary         TEXT,
+    sensitive       INTEGER NOT NULL DEFAULT 0,
+    lang            TEXT,
+    url             TEXT,
+    visibility      TEXT NOT NULL CHECK (visibility IN ('public', 'unlisted')),
+    state           TEXT NOT NULL DEFAULT 'visible'
+                    CHECK (state IN ('visible', 'hidden', 'held', 'deleted')),
+    published       TEXT NOT NULL,
+    updated         TEXT,
+    accepted_at     TEXT NOT NULL,
+    raw             TEXT,                           -- the object as received/sent
+    UNIQUE (discussion_id, seq)
+);
+CREATE INDEX notes_author ON notes (author_id);
+CREATE INDEX notes_accepted ON notes (accepted_at);
+
+-- Earlier versions of edited notes.
+CREATE TABLE note_revisions (
+    id         INTEGER PRIMARY KEY,
+    note_id    INTEGER NOT NULL REFERENCES notes (id),
+    content    TEXT NOT NULL,
+    summary    TEXT,
+    updated    TEXT,
+    raw        TEXT,
+    replaced_at TEXT NOT NULL
+);
+CREATE INDEX note_revisions_note ON note_revisions (note_id);
+
+-- Ids deleted before (or after) we saw them: a later Create of the same id is refused.
+CREATE TABLE tombstones (
+    ap_id      TEXT PRIMARY KEY,
+    actor_id   TEXT NOT NULL,
+    deleted_at TEXT NOT NULL
+);
+
+-- The group's own activities, newest last (the outbox serves them newest first).
+CREATE TABLE outbox (
+    id            INTEGER PRIMARY KEY,
+    discussion_id INTEGER NOT NULL REFERENCES discussions (id),
+    activity_id   TEXT NOT NULL UNIQUE,
+    type          TEXT NOT NULL,
+    object_id     TEXT,
+    published     TEXT NOT NULL,
+    payload       TEXT NOT NULL
+);
+CREATE INDEX outbox_discussion ON outbox (discussion_id, id);
+
+CREATE TABLE follows (
+    id                 INTEGER PRIMARY KEY,
+    discussion_id      INTEGER NOT NULL REFERENCES discussions (id),
+    actor_id           TEXT NOT NULL,
+    follow_activity_id TEXT,
+    inbox              TEXT NOT NULL,
+    shared_inbox       TEXT,
+    created_at         TEXT NOT NULL,
+    UNIQUE (discussion_id, actor_id)
+);
+CREATE INDEX follows_actor ON follows (actor_id);
+
+-- Dedupe of incoming activities (activity id), kept long enough to absorb retries.
+CREATE TABLE activities_seen (
+    activity_id TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX activities_seen_received ON activities_seen (received_at);
+
+-- Likes, boosts and emoji reactions on our notes.
+CREATE TABLE reactions (
+    id          INTEGER PRIMARY KEY,
+    note_id     INTEGER NOT NULL REFERENCES notes (id),
+    actor_id    TEXT NOT NULL,
+    kind        TEXT NOT NULL,                      -- Like | Announce | EmojiReact
+    content     TEXT,                               -- the emoji, for EmojiReact
+    activity_id TEXT NOT NULL UNIQUE,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX reactions_note ON reactions (note_id);
+
+-- Outgoing deliveries: one row per (activity, inbox); the worker claims with a lease.
+CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY,
+    activity_id     TEXT NOT NULL,
+    inbox           TEXT NOT NULL,
+    host            TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    signer          TEXT NOT NULL,                  -- local actor whose key signs
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    locked_until    TEXT,
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    UNIQUE (activity_id, inbox)
+);
+CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX deliveries_host ON deliveries (host, state);
+
+CREATE TABLE blocks (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('domain', 'actor')),
+    value      TEXT NOT NULL,
+    reason     TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    UNIQUE (kind, value)
+);
+
+CREATE TABLE reports (
+    id            INTEGER PRIMARY KEY,
+    source        TEXT NOT NULL CHECK (source IN ('federated', 'form')),
+    activity_id   TEXT UNIQUE,
+    reporter      TEXT,                             -- actor id or contact; never shown publicly
+    discussion_id INTEGER REFERENCES discussions (id),
+    note_ids      TEXT NOT NULL DEFAULT '[]',
+    comment       TEXT NOT NULL DEFAULT '',
+    state         TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'resolved', 'dismissed')),
+    created_at    TEXT NOT NULL
+);
+
+-- Per remote server facts: software, dialect, health.
+CREATE TABLE instances (
+    host              TEXT PRIMARY KEY,
+    software          TEXT,
+    version           TEXT,
+    dialect           TEXT,                          -- 'microblog' | 'group' (FEP-1b12)
+    dialect_override  TEXT,
+    signature_spec    TEXT,                          -- 'cavage' | 'rfc9421'
+    failures          INTEGER NOT NULL DEFAULT 0,
+    last_failure_at   TEXT,
+    unavailable_since TEXT,
+    last_seen_at      TEXT,
+    nodeinfo_fetched_at TEXT
+);
+""",
+    ),
+)
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1][0]

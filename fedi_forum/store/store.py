@@ -1,0 +1,496 @@
+"""Typed async API over the database. Every method is one logical operation: reads are
+one query (one thread hop), writes are one function run inside the group commit.
+
+Pagination is keyset only (``seq``/``id`` comparisons on an index), never OFFSET: the
+last page of a 10,000-reply discussion costs what the first one does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from fedi_forum.errors import Conflict, NotFound
+from fedi_forum.models import (
+    Author,
+    CollectionItem,
+    Discussion,
+    DiscussionState,
+    InstanceStats,
+    NewNote,
+    Note,
+    NoteState,
+    RemoteActor,
+)
+from fedi_forum.store.db import Database
+
+_DISCUSSION_COLS = (
+    "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
+    "d.views, d.last_seq, d.reply_count, d.created_at, d.updated_at, d.last_activity_at, "
+    "d.revision"
+)
+_NOTE_COLS = (
+    "n.id, n.discussion_id, n.seq, n.ap_id, n.author_id, n.in_reply_to, n.in_reply_to_seq, "
+    "n.content, n.summary, n.sensitive, n.lang, n.url, n.state, n.published, n.updated, "
+    "n.is_local, a.name AS a_name, a.preferred_username AS a_username, a.host AS a_host, "
+    "a.url AS a_url, a.icon_url AS a_icon"
+)
+_NOTE_FROM = "notes n LEFT JOIN actors a ON a.id = n.author_id"
+
+# SQL text below is assembled only from the constant column lists above; every value is
+# a bound parameter.
+_RowLike = sqlite3.Row | Mapping[str, Any]
+
+
+def _discussion(row: _RowLike) -> Discussion:
+    return Discussion(
+        id=row["id"],
+        slug=row["slug"],
+        title=row["title"],
+        summary=row["summary"],
+        lang=row["lang"],
+        state=DiscussionState(row["state"]),
+        announce_replies=bool(row["announce_replies"]),
+        public_key_pem=row["public_key_pem"],
+        views=row["views"],
+        last_seq=row["last_seq"],
+        reply_count=row["reply_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        last_activity_at=row["last_activity_at"],
+        revision=row["revision"],
+    )
+
+
+def _note(row: _RowLike) -> Note:
+    username, host = row["a_username"], row["a_host"]
+    author = Author(
+        actor_id=row["author_id"],
+        name=row["a_name"] or username or "",
+        handle=f"@{username}@{host}" if username and host else "",
+        profile_url=row["a_url"] or row["author_id"],
+        avatar_url=row["a_icon"] or "",
+    )
+    return Note(
+        id=row["id"],
+        discussion_id=row["discussion_id"],
+        seq=row["seq"],
+        ap_id=row["ap_id"],
+        author=author,
+        in_reply_to=row["in_reply_to"],
+        in_reply_to_seq=row["in_reply_to_seq"],
+        content=row["content"],
+        summary=row["summary"],
+        sensitive=bool(row["sensitive"]),
+        lang=row["lang"],
+        url=row["url"],
+        state=NoteState(row["state"]),
+        published=row["published"],
+        updated=row["updated"],
+        is_local=bool(row["is_local"]),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewDiscussion:
+    """Everything needed to create a discussion and its opening post in one transaction.
+
+    The ids and JSON documents are built by the caller (pure protocol code); the store
+    only persists them.
+    """
+
+    slug: str
+    title: str
+    summary: str
+    lang: str
+    public_key_pem: str
+    group_id: str
+    opening_ap_id: str
+    opening_content: str
+    opening_raw: str
+    create_activity_id: str
+    create_payload: str
+    now: str
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- instance facts -------------------------------------------------------------------
+
+    async def claim_base_url(self, base_url: str) -> str:
+        """Record the base URL on first start; return the one on record.
+
+        Every id we ever published embeds it, so it must not silently change.
+        """
+
+        def write(conn: sqlite3.Connection) -> str:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('base_url', ?) ON CONFLICT DO NOTHING",
+                (base_url,),
+            )
+            row = conn.execute("SELECT value FROM meta WHERE key = 'base_url'").fetchone()
+            return str(row[0])
+
+        return await self.db.write(write)
+
+    async def recorded_base_url(self) -> str | None:
+        row = await self.db.fetch_one("SELECT value FROM meta WHERE key = 'base_url'")
+        return None if row is None else str(row[0])
+
+    # -- discussions -------------------------------------------------------------------
+
+    async def create_discussion(self, new: NewDiscussion) -> Discussion:
+        def write(conn: sqlite3.Connection) -> Discussion:
+            try:
+                cur = conn.execute(
+                    "INSERT INTO discussions (slug, title, summary, lang, public_key_pem, "
+                    "created_at, updated_at, last_activity_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        new.slug,
+                        new.title,
+                        new.summary,
+                        new.lang,
+                        new.public_key_pem,
+                        new.now,
+                        new.now,
+                        new.now,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(
+                    f"slug {new.slug!r} taken", public_message="that name is already taken"
+                ) from exc
+            discussion_id = cur.lastrowid
+            conn.execute(
+                "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, "
+                "is_local, content, lang, url, visibility, published, accepted_at, raw) "
+                "VALUES (?, 0, ?, ?, ?, 1, ?, ?, ?, 'public', ?, ?, ?)",
+                (
+                    discussion_id,
+                    new.opening_ap_id,
+                    new.create_activity_id,
+                    new.group_id,
+                    new.opening_content,
+                    new.lang,
+                    new.opening_ap_id,
+                    new.now,
+                    new.now,
+                    new.opening_raw,
+                ),
+            )
+            conn.execute(
+                "INSERT INTO outbox (discussion_id, activity_id, type, object_id, published, "
+                "payload) VALUES (?, ?, 'Create', ?, ?, ?)",
+                (
+                    discussion_id,
+                    new.create_activity_id,
+                    new.opening_ap_id,
+                    new.now,
+                    new.create_payload,
+                ),
+            )
+            row = conn.execute(
+                f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE id = ?", (discussion_id,)
+            ).fetchone()
+            return _discussion(row)
+
+        return await self.db.write(write)
+
+    async def set_discussion_state(
+        self, slug: str, state: DiscussionState, now: str
+    ) -> Discussion | None:
+        def write(conn: sqlite3.Connection) -> Discussion | None:
+            conn.execute(
+                "UPDATE discussions SET state = ?, updated_at = ? WHERE slug = ?",
+                (state.value, now, slug),
+            )
+            row = conn.execute(
+                f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE slug = ?", (slug,)
+            ).fetchone()
+            return None if row is None else _discussion(row)
+
+        return await self.db.write(write)
+
+    async def add_views(self, counts: Mapping[int, int]) -> None:
+        """Add counted page views (batched by the caller; one write for many views)."""
+        if not counts:
+            return
+        params = [(n, discussion_id) for discussion_id, n in counts.items()]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany("UPDATE discussions SET views = views + ? WHERE id = ?", params)
+
+        await self.db.write(write)
+
+    async def discussion(self, slug: str) -> Discussion | None:
+        """By slug, case-insensitively (slugs are stored lower-case)."""
+        row = await self.db.fetch_one(
+            f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE d.slug = ?", (slug.lower(),)
+        )
+        return None if row is None else _discussion(row)
+
+    async def discussions(self, limit: int = 200) -> list[tuple[Discussion, Note]]:
+        """Live discussions, most recently active first, each with its opening post."""
+        rows = await self.db.fetch_all(
+            f"SELECT {_DISCUSSION_COLS}, {_NOTE_COLS} FROM discussions d "
+            "JOIN notes n ON n.discussion_id = d.id AND n.seq = 0 "
+            "LEFT JOIN actors a ON a.id = n.author_id "
+            "WHERE d.state != 'deleted' ORDER BY d.last_activity_at DESC, "
+            # ties within a second: the newest note id decides
+            "(SELECT max(n2.id) FROM notes n2 WHERE n2.discussion_id = d.id) DESC LIMIT ?",
+            (limit,),
+        )
+        return [(_discussion(_split(r, 0, 15)), _note(_split(r, 15, None))) for r in rows]
+
+    async def append_note(self, discussion_id: int, note: NewNote) -> int | None:
+        """Store ``note`` as the next ordered note of the discussion; return its seq.
+
+        Returns None (and changes nothing) when the id is already known or was deleted
+        before it arrived: the same note twice is stored once.
+        """
+
+        def write(conn: sqlite3.Connection) -> int | None:
+            if conn.execute(
+                "SELECT 1 FROM notes WHERE ap_id = ? UNION ALL "
+                "SELECT 1 FROM tombstones WHERE ap_id = ?",
+                (note.ap_id, note.ap_id),
+            ).fetchone():
+                return None
+            row = conn.execute(
+                "UPDATE discussions SET last_seq = last_seq + 1, reply_count = reply_count + 1, "
+                "revision = revision + 1, last_activity_at = ? WHERE id = ? RETURNING last_seq",
+                (note.accepted_at, discussion_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no discussion {discussion_id}")
+            seq = int(row[0])
+            conn.execute(
+                "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, "
+                "in_reply_to, in_reply_to_seq, content, summary, sensitive, lang, url, "
+                "visibility, published, updated, accepted_at, raw) VALUES (?, ?, ?, ?, ?, ?, "
+                "(SELECT seq FROM notes WHERE ap_id = ? AND discussion_id = ?), "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    discussion_id, seq, note.ap_id, note.activity_id, note.author_id,
+                    note.in_reply_to, note.in_reply_to, discussion_id, note.content,
+                    note.summary, int(note.sensitive), note.lang, note.url, note.visibility,
+                    note.published, note.updated, note.accepted_at, note.raw,
+                ),
+            )  # fmt: skip
+            return seq
+
+        return await self.db.write(write)
+
+    async def append_outbox(
+        self, discussion_id: int, *, activity_id: str, type_: str, object_id: str | None,
+        payload: str, published: str,
+    ) -> None:  # fmt: skip
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO outbox (discussion_id, activity_id, type, object_id, published, "
+                "payload) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id) DO NOTHING",
+                (discussion_id, activity_id, type_, object_id, published, payload),
+            )
+
+        await self.db.write(write)
+
+    async def add_follower(
+        self, discussion_id: int, *, actor_id: str, inbox: str, shared_inbox: str | None,
+        follow_activity_id: str | None, now: str,
+    ) -> bool:  # fmt: skip
+        """Returns whether the follower is new."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            existed = conn.execute(
+                "SELECT 1 FROM follows WHERE discussion_id = ? AND actor_id = ?",
+                (discussion_id, actor_id),
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO follows (discussion_id, actor_id, follow_activity_id, inbox, "
+                "shared_inbox, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (discussion_id, actor_id) DO UPDATE SET "
+                "follow_activity_id = excluded.follow_activity_id, inbox = excluded.inbox, "
+                "shared_inbox = excluded.shared_inbox",
+                (discussion_id, actor_id, follow_activity_id, inbox, shared_inbox, now),
+            )
+            return existed is None
+
+        return await self.db.write(write)
+
+    async def upsert_actor(self, actor: RemoteActor) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO actors (id, host, type, preferred_username, name, url, icon_url, "
+                "inbox, shared_inbox, key_id, public_key_pem, fetched_at, raw) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "host = excluded.host, type = excluded.type, "
+                "preferred_username = excluded.preferred_username, name = excluded.name, "
+                "url = excluded.url, icon_url = excluded.icon_url, inbox = excluded.inbox, "
+                "shared_inbox = excluded.shared_inbox, key_id = excluded.key_id, "
+                "public_key_pem = excluded.public_key_pem, fetched_at = excluded.fetched_at, "
+                "raw = excluded.raw, state = 'active'",
+                (
+                    actor.id, actor.host, actor.type, actor.preferred_username, actor.name,
+                    actor.url, actor.icon_url, actor.inbox, actor.shared_inbox, actor.key_id,
+                    actor.public_key_pem, actor.fetched_at, actor.raw,
+                ),
+            )  # fmt: skip
+
+        await self.db.write(write)
+
+    # -- notes ---------------------------------------------------------------------------
+
+    async def notes_page(self, discussion_id: int, first: int, last: int) -> list[Note]:
+        """The opening post plus notes with first <= seq <= last, in order (held notes
+        excluded). Two index range searches in one query (an OR would scan)."""
+        where = "n.discussion_id = ? AND n.state != 'held' AND n.seq"
+        rows = await self.db.fetch_all(
+            f"SELECT {_NOTE_COLS} FROM {_NOTE_FROM} WHERE {where} = 0 "
+            f"UNION ALL SELECT {_NOTE_COLS} FROM {_NOTE_FROM} WHERE {where} BETWEEN ? AND ? "
+            "ORDER BY 3",
+            (discussion_id, discussion_id, max(first, 1), last),
+        )
+        return [_note(r) for r in rows]
+
+    async def note(self, discussion_id: int, seq: int) -> Note | None:
+        row = await self.db.fetch_one(
+            f"SELECT {_NOTE_COLS} FROM {_NOTE_FROM} WHERE n.discussion_id = ? AND n.seq = ?",
+            (discussion_id, seq),
+        )
+        return None if row is None else _note(row)
+
+    async def note_raw(self, discussion_id: int, seq: int) -> bytes | None:
+        row = await self.db.fetch_one(
+            "SELECT raw FROM notes WHERE discussion_id = ? AND seq = ? AND is_local = 1",
+            (discussion_id, seq),
+        )
+        return None if row is None or row["raw"] is None else str(row["raw"]).encode()
+
+    async def latest_notes(
+        self, limit: int, discussion_id: int | None = None
+    ) -> list[tuple[Discussion, Note]]:
+        """Newest visible notes (for feeds), across the instance or in one discussion."""
+        where = "n.state = 'visible' AND d.state != 'deleted'"
+        params: list[Any] = []
+        if discussion_id is not None:
+            where += " AND n.discussion_id = ?"
+            params.append(discussion_id)
+        rows = await self.db.fetch_all(
+            f"SELECT {_DISCUSSION_COLS}, {_NOTE_COLS} FROM {_NOTE_FROM} "
+            f"JOIN discussions d ON d.id = n.discussion_id WHERE {where} "
+            "ORDER BY n.id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [(_discussion(_split(r, 0, 15)), _note(_split(r, 15, None))) for r in rows]
+
+    async def context_page(
+        self, discussion_id: int, after: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(seq, ap_id) of listed notes with seq > after, oldest first."""
+        rows = await self.db.fetch_all(
+            "SELECT seq, ap_id FROM notes WHERE discussion_id = ? AND seq > ? "
+            "AND state != 'held' ORDER BY seq LIMIT ?",
+            (discussion_id, after, limit),
+        )
+        return [(r["seq"], r["ap_id"]) for r in rows]
+
+    async def context_count(self, discussion_id: int) -> int:
+        row = await self.db.fetch_one(
+            "SELECT count(*) FROM notes WHERE discussion_id = ? AND state != 'held'",
+            (discussion_id,),
+        )
+        return int(row[0])
+
+    async def replies_page(
+        self, discussion_id: int, in_reply_to: str, after: int, limit: int
+    ) -> list[tuple[int, str]]:
+        rows = await self.db.fetch_all(
+            "SELECT seq, ap_id FROM notes WHERE discussion_id = ? AND in_reply_to = ? "
+            "AND seq > ? AND state = 'visible' ORDER BY seq LIMIT ?",
+            (discussion_id, in_reply_to, after, limit),
+        )
+        return [(r["seq"], r["ap_id"]) for r in rows]
+
+    # -- outbox and followers -------------------------------------------------------------
+
+    async def outbox_count(self, discussion_id: int) -> int:
+        row = await self.db.fetch_one(
+            "SELECT count(*) FROM outbox WHERE discussion_id = ?", (discussion_id,)
+        )
+        return int(row[0])
+
+    async def outbox_page(
+        self, discussion_id: int, *, before: int | None, after: int | None, limit: int
+    ) -> list[CollectionItem]:
+        """Newest first. ``before``: older than that id; ``after``: newer than that id."""
+        if after is not None:
+            rows = await self.db.fetch_all(
+                "SELECT id, payload FROM outbox WHERE discussion_id = ? AND id > ? "
+                "ORDER BY id ASC LIMIT ?",
+                (discussion_id, after, limit),
+            )
+            rows.reverse()
+        else:
+            rows = await self.db.fetch_all(
+                "SELECT id, payload FROM outbox WHERE discussion_id = ? AND id < ? "
+                "ORDER BY id DESC LIMIT ?",
+                (discussion_id, before if before is not None else 2**62, limit),
+            )
+        return [CollectionItem(r["id"], str(r["payload"]).encode()) for r in rows]
+
+    async def followers_count(self, discussion_id: int) -> int:
+        row = await self.db.fetch_one(
+            "SELECT count(*) FROM follows WHERE discussion_id = ?", (discussion_id,)
+        )
+        return int(row[0])
+
+    async def followers_page(
+        self, discussion_id: int, after: int, limit: int
+    ) -> list[tuple[int, str]]:
+        rows = await self.db.fetch_all(
+            "SELECT id, actor_id FROM follows WHERE discussion_id = ? AND id > ? "
+            "ORDER BY id LIMIT ?",
+            (discussion_id, after, limit),
+        )
+        return [(r["id"], r["actor_id"]) for r in rows]
+
+    # -- instance --------------------------------------------------------------------------
+
+    async def stats(self) -> InstanceStats:
+        row = await self.db.fetch_one(
+            "SELECT "
+            "(SELECT count(*) FROM discussions WHERE state != 'deleted'), "
+            "(SELECT count(*) FROM notes WHERE is_local = 1 AND state = 'visible'), "
+            "(SELECT count(*) FROM notes WHERE seq > 0 AND state = 'visible'), "
+            "(SELECT count(DISTINCT actor_id) FROM follows)"
+        )
+        return InstanceStats(
+            discussions=row[0], local_posts=row[1], replies=row[2], followers=row[3]
+        )
+
+
+class _Row(Mapping[str, Any]):
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: Sequence[str], values: Sequence[Any]) -> None:
+        self._names = {n: i for i, n in enumerate(names)}
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[self._names[key]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _split(row: sqlite3.Row, start: int, stop: int | None) -> _RowLike:
+    """A slice of a joined row, with its own column names (joins repeat names like id)."""
+    names = row.keys()[start:stop]
+    return _Row([n.split(".")[-1] for n in names], tuple(row)[start:stop])
