@@ -1,0 +1,1 @@
+"""Pure protocol code: vocabulary builders, keys, content negotiation rules. No I/O."""

@@ -1,0 +1,51 @@
+"""Text and HTML content helpers. Pure.
+
+Local text (typed by staff on the command line or a form) becomes HTML here, escaped
+and with URLs linked. Remote HTML is sanitized with nh3 on the way in (the inbox issue
+adds that path); everything is escaped again by the templates on the way out.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+_URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+_TAG_RE = re.compile(r"<[^>]*>")
+_WS_RE = re.compile(r"\s+")
+
+
+def _linkify(escaped: str) -> str:
+    def link(match: re.Match[str]) -> str:
+        url = match.group(0)
+        return f'<a href="{url}" rel="nofollow noopener noreferrer">{url}</a>'
+
+    return _URL_RE.sub(link, escaped)
+
+
+def plain_text_to_html(text: str) -> str:
+    """Paragraphs on blank lines, <br> on single newlines, URLs linked, all escaped."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()) if p]
+    return "".join(
+        "<p>" + "<br>".join(_linkify(html.escape(line)) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+    )
+
+
+def opening_post_html(title: str, body_html: str) -> str:
+    """Title first, in bold, so Mastodon (which ignores ``name`` on a Note) shows it."""
+    return f"<p><strong>{html.escape(title)}</strong></p>{body_html}"
+
+
+def html_to_text(fragment: str) -> str:
+    """Visible text of an HTML fragment, whitespace folded (for excerpts and summaries)."""
+    with_breaks = re.sub(r"</p>|<br\s*/?>", " ", fragment, flags=re.IGNORECASE)
+    return _WS_RE.sub(" ", html.unescape(_TAG_RE.sub("", with_breaks))).strip()
+
+
+def excerpt(fragment: str, limit: int = 200) -> str:
+    text = html_to_text(fragment)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut + "…"

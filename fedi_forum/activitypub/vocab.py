@@ -1,0 +1,278 @@
+"""Builders for the JSON documents we publish. Pure: values in, dicts out.
+
+Shapes follow what Mastodon requires (reference/federation-rules.md §2.1, §2.4) and
+what forum servers (Lemmy, PieFed, NodeBB) read: ``name`` on the opening post,
+``audience``, ``context`` (FEP-7888), ``postingRestrictedToMods``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from fedi_forum.activitypub.urls import Urls
+
+AS_NS = "https://www.w3.org/ns/activitystreams"
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+SECURITY_NS = "https://w3id.org/security/v1"
+
+ACTOR_CONTEXT: list[Any] = [
+    AS_NS,
+    SECURITY_NS,
+    {
+        "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+        "sensitive": "as:sensitive",
+        "toot": "http://joinmastodon.org/ns#",
+        "discoverable": "toot:discoverable",
+        "indexable": "toot:indexable",
+        "featured": {"@id": "toot:featured", "@type": "@id"},
+        "lemmy": "https://join-lemmy.org/ns#",
+        "postingRestrictedToMods": "lemmy:postingRestrictedToMods",
+    },
+]
+OBJECT_CONTEXT: list[Any] = [AS_NS, {"sensitive": "as:sensitive"}]
+
+NODEINFO_REL = "http://nodeinfo.diaspora.software/ns/schema/{version}"
+SOFTWARE_NAME = "fedi-forum"
+REPOSITORY = "https://github.com/fedi-forum/fedi-forum"
+
+
+def public_key(actor_id: str, pem: str) -> dict[str, Any]:
+    return {"id": f"{actor_id}#main-key", "owner": actor_id, "publicKeyPem": pem}
+
+
+def group_actor(
+    urls: Urls,
+    *,
+    slug: str,
+    domain: str,
+    title: str,
+    summary_html: str,
+    public_key_pem: str,
+    published: str,
+    updated: str,
+    restricted: bool,
+    icon_url: str,
+) -> dict[str, Any]:
+    """A discussion as a Group actor (federation-rules.md §2.1).
+
+    ``restricted`` (locked or closed) tells forum servers that replies are refused.
+    """
+    actor_id = urls.group(slug)
+    return {
+        "@context": ACTOR_CONTEXT,
+        "id": actor_id,
+        "type": "Group",
+        "preferredUsername": slug,
+        "name": title,
+        "summary": summary_html,
+        "url": actor_id,
+        "inbox": urls.inbox(slug),
+        "outbox": urls.outbox(slug),
+        "followers": urls.followers(slug),
+        "following": urls.following(slug),
+        "featured": urls.featured(slug),
+        "endpoints": {"sharedInbox": urls.shared_inbox},
+        "publicKey": public_key(actor_id, public_key_pem),
+        "icon": {"type": "Image", "mediaType": "image/png", "url": icon_url},
+        "published": published,
+        "updated": updated,
+        "manuallyApprovesFollowers": False,
+        "discoverable": True,
+        "indexable": True,
+        "postingRestrictedToMods": restricted,
+        "webfinger": f"{slug}@{domain}",
+    }
+
+
+def instance_actor(urls: Urls, *, domain: str, name: str, public_key_pem: str) -> dict[str, Any]:
+    """The Application actor that signs our fetches (federation-rules.md §1.5).
+
+    Served without requiring a signature, which breaks the instance-actor fetch loop.
+    """
+    actor_id = urls.instance_actor
+    return {
+        "@context": ACTOR_CONTEXT,
+        "id": actor_id,
+        "type": "Application",
+        "preferredUsername": domain,
+        "name": name,
+        "url": urls.base + "/about",
+        "inbox": urls.shared_inbox,
+        "outbox": f"{actor_id}/outbox",
+        "endpoints": {"sharedInbox": urls.shared_inbox},
+        "publicKey": public_key(actor_id, public_key_pem),
+        "manuallyApprovesFollowers": True,
+        "discoverable": False,
+        "indexable": False,
+    }
+
+
+def opening_note(
+    urls: Urls,
+    *,
+    slug: str,
+    domain: str,
+    title: str,
+    content_html: str,
+    lang: str,
+    published: str,
+    updated: str | None,
+) -> dict[str, Any]:
+    """The discussion's opening post, attributed to the group (seq 0).
+
+    ``content`` starts with the title so Mastodon shows it in full; ``name`` carries the
+    title for forum servers; the ``Mention`` of the group makes Mastodon's reply box
+    address the group.
+    """
+    group = urls.group(slug)
+    note: dict[str, Any] = {
+        "@context": OBJECT_CONTEXT,
+        "id": urls.note(slug, 0),
+        "type": "Note",
+        "attributedTo": group,
+        "name": title,
+        "content": content_html,
+        "contentMap": {lang: content_html},
+        "published": published,
+        "url": urls.note(slug, 0),
+        "to": [PUBLIC],
+        "cc": [urls.followers(slug)],
+        "audience": group,
+        "context": urls.context(slug),
+        "inReplyTo": None,
+        "sensitive": False,
+        "tag": [{"type": "Mention", "href": group, "name": f"@{slug}@{domain}"}],
+        "replies": urls.replies(slug, 0),
+    }
+    if updated:
+        note["updated"] = updated
+    return note
+
+
+def create(activity_id: str, actor: str, obj: dict[str, Any]) -> dict[str, Any]:
+    activity: dict[str, Any] = {
+        "@context": obj.get("@context", AS_NS),
+        "id": activity_id,
+        "type": "Create",
+        "actor": actor,
+        "published": obj["published"],
+        "to": obj.get("to", [PUBLIC]),
+        "cc": obj.get("cc", []),
+        "object": {k: v for k, v in obj.items() if k != "@context"},
+    }
+    if "audience" in obj:
+        activity["audience"] = obj["audience"]
+    return activity
+
+
+def ordered_collection(
+    collection_id: str,
+    *,
+    total: int,
+    first: str | None,
+    last: str | None = None,
+    items: list[Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "@context": AS_NS,
+        "id": collection_id,
+        "type": "OrderedCollection",
+        "totalItems": total,
+    }
+    if items is not None:
+        doc["orderedItems"] = items
+    if first is not None:
+        doc["first"] = first
+    if last is not None:
+        doc["last"] = last
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def ordered_collection_page(
+    page_id: str,
+    *,
+    part_of: str,
+    items: list[Any],
+    next_page: str | None,
+    prev_page: str | None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "@context": AS_NS,
+        "id": page_id,
+        "type": "OrderedCollectionPage",
+        "partOf": part_of,
+        "orderedItems": items,
+    }
+    if next_page is not None:
+        doc["next"] = next_page
+    if prev_page is not None:
+        doc["prev"] = prev_page
+    return doc
+
+
+def webfinger(subject: str, actor_id: str, profile_url: str, aliases: list[str]) -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "aliases": aliases,
+        "links": [
+            {"rel": "self", "type": "application/activity+json", "href": actor_id},
+            {
+                "rel": "http://webfinger.net/rel/profile-page",
+                "type": "text/html",
+                "href": profile_url,
+            },
+        ],
+    }
+
+
+def host_meta(base_url: str) -> str:
+    template = quoteattr(f"{base_url}/.well-known/webfinger?resource={{uri}}")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n'
+        f'  <Link rel="lrdd" type="application/jrd+json" template={template}/>\n'
+        "</XRD>\n"
+    )
+
+
+def nodeinfo_links(base_url: str) -> dict[str, Any]:
+    return {
+        "links": [
+            {"rel": NODEINFO_REL.format(version=v), "href": f"{base_url}/nodeinfo/{v}"}
+            for v in ("2.0", "2.1")
+        ]
+    }
+
+
+def nodeinfo(
+    version: str,
+    *,
+    software_version: str,
+    name: str,
+    discussions: int,
+    local_posts: int,
+    replies: int,
+) -> dict[str, Any]:
+    """NodeInfo 2.0/2.1. Usage is honest: we have no local user accounts, so users are 0;
+    posts are the opening posts we published, comments the replies we accepted."""
+    software: dict[str, Any] = {"name": SOFTWARE_NAME, "version": software_version}
+    if version == "2.1":
+        software["repository"] = REPOSITORY
+        software["homepage"] = REPOSITORY
+    return {
+        "version": version,
+        "software": software,
+        "protocols": ["activitypub"],
+        "services": {"inbound": [], "outbound": ["rss2.0", "atom1.0"]},
+        "openRegistrations": False,
+        "usage": {
+            "users": {"total": 0, "activeMonth": 0, "activeHalfyear": 0},
+            "localPosts": local_posts,
+            "localComments": 0,
+        },
+        "metadata": {"nodeName": name, "discussions": discussions, "replies": replies},
+    }

@@ -1,0 +1,1 @@
+"""Use cases: what the forum does, independent of HTTP. Queues deliveries; never sends."""

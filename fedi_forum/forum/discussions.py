@@ -1,0 +1,124 @@
+"""Creating and administering discussions."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from fedi_forum.activitypub import content, keys, vocab
+from fedi_forum.activitypub.urls import Urls
+from fedi_forum.config import LANGUAGES, Settings
+from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
+from fedi_forum.models import RESERVED_SLUGS, SLUG_RE, Discussion, DiscussionState, utcnow
+from fedi_forum.store import NewDiscussion, Store
+from fedi_forum.store.keyfiles import KeyFiles
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 200
+MAX_BODY = 20_000
+MAX_SUMMARY = 500
+
+DEMO_SLUG = "welkom"
+DEMO_TITLE = "Welkom bij fedi-forum"
+DEMO_BODY = """\
+Dit is een voorbeelddiscussie. Volg @{slug}@{domain} vanaf Mastodon of een andere \
+fediverse-server en reageer op dit bericht om mee te doen.
+
+This is a demo discussion. Follow @{slug}@{domain} from Mastodon or any other fediverse \
+server and reply to this post to take part."""
+
+
+def normalise_slug(raw: str) -> str:
+    """Slugs are matched case-insensitively and stored lower-case (DESIGN.md §2)."""
+    slug = raw.strip().lower()
+    if not SLUG_RE.fullmatch(slug):
+        raise InvalidSlug(f"bad slug {raw!r}", public_message="name must be 1-30 of a-z 0-9 _")
+    if slug in RESERVED_SLUGS:
+        raise InvalidSlug(f"reserved slug {raw!r}", public_message="that name is reserved")
+    return slug
+
+
+def group_key_name(slug: str) -> str:
+    return f"group-{slug}"
+
+
+class Discussions:
+    def __init__(self, settings: Settings, store: Store, key_files: KeyFiles) -> None:
+        self.settings = settings
+        self.store = store
+        self.key_files = key_files
+        self.urls = Urls(settings.base_url)
+
+    async def create(
+        self, *, slug: str, title: str, body: str, lang: str, summary: str = ""
+    ) -> Discussion:
+        slug = normalise_slug(slug)
+        title = " ".join(title.split())
+        if not 1 <= len(title) <= MAX_TITLE:
+            raise InvalidInput("bad title", public_message=f"title must be 1-{MAX_TITLE} chars")
+        if not body.strip() or len(body) > MAX_BODY:
+            raise InvalidInput("bad body", public_message=f"text must be 1-{MAX_BODY} chars")
+        if len(summary) > MAX_SUMMARY:
+            raise InvalidInput("bad summary", public_message="summary too long")
+        if lang not in LANGUAGES:
+            raise InvalidInput("bad lang", public_message=f"language must be one of {LANGUAGES}")
+        if await self.store.discussion(slug) is not None:
+            # Checked again by the UNIQUE constraint; this avoids making a key for nothing.
+            raise Conflict("taken", public_message="that name is already taken")
+
+        private_key = self.key_files.load_or_create(group_key_name(slug))
+        now = utcnow()
+        html = content.opening_post_html(title, content.plain_text_to_html(body))
+        note = vocab.opening_note(
+            self.urls,
+            slug=slug,
+            domain=self.settings.domain,
+            title=title,
+            content_html=html,
+            lang=lang,
+            published=now,
+            updated=None,
+        )
+        group_id = self.urls.group(slug)
+        activity = vocab.create(self.urls.note_activity(slug, 0), group_id, note)
+        discussion = await self.store.create_discussion(
+            NewDiscussion(
+                slug=slug,
+                title=title,
+                summary=summary.strip(),
+                lang=lang,
+                public_key_pem=keys.public_pem(private_key),
+                group_id=group_id,
+                opening_ap_id=note["id"],
+                opening_content=html,
+                opening_raw=orjson.dumps(note).decode(),
+                create_activity_id=activity["id"],
+                create_payload=orjson.dumps(activity).decode(),
+                now=now,
+            )
+        )
+        log.info("created discussion %s", slug)
+        return discussion
+
+    async def set_state(self, slug: str, state: DiscussionState) -> Discussion:
+        discussion = await self.store.set_discussion_state(normalise_slug(slug), state, utcnow())
+        if discussion is None:
+            raise NotFound(f"no discussion {slug!r}")
+        return discussion
+
+    async def ensure_demo(self) -> Discussion:
+        """The demo discussion of a fresh instance (``make run``); created once."""
+        existing = await self.store.discussion(DEMO_SLUG)
+        if existing is not None:
+            return existing
+        return await self.create(
+            slug=DEMO_SLUG,
+            title=DEMO_TITLE,
+            body=DEMO_BODY.format(slug=DEMO_SLUG, domain=self.settings.domain),
+            lang="nl",
+        )
+
+    def handle(self, discussion: Discussion) -> str:
+        return f"@{discussion.slug}@{self.settings.domain}"
