@@ -1,0 +1,218 @@
+"""The ``fedi-forum`` command: serve, init, discussion create/list/lock/unlock/close/delete.
+
+Every command works on the same data directory, also while a server runs on it
+(SQLite WAL; the server reads discussions from the database on every request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from fedi_forum.config import LANGUAGES, Settings
+from fedi_forum.errors import FediForumError
+from fedi_forum.forum.discussions import Discussions
+from fedi_forum.models import DiscussionState
+from fedi_forum.store import Database, Store
+from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
+
+T = TypeVar("T")
+SETTINGS_ENV = "FEDI_FORUM_SETTINGS_JSON"  # parent → uvicorn worker processes only
+
+
+class BaseUrlMismatch(Exception):
+    pass
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (env FEDI_FORUM_DATA_DIR; ./data)")
+    parser.add_argument("--keys-dir", help="private keys (env FEDI_FORUM_KEYS_DIR; ./keys)")
+    parser.add_argument("--base-url", help="public URL, e.g. https://forum.example.nl")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fedi-forum", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-* from --forwarded-allow-ips (behind TLS proxy)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="proxy addresses trusted for X-Forwarded-* (uvicorn default: 127.0.0.1)",
+    )
+    serve.add_argument("--demo", action="store_true", help="make sure a demo discussion exists")
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+
+    init = sub.add_parser("init", help="create the data directory, database and keys")
+    _common(init)
+    init.add_argument("--demo", action="store_true")
+
+    disc = sub.add_parser("discussion", help="manage discussions")
+    dsub = disc.add_subparsers(dest="action", required=True)
+    create = dsub.add_parser("create")
+    _common(create)
+    create.add_argument("--slug", required=True)
+    create.add_argument("--title", required=True)
+    body = create.add_mutually_exclusive_group(required=True)
+    body.add_argument("--body")
+    body.add_argument("--body-file", type=Path)
+    create.add_argument("--lang", choices=LANGUAGES, default="nl")
+    create.add_argument("--summary", default="")
+    listing = dsub.add_parser("list")
+    _common(listing)
+    for action in ("lock", "unlock", "close", "delete"):
+        p = dsub.add_parser(action)
+        _common(p)
+        p.add_argument("slug")
+    return parser
+
+
+def _settings(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    base_url = args.base_url
+    if (
+        base_url is None
+        and getattr(args, "port", None) is not None
+        and not environ.get("FEDI_FORUM_BASE_URL")
+    ):
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+        base_url = f"http://{host}:{args.port}"
+    return Settings.load(environ, base_url=base_url, data_dir=args.data_dir, keys_dir=args.keys_dir)
+
+
+def _explicit_base_url(args: argparse.Namespace, environ: dict[str, str]) -> bool:
+    return args.base_url is not None or bool(environ.get("FEDI_FORUM_BASE_URL"))
+
+
+async def _with_services(
+    settings: Settings, explicit_base: bool, fn: Callable[[Settings, Discussions], Awaitable[T]]
+) -> T:
+    """Open the data directory, settle the base URL, run ``fn``, close."""
+    db = Database(settings.db_path)
+    await db.open()
+    try:
+        store = Store(db)
+        recorded = await store.recorded_base_url()
+        if recorded is not None and recorded != settings.base_url:
+            if explicit_base:
+                raise BaseUrlMismatch(
+                    f"this data directory belongs to {recorded}; every id it published "
+                    f"embeds that URL, so it cannot be served as {settings.base_url}"
+                )
+            settings = dataclasses.replace(settings, base_url=recorded)
+        await store.claim_base_url(settings.base_url)
+        key_files = KeyFiles(settings.keys_dir)
+        key_files.load_or_create(INSTANCE_KEY)
+        return await fn(settings, Discussions(settings, store, key_files))
+    finally:
+        await db.close()
+
+
+def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    import uvicorn
+
+    async def prepare(s: Settings, discussions: Discussions) -> Settings:
+        if args.demo:
+            await discussions.ensure_demo()
+        return s
+
+    settings = asyncio.run(_with_services(settings, explicit, prepare))
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "proxy_headers": args.proxy_headers,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "server_header": False,
+        "date_header": True,
+    }
+    if args.forwarded_allow_ips is not None:
+        options["forwarded_allow_ips"] = args.forwarded_allow_ips
+    print(f"fedi-forum serving {settings.base_url} (listening on {args.host}:{args.port})")
+    if args.workers > 1:
+        os.environ[SETTINGS_ENV] = orjson.dumps(dataclasses.asdict(settings), default=str).decode()
+        uvicorn.run("fedi_forum.cli:app_from_env", factory=True, workers=args.workers, **options)
+    else:
+        from fedi_forum.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+    return 0
+
+
+def app_from_env() -> Any:
+    """uvicorn worker processes rebuild the parent's settings from the environment."""
+    from fedi_forum.app import create_app
+
+    values: dict[str, Any] = orjson.loads(os.environ[SETTINGS_ENV])
+    return create_app(Settings.load({}, **values))
+
+
+def _discussion_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    async def run(s: Settings, discussions: Discussions) -> int:
+        if args.action == "create":
+            body = args.body if args.body is not None else args.body_file.read_text("utf-8")
+            d = await discussions.create(
+                slug=args.slug, title=args.title, body=body, lang=args.lang, summary=args.summary
+            )
+            print(discussions.handle(d))
+            print(discussions.urls.group(d.slug))
+        elif args.action == "list":
+            for d, _ in await discussions.store.discussions(limit=10_000):
+                print(f"{discussions.handle(d)}\t{d.state}\t{d.reply_count}\t{d.title}")
+        else:
+            state = {
+                "lock": DiscussionState.LOCKED,
+                "unlock": DiscussionState.OPEN,
+                "close": DiscussionState.CLOSED,
+                "delete": DiscussionState.DELETED,
+            }[args.action]
+            d = await discussions.set_state(args.slug, state)
+            print(f"{discussions.handle(d)}\t{d.state}")
+        return 0
+
+    return asyncio.run(_with_services(settings, explicit, run))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    environ = dict(os.environ)
+    try:
+        settings = _settings(args, environ)
+        explicit = _explicit_base_url(args, environ)
+        if args.command == "serve":
+            return _serve(args, settings, explicit)
+        if args.command == "init":
+
+            async def init(s: Settings, discussions: Discussions) -> int:
+                if args.demo:
+                    await discussions.ensure_demo()
+                print(f"initialised {s.data_dir} for {s.base_url}")
+                return 0
+
+            return asyncio.run(_with_services(settings, explicit, init))
+        return _discussion_command(args, settings, explicit)
+    except FediForumError as exc:
+        print(f"error: {exc.public_message}", file=sys.stderr)
+        return 2
+    except (BaseUrlMismatch, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,31 @@
+"""Starlette routes: thin adapters from HTTP to the forum and the store."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from fedi_forum.web import activitypub, feeds, pages, static_files, wellknown
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/", pages.index),
+        Route("/about", pages.about),
+        Route("/terms", pages.terms),
+        Route("/actor", activitypub.instance_actor),
+        Route("/feed.{kind}", feeds.instance_feed),
+        Route("/.well-known/webfinger", wellknown.webfinger),
+        Route("/.well-known/host-meta", wellknown.host_meta),
+        Route("/.well-known/nodeinfo", wellknown.nodeinfo_links),
+        Route("/nodeinfo/{version}", wellknown.nodeinfo),
+        Route("/d/{slug}", pages.discussion),
+        Route("/d/{slug}/outbox", activitypub.outbox),
+        Route("/d/{slug}/followers", activitypub.followers),
+        Route("/d/{slug}/following", activitypub.following),
+        Route("/d/{slug}/featured", activitypub.featured),
+        Route("/d/{slug}/context", activitypub.context),
+        Route("/d/{slug}/feed.{kind}", feeds.discussion_feed),
+        Route("/d/{slug}/m/{seq:int}", activitypub.note),
+        Route("/d/{slug}/m/{seq:int}/replies", activitypub.replies),
+        Route("/static/{name}", static_files.static),
+    ]

@@ -1,0 +1,279 @@
+"""ActivityPub GET routes of a discussion: actor, collections, notes. Thin: parse, one
+store call, respond. (The inbox routes arrive with the inbox issue.)"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from fedi_forum.activitypub import content, vocab
+from fedi_forum.errors import Gone, NotFound
+from fedi_forum.models import Discussion, DiscussionState, NoteState
+from fedi_forum.web.negotiation import activity_response, preferred_representation
+from fedi_forum.web.pagination import cursor, is_page_request
+from fedi_forum.web.state import Services, services
+
+PAGE_SIZE = 20
+CONTEXT_PAGE_SIZE = 100
+
+
+async def load_discussion(svc: Services, slug: str) -> Discussion:
+    discussion = await svc.store.discussion(slug)
+    if discussion is None:
+        raise NotFound(f"no discussion {slug!r}")
+    if discussion.is_deleted:
+        raise Gone(f"discussion {slug!r} deleted")
+    return discussion
+
+
+def group_document(svc: Services, d: Discussion) -> dict[str, Any]:
+    summary = d.summary or ""
+    restricted = d.state is not DiscussionState.OPEN
+    return vocab.group_actor(
+        svc.urls,
+        slug=d.slug,
+        domain=svc.settings.domain,
+        title=d.title,
+        summary_html=content.plain_text_to_html(summary) if summary else "",
+        public_key_pem=d.public_key_pem,
+        published=d.created_at,
+        updated=d.updated_at,
+        restricted=restricted,
+        icon_url=svc.urls.static("group-icon.png"),
+    )
+
+
+def tombstone(object_id: str, former_type: str, deleted: str) -> Response:
+    return activity_response(
+        {
+            "@context": vocab.AS_NS,
+            "id": object_id,
+            "type": "Tombstone",
+            "formerType": former_type,
+            "deleted": deleted,
+        },
+        status=410,
+    )
+
+
+async def group_actor(request: Request, svc: Services) -> Response:
+    """Called by the page route when the client asked for AS2."""
+    slug = request.path_params["slug"]
+    discussion = await svc.store.discussion(slug)
+    if discussion is None:
+        raise NotFound(f"no discussion {slug!r}")
+    if discussion.is_deleted:
+        return tombstone(svc.urls.group(discussion.slug), "Group", discussion.updated_at)
+    return activity_response(group_document(svc, discussion))
+
+
+async def instance_actor(request: Request) -> Response:
+    svc = services(request)
+    return activity_response(
+        vocab.instance_actor(
+            svc.urls,
+            domain=svc.settings.domain,
+            name=svc.settings.instance_name,
+            public_key_pem=svc.instance_public_key_pem,
+        )
+    )
+
+
+async def outbox(request: Request) -> Response:
+    svc = services(request)
+    d = await load_discussion(svc, request.path_params["slug"])
+    base = svc.urls.outbox(d.slug)
+    if not is_page_request(request.query_params):
+        total = await svc.store.outbox_count(d.id)
+        return activity_response(
+            vocab.ordered_collection(
+                base, total=total, first=f"{base}?page=true", last=f"{base}?page=true&min_id=0"
+            )
+        )
+    max_id = cursor(request.query_params, "max_id")
+    min_id = cursor(request.query_params, "min_id")
+    items = await svc.store.outbox_page(d.id, before=max_id, after=min_id, limit=PAGE_SIZE)
+    # Newest first. A page read downwards (max_id) is short only at the oldest end; one
+    # read upwards (min_id) only at the newest end.
+    full = len(items) == PAGE_SIZE
+    has_older = bool(items) and (full if min_id is None else True)
+    has_newer = bool(items) and (max_id is not None if min_id is None else full)
+    doc = vocab.ordered_collection_page(
+        f"{base}?{request.url.query}",
+        part_of=base,
+        items=[orjson.Fragment(item.json) for item in items],
+        next_page=f"{base}?page=true&max_id={items[-1].cursor}" if has_older else None,
+        prev_page=f"{base}?page=true&min_id={items[0].cursor}" if has_newer else None,
+    )
+    return activity_response(doc)
+
+
+async def followers(request: Request) -> Response:
+    svc = services(request)
+    d = await load_discussion(svc, request.path_params["slug"])
+    base = svc.urls.followers(d.slug)
+    if not is_page_request(request.query_params):
+        total = await svc.store.followers_count(d.id)
+        return activity_response(
+            vocab.ordered_collection(base, total=total, first=f"{base}?page=true")
+        )
+    after = cursor(request.query_params, "min_id") or 0
+    rows = await svc.store.followers_page(d.id, after, PAGE_SIZE)
+    next_page = f"{base}?page=true&min_id={rows[-1][0]}" if len(rows) == PAGE_SIZE else None
+    return activity_response(
+        vocab.ordered_collection_page(
+            f"{base}?{request.url.query}",
+            part_of=base,
+            items=[actor for _, actor in rows],
+            next_page=next_page,
+            prev_page=None,
+        )
+    )
+
+
+async def following(request: Request) -> Response:
+    """Groups follow nobody; the collection exists because Mastodon links it."""
+    svc = services(request)
+    d = await load_discussion(svc, request.path_params["slug"])
+    return activity_response(
+        vocab.ordered_collection(svc.urls.following(d.slug), total=0, first=None, items=[])
+    )
+
+
+async def featured(request: Request) -> Response:
+    """The opening post, embedded, so Mastodon shows it pinned on the group's profile."""
+    svc = services(request)
+    d = await load_discussion(svc, request.path_params["slug"])
+    raw = await svc.store.note_raw(d.id, 0)
+    items = [] if raw is None else [_without_context(raw)]
+    return activity_response(
+        vocab.ordered_collection(
+            svc.urls.featured(d.slug), total=len(items), first=None, items=items
+        )
+    )
+
+
+def _without_context(raw: bytes) -> dict[str, Any]:
+    doc: dict[str, Any] = orjson.loads(raw)
+    doc.pop("@context", None)
+    return doc
+
+
+def _etag(*parts: object) -> str:
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:20]
+    return f'W/"{digest}"'
+
+
+async def context(request: Request) -> Response:
+    """FEP-7888/f228: every accepted note of the discussion, oldest first.
+
+    Servers poll this to backfill threads, so it carries an ETag (changes with every
+    accepted, edited or deleted note) and answers 304 to a matching If-None-Match.
+    """
+    svc = services(request)
+    d = await load_discussion(svc, request.path_params["slug"])
+    base = svc.urls.context(d.slug)
+    etag = _etag(d.id, d.revision, d.last_seq, request.url.query)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={**headers, "Vary": "Accept"})
+    group_id = svc.urls.group(d.slug)
+    if not is_page_request(request.query_params):
+        rows = await svc.store.context_page(d.id, -1, CONTEXT_PAGE_SIZE + 1)
+        if len(rows) <= CONTEXT_PAGE_SIZE:  # small: inline, saves the follow-up request
+            doc = vocab.ordered_collection(
+                base,
+                total=len(rows),
+                first=None,
+                items=[ap_id for _, ap_id in rows],
+                extra={"attributedTo": group_id, "audience": group_id},
+            )
+        else:
+            doc = vocab.ordered_collection(
+                base,
+                total=await svc.store.context_count(d.id),
+                first=f"{base}?page=true",
+                extra={"attributedTo": group_id, "audience": group_id},
+            )
+        return activity_response(doc, headers=headers)
+    after = cursor(request.query_params, "min_id")
+    rows = await svc.store.context_page(d.id, -1 if after is None else after, CONTEXT_PAGE_SIZE)
+    next_page = f"{base}?page=true&min_id={rows[-1][0]}" if len(rows) == CONTEXT_PAGE_SIZE else None
+    doc = vocab.ordered_collection_page(
+        f"{base}?{request.url.query}",
+        part_of=base,
+        items=[ap_id for _, ap_id in rows],
+        next_page=next_page,
+        prev_page=None,
+    )
+    return activity_response(doc, headers=headers)
+
+
+async def note(request: Request) -> Response:
+    """A message. AS2 for our own notes; browsers go to its anchor on the page."""
+    svc = services(request)
+    d = await load_discussion(svc, request.path_params["slug"])
+    seq: int = request.path_params["seq"]
+    found = await svc.store.note(d.id, seq)
+    if found is None or found.state is NoteState.HELD:
+        raise NotFound(f"no note {seq}")
+    if preferred_representation(request.headers.get("accept")) != "as2":
+        return RedirectResponse(page_url_for(svc, d, seq), status_code=302)
+    if not found.is_local:
+        raise NotFound("not a local note")
+    if found.state is NoteState.DELETED:
+        return tombstone(found.ap_id, "Note", found.updated or found.published)
+    raw = await svc.store.note_raw(d.id, seq)
+    if raw is None:
+        raise NotFound("no stored document")
+    doc: dict[str, Any] = orjson.loads(raw)
+    return activity_response(doc)
+
+
+async def replies(request: Request) -> Response:
+    svc = services(request)
+    d = await load_discussion(svc, request.path_params["slug"])
+    seq: int = request.path_params["seq"]
+    parent = await svc.store.note(d.id, seq)
+    if parent is None or parent.state is NoteState.HELD:
+        raise NotFound(f"no note {seq}")
+    base = svc.urls.replies(d.slug, seq)
+    after = cursor(request.query_params, "min_id")
+    rows = await svc.store.replies_page(
+        d.id, parent.ap_id, -1 if after is None else after, PAGE_SIZE
+    )
+    next_page = f"{base}?page=true&min_id={rows[-1][0]}" if len(rows) == PAGE_SIZE else None
+    items = [ap_id for _, ap_id in rows]
+    if not is_page_request(request.query_params):
+        first = vocab.ordered_collection_page(
+            f"{base}?page=true", part_of=base, items=items, next_page=next_page, prev_page=None
+        )
+        first.pop("@context")
+        return activity_response(
+            {"@context": vocab.AS_NS, "id": base, "type": "OrderedCollection", "first": first}
+        )
+    return activity_response(
+        vocab.ordered_collection_page(
+            f"{base}?{request.url.query}",
+            part_of=base,
+            items=items,
+            next_page=next_page,
+            prev_page=None,
+        )
+    )
+
+
+HTML_PAGE_SIZE = 50
+
+
+def page_url_for(svc: Services, d: Discussion, seq: int) -> str:
+    """The HTML page holding ``seq``: seqs are dense, so pages are fixed blocks of 50."""
+    group_page = svc.urls.group(d.slug)
+    if seq <= HTML_PAGE_SIZE:
+        return f"{group_page}#m{seq}"
+    after = ((seq - 1) // HTML_PAGE_SIZE) * HTML_PAGE_SIZE
+    return f"{group_page}?after={after}#m{seq}"

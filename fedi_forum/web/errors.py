@@ -1,0 +1,97 @@
+"""Turning errors into responses, in one place, plus the headers every response gets.
+
+``FediForumError`` → its status and public message (HTML for browsers, JSON otherwise).
+Anything else → 500 with a generic message; the traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fedi_forum.errors import FediForumError
+from fedi_forum.web.negotiation import preferred_representation
+from fedi_forum.web.pages import render
+
+log = logging.getLogger(__name__)
+
+MAX_PATH = 1024
+MAX_QUERY = 2048
+
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'self'; img-src 'self' https:; "
+        b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"interest-cohort=(), browsing-topics=()"),
+]
+
+
+def _wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and preferred_representation(accept) == "html"
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    if _wants_html(request) and hasattr(request.app.state, "services"):
+        return render(request, "error.html", status=status, error_status=status)
+    return Response(
+        orjson.dumps({"error": message}), status_code=status, media_type="application/json"
+    )
+
+
+async def on_forum_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FediForumError)
+    log.info("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc)
+    return error_response(request, exc.status, exc.public_message)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    response = error_response(request, exc.status_code, str(exc.detail).lower())
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response(
+        orjson.dumps({"error": "internal error"}), status_code=500, media_type="application/json"
+    )
+
+
+class GuardMiddleware:
+    """Cheap checks before routing (over-long URIs → 414) and security headers after."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if len(scope["path"]) > MAX_PATH or len(scope["query_string"]) > MAX_QUERY:
+            response = Response(
+                orjson.dumps({"error": "URI too long"}),
+                status_code=414,
+                media_type="application/json",
+            )
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,77 @@
+"""Content negotiation and response helpers shared by the routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from fedi_forum.config import LANGUAGES
+
+AS2_TYPE = "application/activity+json"
+AS2_TYPES = ("application/activity+json", "application/ld+json")
+HTML_TYPES = ("text/html", "application/xhtml+xml", "text/*", "*/*")
+
+
+def _media_ranges(accept: str) -> list[tuple[str, float]]:
+    ranges: list[tuple[str, float]] = []
+    for part in accept.split(",")[:32]:  # attacker-controlled; bounded work
+        fields = [f.strip() for f in part.split(";")]
+        if not fields[0]:
+            continue
+        q = 1.0
+        for param in fields[1:]:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        ranges.append((fields[0].lower(), q))
+    return ranges
+
+
+def preferred_representation(accept: str | None) -> str | None:
+    """'as2', 'html', or None when the client accepts neither.
+
+    AS2 wins only when asked for explicitly (Mastodon sends
+    ``application/activity+json, application/ld+json``); a missing header or a browser's
+    ``*/*`` gets HTML.
+    """
+    if not accept:
+        return "html"
+    best_as2 = best_html = -1.0
+    for media, q in _media_ranges(accept):
+        if q <= 0:
+            continue
+        if media in AS2_TYPES:
+            best_as2 = max(best_as2, q)
+        elif media in HTML_TYPES:
+            best_html = max(best_html, q)
+    if best_as2 < 0 and best_html < 0:
+        return None
+    return "as2" if best_as2 >= best_html else "html"
+
+
+def preferred_language(accept_language: str | None, default: str) -> str:
+    if not accept_language:
+        return default
+    best, best_q = default, -1.0
+    for media, q in _media_ranges(accept_language):
+        lang = media.split("-")[0]
+        if lang in LANGUAGES and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+def json_bytes(doc: Any) -> bytes:
+    return orjson.dumps(doc)
+
+
+def activity_response(
+    doc: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    body = doc if isinstance(doc, bytes) else orjson.dumps(doc)
+    all_headers = {"Vary": "Accept", "Access-Control-Allow-Origin": "*"}
+    all_headers.update(headers or {})
+    return Response(body, status_code=status, media_type=AS2_TYPE, headers=all_headers)

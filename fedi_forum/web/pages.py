@@ -1,0 +1,145 @@
+"""HTML pages for people: the discussion list, a discussion, about and terms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from fedi_forum.activitypub import content
+from fedi_forum.config import LANGUAGES
+from fedi_forum.errors import NotAcceptable, NotFound
+from fedi_forum.models import Author, Discussion, Note
+from fedi_forum.web import activitypub as ap
+from fedi_forum.web.negotiation import preferred_language, preferred_representation
+from fedi_forum.web.pagination import cursor
+from fedi_forum.web.state import Services, services
+
+PAGE_SIZE = ap.HTML_PAGE_SIZE
+
+
+def choose_language(request: Request, default: str) -> str:
+    """``?lang=`` first, then Accept-Language, then the instance default."""
+    asked = request.query_params.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    return preferred_language(request.headers.get("accept-language"), default)
+
+
+def language_links(request: Request) -> dict[str, str]:
+    links = {}
+    for lang in LANGUAGES:
+        params = {k: v for k, v in request.query_params.items() if k != "lang"}
+        params["lang"] = lang
+        links[lang] = f"{request.url.path}?{urlencode(params)}"
+    return links
+
+
+def render(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
+    svc = services(request)
+    lang = choose_language(request, svc.settings.default_lang)
+    body = svc.renderer.render(
+        lang,
+        template,
+        urls=svc.urls,
+        settings=svc.settings,
+        language_links=language_links(request),
+        **context,
+    )
+    return HTMLResponse(
+        body,
+        status_code=status,
+        headers={"Content-Language": lang, "Vary": "Accept, Accept-Language"},
+    )
+
+
+def display_author(svc: Services, d: Discussion, note: Note) -> Author:
+    """Local notes are the group's own; remote ones come from the actor cache."""
+    if note.is_local:
+        return Author(
+            actor_id=svc.urls.group(d.slug),
+            name=d.title,
+            handle=f"@{d.slug}@{svc.settings.domain}",
+            profile_url=svc.urls.group(d.slug),
+            avatar_url=svc.urls.static("group-icon.png"),
+        )
+    return note.author
+
+
+async def index(request: Request) -> Response:
+    svc = services(request)
+    rows = await svc.store.discussions()
+    items = [
+        {"discussion": d, "excerpt": content.excerpt(opening.content, 240)} for d, opening in rows
+    ]
+    return render(request, "index.html", items=items)
+
+
+async def discussion(request: Request) -> Response:
+    """``/d/{slug}``: the Group actor for AS2 clients, the forum page for everyone else."""
+    svc = services(request)
+    wanted = preferred_representation(request.headers.get("accept"))
+    if wanted == "as2":
+        return await ap.group_actor(request, svc)
+    if wanted is None:
+        raise NotAcceptable("neither HTML nor AS2 acceptable")
+    d = await ap.load_discussion(svc, request.path_params["slug"])
+    after = cursor(request.query_params, "after") or 0
+    if after and after >= d.last_seq:
+        raise NotFound(f"page after {after} beyond {d.last_seq}")
+    notes = await svc.store.notes_page(d.id, after + 1, after + PAGE_SIZE)
+    opening = next((n for n in notes if n.seq == 0), None)
+    replies = [n for n in notes if n.seq > 0]
+    client = request.client.host if request.client else ""
+    svc.views.record(d.id, client, request.headers.get("user-agent", ""))
+    last_after = ((d.last_seq - 1) // PAGE_SIZE) * PAGE_SIZE if d.last_seq else 0
+    pages = {
+        "first": None if after == 0 else "?",
+        "prev": None if after == 0 else f"?after={max(after - PAGE_SIZE, 0)}",
+        "next": f"?after={after + PAGE_SIZE}" if after + PAGE_SIZE < d.last_seq else None,
+        "last": f"?after={last_after}" if after < last_after else None,
+        "number": after // PAGE_SIZE + 1,
+        "count": last_after // PAGE_SIZE + 1,
+    }
+    lang = choose_language(request, svc.settings.default_lang)
+    rendered = {n.seq: svc.renderer.message(lang, n, display_author(svc, d, n)) for n in notes}
+    return render(
+        request,
+        "discussion.html",
+        discussion=d,
+        handle=f"@{d.slug}@{svc.settings.domain}",
+        views=d.views + svc.views.pending(d.id),
+        opening=rendered[opening.seq] if opening else None,
+        reply_count_on_page=len(replies),
+        # one string, not 50 template loop iterations
+        replies_html=Markup("".join(f"<li>{rendered[n.seq]}</li>\n" for n in replies)),  # noqa: S704
+        pages=pages,
+    )
+
+
+def _instance_text(path: Path | None) -> list[str] | None:
+    """Paragraphs of an operator-supplied text file (shown escaped, as plain text)."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return [p.strip() for p in text.split("\n\n") if p.strip()]
+
+
+async def about(request: Request) -> Response:
+    svc = services(request)
+    stats = await svc.store.stats()
+    return render(
+        request, "about.html", custom=_instance_text(svc.settings.about_file), stats=stats
+    )
+
+
+async def terms(request: Request) -> Response:
+    svc = services(request)
+    return render(request, "terms.html", custom=_instance_text(svc.settings.terms_file))

@@ -1,0 +1,36 @@
+"""The long-lived services a request handler may use, built once by the app lifespan."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from fedi_forum.activitypub.urls import Urls
+from fedi_forum.config import Settings
+from fedi_forum.forum.discussions import Discussions
+from fedi_forum.forum.views import ViewCounter
+from fedi_forum.store import Store
+from fedi_forum.web.i18n import Renderer
+
+if TYPE_CHECKING:
+    from fedi_forum.web.static_files import StaticFile
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    urls: Urls
+    store: Store
+    discussions: Discussions
+    views: ViewCounter
+    renderer: Renderer
+    instance_public_key_pem: str
+    static: Mapping[str, StaticFile]
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found

@@ -1,0 +1,88 @@
+"""Discovery: WebFinger, host-meta and NodeInfo (federation-rules.md §2.2)."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fedi_forum import __version__
+from fedi_forum.activitypub import vocab
+from fedi_forum.errors import Gone, InvalidInput, NotFound
+from fedi_forum.models import SLUG_RE
+from fedi_forum.web.state import services
+
+JRD = "application/jrd+json"
+CORS = {"Access-Control-Allow-Origin": "*"}
+MAX_RESOURCE = 512
+
+
+def _json(doc: object, media_type: str) -> Response:
+    return Response(orjson.dumps(doc), media_type=media_type, headers=CORS)
+
+
+def _username(resource: str, domain: str, base_url: str) -> str:
+    """The local name a WebFinger resource asks about. Attacker-controlled input."""
+    if resource.startswith(f"{base_url}/d/"):
+        return resource.removeprefix(f"{base_url}/d/")
+    if resource == f"{base_url}/actor":
+        return domain
+    acct = resource.removeprefix("acct:").lstrip("@")
+    user, sep, host = acct.rpartition("@")
+    if not sep or host.lower() != domain:
+        raise NotFound(f"not our resource {resource!r}")
+    return user
+
+
+async def webfinger(request: Request) -> Response:
+    svc = services(request)
+    resource = request.query_params.get("resource", "").strip()
+    if not resource or len(resource) > MAX_RESOURCE:
+        raise InvalidInput("missing resource", public_message="'resource' parameter required")
+    domain = svc.settings.domain
+    user = _username(resource, domain, svc.settings.base_url).lower()
+    if user == domain:  # the instance actor, named after the domain by convention
+        actor_id = svc.urls.instance_actor
+        doc = vocab.webfinger(
+            f"acct:{domain}@{domain}", actor_id, f"{svc.urls.base}/about", [actor_id]
+        )
+        return _json(doc, JRD)
+    if not SLUG_RE.fullmatch(user):
+        raise NotFound(f"no such user {user!r}")
+    discussion = await svc.store.discussion(user)
+    if discussion is None:
+        raise NotFound(f"no discussion {user!r}")
+    if discussion.is_deleted:
+        raise Gone(f"discussion {user!r} deleted")
+    actor_id = svc.urls.group(discussion.slug)
+    doc = vocab.webfinger(f"acct:{discussion.slug}@{domain}", actor_id, actor_id, [actor_id])
+    return _json(doc, JRD)
+
+
+async def host_meta(request: Request) -> Response:
+    svc = services(request)
+    return Response(
+        vocab.host_meta(svc.settings.base_url), media_type="application/xrd+xml", headers=CORS
+    )
+
+
+async def nodeinfo_links(request: Request) -> Response:
+    return _json(vocab.nodeinfo_links(services(request).settings.base_url), "application/json")
+
+
+async def nodeinfo(request: Request) -> Response:
+    svc = services(request)
+    version = request.path_params["version"]
+    if version not in ("2.0", "2.1"):
+        raise NotFound(f"no nodeinfo {version!r}")
+    stats = await svc.store.stats()
+    doc = vocab.nodeinfo(
+        version,
+        software_version=__version__,
+        name=svc.settings.instance_name,
+        discussions=stats.discussions,
+        local_posts=stats.local_posts,
+        replies=stats.replies,
+    )
+    profile = f'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/{version}#"'
+    return _json(doc, profile)
