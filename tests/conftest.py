@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fedi_forum.app import create_app
+from fedi_forum.config import Settings
+from fedi_forum.forum.discussions import Discussions
+from fedi_forum.store import Store
+from fedi_forum.web.state import Services
+from tests.support.live import live_server
+
+AS2 = "application/activity+json"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        base_url="http://127.0.0.1:8000", data_dir=tmp_path / "data", keys_dir=tmp_path / "keys"
+    )
+
+
+@dataclass
+class Live:
+    """A running instance: its URL, an HTTP client on it, and its services."""
+
+    base_url: str
+    client: httpx.AsyncClient
+    services: Services
+    settings: Settings
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def discussions(self) -> Discussions:
+        return self.services.discussions
+
+    @property
+    def domain(self) -> str:
+        return self.settings.domain
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    made: dict[str, Settings] = {}
+
+    def make(base_url: str):  # type: ignore[no-untyped-def]
+        made["s"] = Settings(
+            base_url=base_url,
+            data_dir=tmp_path / "data",
+            keys_dir=tmp_path / "keys",
+            instance_name="Testforum",
+            contact_email="moderatie@example.nl",
+        )
+        return create_app(made["s"])
+
+    async with (
+        live_server(make) as (base_url, app),
+        httpx.AsyncClient(base_url=base_url, timeout=10) as client,
+    ):
+        yield Live(base_url, client, app.state.services, made["s"])

@@ -1,0 +1,84 @@
+"""The discussion page in a real headless Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Live
+from tests.support.seed import add_replies
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and os.environ.get("FEDI_FORUM_TEST_REQUIRE_BROWSER"):
+    raise RuntimeError("chromium is required here (FEDI_FORUM_TEST_REQUIRE_BROWSER is set)")
+playwright_api = pytest.importorskip("playwright.async_api", reason="playwright not installed")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)"
+    ),
+]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+async def test_page_renders_with_reply_box_links_and_no_csp_errors(
+    live: Live, tmp_path: Path
+) -> None:
+    d = await live.discussions.create(
+        slug="browser", title="Bankjes in het park", body="Waar wilt u een bankje?", lang="nl"
+    )
+    await add_replies(live.store, d, 3)
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="nl-NL")
+            # the remote world: avatars on mastodon.example
+            icon = (Path(__file__).parents[2] / "fedi_forum/web/static/group-icon.png").read_bytes()
+            await page.route(
+                "https://mastodon.example/**",
+                lambda route: route.fulfill(body=icon, content_type="image/png"),
+            )
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            response = await page.goto(f"{live.base_url}/d/browser")
+            assert response is not None
+            assert response.status == 200
+            assert await page.text_content("h1") == "Bankjes in het park"
+            assert await page.get_attribute("html", "lang") == "nl"
+            handle = page.get_by_label("Adres van deze discussie")
+            assert await handle.input_value() == f"@browser@{live.domain}"
+            assert await page.locator("ol.messages > li").count() == 3
+            assert await page.locator('a[href$="/d/browser/feed.rss"]').count() >= 1
+            assert await page.get_by_role("link", name="Een probleem rapporteren?").count() >= 1
+            assert await page.get_by_role("link", name="Algemene voorwaarden").count() >= 1
+            assert await page.locator("main").count() == 1
+            # the stylesheet loaded under the CSP (no inline styles or scripts needed)
+            color = await page.eval_on_selector("a", "a => getComputedStyle(a).color")
+            assert color == "rgb(11, 83, 148)"
+            # nothing overflows a phone screen
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390
+            await page.get_by_role("link", name="English").click()
+            await page.wait_for_load_state()
+            assert await page.text_content("#reply-h") == "Reply to this"
+            await page.screenshot(path=str(tmp_path / "discussion.png"), full_page=True)
+            assert problems == []
+            avatars = await page.eval_on_selector_all(
+                "ol.messages img", "imgs => imgs.map(i => i.naturalWidth)"
+            )
+            assert avatars == [128, 128, 128]
+        finally:
+            await browser.close()

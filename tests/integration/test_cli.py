@@ -1,0 +1,188 @@
+"""The `fedi-forum` command, run as a real process (as the README tells people to)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.live import bind_loopback
+
+AS2 = "application/activity+json"
+
+
+def run(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fedi_forum",
+            *args,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--keys-dir",
+            str(tmp_path / "keys"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_discussion_commands(tmp_path: Path) -> None:
+    body = tmp_path / "body.txt"
+    body.write_text("Wat vindt u van de nieuwe fietsroute?\n\nLaat het weten.")
+    created = run(
+        tmp_path,
+        "discussion",
+        "create",
+        "--slug",
+        "Fietsroute",
+        "--title",
+        "De fietsroute",
+        "--body-file",
+        str(body),
+        "--lang",
+        "nl",
+        "--base-url",
+        "https://forum.example.nl",
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.splitlines() == [
+        "@fietsroute@forum.example.nl",
+        "https://forum.example.nl/d/fietsroute",
+    ]
+    assert (tmp_path / "keys" / "group-fietsroute.pem").exists()
+    assert (tmp_path / "keys" / "instance.pem").exists()
+    # later commands remember the base URL the data directory was created for
+    listed = run(tmp_path, "discussion", "list")
+    assert listed.stdout.startswith("@fietsroute@forum.example.nl\topen\t0\tDe fietsroute")
+    assert run(tmp_path, "discussion", "lock", "fietsroute").stdout.endswith("\tlocked\n")
+    assert run(tmp_path, "discussion", "close", "FIETSROUTE").stdout.endswith("\tclosed\n")
+    assert run(tmp_path, "discussion", "unlock", "fietsroute").stdout.endswith("\topen\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["create", "--slug", "met spatie", "--title", "t", "--body", "b"],
+            "name must be",
+            id="bad-slug",
+        ),
+        pytest.param(
+            ["create", "--slug", "admin", "--title", "t", "--body", "b"], "reserved", id="reserved"
+        ),
+        pytest.param(["lock", "bestaatniet"], "not found", id="unknown"),
+    ],
+)
+def test_discussion_command_errors_are_clear(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(tmp_path, "discussion", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_duplicate_and_base_url_mismatch(tmp_path: Path) -> None:
+    assert (
+        run(
+            tmp_path,
+            "discussion",
+            "create",
+            "--slug",
+            "a",
+            "--title",
+            "t",
+            "--body",
+            "b",
+            "--base-url",
+            "https://a.example",
+        ).returncode
+        == 0
+    )
+    dup = run(tmp_path, "discussion", "create", "--slug", "A", "--title", "t", "--body", "b")
+    assert dup.returncode == 2
+    assert "already taken" in dup.stderr
+    moved = run(tmp_path, "init", "--base-url", "https://b.example")
+    assert moved.returncode == 2
+    assert "belongs to https://a.example" in moved.stderr
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """`fedi-forum serve --demo` as a real process on a free loopback port."""
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    sock.close()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fedi_forum",
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--keys-dir",
+            str(tmp_path / "keys"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/.well-known/nodeinfo", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError(proc.stdout.read() if proc.stdout else "server died")
+            time.sleep(0.05)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+
+
+def test_serve_demo_and_create_while_running(served: str, tmp_path: Path) -> None:
+    actor = httpx.get(f"{served}/d/welkom", headers={"Accept": AS2})
+    assert actor.status_code == 200
+    assert actor.json()["type"] == "Group"
+    assert httpx.get(f"{served}/d/welkom").status_code == 200
+    created = run(
+        tmp_path,
+        "discussion",
+        "create",
+        "--slug",
+        "tijdens",
+        "--title",
+        "Tijdens",
+        "--body",
+        "gemaakt terwijl de server draait",
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.splitlines()[1] == f"{served}/d/tijdens"
+    live = httpx.get(f"{served}/d/tijdens", headers={"Accept": AS2})
+    assert live.status_code == 200
+    assert live.json()["name"] == "Tijdens"
+    finger = httpx.get(
+        f"{served}/.well-known/webfinger",
+        params={"resource": f"acct:tijdens@{served.removeprefix('http://')}"},
+    )
+    assert finger.status_code == 200

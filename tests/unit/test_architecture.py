@@ -1,0 +1,71 @@
+"""The layers of DESIGN.md §4: a module imports only from layers above it, and the
+catalog translates every string the templates show."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+
+from fedi_forum.web.i18n import load_translations
+
+PACKAGE = Path(__file__).parents[2] / "fedi_forum"
+# Each layer may import itself and the layers listed before it.
+LAYERS = ["leaf", "activitypub", "store", "federation", "forum", "web", "top"]
+LEAVES = {"config", "errors", "models", "__init__"}
+THIRD_PARTY_ONLY_IN = {
+    "starlette": {"web", "top"},
+    "uvicorn": {"top"},
+    "aiosqlite": {"store"},
+    "aiohttp": {"federation"},
+    "jinja2": {"web"},
+}
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in LEAVES:
+        return "leaf"
+    if parts[1] in ("app", "cli", "__main__"):
+        return "top"
+    return parts[1]
+
+
+def test_imports_point_down_the_layers() -> None:
+    problems = []
+    for path in PACKAGE.rglob("*.py"):
+        module = "fedi_forum." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        module = module.removesuffix(".__init__")
+        layer = _layer(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                root = name.split(".")[0]
+                if root == "fedi_forum":
+                    target = _layer(name)
+                    if LAYERS.index(target) > LAYERS.index(layer):
+                        problems.append(f"{module} ({layer}) imports {name} ({target})")
+                elif root in THIRD_PARTY_ONLY_IN and layer not in THIRD_PARTY_ONLY_IN[root]:
+                    problems.append(f"{module} ({layer}) imports {root}")
+    assert problems == []
+
+
+def test_every_template_string_has_a_dutch_translation() -> None:
+    nl = load_translations("nl")
+    missing = []
+    for _, _, message, _, _ in extract_from_dir(
+        PACKAGE / "web" / "templates",
+        method_map=[("**.html", "jinja2"), ("**.xml", "jinja2")],
+        options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+    ):
+        if isinstance(message, tuple):
+            if nl.ngettext(message[0], message[1], 1) == message[0]:
+                missing.append(message[0])
+        elif nl.gettext(message) == message and message not in ("Privacy", "Site", "Feeds"):
+            missing.append(message)
+    assert missing == []

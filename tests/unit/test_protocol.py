@@ -1,0 +1,157 @@
+"""Pure protocol code: documents, content, sanitizing, negotiation."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedi_forum.activitypub import content, vocab
+from fedi_forum.activitypub.sanitize import clean_html
+from fedi_forum.activitypub.urls import Urls
+from fedi_forum.web.negotiation import preferred_language, preferred_representation
+
+URLS = Urls("https://forum.example.nl")
+
+
+def test_group_actor_has_everything_mastodon_requires() -> None:
+    doc = vocab.group_actor(
+        URLS,
+        slug="afval",
+        domain="forum.example.nl",
+        title="Afval",
+        summary_html="<p>x</p>",
+        public_key_pem="PEM",
+        published="2026-01-01T00:00:00Z",
+        updated="2026-01-02T00:00:00Z",
+        restricted=False,
+        icon_url="https://forum.example.nl/static/group-icon.png",
+    )
+    assert vocab.AS_NS in doc["@context"]
+    assert doc["type"] == "Group"
+    assert doc["id"] == "https://forum.example.nl/d/afval"
+    assert doc["preferredUsername"] == "afval"
+    assert doc["inbox"].endswith("/d/afval/inbox")
+    assert doc["endpoints"]["sharedInbox"] == "https://forum.example.nl/inbox"
+    assert doc["publicKey"] == {
+        "id": doc["id"] + "#main-key",
+        "owner": doc["id"],
+        "publicKeyPem": "PEM",
+    }
+    assert doc["manuallyApprovesFollowers"] is False
+    assert doc["postingRestrictedToMods"] is False
+    for field in ("outbox", "followers", "featured", "icon", "published", "url", "discoverable"):
+        assert field in doc
+
+
+def test_opening_note_renders_in_mastodon_and_forums() -> None:
+    note = vocab.opening_note(
+        URLS,
+        slug="afval",
+        domain="forum.example.nl",
+        title="Afval",
+        content_html="<p><strong>Afval</strong></p><p>x</p>",
+        lang="nl",
+        published="2026-01-01T00:00:00Z",
+        updated=None,
+    )
+    assert note["type"] == "Note"
+    assert note["name"] == "Afval"  # forum servers
+    assert note["content"].startswith("<p><strong>Afval</strong>")  # Mastodon ignores name
+    assert note["contentMap"] == {"nl": note["content"]}
+    assert note["attributedTo"] == "https://forum.example.nl/d/afval"
+    assert note["audience"] == note["attributedTo"]
+    assert note["context"] == "https://forum.example.nl/d/afval/context"
+    assert note["to"] == [vocab.PUBLIC]
+    assert {
+        "type": "Mention",
+        "href": note["attributedTo"],
+        "name": "@afval@forum.example.nl",
+    } in note["tag"]
+    assert note["replies"].endswith("/m/0/replies")
+    create = vocab.create(
+        "https://forum.example.nl/d/afval/m/0/activity", note["attributedTo"], note
+    )
+    assert create["object"]["id"] == note["id"]
+    assert "@context" not in create["object"]
+
+
+def test_host_meta_escapes_and_points_to_webfinger() -> None:
+    xml = vocab.host_meta('https://x.nl"<')
+    assert "template='https://x.nl\"&lt;/.well-known/webfinger?resource={uri}'" in xml
+    import xml.etree.ElementTree as ET
+
+    link = ET.fromstring(xml.split("\n", 1)[1])[0]
+    assert link.get("template") == 'https://x.nl"</.well-known/webfinger?resource={uri}'
+    assert link.get("rel") == "lrdd"
+
+
+def test_plain_text_becomes_escaped_html_with_links() -> None:
+    html = content.plain_text_to_html(
+        "Hallo <b>wereld</b>\nregel 2\n\nZie https://gemeente.nl/a?b=1."
+    )
+    assert html == (
+        "<p>Hallo &lt;b&gt;wereld&lt;/b&gt;<br>regel 2</p>"
+        '<p>Zie <a href="https://gemeente.nl/a?b=1" rel="nofollow noopener noreferrer">'
+        "https://gemeente.nl/a?b=1</a>.</p>"
+    )
+    assert "<a" not in content.plain_text_to_html("javascript:alert(1)")
+
+
+def test_excerpt_folds_whitespace_and_cuts_on_a_word() -> None:
+    assert content.excerpt("<p>a &amp; b</p><p>c</p>") == "a & b c"
+    long = "<p>" + "woord " * 100 + "</p>"
+    cut = content.excerpt(long, 30)
+    assert cut.endswith("…")
+    assert len(cut) <= 31
+
+
+@pytest.mark.parametrize(
+    ("hostile", "forbidden"),
+    [
+        pytest.param("<script>alert(1)</script><p>hi</p>", "script", id="script"),
+        pytest.param('<p onclick="alert(1)">x</p>', "onclick", id="event-handler"),
+        pytest.param('<a href="javascript:alert(1)">x</a>', "javascript", id="js-link"),
+        pytest.param('<p style="background:url(x)">x</p>', "style", id="css"),
+        pytest.param("<style>p{}</style><p>x</p>", "<style", id="style-tag"),
+        pytest.param('<img src=x onerror="alert(1)">', "<img", id="img"),
+        pytest.param("<iframe src=//evil></iframe>", "iframe", id="iframe"),
+        pytest.param('<a href="https://x" class="mention evil">x</a>', "evil", id="class"),
+    ],
+)
+def test_sanitizer_removes_hostile_html(hostile: str, forbidden: str) -> None:
+    assert forbidden not in clean_html(hostile)
+
+
+def test_sanitizer_keeps_mastodon_markup() -> None:
+    html = (
+        '<p><span class="h-card"><a href="https://m.nl/@a" class="u-url mention">@<span>a'
+        '</span></a></span> zie <a href="https://m.nl/tags/x" class="mention hashtag">#x</a></p>'
+    )
+    cleaned = clean_html(html)
+    assert 'class="u-url mention"' in cleaned
+    assert 'class="h-card"' in cleaned
+    assert 'rel="nofollow noopener noreferrer ugc"' in cleaned
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "html"),
+        ("*/*", "html"),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", "html"),
+        ("application/activity+json, application/ld+json", "as2"),
+        ('application/ld+json; profile="https://www.w3.org/ns/activitystreams"', "as2"),
+        ("application/activity+json;q=0.5, text/html", "html"),
+        ("image/png", None),
+        ("text/html;q=0", None),
+        ("garbage;;;q=x", None),
+    ],
+)
+def test_content_negotiation(accept: str | None, expected: str | None) -> None:
+    assert preferred_representation(accept) == expected
+
+
+def test_language_choice() -> None:
+    assert preferred_language(None, "nl") == "nl"
+    assert preferred_language("en-GB,en;q=0.9", "nl") == "en"
+    assert preferred_language("de-DE, nl;q=0.5, en;q=0.7", "nl") == "en"
+    assert preferred_language("fr", "en") == "en"

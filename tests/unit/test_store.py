@@ -1,0 +1,193 @@
+"""The store on a real SQLite file: group commit, ordering, keyset pages."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fedi_forum.config import Settings
+from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
+from fedi_forum.forum.discussions import Discussions
+from fedi_forum.models import DiscussionState, NewNote, utcnow
+from fedi_forum.store import Database, Store
+from fedi_forum.store.keyfiles import KeyFiles
+from tests.support.seed import add_replies, remote_actor
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "data" / "db.sqlite3")
+    await database.open()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def discussions(db: Database, settings: Settings) -> Discussions:
+    return Discussions(settings, Store(db), KeyFiles(settings.keys_dir))
+
+
+async def test_writer_commits_many_concurrent_writes_in_few_transactions(db: Database) -> None:
+    commits: list[int] = []
+    original = db.writer._commit
+
+    def counting(fns):  # type: ignore[no-untyped-def]
+        commits.append(len(fns))
+        return original(fns)
+
+    db.writer._commit = counting  # type: ignore[method-assign]
+
+    def make(i: int):  # type: ignore[no-untyped-def]
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", str(i)))
+            return i
+
+        return write
+
+    results = await asyncio.gather(*(db.write(make(i)) for i in range(300)))
+    assert results == list(range(300))
+    assert sum(commits) == 300
+    assert len(commits) < 300 / 4  # grouped, not one transaction each
+    row = await db.fetch_one("SELECT count(*) FROM meta WHERE key LIKE 'k%'")
+    assert row[0] == 300
+
+
+async def test_one_failing_write_does_not_undo_its_batch(db: Database) -> None:
+    def good(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO meta VALUES ('good', '1')")
+        return "ok"
+
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO meta VALUES ('bad', '1')")
+        raise ValueError("boom")
+
+    results = await asyncio.gather(db.write(good), db.write(bad), return_exceptions=True)
+    assert results[0] == "ok"
+    assert isinstance(results[1], ValueError)
+    keys = {r[0] for r in await db.fetch_all("SELECT key FROM meta")}
+    assert "good" in keys
+    assert "bad" not in keys
+
+
+async def test_stop_finishes_queued_writes(tmp_path: Path) -> None:
+    database = Database(tmp_path / "db.sqlite3")
+    await database.open()
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO meta VALUES ('late', '1')")
+
+    pending = asyncio.ensure_future(database.write(write))
+    await asyncio.sleep(0)
+    await database.close()
+    await pending
+    conn = sqlite3.connect(tmp_path / "db.sqlite3")
+    assert conn.execute("SELECT value FROM meta WHERE key='late'").fetchone() == ("1",)
+
+
+async def test_create_discussion_stores_opening_post_and_outbox(discussions: Discussions) -> None:
+    d = await discussions.create(
+        slug="Verkeer_2026", title="  Verkeer   in de wijk ", body="Hoe?", lang="nl"
+    )
+    assert d.slug == "verkeer_2026"
+    assert d.title == "Verkeer in de wijk"
+    assert d.last_seq == 0
+    assert d.reply_count == 0
+    assert d.public_key_pem.startswith("-----BEGIN PUBLIC KEY-----")
+    store = discussions.store
+    assert (await store.discussion("VERKEER_2026")) == d  # case-insensitive
+    opening = await store.note(d.id, 0)
+    assert opening is not None
+    assert opening.is_local
+    assert "<strong>Verkeer in de wijk</strong>" in opening.content
+    assert await store.outbox_count(d.id) == 1
+    key_file = discussions.key_files.path_for("group-verkeer_2026")
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("slug", "error"),
+    [
+        pytest.param("", InvalidSlug, id="empty"),
+        pytest.param("a" * 31, InvalidSlug, id="too-long"),
+        pytest.param("met-streep", InvalidSlug, id="dash"),
+        pytest.param("über", InvalidSlug, id="non-ascii"),
+        pytest.param("admin", InvalidSlug, id="reserved"),
+        pytest.param("../x", InvalidSlug, id="path"),
+    ],
+)
+async def test_bad_slugs_are_refused(discussions: Discussions, slug: str, error: type) -> None:
+    with pytest.raises(error):
+        await discussions.create(slug=slug, title="t", body="b", lang="nl")
+
+
+async def test_duplicate_slug_and_bad_fields_are_refused(discussions: Discussions) -> None:
+    await discussions.create(slug="dup", title="t", body="b", lang="nl")
+    with pytest.raises(Conflict):
+        await discussions.create(slug="DUP", title="t", body="b", lang="nl")
+    with pytest.raises(InvalidInput):
+        await discussions.create(slug="x1", title="", body="b", lang="nl")
+    with pytest.raises(InvalidInput):
+        await discussions.create(slug="x2", title="t", body=" ", lang="nl")
+    with pytest.raises(InvalidInput):
+        await discussions.create(slug="x3", title="t", body="b", lang="de")
+    with pytest.raises(NotFound):
+        await discussions.set_state("nope", DiscussionState.LOCKED)
+
+
+async def test_replies_get_dense_ordered_seqs_and_duplicates_are_ignored(
+    discussions: Discussions,
+) -> None:
+    d = await discussions.create(slug="orde", title="t", body="b", lang="nl")
+    store = discussions.store
+    seqs = await asyncio.gather(*(add_replies(store, d, 1, start=i) for i in range(40)))
+    assert sorted(s[0] for s in seqs) == list(range(1, 41))
+    dup = NewNote(
+        ap_id="https://mastodon.example/users/alice/statuses/" + f"{d.id}-0",
+        activity_id=None,
+        author_id=remote_actor().id,
+        in_reply_to=None,
+        content="x",
+        summary=None,
+        sensitive=False,
+        lang=None,
+        url=None,
+        visibility="public",
+        published=utcnow(),
+        updated=None,
+        raw=None,
+        accepted_at=utcnow(),
+    )
+    assert await store.append_note(d.id, dup) is None
+    fresh = await store.discussion("orde")
+    assert fresh is not None
+    assert fresh.last_seq == 40
+    assert fresh.reply_count == 40
+    assert fresh.revision == 40
+
+
+async def test_notes_page_is_keyset_and_includes_the_opening_post(discussions: Discussions) -> None:
+    d = await discussions.create(slug="lang", title="t", body="b", lang="nl")
+    await add_replies(discussions.store, d, 120)
+    page = await discussions.store.notes_page(d.id, 51, 100)
+    assert [n.seq for n in page] == [0, *range(51, 101)]
+    assert page[1].author.handle == "@alice@mastodon.example"
+    parent = page[1].ap_id
+    seqs = await add_replies(discussions.store, d, 1, in_reply_to=parent, start=500)
+    reply = await discussions.store.note(d.id, seqs[0])
+    assert reply is not None
+    assert reply.in_reply_to_seq == 51
+
+
+async def test_views_and_base_url_claim(discussions: Discussions) -> None:
+    d = await discussions.create(slug="kijk", title="t", body="b", lang="nl")
+    await discussions.store.add_views({d.id: 3})
+    await discussions.store.add_views({d.id: 2})
+    fresh = await discussions.store.discussion("kijk")
+    assert fresh is not None
+    assert fresh.views == 5
+    assert await discussions.store.claim_base_url("https://a.nl") == "https://a.nl"
+    assert await discussions.store.claim_base_url("https://b.nl") == "https://a.nl"
