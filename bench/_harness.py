@@ -1,0 +1,154 @@
+"""Shared bench plumbing: free ports, the real server as a process, wrk or a fallback
+load generator, medians. Loopback only; every run bounded in time and count; it stops
+only the processes it started."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_wrk() -> str | None:
+    """wrk from Debian when missing (as root); None means use the Python fallback."""
+    found = shutil.which("wrk")
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return shutil.which("wrk")
+
+
+@contextlib.contextmanager
+def server(data_dir: Path, keys_dir: Path, port: int, workers: int = 1) -> Iterator[str]:
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fedi_forum",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--data-dir",
+            str(data_dir),
+            "--keys-dir",
+            str(keys_dir),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "died")
+            time.sleep(0.1)
+        time.sleep(0.5 * workers)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+async def _python_load(urls: list[str], connections: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    bad = 0
+    stop = time.monotonic() + seconds
+
+    async def worker(session: aiohttp.ClientSession, offset: int) -> None:
+        nonlocal bad
+        i = offset
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            async with session.get(urls[i % len(urls)], headers={"Accept": "text/html"}) as r:
+                await r.read()
+                bad += r.status >= 400
+            latencies.append((time.perf_counter() - t0) * 1000)
+            i += 7
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session, n) for n in range(connections)))
+    latencies.sort()
+    return {
+        "rps": len(latencies) / seconds,
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+        "non_2xx": float(bad),
+    }
+
+
+def python_load(urls: list[str], connections: int, seconds: float) -> dict[str, float]:
+    return asyncio.run(_python_load(urls, connections, seconds))
+
+
+def summary(runs: list[dict[str, float]]) -> dict[str, Any]:
+    rps = [r["rps"] for r in runs]
+    p99 = [r["p99_ms"] for r in runs]
+    return {
+        "rps_median": statistics.median(rps),
+        "rps_min": min(rps),
+        "rps_max": max(rps),
+        "p99_ms_median": statistics.median(p99),
+        "runs": runs,
+    }
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path
