@@ -442,6 +442,13 @@ class Store:
             )
         return [CollectionItem(r["id"], str(r["payload"]).encode()) for r in rows]
 
+    async def outbox_activity(self, discussion_id: int, activity_id: str) -> bytes | None:
+        row = await self.db.fetch_one(
+            "SELECT payload FROM outbox WHERE discussion_id = ? AND activity_id = ?",
+            (discussion_id, activity_id),
+        )
+        return None if row is None else str(row["payload"]).encode()
+
     async def followers_count(self, discussion_id: int) -> int:
         row = await self.db.fetch_one(
             "SELECT count(*) FROM follows WHERE discussion_id = ?", (discussion_id,)

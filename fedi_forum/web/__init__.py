@@ -27,5 +27,6 @@ def routes() -> list[Route]:
         Route("/d/{slug}/feed.{kind}", feeds.discussion_feed),
         Route("/d/{slug}/m/{seq:int}", activitypub.note),
         Route("/d/{slug}/m/{seq:int}/replies", activitypub.replies),
+        Route("/d/{slug}/m/{seq:int}/activity", activitypub.note_activity),
         Route("/static/{name}", static_files.static),
     ]

@@ -234,6 +234,17 @@ async def note(request: Request) -> Response:
     return activity_response(doc)
 
 
+async def note_activity(request: Request) -> Response:
+    """The Create that published one of our notes, so its id dereferences too."""
+    svc = services(request)
+    d = await load_discussion(svc, request.path_params["slug"])
+    activity_id = svc.urls.note_activity(d.slug, request.path_params["seq"])
+    payload = await svc.store.outbox_activity(d.id, activity_id)
+    if payload is None:
+        raise NotFound("no such activity")
+    return activity_response(payload)
+
+
 async def replies(request: Request) -> Response:
     svc = services(request)
     d = await load_discussion(svc, request.path_params["slug"])

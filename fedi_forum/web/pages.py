@@ -42,12 +42,16 @@ def language_links(request: Request) -> dict[str, str]:
 def render(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
     svc = services(request)
     lang = choose_language(request, svc.settings.default_lang)
+    # No cookies: a language picked with ?lang= is kept by carrying it in our links.
+    explicit = request.query_params.get("lang") in LANGUAGES
     body = svc.renderer.render(
         lang,
         template,
         urls=svc.urls,
         settings=svc.settings,
         language_links=language_links(request),
+        lang_q=f"?lang={lang}" if explicit else "",
+        lang_amp=f"&lang={lang}" if explicit else "",
         **context,
     )
     return HTMLResponse(
@@ -98,7 +102,7 @@ async def discussion(request: Request) -> Response:
     svc.views.record(d.id, client, request.headers.get("user-agent", ""))
     last_after = ((d.last_seq - 1) // PAGE_SIZE) * PAGE_SIZE if d.last_seq else 0
     pages = {
-        "first": None if after == 0 else "?",
+        "first": None if after == 0 else "?after=0",
         "prev": None if after == 0 else f"?after={max(after - PAGE_SIZE, 0)}",
         "next": f"?after={after + PAGE_SIZE}" if after + PAGE_SIZE < d.last_seq else None,
         "last": f"?after={last_after}" if after < last_after else None,

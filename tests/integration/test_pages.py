@@ -133,6 +133,9 @@ async def test_language_follows_query_then_accept_language(live: Live) -> None:
     assert "Reply to this" in en.text
     assert en.headers["content-language"] == "en"
     assert "Views: 1" in en.text
+    # the choice sticks without a cookie: our links carry it
+    assert 'href="/about?lang=en"' in en.text
+    assert 'href="/?lang=en"' in en.text
     by_header = await live.client.get("/d/taal", headers={**BROWSER, "Accept-Language": "en-US"})
     assert "Messages in this discussion" in by_header.text
     dutch = await live.client.get("/d/taal?lang=xx", headers=BROWSER)
