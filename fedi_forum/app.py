@@ -16,7 +16,11 @@ from fedi_forum.activitypub import keys
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import FediForumError
+from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.client import AddressPolicy, FederationClient, InstanceSigner
+from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
+from fedi_forum.forum.inbox import Inbox
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Database, Store
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
@@ -39,34 +43,45 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(settings.db_path)
-        await db.open()
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            db = Database(settings.db_path)
+            await db.open()
+            stack.push_async_callback(db.close)
             store = Store(db)
             key_files = KeyFiles(settings.keys_dir)
             instance_key = key_files.load_or_create(INSTANCE_KEY)
             discussions = Discussions(settings, store, key_files)
             if demo:
                 await discussions.ensure_demo()
+            urls = Urls(settings.base_url)
+            client = FederationClient(
+                policy=AddressPolicy(allow_loopback=settings.allow_loopback),
+                signer=InstanceSigner(urls.key_id(urls.instance_actor), instance_key),
+                base_url=settings.base_url,
+            )
+            await client.start()
+            stack.push_async_callback(client.close)
+            blocklist = Blocklist(store)
+            await blocklist.reload()
+            keys_resolver = KeyResolver(store, client, blocklist)
             views = ViewCounter(store)
             await views.start()
+            stack.push_async_callback(views.stop)
             app.state.services = Services(
                 settings=settings,
-                urls=Urls(settings.base_url),
+                urls=urls,
                 store=store,
                 discussions=discussions,
                 views=views,
                 renderer=Renderer({"version": __version__}, settings.timezone),
                 instance_public_key_pem=keys.public_pem(instance_key),
                 static=load_static(),
+                blocklist=blocklist,
+                keys=keys_resolver,
+                inbox=Inbox(settings, store, keys_resolver, client, blocklist),
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
-            try:
-                yield
-            finally:
-                await views.stop()
-        finally:
-            await db.close()
+            yield
 
     return Starlette(
         routes=routes(),

@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="proxy addresses trusted for X-Forwarded-* (uvicorn default: 127.0.0.1)",
     )
     serve.add_argument("--demo", action="store_true", help="make sure a demo discussion exists")
+    serve.add_argument(
+        "--allow-loopback",
+        action="store_true",
+        default=None,
+        help="fetch from 127.0.0.0/8 and ::1 over http (tests, local demos)",
+    )
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
 

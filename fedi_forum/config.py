@@ -27,6 +27,7 @@ ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_ABOUT_FILE": "about_file",
     "FEDI_FORUM_TERMS_FILE": "terms_file",
     "FEDI_FORUM_TIMEZONE": "timezone",
+    "FEDI_FORUM_ALLOW_LOOPBACK": "allow_loopback",
 }
 
 
@@ -47,6 +48,9 @@ class Settings:
     about_file: Path | None = None
     terms_file: Path | None = None
     timezone: str = "Europe/Amsterdam"  # for times shown on pages; stored times are UTC
+    # Fetch from loopback addresses and over plain http. Only for tests, local demos and
+    # several instances on one machine; never on a public server (SSRF).
+    allow_loopback: bool = False
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -82,6 +86,8 @@ class Settings:
             if environ.get(var):
                 values[field] = environ[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(values.get("allow_loopback"), str):
+            values["allow_loopback"] = values["allow_loopback"].lower() in ("1", "true", "yes")
         for field in ("data_dir", "keys_dir", "about_file", "terms_file"):
             if isinstance(values.get(field), str):
                 values[field] = Path(values[field])

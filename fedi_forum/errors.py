@@ -13,7 +13,20 @@ contains attacker-supplied data or file paths.
     ├── Conflict                   409  e.g. slug already taken
     ├── RequestTooLarge            413  body over the cap
     ├── UriTooLong                 414  path or query over the cap
-    └── UnsupportedMediaType       415  wrong Content-Type
+    ├── UnsupportedMediaType       415  wrong Content-Type
+    ├── SignatureError             401  the request's HTTP signature does not hold
+    │   ├── SignatureMissing            not signed at all
+    │   ├── SignatureInvalid            malformed, wrong algorithm, or does not verify
+    │   ├── ClockSkew                   outside the Date/created window
+    │   ├── DigestMismatch              body changed after signing
+    │   └── KeyFetchFailed              the signer's key could not be obtained
+    ├── Forbidden                  403
+    │   ├── Blocked                     a blocked domain or actor
+    │   └── ActorMismatch               signer is not the activity's actor
+    ├── InvalidActivity            400  JSON that is not an activity we can read
+    ├── RateLimited                429  slow down (carries Retry-After)
+    └── FetchError                 502  an outbound fetch failed (never shown to senders)
+        └── UnsafeUrl                   refused by the SSRF guard
 """
 
 from __future__ import annotations
@@ -73,3 +86,63 @@ class UriTooLong(FediForumError):
 class UnsupportedMediaType(FediForumError):
     status = 415
     public_message = "unsupported media type"
+
+
+class SignatureError(FediForumError):
+    status = 401
+    public_message = "signature verification failed"
+
+
+class SignatureMissing(SignatureError):
+    public_message = "request is not signed"
+
+
+class SignatureInvalid(SignatureError):
+    pass
+
+
+class ClockSkew(SignatureError):
+    public_message = "signature outside the accepted time window"
+
+
+class DigestMismatch(SignatureError):
+    public_message = "digest does not match the body"
+
+
+class KeyFetchFailed(SignatureError):
+    public_message = "could not obtain the signing key"
+
+
+class Forbidden(FediForumError):
+    status = 403
+    public_message = "forbidden"
+
+
+class Blocked(Forbidden):
+    public_message = "blocked"
+
+
+class ActorMismatch(Forbidden):
+    public_message = "the signer is not the actor of this activity"
+
+
+class InvalidActivity(InvalidInput):
+    public_message = "not a valid activity"
+
+
+class RateLimited(FediForumError):
+    status = 429
+    public_message = "too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class FetchError(FediForumError):
+    status = 502
+    public_message = "could not fetch a remote resource"
+
+
+class UnsafeUrl(FetchError):
+    public_message = "refused to fetch that address"

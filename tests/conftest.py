@@ -13,6 +13,7 @@ from fedi_forum.forum.discussions import Discussions
 from fedi_forum.store import Store
 from fedi_forum.web.state import Services
 from tests.support.live import live_server
+from tests.support.remote import RemoteServer, remote_server
 
 AS2 = "application/activity+json"
 
@@ -47,6 +48,13 @@ class Live:
 
 
 @pytest.fixture
+async def remote() -> AsyncIterator[RemoteServer]:
+    """A fake remote Mastodon-like server on 127.0.0.1 (its own port)."""
+    async with remote_server() as server:
+        yield server
+
+
+@pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
     made: dict[str, Settings] = {}
 
@@ -57,6 +65,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
             keys_dir=tmp_path / "keys",
             instance_name="Testforum",
             contact_email="moderatie@example.nl",
+            allow_loopback=True,
         )
         return create_app(made["s"])
 

@@ -276,3 +276,52 @@ def nodeinfo(
         },
         "metadata": {"nodeName": name, "discussions": discussions, "replies": replies},
     }
+
+
+def accept_follow(activity_id: str, group_id: str, follow: dict[str, Any]) -> dict[str, Any]:
+    """``Accept`` embedding the Follow exactly as received (Mastodon matches on it)."""
+    return _reply_to_follow("Accept", activity_id, group_id, follow)
+
+
+def reject_follow(activity_id: str, group_id: str, follow: dict[str, Any]) -> dict[str, Any]:
+    return _reply_to_follow("Reject", activity_id, group_id, follow)
+
+
+def _reply_to_follow(
+    kind: str, activity_id: str, group_id: str, follow: dict[str, Any]
+) -> dict[str, Any]:
+    embedded = {k: v for k, v in follow.items() if k != "@context"}
+    actor = embedded.get("actor")
+    return {
+        "@context": AS_NS,
+        "id": activity_id,
+        "type": kind,
+        "actor": group_id,
+        "to": [actor] if isinstance(actor, str) else [],
+        "object": embedded,
+    }
+
+
+def announce(
+    activity_id: str,
+    *,
+    group_id: str,
+    followers: str,
+    object_id: str,
+    author: str | None,
+    published: str,
+) -> dict[str, Any]:
+    """The group shares a note: ``object`` is the note's id, which Mastodon fetches and
+    shows as a boost (it does not understand ``Announce{Create}``, §2.3)."""
+    cc = [PUBLIC] + ([author] if author else [])
+    return {
+        "@context": AS_NS,
+        "id": activity_id,
+        "type": "Announce",
+        "actor": group_id,
+        "published": published,
+        "to": [followers],
+        "cc": cc,
+        "audience": group_id,
+        "object": object_id,
+    }

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from fedi_forum.errors import Conflict, NotFound
+from fedi_forum.errors import Conflict
 from fedi_forum.models import (
     Author,
     CollectionItem,
@@ -24,6 +24,7 @@ from fedi_forum.models import (
     NoteState,
     RemoteActor,
 )
+from fedi_forum.store.activity import ActivityStore, _append_note, _upsert_actor
 from fedi_forum.store.db import Database
 
 _DISCUSSION_COLS = (
@@ -115,7 +116,7 @@ class NewDiscussion:
     now: str
 
 
-class Store:
+class Store(ActivityStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -254,34 +255,7 @@ class Store:
         """
 
         def write(conn: sqlite3.Connection) -> int | None:
-            if conn.execute(
-                "SELECT 1 FROM notes WHERE ap_id = ? UNION ALL "
-                "SELECT 1 FROM tombstones WHERE ap_id = ?",
-                (note.ap_id, note.ap_id),
-            ).fetchone():
-                return None
-            row = conn.execute(
-                "UPDATE discussions SET last_seq = last_seq + 1, reply_count = reply_count + 1, "
-                "revision = revision + 1, last_activity_at = ? WHERE id = ? RETURNING last_seq",
-                (note.accepted_at, discussion_id),
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no discussion {discussion_id}")
-            seq = int(row[0])
-            conn.execute(
-                "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, "
-                "in_reply_to, in_reply_to_seq, content, summary, sensitive, lang, url, "
-                "visibility, published, updated, accepted_at, raw) VALUES (?, ?, ?, ?, ?, ?, "
-                "(SELECT seq FROM notes WHERE ap_id = ? AND discussion_id = ?), "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    discussion_id, seq, note.ap_id, note.activity_id, note.author_id,
-                    note.in_reply_to, note.in_reply_to, discussion_id, note.content,
-                    note.summary, int(note.sensitive), note.lang, note.url, note.visibility,
-                    note.published, note.updated, note.accepted_at, note.raw,
-                ),
-            )  # fmt: skip
-            return seq
+            return _append_note(conn, discussion_id, note)
 
         return await self.db.write(write)
 
@@ -323,22 +297,7 @@ class Store:
 
     async def upsert_actor(self, actor: RemoteActor) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO actors (id, host, type, preferred_username, name, url, icon_url, "
-                "inbox, shared_inbox, key_id, public_key_pem, fetched_at, raw) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "host = excluded.host, type = excluded.type, "
-                "preferred_username = excluded.preferred_username, name = excluded.name, "
-                "url = excluded.url, icon_url = excluded.icon_url, inbox = excluded.inbox, "
-                "shared_inbox = excluded.shared_inbox, key_id = excluded.key_id, "
-                "public_key_pem = excluded.public_key_pem, fetched_at = excluded.fetched_at, "
-                "raw = excluded.raw, state = 'active'",
-                (
-                    actor.id, actor.host, actor.type, actor.preferred_username, actor.name,
-                    actor.url, actor.icon_url, actor.inbox, actor.shared_inbox, actor.key_id,
-                    actor.public_key_pem, actor.fetched_at, actor.raw,
-                ),
-            )  # fmt: skip
+            _upsert_actor(conn, actor)
 
         await self.db.write(write)
 

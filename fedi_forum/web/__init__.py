@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from fedi_forum.web import activitypub, feeds, pages, static_files, wellknown
+from fedi_forum.web import activitypub, feeds, inbox, pages, static_files, wellknown
 
 
 def routes() -> list[Route]:
@@ -13,6 +13,8 @@ def routes() -> list[Route]:
         Route("/about", pages.about),
         Route("/terms", pages.terms),
         Route("/actor", activitypub.instance_actor),
+        Route("/inbox", inbox.inbox, methods=["POST"]),
+        Route("/d/{slug}/inbox", inbox.inbox, methods=["POST"]),
         Route("/feed.{kind}", feeds.instance_feed),
         Route("/.well-known/webfinger", wellknown.webfinger),
         Route("/.well-known/host-meta", wellknown.host_meta),

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fedi_forum.errors import FediForumError
+from fedi_forum.errors import FediForumError, RateLimited
 from fedi_forum.web.negotiation import preferred_representation
 from fedi_forum.web.pages import render
 
@@ -52,7 +52,10 @@ def error_response(request: Request, status: int, message: str) -> Response:
 async def on_forum_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FediForumError)
     log.info("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc)
-    return error_response(request, exc.status, exc.public_message)
+    response = error_response(request, exc.status, exc.public_message)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:

@@ -10,7 +10,10 @@ from starlette.requests import Request
 
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
+from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
+from fedi_forum.forum.inbox import Inbox
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Store
 from fedi_forum.web.i18n import Renderer
@@ -29,6 +32,9 @@ class Services:
     renderer: Renderer
     instance_public_key_pem: str
     static: Mapping[str, StaticFile]
+    blocklist: Blocklist
+    keys: KeyResolver
+    inbox: Inbox
 
 
 def services(request: Request) -> Services:

@@ -1,0 +1,195 @@
+"""The only way we touch the network: an aiohttp client behind an SSRF guard.
+
+Every URL we fetch was named by someone else (keyIds, inReplyTo, WebFinger answers), so
+each request is checked (federation-rules.md §4.1):
+
+* https only; plain http only with ``allow_loopback`` (tests, local demos);
+* no user info in URLs; at most 3 redirects, each one checked again;
+* every address is checked **on the socket about to connect** (aiohttp's
+  ``socket_factory``), so DNS answers, IP literals and redirects all pass the same gate
+  and there is no window for DNS rebinding between check and connect;
+* only globally routable addresses, plus loopback when ``allow_loopback`` is on;
+* timeouts, a 1 MiB body cap read as a stream, AS2 content types only.
+
+Every GET is signed by the instance actor, for servers in authorized-fetch mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from fedi_forum import __version__
+from fedi_forum.activitypub import parse, signatures
+from fedi_forum.errors import FetchError, UnsafeUrl
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+MAX_REDIRECTS = 3
+AS2_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+JRD_ACCEPT = "application/jrd+json, application/json"
+TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5, sock_read=10)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    allow_loopback: bool = False
+
+    def allows(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_loopback:
+            return self.allow_loopback
+        # is_global excludes private, link-local, CGNAT, documentation, multicast, reserved…
+        return ip.is_global and not ip.is_multicast
+
+    def check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "https" and not (parts.scheme == "http" and self.allow_loopback):
+            raise UnsafeUrl(f"scheme of {url!r} not allowed")
+        if not parts.hostname or parts.username is not None or parts.password is not None:
+            raise UnsafeUrl(f"bad host in {url!r}")
+        try:
+            ip = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            return  # a name: its addresses are checked at connect time
+        if not self.allows(str(ip)):
+            raise UnsafeUrl(f"address of {url!r} not allowed")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InstanceSigner:
+    key_id: str
+    private_key: RSAPrivateKey
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fetched:
+    url: str  # after redirects
+    document: dict[str, Any]
+
+
+def _guarded_socket_factory(
+    policy: AddressPolicy,
+) -> Callable[[tuple[Any, ...]], socket.socket]:
+    def factory(addr_info: tuple[Any, ...]) -> socket.socket:
+        family, type_, proto, _, sockaddr = addr_info
+        if not policy.allows(str(sockaddr[0])):
+            raise OSError(f"connection to {sockaddr[0]} refused by the SSRF guard")
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    return factory
+
+
+class FederationClient:
+    def __init__(
+        self, *, policy: AddressPolicy, signer: InstanceSigner | None, base_url: str
+    ) -> None:
+        self.policy = policy
+        self.signer = signer
+        self.user_agent = f"fedi-forum/{__version__} (+{base_url})"
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=200,
+            limit_per_host=8,
+            ttl_dns_cache=60,
+            socket_factory=_guarded_socket_factory(self.policy),
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=TIMEOUT,
+            headers={"User-Agent": self.user_agent},
+            auto_decompress=True,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("client not started")
+        return self._session
+
+    async def get_json(self, url: str, *, accept: str = AS2_ACCEPT) -> Fetched:
+        """GET (signed), following ≤ 3 checked redirects; the body must be JSON of an
+        accepted type and at most 1 MiB."""
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            self.policy.check_url(current)
+            headers = {"Accept": accept}
+            if self.signer is not None:
+                headers |= signatures.sign_request(
+                    method="GET", url=current, key_id=self.signer.key_id,
+                    private_key=self.signer.private_key,
+                )  # fmt: skip
+            try:
+                async with self.session.get(
+                    current, headers=headers, allow_redirects=False
+                ) as response:
+                    if response.status in (301, 302, 303, 307, 308):
+                        location = response.headers.get("Location")
+                        if not location:
+                            raise FetchError(f"redirect without Location from {current}")
+                        current = urljoin(current, location)
+                        continue
+                    if response.status == 410:
+                        raise GoneError(f"{current} is gone")
+                    if response.status != 200:
+                        raise FetchError(f"GET {current} answered {response.status}")
+                    _check_content_type(response.headers.get("Content-Type", ""), accept)
+                    body = await _read_capped(response)
+            except aiohttp.ClientError as exc:
+                raise FetchError(f"GET {current} failed: {exc!r}") from exc
+            except TimeoutError as exc:
+                raise FetchError(f"GET {current} timed out") from exc
+            return Fetched(current, parse.loads(body))
+        raise FetchError(f"too many redirects from {url}")
+
+
+class GoneError(FetchError):
+    """The remote answered 410: the resource (often an actor) was deleted."""
+
+
+def _check_content_type(value: str, accept: str) -> None:
+    mime, _, params = value.partition(";")
+    mime = mime.strip().lower()
+    if accept == JRD_ACCEPT:
+        if mime in ("application/jrd+json", "application/json"):
+            return
+    elif mime == "application/activity+json" or (
+        mime == "application/ld+json" and "https://www.w3.org/ns/activitystreams" in params
+    ):
+        return
+    raise FetchError(f"unexpected content type {value!r}")
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    length = response.headers.get("Content-Length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise FetchError("response too large")
+    chunks = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise FetchError("response too large")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,236 @@
+"""Who signed this request? keyId → owner actor → verified public key.
+
+Rules (federation-rules.md §1.3, §4.6):
+
+* The keyId is attacker-controlled: its host is checked against the blocklist before any
+  fetch, and fetched only through the SSRF-guarded client.
+* Bidirectional check: the key's owner is an actor whose ``publicKey.id`` is the keyId
+  (Mastodon's FetchRemoteKeyService). A keyId may point at the actor itself
+  (``…#main-key``), at a stub (GoToSocial's ``…/main-key``) or at a key document.
+* Parsed keys are cached in memory; actors (with their PEM) in the database, so a
+  restart does not refetch every key.
+* Single-flight: concurrent requests for one unknown key cause one fetch.
+* Negative cache: a key that could not be fetched is not tried again for a while.
+* Per-host budget: at most ``HOST_BUDGET`` fetches per host per minute, so one sender
+  cannot make us hammer a third party (or ourselves) with key fetches.
+* On a verification failure with a cached key, the key is refetched once (rotation),
+  at most once per ``REFRESH_INTERVAL`` per key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from fedi_forum.activitypub import parse, signatures
+from fedi_forum.errors import (
+    FediForumError,
+    FetchError,
+    InvalidActivity,
+    KeyFetchFailed,
+    SignatureInvalid,
+)
+from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.client import JRD_ACCEPT, FederationClient, Fetched
+from fedi_forum.models import RemoteActor, utcnow
+from fedi_forum.store import Store
+
+log = logging.getLogger(__name__)
+
+NEGATIVE_TTL = 300.0
+REFRESH_INTERVAL = 60.0
+HOST_BUDGET = 30  # fetches per host per minute
+HOST_WINDOW = 60.0
+MAX_CACHED = 50_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    key_id: str
+    actor: RemoteActor
+    key: RSAPublicKey
+
+
+class KeyResolver:
+    def __init__(
+        self,
+        store: Store,
+        client: FederationClient,
+        blocklist: Blocklist,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.blocklist = blocklist
+        self.clock = clock
+        self._cache: dict[str, VerifiedKey] = {}
+        self._inflight: dict[str, asyncio.Future[VerifiedKey]] = {}
+        self._failed: dict[str, float] = {}
+        self._refreshed: dict[str, float] = {}
+        self._host_fetches: dict[str, list[float]] = {}
+        self.fetch_count = 0  # observable for tests and benchmarks
+
+    async def verify(self, request: signatures.Request) -> VerifiedKey:
+        """Verify the request's signature; return the signer. Raises 401/403 errors."""
+        claim = signatures.read_signature(request)
+        self.blocklist.check_url(claim.key_id)
+        known = await self.key_for(claim.key_id)
+        try:
+            claim.verify(known.key)
+        except SignatureInvalid:
+            fresh = await self.refresh(claim.key_id)
+            if fresh is None or fresh.key.public_numbers() == known.key.public_numbers():
+                raise
+            claim.verify(fresh.key)
+            return fresh
+        return known
+
+    async def key_for(self, key_id: str) -> VerifiedKey:
+        cached = self._cache.get(key_id)
+        if cached is not None:
+            return cached
+        failed_at = self._failed.get(key_id)
+        if failed_at is not None and self.clock() - failed_at < NEGATIVE_TTL:
+            raise KeyFetchFailed(f"key {key_id} failed recently")
+        stored = await self.store.actor_by_key_id(key_id)
+        if stored is not None and stored.public_key_pem:
+            verified = VerifiedKey(
+                key_id, stored, signatures.load_public_key(stored.public_key_pem)
+            )
+            self._remember(verified)
+            return verified
+        return await self._single_flight(key_id)
+
+    async def refresh(self, key_id: str) -> VerifiedKey | None:
+        last = self._refreshed.get(key_id)
+        if last is not None and self.clock() - last < REFRESH_INTERVAL:
+            return None
+        self._refreshed[key_id] = self.clock()
+        self._cache.pop(key_id, None)
+        try:
+            return await self._single_flight(key_id)
+        except FediForumError:
+            return None
+
+    async def _single_flight(self, key_id: str) -> VerifiedKey:
+        pending = self._inflight.get(key_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[VerifiedKey] = asyncio.get_running_loop().create_future()
+        self._inflight[key_id] = future
+        try:
+            verified = await self._fetch(key_id)
+        except FediForumError as exc:
+            self._failed[key_id] = self.clock()
+            failure = KeyFetchFailed(f"key {key_id}: {exc}")
+            future.set_exception(failure)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise failure from exc
+        else:
+            future.set_result(verified)
+            self._failed.pop(key_id, None)
+            self._remember(verified)
+            await self.store.upsert_actor(verified.actor)
+            return verified
+        finally:
+            del self._inflight[key_id]
+
+    def forget(self, actor_id: str) -> None:
+        """Drop cached keys of an actor (it updated or deleted itself)."""
+        for key_id in [k for k, v in self._cache.items() if v.actor.id == actor_id]:
+            del self._cache[key_id]
+
+    def _remember(self, verified: VerifiedKey) -> None:
+        if len(self._cache) >= MAX_CACHED:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[verified.key_id] = verified
+
+    def _spend_budget(self, url: str) -> None:
+        host = parse.host_of(url)
+        now = self.clock()
+        recent = [t for t in self._host_fetches.get(host, []) if now - t < HOST_WINDOW]
+        if len(recent) >= HOST_BUDGET:
+            raise KeyFetchFailed(f"key-fetch budget for {host} spent")
+        recent.append(now)
+        self._host_fetches[host] = recent
+
+    async def _get(self, url: str) -> Fetched:
+        self.blocklist.check_url(url)
+        self._spend_budget(url)
+        self.fetch_count += 1
+        return await self.client.get_json(url)
+
+    async def _fetch(self, key_id: str) -> VerifiedKey:
+        if key_id.startswith("acct:"):
+            actor = await self._actor_by_webfinger(key_id)
+            pem = actor.actor.public_key_pem
+            if not pem:
+                raise KeyFetchFailed("actor has no key")
+            return VerifiedKey(key_id, actor.actor, signatures.load_public_key(pem))
+        if not parse.is_http_url(key_id):
+            raise SignatureInvalid("keyId is not an http(s) URL")
+        fetched = await self._get(parse.strip_fragment(key_id))
+        doc = fetched.document
+        if parse.types_of(doc) & parse.ACTOR_TYPES:
+            actor = parse.parse_actor(doc, utcnow())
+            if actor.actor.id != fetched.url:
+                # a stub (GoToSocial's /main-key) or a redirect: fetch the actor by its id,
+                # where the document must say it is that id.
+                actor = await self._fetch_actor(actor.actor.id)
+        else:
+            owner = parse.id_of(doc.get("owner"))
+            if owner is None or not isinstance(doc.get("publicKeyPem"), str):
+                raise KeyFetchFailed("keyId is neither an actor nor a key")
+            actor = await self._fetch_actor(owner)
+        if actor.key_id != key_id or not actor.actor.public_key_pem:
+            raise KeyFetchFailed("the owner's publicKey.id does not correspond to the keyId")
+        if actor.key_owner is not None and actor.key_owner != actor.actor.id:
+            raise KeyFetchFailed("the key's owner is not the actor")
+        return VerifiedKey(
+            key_id, actor.actor, signatures.load_public_key(actor.actor.public_key_pem)
+        )
+
+    async def _fetch_actor(self, actor_id: str) -> parse.ParsedActor:
+        fetched = await self._get(actor_id)
+        try:
+            actor = parse.parse_actor(fetched.document, utcnow())
+        except InvalidActivity as exc:
+            raise KeyFetchFailed(f"bad actor document at {actor_id}") from exc
+        if actor.actor.id != fetched.url or fetched.url != actor_id:
+            raise KeyFetchFailed(f"actor id does not match {actor_id}")
+        return actor
+
+    async def fetch_actor(self, actor_id: str) -> RemoteActor:
+        """An actor by id (for authors and followers we have not seen yet), cached."""
+        stored = await self.store.actor(actor_id)
+        if stored is not None:
+            return stored
+        actor = (await self._fetch_actor(actor_id)).actor
+        await self.store.upsert_actor(actor)
+        return actor
+
+    async def _actor_by_webfinger(self, acct: str) -> parse.ParsedActor:
+        user_host = acct.removeprefix("acct:")
+        host = user_host.rpartition("@")[2]
+        if not host:
+            raise KeyFetchFailed("bad acct: keyId")
+        scheme = "http" if self.client.policy.allow_loopback else "https"
+        url = f"{scheme}://{host}/.well-known/webfinger?resource={acct}"
+        self.blocklist.check_url(url)
+        self._spend_budget(url)
+        try:
+            fetched = await self.client.get_json(url, accept=JRD_ACCEPT)
+        except FetchError as exc:
+            raise KeyFetchFailed(f"WebFinger for {acct} failed") from exc
+        links = fetched.document.get("links")
+        for link in links if isinstance(links, list) else []:
+            if isinstance(link, dict) and link.get("rel") == "self":
+                href = parse.id_of(link.get("href"))
+                if href:
+                    return await self._fetch_actor(href)
+        raise KeyFetchFailed(f"WebFinger for {acct} has no actor")

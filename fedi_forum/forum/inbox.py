@@ -1,0 +1,416 @@
+"""Receiving activities: what each one means for our discussions.
+
+Called after the HTTP layer has checked size, type, JSON shape, blocklist and the
+signature. Here: identity binding and origin rules (federation-rules.md §4.4),
+visibility (§2.7), routing to a discussion (§2.4), and one store transaction per
+activity that also queues the deliveries it causes (sent by the delivery worker, never
+from here). Unknown or irrelevant activities are acknowledged (202) and ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from fedi_forum.activitypub import content, parse, vocab
+from fedi_forum.activitypub.parse import Activity, IncomingNote
+from fedi_forum.activitypub.sanitize import clean_html
+from fedi_forum.activitypub.urls import Urls
+from fedi_forum.config import Settings
+from fedi_forum.errors import (
+    ActorMismatch,
+    FediForumError,
+    FetchError,
+    Forbidden,
+    InvalidActivity,
+)
+from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.client import FederationClient
+from fedi_forum.federation.keys import KeyResolver, VerifiedKey
+from fedi_forum.models import Discussion, DiscussionState, NewNote, RemoteActor, utcnow
+from fedi_forum.store import Outgoing, Store
+
+log = logging.getLogger(__name__)
+
+MAX_PARENT_DEPTH = 5  # inReplyTo chain fetched to find (and fill) the discussion
+MAX_CONTENT = 50_000  # characters of sanitized HTML kept per note
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened, for logs and tests ("accepted", "ignored: …", "duplicate")."""
+
+    result: str
+    discussion: str | None = None
+    seq: int | None = None
+
+
+Handler = Callable[[Activity, RemoteActor, str | None], Awaitable[Outcome]]
+
+
+class Inbox:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        keys: KeyResolver,
+        client: FederationClient,
+        blocklist: Blocklist,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.keys = keys
+        self.client = client
+        self.blocklist = blocklist
+        self.urls = Urls(settings.base_url)
+        self._handlers: dict[str, Handler] = {
+            "Follow": self._on_follow,
+            "Undo": self._on_undo,
+            "Create": self._on_create,
+            "Update": self._on_update,
+            "Delete": self._on_delete,
+            "Like": self._on_reaction,
+            "EmojiReact": self._on_reaction,
+            "Announce": self._on_reaction,
+            "Flag": self._on_flag,
+            "Block": self._on_block,
+        }
+
+    async def is_unknown_actor_goodbye(self, activity: Activity) -> bool:
+        """Delete/Update of an actor by itself that we never heard of: acknowledge and
+        drop before any signature work (a spam vector; Mastodon's
+        skip_unknown_actor_activity)."""
+        if activity.type not in ("Delete", "Update") or activity.object_id is None:
+            return False
+        if parse.strip_fragment(activity.object_id) != activity.actor:
+            return False
+        return await self.store.actor(activity.actor) is None
+
+    async def receive(self, activity: Activity, signer: VerifiedKey, slug: str | None) -> Outcome:
+        # The signer speaks only for itself (no relayed activities: LD signatures are not
+        # trusted, federation-rules.md §4.3/§4.4).
+        if parse.strip_fragment(signer.actor.id) != activity.actor:
+            raise ActorMismatch(f"signed by {signer.actor.id}, actor is {activity.actor}")
+        self.blocklist.check_urls([activity.actor, *activity.to, *activity.cc])
+        if activity.object_id:
+            self.blocklist.check_url(activity.object_id)
+        handler = self._handlers.get(activity.type)
+        if handler is None:
+            log.debug("ignoring %s %s", activity.type, activity.id)
+            return Outcome(f"ignored: {activity.type}")
+        outcome = await handler(activity, signer.actor, slug)
+        log.info("%s %s from %s: %s", activity.type, activity.id, activity.actor, outcome.result)
+        return outcome
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def _local_slug(self, url: str) -> str | None:
+        """``B/d/{slug}`` (or anything below it) → slug."""
+        prefix = f"{self.settings.base_url}/d/"
+        if not url.startswith(prefix):
+            return None
+        return url[len(prefix) :].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].lower()
+
+    async def _discussion(self, slug: str | None) -> Discussion | None:
+        if slug is None:
+            return None
+        d = await self.store.discussion(slug)
+        return None if d is None or d.is_deleted else d
+
+    # -- Follow / Undo / Block --------------------------------------------------------------
+
+    async def _on_follow(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
+        target = activity.object_id
+        d = await self._discussion(self._local_slug(target) if target else None)
+        if d is None or target != self.urls.group(d.slug):
+            return Outcome("ignored: not one of our discussions")
+        if actor.inbox is None:
+            raise InvalidActivity("follower has no inbox")
+        group = self.urls.group(d.slug)
+        accepted = d.state is not DiscussionState.CLOSED
+        reply_id = f"{group}#{'accepts' if accepted else 'rejects'}/{_digest(activity.id)}"
+        build = vocab.accept_follow if accepted else vocab.reject_follow
+        reply = build(reply_id, group, activity.raw)
+        stored = await self.store.record_follow(
+            activity_id=activity.id, discussion_id=d.id, follower=actor,
+            reply=Outgoing(reply_id, orjson.dumps(reply).decode(), group),
+            accepted=accepted, now=utcnow(),
+        )  # fmt: skip
+        if not stored:
+            return Outcome("duplicate", d.slug)
+        return Outcome("accepted" if accepted else "rejected: closed", d.slug)
+
+    async def _on_undo(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
+        inner = activity.object_doc
+        inner_id = activity.object_id
+        if inner_id is None:
+            raise InvalidActivity("Undo without an object")
+        if inner is not None and parse.id_of(inner.get("actor")) not in (None, actor.id):
+            raise ActorMismatch("Undo of someone else's activity")
+        kind = activity.object_type
+        if kind == "Follow" or kind is None:
+            target = parse.id_of(inner.get("object")) if inner else None
+            d = await self._discussion(self._local_slug(target) if target else None)
+            removed = await self.store.remove_follow(
+                activity_id=activity.id, actor_id=actor.id, follow_id=inner_id,
+                discussion_id=d.id if d else None, now=utcnow(),
+            )  # fmt: skip
+            if removed or kind == "Follow":
+                return Outcome("accepted" if removed else "ignored: not following")
+        if kind in ("Like", "EmojiReact", "Announce") or kind is None:
+            removed_reaction = await self.store.remove_reaction(
+                activity_id=activity.id, reaction_id=inner_id, actor_id=actor.id, now=utcnow()
+            )
+            return Outcome("accepted" if removed_reaction else "ignored: unknown reaction")
+        return Outcome(f"ignored: Undo {kind}")
+
+    async def _on_block(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
+        target = activity.object_id
+        d = await self._discussion(self._local_slug(target) if target else None)
+        if d is None:
+            return Outcome("ignored: not one of our discussions")
+        await self.store.remove_follow(
+            activity_id=activity.id, actor_id=actor.id, follow_id=None, discussion_id=d.id,
+            now=utcnow(),
+        )  # fmt: skip
+        return Outcome("accepted", d.slug)
+
+    # -- Create -----------------------------------------------------------------------------
+
+    async def _on_create(self, activity: Activity, actor: RemoteActor, slug: str | None) -> Outcome:
+        doc = activity.object_doc
+        object_id = activity.object_id
+        if object_id is None:
+            raise InvalidActivity("Create without an object")
+        author = actor
+        if doc is None or not (parse.types_of(doc) & parse.NOTE_TYPES):
+            if doc is not None:
+                return Outcome(f"ignored: Create {activity.object_type}")
+            doc, author = await self._fetch_note(object_id)  # only an id: fetch from origin
+        note = parse.parse_note(doc, activity)
+        if parse.host_of(note.id) != parse.host_of(actor.id) or note.attributed_to != actor.id:
+            # Not the signer's own note (forwarded or spoofed): never trust the embedded
+            # copy; take it from its origin instead (GoToSocial's rule, §4.4).
+            doc, author = await self._fetch_note(note.id)
+            note = parse.parse_note(doc)
+        if note.visibility == "private":
+            return Outcome("ignored: not public")  # followers-only and direct: never content
+        self.blocklist.check_urls([u for u in (note.in_reply_to, note.context) if u])
+        d, parents = await self._route(note, slug)
+        if d is None:
+            return Outcome("ignored: not for any of our discussions")
+        if not d.accepts_replies:
+            raise Forbidden(f"{d.slug} is {d.state}",
+                            public_message="this discussion does not accept replies")  # fmt: skip
+        now = utcnow()
+        new_notes = [self._new_note(n, now, activity_id=None) for n in reversed(parents)]
+        new_notes.append(self._new_note(note, now, activity_id=activity.id, raw=doc))
+        authors = [author]
+        for parent in parents:
+            if parent.attributed_to and parent.attributed_to != author.id:
+                parent_author = await self._try_fetch_actor(parent.attributed_to)
+                if parent_author is not None:
+                    authors.append(parent_author)
+        group = self.urls.group(d.slug)
+        announce = None
+        if d.announce_replies:
+
+            def announce(seq: int) -> Outgoing:
+                activity_id = f"{self.urls.note(d.slug, seq)}/announce"
+                payload = vocab.announce(
+                    activity_id, group_id=group, followers=self.urls.followers(d.slug),
+                    object_id=note.id, author=author.id, published=now,
+                )  # fmt: skip
+                return Outgoing(activity_id, orjson.dumps(payload).decode(), group)
+
+        seqs = await self.store.accept_reply(
+            activity_id=activity.id, discussion_id=d.id, notes=new_notes, authors=authors,
+            announce=announce, announce_to_author=author.shared_inbox or author.inbox, now=now,
+        )  # fmt: skip
+        if not seqs:
+            return Outcome("duplicate", d.slug)
+        return Outcome("accepted", d.slug, seqs[-1])
+
+    async def _route(
+        self, note: IncomingNote, slug: str | None
+    ) -> tuple[Discussion | None, list[IncomingNote]]:
+        """Which discussion is this reply for? Parents fetched on the way are returned
+        (newest first) so the thread is complete."""
+        # 1. it replies to a note we hold (ours or a reply we accepted)
+        parents: list[IncomingNote] = []
+        parent_id = note.in_reply_to
+        seen: set[str] = {note.id}
+        for _ in range(MAX_PARENT_DEPTH + 1):
+            if parent_id is None or parent_id in seen:
+                break
+            seen.add(parent_id)
+            local = self._local_slug(parent_id)
+            if local is not None:
+                return await self._discussion(local), parents
+            located = await self.store.note_location(parent_id)
+            if located is not None:
+                return await self._discussion(located[0]), parents
+            if len(parents) == MAX_PARENT_DEPTH:
+                break
+            try:
+                parent_doc, _ = await self._fetch_note(parent_id)
+                parent = parse.parse_note(parent_doc)
+            except FediForumError as exc:
+                log.info("could not fetch parent %s: %s", parent_id, exc)
+                break
+            if parent.visibility == "private":
+                break
+            parents.append(parent)
+            parent_id = parent.in_reply_to
+        # 2. it is addressed to one of our discussions (to/cc/audience/Mention/context)
+        for address in (*note.addresses, *([note.context] if note.context else [])):
+            d = await self._discussion(self._local_slug(address))
+            if d is not None:
+                return d, []  # parents outside our discussions are not pulled in
+        # 3. it came to a discussion's own inbox
+        return await self._discussion(slug), []
+
+    def _new_note(
+        self, note: IncomingNote, now: str, *, activity_id: str | None,
+        raw: dict[str, Any] | None = None,
+    ) -> NewNote:  # fmt: skip
+        html = note.content
+        if note.name and note.type in ("Article", "Page", "Question"):
+            html = content.opening_post_html(note.name, html)
+        html = clean_html(html + parse.attachments_html(note.attachments))[:MAX_CONTENT]
+        summary = content.html_to_text(note.summary)[:500] if note.summary else None
+        return NewNote(
+            ap_id=note.id,
+            activity_id=activity_id,
+            author_id=note.attributed_to or "",
+            in_reply_to=note.in_reply_to,
+            content=html,
+            summary=summary,
+            sensitive=note.sensitive or bool(summary),
+            lang=note.lang,
+            url=note.url,
+            visibility=note.visibility,
+            published=note.published or now,
+            updated=note.updated,
+            raw=orjson.dumps(raw).decode() if raw is not None else None,
+            accepted_at=now,
+        )
+
+    async def _fetch_note(self, object_id: str) -> tuple[dict[str, Any], RemoteActor]:
+        """A note from its origin: the fetched id must be the URL, and its author must
+        live on the same host (federation-rules.md §4.4)."""
+        self.blocklist.check_url(object_id)
+        try:
+            fetched = await self.client.get_json(object_id)
+        except FetchError as exc:
+            raise InvalidActivity(
+                f"fetching {object_id}: {exc}", public_message="object not found at its origin"
+            ) from exc
+        doc = fetched.document
+        if parse.id_of(doc.get("id")) != object_id or fetched.url != object_id:
+            raise InvalidActivity(f"fetched object is not {object_id}")
+        author_id = parse.parse_note(doc).attributed_to
+        if author_id is None or parse.host_of(author_id) != parse.host_of(object_id):
+            raise InvalidActivity("note attributed to another host")
+        author = await self.keys.fetch_actor(author_id)
+        return doc, author
+
+    async def _try_fetch_actor(self, actor_id: str) -> RemoteActor | None:
+        try:
+            return await self.keys.fetch_actor(actor_id)
+        except FediForumError:
+            return None
+
+    # -- Update / Delete ----------------------------------------------------------------------
+
+    async def _on_update(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
+        doc = activity.object_doc
+        if doc is None:
+            return Outcome("ignored: Update without an embedded object")
+        types = parse.types_of(doc)
+        if types & parse.ACTOR_TYPES:
+            updated = parse.parse_actor(doc, utcnow())
+            if updated.actor.id != actor.id:
+                raise ActorMismatch("actors update only themselves")
+            # Signed with the key we know, so a new key inside is trusted (§1.4).
+            await self.store.refresh_actor(updated.actor)
+            self.keys.forget(actor.id)
+            return Outcome("accepted")
+        if not types & parse.NOTE_TYPES:
+            return Outcome(f"ignored: Update {activity.object_type}")
+        note = parse.parse_note(doc, activity)
+        if parse.host_of(note.id) != parse.host_of(actor.id) or note.attributed_to != actor.id:
+            raise ActorMismatch("only the author can edit a note")
+        if note.updated is None:
+            return Outcome("ignored: edit without 'updated'")
+        fresh = self._new_note(note, utcnow(), activity_id=activity.id, raw=doc)
+        changed = await self.store.update_note(
+            activity_id=activity.id, ap_id=note.id, author_id=actor.id, content=fresh.content,
+            summary=fresh.summary, sensitive=fresh.sensitive, updated=note.updated,
+            raw=fresh.raw or "", now=utcnow(),
+        )  # fmt: skip
+        return Outcome("accepted" if changed else "ignored: unknown, not newer, or duplicate")
+
+    async def _on_delete(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
+        object_id = activity.object_id
+        if object_id is None:
+            raise InvalidActivity("Delete without an object")
+        if parse.strip_fragment(object_id) == actor.id:
+            await self.store.delete_actor(activity_id=activity.id, actor_id=actor.id, now=utcnow())
+            self.keys.forget(actor.id)
+            return Outcome("accepted: actor deleted")
+        if parse.host_of(object_id) != parse.host_of(actor.id):
+            raise ActorMismatch("objects are deleted only from their own host")
+        result = await self.store.delete_note(
+            activity_id=activity.id, ap_id=object_id, author_id=actor.id, now=utcnow()
+        )
+        if result == "not-author":
+            raise ActorMismatch("only the author can delete a note")
+        return Outcome(f"accepted: {result}")
+
+    # -- reactions and reports --------------------------------------------------------------
+
+    async def _on_reaction(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
+        target = activity.object_id
+        if target is None:
+            return Outcome("ignored: no object")
+        emoji = activity.raw.get("content") if activity.type == "EmojiReact" else None
+        added = await self.store.add_reaction(
+            activity_id=activity.id, note_ap_id=target, actor_id=actor.id, kind=activity.type,
+            content=emoji[:64] if isinstance(emoji, str) else None, now=utcnow(),
+        )  # fmt: skip
+        return Outcome("accepted" if added else "ignored: not our note, or duplicate")
+
+    async def _on_flag(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
+        """Mastodon sends reports from its instance actor, object = [account, statuses…]."""
+        objects = activity.object if isinstance(activity.object, list) else [activity.object]
+        ids = [i for i in (parse.id_of(o) for o in objects[:100]) if i]
+        discussion_id = None
+        ours: list[str] = []
+        for object_id in ids:
+            local = self._local_slug(object_id)
+            located = await self.store.note_location(object_id)
+            slug = located[0] if located else local
+            if slug is not None:
+                ours.append(object_id)
+                d = await self._discussion(slug)
+                if d is not None and discussion_id is None:
+                    discussion_id = d.id
+        if not ours:
+            return Outcome("ignored: reports nothing of ours")
+        comment = activity.raw.get("content")
+        await self.store.add_report(
+            activity_id=activity.id, reporter=actor.id, discussion_id=discussion_id,
+            note_ids=orjson.dumps(ours).decode(),
+            comment=comment[:2000] if isinstance(comment, str) else "", now=utcnow(),
+        )  # fmt: skip
+        return Outcome("accepted")
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]

@@ -1,0 +1,427 @@
+"""Store operations for received activities (the inbox) and the deliveries they cause.
+
+Every method is ONE transaction in the group commit: the dedupe mark of the activity,
+its effects and the deliveries it queues commit together or not at all, so "202 after
+durably stored" holds and a crash can neither lose a reply nor send for a reply that
+was not stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from fedi_forum.errors import NotFound
+from fedi_forum.models import NewNote, RemoteActor
+from fedi_forum.store.db import Database
+
+_ACTOR_COLS = (
+    "id, host, type, preferred_username, name, url, icon_url, inbox, shared_inbox, key_id, "
+    "public_key_pem, fetched_at, raw"
+)
+
+
+def _actor(row: Any) -> RemoteActor:
+    return RemoteActor(*row)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An activity of ours to queue: its id, JSON, the local actor that signs it."""
+
+    activity_id: str
+    payload: str
+    signer: str
+
+
+# Builds the group's Announce of a note once its seq is known (inside the transaction).
+AnnounceBuilder = Callable[[int], Outgoing]
+
+
+def _mark_seen(conn: sqlite3.Connection, activity_id: str, now: str) -> bool:
+    """True the first time an activity id is seen (the dedupe of federation-rules §4.5)."""
+    cur = conn.execute(
+        "INSERT INTO activities_seen (activity_id, received_at) VALUES (?, ?) "
+        "ON CONFLICT (activity_id) DO NOTHING",
+        (activity_id, now),
+    )
+    return cur.rowcount == 1
+
+
+def _enqueue(conn: sqlite3.Connection, out: Outgoing, inbox: str, now: str) -> None:
+    conn.execute(
+        "INSERT INTO deliveries (activity_id, inbox, host, payload, signer, next_attempt_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id, inbox) DO NOTHING",
+        (out.activity_id, inbox, urlsplit(inbox).hostname or "", out.payload, out.signer, now,
+         now),
+    )  # fmt: skip
+
+
+def _enqueue_followers(
+    conn: sqlite3.Connection, discussion_id: int, out: Outgoing, now: str,
+    extra_inboxes: Sequence[str] = (),
+) -> int:  # fmt: skip
+    """One delivery per shared inbox (personal inbox where none is known)."""
+    rows = conn.execute(
+        "SELECT DISTINCT coalesce(shared_inbox, inbox) FROM follows WHERE discussion_id = ?",
+        (discussion_id,),
+    ).fetchall()
+    inboxes = {r[0] for r in rows} | set(extra_inboxes)
+    for inbox in sorted(inboxes):
+        _enqueue(conn, out, inbox, now)
+    return len(inboxes)
+
+
+def _upsert_actor(conn: sqlite3.Connection, actor: RemoteActor) -> None:
+    conn.execute(
+        f"INSERT INTO actors ({_ACTOR_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET host = excluded.host, type = excluded.type, "
+        "preferred_username = excluded.preferred_username, name = excluded.name, "
+        "url = excluded.url, icon_url = excluded.icon_url, inbox = excluded.inbox, "
+        "shared_inbox = excluded.shared_inbox, key_id = excluded.key_id, "
+        "public_key_pem = excluded.public_key_pem, fetched_at = excluded.fetched_at, "
+        "raw = excluded.raw, state = 'active'",
+        dataclasses.astuple(actor),
+    )
+
+
+def _append_note(conn: sqlite3.Connection, discussion_id: int, note: NewNote) -> int | None:
+    if conn.execute(
+        "SELECT 1 FROM notes WHERE ap_id = ? UNION ALL SELECT 1 FROM tombstones WHERE ap_id = ?",
+        (note.ap_id, note.ap_id),
+    ).fetchone():
+        return None
+    row = conn.execute(
+        "UPDATE discussions SET last_seq = last_seq + 1, reply_count = reply_count + 1, "
+        "revision = revision + 1, last_activity_at = ? WHERE id = ? RETURNING last_seq",
+        (note.accepted_at, discussion_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no discussion {discussion_id}")
+    seq = int(row[0])
+    conn.execute(
+        "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, in_reply_to, "
+        "in_reply_to_seq, content, summary, sensitive, lang, url, visibility, published, "
+        "updated, accepted_at, raw) VALUES (?, ?, ?, ?, ?, ?, "
+        "(SELECT seq FROM notes WHERE ap_id = ? AND discussion_id = ?), "
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (discussion_id, seq, note.ap_id, note.activity_id, note.author_id, note.in_reply_to,
+         note.in_reply_to, discussion_id, note.content, note.summary, int(note.sensitive),
+         note.lang, note.url, note.visibility, note.published, note.updated, note.accepted_at,
+         note.raw),
+    )  # fmt: skip
+    return seq
+
+
+class ActivityStore:
+    """Mixed into ``Store``; see the module docstring."""
+
+    db: Database
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def actor(self, actor_id: str) -> RemoteActor | None:
+        row = await self.db.fetch_one(f"SELECT {_ACTOR_COLS} FROM actors WHERE id = ?",
+                                      (actor_id,))  # fmt: skip
+        return None if row is None else _actor(row)
+
+    async def actor_by_key_id(self, key_id: str) -> RemoteActor | None:
+        row = await self.db.fetch_one(
+            f"SELECT {_ACTOR_COLS} FROM actors WHERE key_id = ? AND state = 'active'", (key_id,)
+        )
+        return None if row is None else _actor(row)
+
+    async def note_location(self, ap_id: str) -> tuple[str, int] | None:
+        """(discussion slug, seq) of a note we hold, by its ActivityPub id."""
+        row = await self.db.fetch_one(
+            "SELECT d.slug, n.seq FROM notes n JOIN discussions d ON d.id = n.discussion_id "
+            "WHERE n.ap_id = ?",
+            (ap_id,),
+        )
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    async def blocks(self) -> tuple[list[str], list[str]]:
+        rows = await self.db.fetch_all("SELECT kind, value FROM blocks")
+        domains = [r[1] for r in rows if r[0] == "domain"]
+        actors = [r[1] for r in rows if r[0] == "actor"]
+        return domains, actors
+
+    async def is_seen(self, activity_id: str) -> bool:
+        row = await self.db.fetch_one(
+            "SELECT 1 FROM activities_seen WHERE activity_id = ?", (activity_id,)
+        )
+        return row is not None
+
+    async def deliveries_for(self, activity_id: str) -> list[tuple[str, str, str]]:
+        """(inbox, signer, payload) queued for one activity (tests, admin views)."""
+        rows = await self.db.fetch_all(
+            "SELECT inbox, signer, payload FROM deliveries WHERE activity_id = ? ORDER BY inbox",
+            (activity_id,),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def pending_deliveries(self) -> list[tuple[str, str, str, str]]:
+        """(activity_id, inbox, signer, payload) of every pending delivery, oldest first."""
+        rows = await self.db.fetch_all(
+            "SELECT activity_id, inbox, signer, payload FROM deliveries "
+            "WHERE state = 'pending' ORDER BY id"
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def reactions_count(self, ap_id: str) -> dict[str, int]:
+        rows = await self.db.fetch_all(
+            "SELECT r.kind, count(*) FROM reactions r JOIN notes n ON n.id = r.note_id "
+            "WHERE n.ap_id = ? GROUP BY r.kind",
+            (ap_id,),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def reports(self) -> list[dict[str, Any]]:
+        rows = await self.db.fetch_all(
+            "SELECT source, activity_id, reporter, discussion_id, note_ids, comment, state "
+            "FROM reports ORDER BY id"
+        )
+        return [dict(r) for r in rows]
+
+    # -- writes (each one transaction) ------------------------------------------------------
+
+    async def add_block(self, kind: str, value: str, reason: str, now: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO blocks (kind, value, reason, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (kind, value) DO NOTHING",
+                (kind, value, reason, now),
+            )
+
+        await self.db.write(write)
+
+    async def record_follow(
+        self, *, activity_id: str, discussion_id: int, follower: RemoteActor,
+        reply: Outgoing, accepted: bool, now: str,
+    ) -> bool:  # fmt: skip
+        """Store the follower (when ``accepted``) and queue the Accept (or Reject) to it."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            if not _mark_seen(conn, activity_id, now):
+                return False
+            _upsert_actor(conn, follower)
+            if accepted:
+                conn.execute(
+                    "INSERT INTO follows (discussion_id, actor_id, follow_activity_id, inbox, "
+                    "shared_inbox, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (discussion_id, actor_id) DO UPDATE SET "
+                    "follow_activity_id = excluded.follow_activity_id, "
+                    "inbox = excluded.inbox, shared_inbox = excluded.shared_inbox",
+                    (discussion_id, follower.id, activity_id, follower.inbox,
+                     follower.shared_inbox, now),
+                )  # fmt: skip
+            assert follower.inbox is not None
+            _enqueue(conn, reply, follower.inbox, now)
+            return True
+
+        return await self.db.write(write)
+
+    async def remove_follow(
+        self, *, activity_id: str, actor_id: str, follow_id: str | None,
+        discussion_id: int | None, now: str,
+    ) -> int:  # fmt: skip
+        """Undo{Follow} / Block: by the Follow's id, or by (discussion, actor)."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            if not _mark_seen(conn, activity_id, now):
+                return 0
+            cur = conn.execute(
+                "DELETE FROM follows WHERE actor_id = ? AND "
+                "(follow_activity_id = ? OR discussion_id = ?)",
+                (actor_id, follow_id, discussion_id),
+            )
+            return cur.rowcount
+
+        return await self.db.write(write)
+
+    async def accept_reply(
+        self, *, activity_id: str, discussion_id: int, notes: Sequence[NewNote],
+        authors: Sequence[RemoteActor], announce: AnnounceBuilder | None,
+        announce_to_author: str | None, now: str,
+    ) -> list[int]:  # fmt: skip
+        """Store ``notes`` (fetched parents first, the reply last) as the next ordered notes;
+        for the last one, record the group's Announce in the outbox and queue it to every
+        follower. Returns the new seqs (empty when it was all known already)."""
+
+        def write(conn: sqlite3.Connection) -> list[int]:
+            if not _mark_seen(conn, activity_id, now):
+                return []
+            for author in authors:
+                _upsert_actor(conn, author)
+            seqs = []
+            seq = None
+            for note in notes:
+                seq = _append_note(conn, discussion_id, note)
+                if seq is not None:
+                    seqs.append(seq)
+            if seq is not None and announce is not None:
+                out = announce(seq)
+                conn.execute(
+                    "INSERT INTO outbox (discussion_id, activity_id, type, object_id, "
+                    "published, payload) VALUES (?, ?, 'Announce', ?, ?, ?)",
+                    (discussion_id, out.activity_id, notes[-1].ap_id, now, out.payload),
+                )
+                extra = [announce_to_author] if announce_to_author else []
+                _enqueue_followers(conn, discussion_id, out, now, extra)
+            return seqs
+
+        return await self.db.write(write)
+
+    async def update_note(
+        self, *, activity_id: str, ap_id: str, author_id: str, content: str,
+        summary: str | None, sensitive: bool, updated: str, raw: str, now: str,
+    ) -> bool:  # fmt: skip
+        """An edit by the note's author, applied only if ``updated`` is newer than what we
+        have (Mastodon's rule); the previous version is kept in note_revisions."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            if not _mark_seen(conn, activity_id, now):
+                return False
+            row = conn.execute(
+                "SELECT id, discussion_id, content, summary, coalesce(updated, published), raw "
+                "FROM notes WHERE ap_id = ? AND author_id = ? AND state != 'deleted'",
+                (ap_id, author_id),
+            ).fetchone()
+            if row is None or updated <= row[4]:
+                return False
+            conn.execute(
+                "INSERT INTO note_revisions (note_id, content, summary, updated, raw, "
+                "replaced_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (row[0], row[2], row[3], row[4], row[5], now),
+            )
+            conn.execute(
+                "UPDATE notes SET content = ?, summary = ?, sensitive = ?, updated = ?, raw = ? "
+                "WHERE id = ?",
+                (content, summary, int(sensitive), updated, raw, row[0]),
+            )
+            conn.execute("UPDATE discussions SET revision = revision + 1 WHERE id = ?", (row[1],))
+            return True
+
+        return await self.db.write(write)
+
+    async def delete_note(self, *, activity_id: str, ap_id: str, author_id: str, now: str) -> str:
+        """The author deleted it: a tombstone that keeps its place in the order, and a
+        marker that refuses a later Create of the same id (also when the Delete arrives
+        before the Create). Returns "deleted", "remembered", "not-author" or "duplicate"."""
+
+        def write(conn: sqlite3.Connection) -> str:
+            existing = conn.execute(
+                "SELECT id, discussion_id, author_id, state FROM notes WHERE ap_id = ?",
+                (ap_id,),
+            ).fetchone()
+            if existing is not None and existing[2] != author_id:
+                return "not-author"
+            if not _mark_seen(conn, activity_id, now):
+                return "duplicate"
+            conn.execute(
+                "INSERT INTO tombstones (ap_id, actor_id, deleted_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (ap_id) DO NOTHING",
+                (ap_id, author_id, now),
+            )
+            if existing is None:
+                return "remembered"
+            if existing[3] == "deleted":
+                return "duplicate"
+            conn.execute(
+                "UPDATE notes SET state = 'deleted', content = '', summary = NULL, raw = NULL, "
+                "updated = ? WHERE id = ?",
+                (now, existing[0]),
+            )
+            conn.execute(
+                "UPDATE discussions SET revision = revision + 1, "
+                "reply_count = max(reply_count - 1, 0) WHERE id = ?",
+                (existing[1],),
+            )
+            return "deleted"
+
+        return await self.db.write(write)
+
+    async def delete_actor(self, *, activity_id: str, actor_id: str, now: str) -> None:
+        """The actor deleted their account: they stop following, their notes become
+        tombstones (keeping their places), their cached profile is marked gone."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            if not _mark_seen(conn, activity_id, now):
+                return
+            conn.execute("DELETE FROM follows WHERE actor_id = ?", (actor_id,))
+            rows = conn.execute(
+                "UPDATE notes SET state = 'deleted', content = '', summary = NULL, raw = NULL, "
+                "updated = ? WHERE author_id = ? AND state != 'deleted' AND is_local = 0 "
+                "RETURNING discussion_id, ap_id",
+                (now, actor_id),
+            ).fetchall()
+            for discussion_id, ap_id in rows:
+                conn.execute(
+                    "INSERT INTO tombstones VALUES (?, ?, ?) ON CONFLICT (ap_id) DO NOTHING",
+                    (ap_id, actor_id, now),
+                )
+                conn.execute(
+                    "UPDATE discussions SET revision = revision + 1, "
+                    "reply_count = max(reply_count - 1, 0) WHERE id = ?",
+                    (discussion_id,),
+                )
+            conn.execute("UPDATE actors SET state = 'gone' WHERE id = ?", (actor_id,))
+
+        await self.db.write(write)
+
+    async def add_reaction(
+        self, *, activity_id: str, note_ap_id: str, actor_id: str, kind: str,
+        content: str | None, now: str,
+    ) -> bool:  # fmt: skip
+        def write(conn: sqlite3.Connection) -> bool:
+            note = conn.execute("SELECT id FROM notes WHERE ap_id = ?", (note_ap_id,)).fetchone()
+            if note is None or not _mark_seen(conn, activity_id, now):
+                return False
+            cur = conn.execute(
+                "INSERT INTO reactions (note_id, actor_id, kind, content, activity_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id) DO NOTHING",
+                (note[0], actor_id, kind, content, activity_id, now),
+            )
+            return cur.rowcount == 1
+
+        return await self.db.write(write)
+
+    async def remove_reaction(
+        self, *, activity_id: str, reaction_id: str, actor_id: str, now: str
+    ) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            if not _mark_seen(conn, activity_id, now):
+                return False
+            cur = conn.execute(
+                "DELETE FROM reactions WHERE activity_id = ? AND actor_id = ?",
+                (reaction_id, actor_id),
+            )
+            return cur.rowcount == 1
+
+        return await self.db.write(write)
+
+    async def add_report(
+        self, *, activity_id: str, reporter: str, discussion_id: int | None,
+        note_ids: str, comment: str, now: str,
+    ) -> bool:  # fmt: skip
+        def write(conn: sqlite3.Connection) -> bool:
+            if not _mark_seen(conn, activity_id, now):
+                return False
+            conn.execute(
+                "INSERT INTO reports (source, activity_id, reporter, discussion_id, note_ids, "
+                "comment, created_at) VALUES ('federated', ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (activity_id) DO NOTHING",
+                (activity_id, reporter, discussion_id, note_ids, comment, now),
+            )
+            return True
+
+        return await self.db.write(write)
+
+    async def refresh_actor(self, actor: RemoteActor) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            _upsert_actor(conn, actor)
+
+        await self.db.write(write)

@@ -1,0 +1,70 @@
+"""POST /inbox and /d/{slug}/inbox: the cheap checks first (federation-rules.md §4.2),
+then the signature, then the forum. Answers 202 only after the activity is stored."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fedi_forum.activitypub import parse, signatures
+from fedi_forum.errors import NotFound, RequestTooLarge, UnsupportedMediaType
+from fedi_forum.web.state import Services, services
+
+MAX_BODY = 1024 * 1024
+AS_PROFILE = "https://www.w3.org/ns/activitystreams"
+
+
+def _check_content_type(value: str) -> None:
+    mime, _, params = value.partition(";")
+    mime = mime.strip().lower()
+    if mime == "application/activity+json":
+        return
+    if mime == "application/ld+json" and AS_PROFILE in params:
+        return
+    raise UnsupportedMediaType(f"content type {value!r}",
+                               public_message="expected application/activity+json")  # fmt: skip
+
+
+async def _read_capped(request: Request) -> bytes:
+    """The body, streamed, never more than MAX_BODY bytes in memory."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY:
+        raise RequestTooLarge(f"Content-Length {length}")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RequestTooLarge("body over the cap")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _public_url(svc: Services, request: Request) -> str:
+    """What the sender signed: our public origin + the raw path and query as sent."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw_path.decode("latin-1")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{svc.settings.base_url}{path}" + (f"?{query}" if query else "")
+
+
+async def inbox(request: Request) -> Response:
+    svc = services(request)
+    slug = request.path_params.get("slug")
+    _check_content_type(request.headers.get("content-type", ""))
+    body = await _read_capped(request)
+    activity = parse.parse_activity(parse.loads(body))
+    if slug is not None:
+        d = await svc.store.discussion(slug)
+        if d is None or d.is_deleted:
+            raise NotFound(f"no discussion {slug!r}")
+    await svc.blocklist.maybe_reload()
+    svc.blocklist.check_url(activity.actor)
+    if await svc.inbox.is_unknown_actor_goodbye(activity):
+        return Response(status_code=202)  # before any signature work or fetch
+    headers = {k: ", ".join(request.headers.getlist(k)) for k in request.headers}
+    signer = await svc.keys.verify(
+        signatures.Request(request.method, _public_url(svc, request), headers, body)
+    )
+    await svc.inbox.receive(activity, signer, slug)
+    return Response(status_code=202)

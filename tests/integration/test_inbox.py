@@ -1,0 +1,503 @@
+"""The inbox over real HTTP: a fake remote server on 127.0.0.1 serves its actors and keys,
+signs with real keys, and our verifier (never mocked) decides."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+
+import feedparser
+import httpsig
+import orjson
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from fedi_forum.models import DiscussionState
+from tests.conftest import AS2, Live
+from tests.support.remote import PUBLIC, RemoteServer, pooled_key
+
+BROWSER = {"Accept": "text/html"}
+
+
+async def _discussion(live: Live, slug: str = "park") -> str:
+    await live.discussions.create(slug=slug, title="Het park", body="Wat vindt u?", lang="nl")
+    return f"{live.base_url}/d/{slug}"
+
+
+async def test_reply_appears_everywhere_in_order(live: Live, remote: RemoteServer) -> None:
+    group = await _discussion(live)
+    alice, bob = remote.actor("alice"), remote.actor("bob", key_index=1)
+    # Given alice follows the discussion
+    follow = alice.activity("Follow", group)
+    r = await alice.post(live.client, f"{group}/inbox", follow)
+    assert r.status_code == 202, r.text
+    followers = (await live.client.get("/d/park/followers?page=true")).json()
+    assert followers["orderedItems"] == [alice.id]
+    _accept_id, accept_inbox, accept_signer, accept = (await live.store.pending_deliveries())[0]
+    assert accept_inbox == f"{remote.base_url}/users/alice/inbox"
+    assert accept_signer == group
+    accept_doc = orjson.loads(accept)
+    assert accept_doc["type"] == "Accept"
+    assert accept_doc["actor"] == group
+    assert accept_doc["object"]["id"] == follow["id"]  # the Follow, embedded as received
+    # When alice replies to the opening post and bob replies to alice, via the shared inbox
+    first = alice.note("Meer bankjes!", in_reply_to=f"{group}/m/0", mention=group)
+    assert (
+        await alice.post(live.client, f"{live.base_url}/inbox", alice.create(first))
+    ).status_code == 202
+    second = bob.note("Eens, en <b>bomen</b>.", in_reply_to=first["id"])
+    assert (
+        await bob.post(live.client, f"{live.base_url}/inbox", bob.create(second))
+    ).status_code == 202
+    # Then both are the next ordered notes, everywhere
+    context = (await live.client.get("/d/park/context")).json()
+    assert context["orderedItems"] == [f"{group}/m/0", first["id"], second["id"]]
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert page.index("Meer bankjes!") < page.index("bomen")
+    assert "reactie op #1" in page
+    assert f"@bob@{remote.base_url.removeprefix('http://')}" in page
+    outbox = (await live.client.get("/d/park/outbox?page=true")).json()
+    announces = [i for i in outbox["orderedItems"] if i["type"] == "Announce"]
+    assert [a["object"] for a in announces] == [second["id"], first["id"]]  # newest first
+    assert announces[0]["actor"] == group
+    assert PUBLIC in announces[0]["cc"]
+    feed = feedparser.parse((await live.client.get("/d/park/feed.atom")).content)
+    assert [e.id for e in feed.entries[:2]] == [second["id"], first["id"]]
+    # and the Announce is queued once per shared inbox (alice's server), not per follower
+    queued = await live.store.deliveries_for(announces[0]["id"])
+    assert [inbox for inbox, _, _ in queued] == [f"{remote.base_url}/inbox"]
+
+
+async def test_gotosocial_hs2019_with_main_key_stub(live: Live, remote: RemoteServer) -> None:
+    group = await _discussion(live)
+    gts = remote.actor("gts", style="gotosocial", key_index=2)
+    note = gts.note("Hallo vanaf GoToSocial", in_reply_to=f"{group}/m/0")
+    r = await gts.post(live.client, f"{group}/inbox", gts.create(note))
+    assert r.status_code == 202, r.text
+    assert f"{remote.base_url}/users/gts/main-key" in remote.fetches  # the stub, then the actor
+    d = await live.store.discussion("park")
+    assert d is not None
+    assert d.reply_count == 1
+
+
+async def test_same_activity_twice_is_stored_once(live: Live, remote: RemoteServer) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    create = alice.create(alice.note("Eén keer", in_reply_to=f"{group}/m/0"))
+    for _ in range(3):
+        assert (await alice.post(live.client, f"{group}/inbox", create)).status_code == 202
+    # a different activity id carrying the same note is not a second note either
+    again = dict(create, id=create["id"] + "-again")
+    assert (await alice.post(live.client, f"{group}/inbox", again)).status_code == 202
+    d = await live.store.discussion("park")
+    assert d is not None
+    assert d.reply_count == 1
+    assert d.last_seq == 1
+
+
+async def test_one_fetch_for_concurrent_requests_from_an_unknown_key(
+    live: Live, remote: RemoteServer
+) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    notes = [alice.note(f"tegelijk {i}", in_reply_to=f"{group}/m/0") for i in range(12)]
+    results = await asyncio.gather(
+        *(alice.post(live.client, f"{group}/inbox", alice.create(n)) for n in notes)
+    )
+    assert [r.status_code for r in results] == [202] * 12
+    assert remote.fetches.count(alice.id) == 1
+    d = await live.store.discussion("park")
+    assert d is not None
+    assert d.last_seq == 12
+
+
+async def test_rotated_key_is_refetched_once(live: Live, remote: RemoteServer) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice", key_index=0)
+    create = alice.create(alice.note("oude sleutel", in_reply_to=f"{group}/m/0"))
+    assert (await alice.post(live.client, f"{group}/inbox", create)).status_code == 202
+    alice.key = pooled_key(3)  # rotation on the remote side
+    create = alice.create(alice.note("nieuwe sleutel", in_reply_to=f"{group}/m/0"))
+    assert (await alice.post(live.client, f"{group}/inbox", create)).status_code == 202
+    assert remote.fetches.count(alice.id) == 2
+    # a signature by a key the actor never had still fails after the one refetch
+    alice.key = pooled_key(4)
+    alice_doc_key = pooled_key(3)
+    create = alice.create(alice.note("vervalst", in_reply_to=f"{group}/m/0"))
+    body = orjson.dumps(create)
+    headers = alice.signed_headers(f"{group}/inbox", body)
+    alice.key = alice_doc_key  # the remote still publishes key 3
+    r = await live.client.post(f"{group}/inbox", content=body, headers=headers)
+    assert r.status_code == 401
+
+
+async def test_forged_and_stale_signatures_are_refused(live: Live, remote: RemoteServer) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    create = alice.create(alice.note("echt", in_reply_to=f"{group}/m/0"))
+    body = orjson.dumps(create)
+    url = f"{group}/inbox"
+    headers = alice.signed_headers(url, body)
+    cases = {
+        "unsigned": ({"content-type": AS2}, body),
+        "body changed": (headers, body.replace(b"echt", b"nep!")),
+        "header swapped": (dict(headers, date="Sat, 28 Nov 2026 10:00:01 GMT"), body),
+        "stale date": (_resigned(alice, url, body, "Sat, 28 Nov 2026 00:00:00 GMT"), body),
+    }
+    for name, (h, b) in cases.items():
+        r = await live.client.post(url, content=b, headers=h)
+        assert r.status_code == 401, name
+    # signed by a key that is not alice's
+    mallory = remote.actor("mallory", key_index=1)
+    forged = alice.signed_headers(url, body)
+    forged_sig = mallory.signed_headers(url, body)["signature"].replace(
+        mallory.key_id, alice.key_id
+    )
+    r = await live.client.post(url, content=body, headers=dict(forged, signature=forged_sig))
+    assert r.status_code == 401
+    # the httpsig algorithm-confusion forgery (HMAC keyed with alice's public key)
+    public_pem = alice.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+    signer = httpsig.HeaderSigner(
+        alice.key_id,
+        public_pem,
+        algorithm="hmac-sha256",
+        headers=["(request-target)", "host", "date", "digest"],
+        sign_header="signature",
+    )
+    attack = signer.sign(
+        {"host": live.domain, "digest": digest, "content-type": AS2, "date": headers["date"]},
+        host=live.domain,
+        method="POST",
+        path="/d/park/inbox",
+    )
+    r = await live.client.post(url, content=body, headers=attack)
+    assert r.status_code == 401
+    d = await live.store.discussion("park")
+    assert d is not None
+    assert d.reply_count == 0
+
+
+def _resigned(actor, url, body, date):  # type: ignore[no-untyped-def]
+    """A valid signature, but made at ``date`` (a replay outside the window)."""
+    from datetime import datetime
+    from email.utils import parsedate_to_datetime
+
+    from fedi_forum.activitypub.signatures import sign_request
+
+    when: datetime = parsedate_to_datetime(date)
+    return sign_request(
+        method="POST", url=url, key_id=actor.key_id, private_key=actor.key, body=body, now=when
+    )
+
+
+async def test_actor_must_be_the_signer_and_objects_come_from_their_origin(
+    live: Live, remote: RemoteServer
+) -> None:
+    group = await _discussion(live)
+    alice, bob = remote.actor("alice"), remote.actor("bob", key_index=1)
+    # alice signs an activity claiming to be bob's
+    create = bob.create(bob.note("ik ben bob", in_reply_to=f"{group}/m/0"))
+    body = orjson.dumps(create)
+    r = await live.client.post(
+        f"{group}/inbox", content=body, headers=alice.signed_headers(f"{group}/inbox", body)
+    )
+    assert r.status_code == 403
+    # alice forwards bob's note inside her own Create: it is refetched from bob's origin
+    # and stored as bob's words, exactly as bob's server serves them
+    bobs = bob.note("origineel van bob", in_reply_to=f"{group}/m/0")
+    tampered = dict(bobs, content="<p>vervalst door alice</p>")
+    forwarded = alice.activity("Create", tampered)
+    assert (await alice.post(live.client, f"{group}/inbox", forwarded)).status_code == 202
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert "origineel van bob" in page
+    assert "vervalst" not in page
+    # a note that its claimed origin does not serve is refused
+    ghost = dict(bob.note("bestaat niet"), id=f"{remote.base_url}/users/bob/statuses/999")
+    r = await alice.post(live.client, f"{group}/inbox", alice.activity("Create", ghost))
+    assert r.status_code == 400
+
+
+async def test_only_public_and_unlisted_replies_become_content(
+    live: Live, remote: RemoteServer
+) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    public = alice.note("openbaar", in_reply_to=f"{group}/m/0")
+    unlisted = alice.note(
+        "niet vermeld", in_reply_to=f"{group}/m/0", to=[alice.followers], cc=[PUBLIC, group]
+    )
+    followers_only = alice.note(
+        "alleen volgers", in_reply_to=f"{group}/m/0", to=[alice.followers], cc=[group]
+    )
+    direct = alice.note("direct", in_reply_to=f"{group}/m/0", to=[group], cc=[])
+    for note in (public, unlisted, followers_only, direct):
+        assert (
+            await alice.post(live.client, f"{group}/inbox", alice.create(note))
+        ).status_code == 202
+    context = (await live.client.get("/d/park/context")).json()["orderedItems"]
+    assert context[1:] == [public["id"], unlisted["id"]]
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert "alleen volgers" not in page
+    assert ">direct<" not in page
+    assert await live.store.note_location(followers_only["id"]) is None
+
+
+async def test_routing_by_address_parent_chain_and_unknown(
+    live: Live, remote: RemoteServer
+) -> None:
+    group = await _discussion(live)
+    alice, bob = remote.actor("alice"), remote.actor("bob", key_index=1)
+    # a fresh post that mentions the group, sent to the shared inbox
+    mention = alice.note("@park kijk hier", mention=group)
+    assert (
+        await alice.post(live.client, f"{live.base_url}/inbox", alice.create(mention))
+    ).status_code == 202
+    # bob replies to a note of alice's we never received (she did not mention us), which
+    # replies to our opening post: the parent is fetched and both are stored in order
+    missing = alice.note("tussenstap", in_reply_to=f"{group}/m/0")
+    reply = bob.note("antwoord", in_reply_to=missing["id"], mention=group)
+    assert (
+        await bob.post(live.client, f"{live.base_url}/inbox", bob.create(reply))
+    ).status_code == 202
+    context = (await live.client.get("/d/park/context")).json()["orderedItems"]
+    assert context[1:] == [mention["id"], missing["id"], reply["id"]]
+    # a post about something else entirely is acknowledged and ignored
+    other = alice.note("over iets anders")
+    assert (
+        await alice.post(live.client, f"{live.base_url}/inbox", alice.create(other))
+    ).status_code == 202
+    assert await live.store.note_location(other["id"]) is None
+    # an inbox of a discussion that does not exist
+    r = await alice.post(
+        live.client, f"{live.base_url}/d/bestaatniet/inbox", alice.create(alice.note("x"))
+    )
+    assert r.status_code == 404
+
+
+async def test_closed_and_locked_discussions(live: Live, remote: RemoteServer) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    await live.discussions.set_state("park", DiscussionState.LOCKED)
+    create = alice.create(alice.note("te laat", in_reply_to=f"{group}/m/0"))
+    r = await alice.post(live.client, f"{group}/inbox", create)
+    assert r.status_code == 403
+    assert "does not accept replies" in r.text
+    await live.discussions.set_state("park", DiscussionState.CLOSED)
+    follow = alice.activity("Follow", group)
+    assert (await alice.post(live.client, f"{group}/inbox", follow)).status_code == 202
+    assert (await live.client.get("/d/park/followers")).json()["totalItems"] == 0
+    ((_, _, _, payload),) = await live.store.pending_deliveries()
+    assert orjson.loads(payload)["type"] == "Reject"
+
+
+async def test_edits_deletes_and_tombstones(live: Live, remote: RemoteServer) -> None:
+    group = await _discussion(live)
+    alice, bob = remote.actor("alice"), remote.actor("bob", key_index=1)
+    note = alice.note("eerste versie", in_reply_to=f"{group}/m/0")
+    await alice.post(live.client, f"{group}/inbox", alice.create(note))
+    # an edit with a newer `updated` wins; an older or missing one does not
+    edited = dict(note, content="<p>tweede versie</p>", updated="2026-11-28T11:00:00Z")
+    assert (
+        await alice.post(live.client, f"{group}/inbox", alice.activity("Update", edited))
+    ).status_code == 202
+    stale = dict(note, content="<p>oude versie</p>", updated="2026-11-28T09:00:00Z")
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Update", stale))
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert "tweede versie" in page
+    assert "oude versie" not in page
+    assert "bewerkt" in page
+    # nobody but the author edits or deletes it
+    hijack = dict(note, content="<p>bob was hier</p>", updated="2026-11-28T12:00:00Z")
+    assert (
+        await bob.post(live.client, f"{group}/inbox", bob.activity("Update", hijack))
+    ).status_code == 403
+    assert (
+        await bob.post(
+            live.client,
+            f"{group}/inbox",
+            bob.activity("Delete", {"id": note["id"], "type": "Tombstone"}),
+        )
+    ).status_code == 403
+    # the author deletes it: a tombstone keeps its place
+    later = alice.note("daarna", in_reply_to=f"{group}/m/0")
+    await alice.post(live.client, f"{group}/inbox", alice.create(later))
+    delete = alice.activity("Delete", {"id": note["id"], "type": "Tombstone"})
+    assert (await alice.post(live.client, f"{group}/inbox", delete)).status_code == 202
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert "tweede versie" not in page
+    assert "door de schrijver verwijderd" in page
+    assert page.index('id="m1"') < page.index('id="m2"')
+    # and the same id can never come back
+    again = dict(alice.create(note), id=note["id"] + "/activity-again")
+    await alice.post(live.client, f"{group}/inbox", again)
+    assert "tweede versie" not in (await live.client.get("/d/park", headers=BROWSER)).text
+    # a Delete that arrives before its Create is remembered
+    early = alice.note("nooit gezien", in_reply_to=f"{group}/m/0")
+    await alice.post(
+        live.client,
+        f"{group}/inbox",
+        alice.activity("Delete", {"id": early["id"], "type": "Tombstone"}),
+    )
+    await alice.post(live.client, f"{group}/inbox", alice.create(early))
+    assert await live.store.note_location(early["id"]) is None
+
+
+async def test_unknown_actor_deleting_itself_is_dropped_without_fetching(
+    live: Live, remote: RemoteServer
+) -> None:
+    await _discussion(live)
+    ghost = remote.actor("ghost")
+    delete = ghost.activity("Delete", ghost.id, to=[PUBLIC])
+    body = orjson.dumps(delete)
+    r = await live.client.post(
+        f"{live.base_url}/inbox", content=body, headers={"content-type": AS2}
+    )  # not even signed
+    assert r.status_code == 202
+    assert remote.fetches == []
+
+
+async def test_known_actor_deleting_itself(live: Live, remote: RemoteServer) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
+    await alice.post(
+        live.client,
+        f"{group}/inbox",
+        alice.create(alice.note("tot ziens", in_reply_to=f"{group}/m/0")),
+    )
+    r = await alice.post(live.client, f"{live.base_url}/inbox", alice.activity("Delete", alice.id))
+    assert r.status_code == 202
+    assert (await live.client.get("/d/park/followers")).json()["totalItems"] == 0
+    assert "tot ziens" not in (await live.client.get("/d/park", headers=BROWSER)).text
+
+
+async def test_reactions_reports_blocks_and_profile_updates(
+    live: Live, remote: RemoteServer
+) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    opening = f"{group}/m/0"
+    like = alice.activity("Like", opening)
+    boost = alice.activity("Announce", opening)
+    react = alice.activity("EmojiReact", opening, content="👍")
+    for activity in (like, boost, react):
+        assert (await alice.post(live.client, f"{group}/inbox", activity)).status_code == 202
+    assert await live.store.reactions_count(opening) == {"Like": 1, "Announce": 1, "EmojiReact": 1}
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Undo", like))
+    assert (await live.store.reactions_count(opening)).get("Like") is None
+    # Mastodon reports come from the instance actor with [account, statuses]
+    instance = remote.actor("instance", type_="Application", key_index=1)
+    flag = instance.activity("Flag", [alice.id, opening], content="spam")
+    assert (await instance.post(live.client, f"{live.base_url}/inbox", flag)).status_code == 202
+    (report,) = await live.store.reports()
+    assert report["comment"] == "spam"
+    assert opening in report["note_ids"]
+    # Update of the actor refreshes the cached profile
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
+    doc = alice.document() | {"name": "Alice van Dijk"}
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Update", doc))
+    cached = await live.store.actor(alice.id)
+    assert cached is not None
+    assert cached.name == "Alice van Dijk"
+    # Block removes the follower
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Block", group))
+    assert (await live.client.get("/d/park/followers")).json()["totalItems"] == 0
+
+
+async def test_hostile_content_is_sanitized_and_attachments_listed(
+    live: Live, remote: RemoteServer
+) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    note = alice.note(
+        "x",
+        in_reply_to=f"{group}/m/0",
+        summary="spoiler <b>!</b>",
+        sensitive=True,
+        attachment=[
+            {
+                "type": "Document",
+                "mediaType": "image/png",
+                "url": "https://media.example/a.png",
+                "name": "Een kaart van het park",
+            }
+        ],
+    )
+    note["content"] = (
+        '<p onmouseover="steal()">hallo<script>alert(1)</script>'
+        '<a href="javascript:alert(2)">link</a><style>*{}</style></p>'
+    )
+    await alice.post(live.client, f"{group}/inbox", alice.create(note))
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    main = page.split("<main", 1)[1]
+    assert "<script" not in main
+    assert "onmouseover" not in main
+    assert "javascript:" not in main
+    assert "<summary>spoiler !</summary>" in main
+    assert '<a href="https://media.example/a.png"' in main
+    assert "Een kaart van het park" in main
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        pytest.param(b"{not json", AS2, 400, id="malformed"),
+        pytest.param(b"[1, 2]", AS2, 400, id="array"),
+        pytest.param(b'{"type": "Create"}', AS2, 400, id="no-id"),
+        pytest.param(b'{"id": "https://x/1", "type": "Create"}', AS2, 400, id="no-actor"),
+        pytest.param(b'{"id": "https://x/1", "actor": "https://x/a"}', AS2, 400, id="no-type"),
+        pytest.param(
+            b'{"id": 5, "type": "Create", "actor": "https://x/a"}', AS2, 400, id="id-number"
+        ),
+        pytest.param(
+            b'{"id": "https://x/1", "type": [], "actor": ["x"]}', AS2, 400, id="empty-types"
+        ),
+        pytest.param(
+            b'{"id": "https://x/1", "type": "Note", "actor": "https://x/a", "object": 5}',
+            AS2,
+            400,
+            id="object-number",
+        ),
+        pytest.param(b"[" * 5000 + b"]" * 5000, AS2, 400, id="deeply-nested"),
+        pytest.param(b'{"a": NaN}', AS2, 400, id="nan"),
+        pytest.param(b"{}", "application/json", 415, id="plain-json"),
+        pytest.param(b"{}", "text/html", 415, id="html"),
+        pytest.param(b"{}", "application/ld+json", 415, id="ld-without-profile"),
+    ],
+)
+async def test_bad_input_is_a_clear_4xx(
+    live: Live, body: bytes, content_type: str, status: int
+) -> None:
+    r = await live.client.post("/inbox", content=body, headers={"content-type": content_type})
+    assert r.status_code == status
+    assert "error" in r.json()
+
+
+async def test_huge_bodies_are_413_declared_or_streamed(live: Live) -> None:
+    big = b'{"x": "' + b"a" * (1024 * 1024) + b'"}'
+    r = await live.client.post("/inbox", content=big, headers={"content-type": AS2})
+    assert r.status_code == 413
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"a" * 65536
+
+    r = await live.client.post("/inbox", content=chunks(), headers={"content-type": AS2})
+    assert r.status_code == 413
+    assert (await live.client.get("/inbox")).status_code == 405
+
+
+async def test_blocked_domains_are_refused_before_any_fetch(
+    live: Live, remote: RemoteServer
+) -> None:
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    await live.store.add_block("domain", "127.0.0.1", "test", "2026-11-28T00:00:00Z")
+    await live.services.blocklist.reload()
+    r = await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
+    assert r.status_code == 403
+    assert remote.fetches == []

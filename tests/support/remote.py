@@ -1,0 +1,231 @@
+"""A fake *remote* fediverse server, served for real on 127.0.0.1 (the outside world is
+the only thing tests fake). It publishes actors with real RSA keys (Mastodon-style
+``#main-key`` or GoToSocial-style ``/main-key`` stubs), WebFinger and notes, records
+what is delivered to its inboxes, and signs what it sends with its actors' keys."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fedi_forum.activitypub import keys
+from fedi_forum.activitypub.signatures import sign_request
+from tests.support.live import live_server
+
+AS2 = "application/activity+json"
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+_KEY_POOL: list[rsa.RSAPrivateKey] = []
+
+
+def pooled_key(i: int) -> rsa.RSAPrivateKey:
+    """RSA generation is slow; tests share a few real keys."""
+    while len(_KEY_POOL) <= i:
+        _KEY_POOL.append(keys.generate_private_key())
+    return _KEY_POOL[i]
+
+
+@dataclasses.dataclass
+class RemoteActor:
+    server: RemoteServer
+    name: str
+    key: rsa.RSAPrivateKey
+    style: str = "mastodon"  # or "gotosocial" (keyId …/main-key, hs2019)
+    type: str = "Person"
+
+    @property
+    def id(self) -> str:
+        return f"{self.server.base_url}/users/{self.name}"
+
+    @property
+    def key_id(self) -> str:
+        return f"{self.id}/main-key" if self.style == "gotosocial" else f"{self.id}#main-key"
+
+    @property
+    def followers(self) -> str:
+        return f"{self.id}/followers"
+
+    def document(self) -> dict[str, Any]:
+        pem = keys.public_pem(self.key)
+        return {
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": self.id,
+            "type": self.type,
+            "preferredUsername": self.name,
+            "name": self.name.title(),
+            "inbox": f"{self.id}/inbox",
+            "outbox": f"{self.id}/outbox",
+            "followers": self.followers,
+            "url": f"{self.server.base_url}/@{self.name}",
+            "icon": {"type": "Image", "url": f"{self.server.base_url}/avatars/{self.name}.png"},
+            "endpoints": {"sharedInbox": f"{self.server.base_url}/inbox"},
+            "publicKey": {"id": self.key_id, "owner": self.id, "publicKeyPem": pem},
+        }
+
+    def note(
+        self,
+        text: str,
+        *,
+        in_reply_to: str | None = None,
+        to: list[str] | None = None,
+        cc: list[str] | None = None,
+        mention: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        n = next(self.server.counter)
+        note_id = f"{self.id}/statuses/{n}"
+        tag = [{"type": "Mention", "href": mention, "name": "@group"}] if mention else []
+        note = {
+            "id": note_id,
+            "type": "Note",
+            "attributedTo": self.id,
+            "content": f"<p>{text}</p>",
+            "published": "2026-11-28T10:00:00Z",
+            "inReplyTo": in_reply_to,
+            "to": to if to is not None else [PUBLIC],
+            "cc": cc if cc is not None else [self.followers] + ([mention] if mention else []),
+            "tag": tag,
+            "url": f"{self.server.base_url}/@{self.name}/{n}",
+            **extra,
+        }
+        self.server.objects[note_id] = {"@context": "https://www.w3.org/ns/activitystreams", **note}
+        return note
+
+    def create(self, note: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{note['id']}/activity",
+            "type": "Create",
+            "actor": self.id,
+            "published": note.get("published"),
+            "to": note.get("to"),
+            "cc": note.get("cc"),
+            "object": note,
+        }
+
+    def activity(self, type_: str, obj: Any, **extra: Any) -> dict[str, Any]:
+        n = next(self.server.counter)
+        return {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{self.id}#{type_.lower()}s/{n}",
+            "type": type_,
+            "actor": self.id,
+            "object": obj,
+            **extra,
+        }
+
+    def signed_headers(self, url: str, body: bytes) -> dict[str, str]:
+        headers = sign_request(
+            method="POST", url=url, key_id=self.key_id, private_key=self.key, body=body
+        )
+        if self.style == "gotosocial":
+            headers["signature"] = headers["signature"].replace("rsa-sha256", "hs2019")
+        return headers
+
+    async def post(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        activity: dict[str, Any] | bytes,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        body = activity if isinstance(activity, bytes) else orjson.dumps(activity)
+        all_headers = self.signed_headers(url, body) | (headers or {})
+        return await client.post(url, content=body, headers=all_headers)
+
+
+class RemoteServer:
+    def __init__(self) -> None:
+        self.base_url = ""
+        self.actors: dict[str, RemoteActor] = {}
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+        self.fetches: list[str] = []
+        self.counter = itertools.count(1)
+        self.gone: set[str] = set()
+
+    def actor(
+        self, name: str, *, style: str = "mastodon", key_index: int = 0, type_: str = "Person"
+    ) -> RemoteActor:
+        actor = RemoteActor(self, name, pooled_key(key_index), style, type_)
+        self.actors[name] = actor
+        return actor
+
+    def app(self) -> Starlette:
+        async def get_actor(request: Request) -> Response:
+            self.fetches.append(str(request.url))
+            name = request.path_params["name"]
+            if name in self.gone:
+                return Response(status_code=410)
+            actor = self.actors.get(name)
+            if actor is None:
+                return Response(status_code=404)
+            return Response(orjson.dumps(actor.document()), media_type=AS2)
+
+        async def get_key(request: Request) -> Response:
+            """GoToSocial's stub: the key, inside a minimal actor document."""
+            self.fetches.append(str(request.url))
+            actor = self.actors[request.path_params["name"]]
+            doc = actor.document()
+            stub = {k: doc[k] for k in ("@context", "id", "type", "preferredUsername", "publicKey")}
+            return Response(orjson.dumps(stub), media_type=AS2)
+
+        async def get_object(request: Request) -> Response:
+            self.fetches.append(str(request.url))
+            url = f"{self.base_url}{request.url.path}"
+            if url not in self.objects:
+                return Response(status_code=404)
+            return Response(orjson.dumps(self.objects[url]), media_type=AS2)
+
+        async def webfinger(request: Request) -> Response:
+            resource = request.query_params.get("resource", "")
+            name = resource.removeprefix("acct:").split("@")[0]
+            if name not in self.actors:
+                return Response(status_code=404)
+            return Response(
+                orjson.dumps(
+                    {
+                        "subject": resource,
+                        "links": [{"rel": "self", "type": AS2, "href": self.actors[name].id}],
+                    }
+                ),
+                media_type="application/jrd+json",
+            )
+
+        async def inbox(request: Request) -> Response:
+            self.received.append((request.url.path, dict(request.headers), await request.body()))
+            return Response(status_code=202)
+
+        return Starlette(
+            routes=[
+                Route("/users/{name}", get_actor),
+                Route("/users/{name}/main-key", get_key),
+                Route("/users/{name}/statuses/{n}", get_object),
+                Route("/.well-known/webfinger", webfinger),
+                Route("/inbox", inbox, methods=["POST"]),
+                Route("/users/{name}/inbox", inbox, methods=["POST"]),
+            ]
+        )
+
+
+@contextlib.asynccontextmanager
+async def remote_server() -> AsyncIterator[RemoteServer]:
+    server = RemoteServer()
+
+    def make(base_url: str) -> Starlette:
+        server.base_url = base_url
+        return server.app()
+
+    async with live_server(make):
+        yield server

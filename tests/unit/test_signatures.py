@@ -1,0 +1,339 @@
+"""HTTP signatures: our signer round-trips through our verifier, signatures made by an
+independent implementation (http-message-signatures for RFC 9421, hand-built cavage
+strings as Mastodon and GoToSocial build them) verify, and every forgery fails."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import httpsig
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+
+from fedi_forum.activitypub import keys
+from fedi_forum.activitypub.signatures import (
+    Request,
+    load_public_key,
+    parse_cavage_params,
+    read_signature,
+    sign_request,
+)
+from fedi_forum.errors import ClockSkew, DigestMismatch, SignatureInvalid, SignatureMissing
+
+URL = "https://forum.example.nl/d/afval/inbox"
+KEY_ID = "https://mastodon.example/users/alice#main-key"
+BODY = b'{"type":"Create","id":"https://mastodon.example/1"}'
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    return keys.generate_private_key()
+
+
+@pytest.fixture(scope="module")
+def other_key() -> rsa.RSAPrivateKey:
+    return keys.generate_private_key()
+
+
+def signed_post(key: rsa.RSAPrivateKey, body: bytes = BODY, now: datetime = NOW) -> Request:
+    headers = sign_request(
+        method="POST", url=URL, key_id=KEY_ID, private_key=key, body=body, now=now
+    )
+    return Request("POST", URL, headers, body)
+
+
+def test_round_trip_post_and_get(key: rsa.RSAPrivateKey) -> None:
+    claim = read_signature(signed_post(key), NOW)
+    assert claim.key_id == KEY_ID
+    claim.verify(key.public_key())
+    get = sign_request(
+        method="GET", url=URL + "?page=true", key_id=KEY_ID, private_key=key, now=NOW
+    )
+    assert "digest" not in get
+    read_signature(Request("GET", URL + "?page=true", get, b""), NOW).verify(key.public_key())
+
+
+def test_the_signature_header_has_mastodons_shape(key: rsa.RSAPrivateKey) -> None:
+    headers = sign_request(
+        method="POST", url=URL, key_id=KEY_ID, private_key=key, body=BODY, now=NOW
+    )
+    params = parse_cavage_params(headers["signature"])
+    assert params["algorithm"] == "rsa-sha256"
+    assert params["headers"] == "(request-target) host date digest content-type"
+    assert (
+        headers["digest"] == "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode()
+    )
+    assert headers["date"] == "Sat, 28 Nov 2026 12:00:00 GMT"
+    assert headers["host"] == "forum.example.nl"
+
+
+def _mastodon_style(
+    key: rsa.RSAPrivateKey,
+    names: list[str],
+    *,
+    algorithm: str | None,
+    key_id: str = KEY_ID,
+    path: str = "/d/afval/inbox",
+    extra: str = "",
+) -> dict[str, str]:
+    """Build a signature the way Mastodon's HttpSignatureDraft does, by hand."""
+    headers = {
+        "host": "forum.example.nl",
+        "date": "Sat, 28 Nov 2026 12:00:00 GMT",
+        "digest": "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode(),
+        "content-type": "application/activity+json",
+    }
+    lines = [
+        f"(request-target): post {path}" if n == "(request-target)" else f"{n}: {headers[n]}"
+        for n in names
+    ]
+    sig = base64.b64encode(
+        key.sign("\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256())
+    ).decode()
+    alg = f',algorithm="{algorithm}"' if algorithm else ""
+    headers["signature"] = (
+        f'keyId="{key_id}"{alg},headers="{" ".join(names)}",signature="{sig}"{extra}'
+    )
+    return headers
+
+
+@pytest.mark.parametrize(
+    "algorithm",
+    [
+        pytest.param("rsa-sha256", id="rsa-sha256"),
+        pytest.param("hs2019", id="hs2019-gotosocial"),
+        pytest.param(None, id="missing-algorithm"),
+    ],
+)
+def test_real_server_shapes_verify(key: rsa.RSAPrivateKey, algorithm: str | None) -> None:
+    # Mastodon puts (request-target) last nowadays; the headers= order decides.
+    names = ["host", "date", "digest", "content-type", "(request-target)"]
+    headers = _mastodon_style(
+        key, names, algorithm=algorithm, key_id="https://gts.example/users/bob/main-key"
+    )
+    claim = read_signature(Request("POST", URL, headers, BODY), NOW)
+    assert claim.key_id == "https://gts.example/users/bob/main-key"
+    claim.verify(key.public_key())
+
+
+def test_query_string_is_tried_with_and_without(key: rsa.RSAPrivateKey) -> None:
+    names = ["(request-target)", "host", "date", "digest"]
+    headers = _mastodon_style(key, names, algorithm="rsa-sha256")  # signed without the query
+    read_signature(Request("POST", URL + "?x=1", headers, BODY), NOW).verify(key.public_key())
+
+
+def test_signature_prefix_and_odd_spacing_are_tolerated(key: rsa.RSAPrivateKey) -> None:
+    headers = _mastodon_style(
+        key, ["(request-target)", "host", "date", "digest"], algorithm="rsa-sha256"
+    )
+    headers["signature"] = "Signature " + headers["signature"].replace(",", " , ")
+    read_signature(Request("POST", URL, headers, BODY), NOW).verify(key.public_key())
+
+
+def test_rfc9421_signed_by_an_independent_library_verifies(key: rsa.RSAPrivateKey) -> None:
+    class Msg:
+        method = "POST"
+        url = URL
+        headers: dict[str, str] = {"content-type": "application/activity+json"}  # noqa: RUF012
+
+    msg = Msg()
+    msg.headers = dict(msg.headers)
+    signer = HTTPMessageSigner(
+        signature_algorithm=algorithms.RSA_V1_5_SHA256,
+        key_resolver=MappingKeyResolver(private_keys={KEY_ID: key}, public_keys={}),
+    )
+    signer.sign(
+        msg,
+        key_id=KEY_ID,
+        created=NOW,
+        label="sig1",
+        covered_component_ids=("@method", "@target-uri", "@authority"),
+        body=BODY,
+    )
+    headers = {k.lower(): v for k, v in msg.headers.items()}
+    claim = read_signature(Request("POST", URL, headers, BODY), NOW)
+    assert claim.spec == "rfc9421"
+    assert claim.key_id == KEY_ID
+    claim.verify(key.public_key())
+    # the body is bound through Content-Digest
+    tampered = read_signature(Request("POST", URL, headers, BODY + b" "), NOW)
+    with pytest.raises(SignatureInvalid):
+        tampered.verify(key.public_key())
+    with pytest.raises(SignatureInvalid):
+        read_signature(Request("POST", URL, headers, BODY), NOW).verify(
+            keys.generate_private_key().public_key()
+        )
+    with pytest.raises(ClockSkew):
+        read_signature(Request("POST", URL, headers, BODY), NOW + timedelta(hours=2))
+
+
+def test_rfc9421_without_target_uri_is_refused(key: rsa.RSAPrivateKey) -> None:
+    class Msg:
+        method = "POST"
+        url = URL
+        headers: dict[str, str] = {}  # noqa: RUF012
+
+    msg = Msg()
+    HTTPMessageSigner(
+        signature_algorithm=algorithms.RSA_V1_5_SHA256,
+        key_resolver=MappingKeyResolver(private_keys={KEY_ID: key}, public_keys={}),
+    ).sign(msg, key_id=KEY_ID, created=NOW, covered_component_ids=("@method",), body=BODY)
+    headers = {k.lower(): v for k, v in msg.headers.items()}
+    with pytest.raises(SignatureInvalid, match="target-uri"):
+        read_signature(Request("POST", URL, headers, BODY), NOW).verify(key.public_key())
+
+
+@pytest.mark.parametrize(
+    ("now", "ok"),
+    [
+        pytest.param(NOW - timedelta(minutes=59), True, id="59min-early-ok"),
+        pytest.param(NOW - timedelta(minutes=61), False, id="61min-early"),
+        pytest.param(NOW + timedelta(minutes=64), True, id="64min-late-ok"),
+        pytest.param(NOW + timedelta(minutes=66), False, id="66min-late-replay"),
+    ],
+)
+def test_time_window_is_mastodons(key: rsa.RSAPrivateKey, now: datetime, ok: bool) -> None:
+    request = signed_post(key)
+    if ok:
+        read_signature(request, now).verify(key.public_key())
+    else:
+        with pytest.raises(ClockSkew):
+            read_signature(request, now)
+
+
+def test_forgeries_fail(key: rsa.RSAPrivateKey, other_key: rsa.RSAPrivateKey) -> None:
+    good = signed_post(key)
+    with pytest.raises(SignatureInvalid):  # wrong key
+        read_signature(good, NOW).verify(other_key.public_key())
+    with pytest.raises(DigestMismatch):  # body changed after signing
+        read_signature(Request("POST", URL, good.headers, BODY + b" "), NOW)
+    swapped = dict(good.headers, host="evil.example")  # header swapped
+    with pytest.raises(SignatureInvalid):
+        read_signature(Request("POST", URL, swapped, BODY), NOW).verify(key.public_key())
+    with pytest.raises(SignatureInvalid):  # replayed to another inbox
+        read_signature(
+            Request("POST", URL.replace("afval", "other"), good.headers, BODY), NOW
+        ).verify(key.public_key())
+    with pytest.raises(SignatureMissing):
+        read_signature(Request("POST", URL, {}, BODY), NOW)
+
+
+@pytest.mark.parametrize(
+    ("names", "algorithm", "error"),
+    [
+        pytest.param(["host", "date", "digest"], "rsa-sha256", "request-target", id="no-target"),
+        pytest.param(["(request-target)", "host", "digest"], "rsa-sha256", "Date", id="no-date"),
+        pytest.param(
+            ["(request-target)", "host", "date"], "rsa-sha256", "digest", id="post-without-digest"
+        ),
+        pytest.param(
+            ["(request-target)", "host", "date", "digest"],
+            "rsa-sha512",
+            "supported",
+            id="rsa-sha512",
+        ),
+        pytest.param(
+            ["(request-target)", "host", "date", "digest"], "hmac-sha256", "supported", id="hmac"
+        ),
+    ],
+)
+def test_weak_or_unsupported_signatures_are_refused(
+    key: rsa.RSAPrivateKey, names: list[str], algorithm: str, error: str
+) -> None:
+    headers = _mastodon_style(key, names, algorithm=algorithm)
+    with pytest.raises(SignatureInvalid, match=error):
+        read_signature(Request("POST", URL, headers, BODY), NOW)
+
+
+def test_httpsig_algorithm_confusion_forgery_is_refused(key: rsa.RSAPrivateKey) -> None:
+    """The attack the PyPI httpsig package falls for: HMAC keyed with our public key."""
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    headers = {
+        "host": "forum.example.nl",
+        "date": "Sat, 28 Nov 2026 12:00:00 GMT",
+        "digest": "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode(),
+    }
+    signer = httpsig.HeaderSigner(
+        KEY_ID,
+        public_pem,
+        algorithm="hmac-sha256",
+        headers=["(request-target)", "host", "date", "digest"],
+        sign_header="signature",
+    )
+    forged = signer.sign(
+        dict(headers), host="forum.example.nl", method="POST", path="/d/afval/inbox"
+    )
+    forged = {k.lower(): v for k, v in forged.items()}
+    # httpsig itself accepts its own forgery...
+    assert httpsig.HeaderVerifier(
+        forged, public_pem, method="POST", path="/d/afval/inbox", sign_header="signature"
+    ).verify()
+    # ...we do not.
+    with pytest.raises(SignatureInvalid, match="supported"):
+        read_signature(Request("POST", URL, forged, BODY), NOW)
+    # and relabelling it rsa-sha256 does not make an HMAC verify as RSA
+    relabelled = dict(forged, signature=forged["signature"].replace("hmac-sha256", "rsa-sha256"))
+    with pytest.raises(SignatureInvalid):
+        read_signature(Request("POST", URL, relabelled, BODY), NOW).verify(key.public_key())
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        'keyId="a",signature="!!!"',
+        'keyId="a"',
+        "garbage",
+        'keyId="a",,signature="x"',
+        'keyId="a" signature="x"',
+        "x" * 9000,
+        'keyId="a",signature="AAAA",algorithm="hs2019",'
+        'headers="(request-target) (created) digest",created="soon"',
+    ],
+)
+def test_malformed_signature_headers_are_401_not_500(header: str) -> None:
+    request = Request(
+        "POST",
+        URL,
+        {"signature": header, "date": "Sat, 28 Nov 2026 12:00:00 GMT", "digest": "SHA-256=x"},
+        BODY,
+    )
+    with pytest.raises((SignatureInvalid, DigestMismatch)):
+        read_signature(request, NOW)
+
+
+def test_hs2019_created_and_expires_pseudo_headers(key: rsa.RSAPrivateKey) -> None:
+    created = int(NOW.timestamp())
+    digest = "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode()
+    base = f"(request-target): post /d/afval/inbox\n(created): {created}\ndigest: {digest}"
+    sig = base64.b64encode(key.sign(base.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+    headers = {
+        "digest": digest,
+        "signature": (
+            f'keyId="{KEY_ID}",algorithm="hs2019",created={created},'
+            f'headers="(request-target) (created) digest",signature="{sig}"'
+        ),
+    }
+    read_signature(Request("POST", URL, headers, BODY), NOW).verify(key.public_key())
+    with pytest.raises(ClockSkew):
+        read_signature(Request("POST", URL, headers, BODY), NOW + timedelta(hours=2))
+
+
+def test_remote_keys_are_checked() -> None:
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pem = (
+        small.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    assert load_public_key(pem).key_size == 1024
+    with pytest.raises(SignatureInvalid):
+        load_public_key("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----")
+    with pytest.raises(SignatureInvalid):
+        load_public_key("ünïcode")
