@@ -76,7 +76,7 @@ def ids_of(value: object) -> tuple[str, ...]:
     found = []
     for item in items[:MAX_ADDRESSES]:
         url = id_of(item)
-        if url is None and item in PUBLIC_FORMS:
+        if url is None and isinstance(item, str) and item in PUBLIC_FORMS:
             url = PUBLIC
         if url is not None:
             found.append(url)

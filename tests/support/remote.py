@@ -42,10 +42,11 @@ class RemoteActor:
     key: rsa.RSAPrivateKey
     style: str = "mastodon"  # or "gotosocial" (keyId …/main-key, hs2019)
     type: str = "Person"
+    path: str = ""  # e.g. "/u/lemmy_alpha", "/?author=1"; default /users/{name}
 
     @property
     def id(self) -> str:
-        return f"{self.server.base_url}/users/{self.name}"
+        return f"{self.server.base_url}{self.path or f'/users/{self.name}'}"
 
     @property
     def key_id(self) -> str:
@@ -63,7 +64,7 @@ class RemoteActor:
             "type": self.type,
             "preferredUsername": self.name,
             "name": self.name.title(),
-            "inbox": f"{self.id}/inbox",
+            "inbox": f"{self.server.base_url}/users/{self.name}/inbox",
             "outbox": f"{self.id}/outbox",
             "followers": self.followers,
             "url": f"{self.server.base_url}/@{self.name}",
@@ -154,11 +155,19 @@ class RemoteServer:
         self.fetches: list[str] = []
         self.counter = itertools.count(1)
         self.gone: set[str] = set()
+        # path → (status, headers, body) for anything a test wants to serve under /x/
+        self.custom: dict[str, tuple[int, dict[str, str], bytes]] = {}
 
     def actor(
-        self, name: str, *, style: str = "mastodon", key_index: int = 0, type_: str = "Person"
+        self,
+        name: str,
+        *,
+        style: str = "mastodon",
+        key_index: int = 0,
+        type_: str = "Person",
+        path: str = "",
     ) -> RemoteActor:
-        actor = RemoteActor(self, name, pooled_key(key_index), style, type_)
+        actor = RemoteActor(self, name, pooled_key(key_index), style, type_, path)
         self.actors[name] = actor
         return actor
 
@@ -207,14 +216,34 @@ class RemoteServer:
             self.received.append((request.url.path, dict(request.headers), await request.body()))
             return Response(status_code=202)
 
+        async def by_url(request: Request) -> Response:
+            """Actors with their own paths (Lemmy /u/x, NodeBB /uid/7, WordPress /?author=1)."""
+            self.fetches.append(str(request.url))
+            url = f"{self.base_url}{request.url.path}"
+            if request.url.query:
+                url += f"?{request.url.query}"
+            for actor in self.actors.values():
+                if actor.id == url:
+                    return Response(orjson.dumps(actor.document()), media_type=AS2)
+            if url in self.objects:
+                return Response(orjson.dumps(self.objects[url]), media_type=AS2)
+            return Response(status_code=404)
+
+        async def custom(request: Request) -> Response:
+            self.fetches.append(str(request.url))
+            status, headers, body = self.custom.get(request.url.path, (404, {}, b""))
+            return Response(body, status_code=status, headers=headers)
+
         return Starlette(
             routes=[
+                Route("/x/{rest:path}", custom),
                 Route("/users/{name}", get_actor),
                 Route("/users/{name}/main-key", get_key),
                 Route("/users/{name}/statuses/{n}", get_object),
                 Route("/.well-known/webfinger", webfinger),
                 Route("/inbox", inbox, methods=["POST"]),
                 Route("/users/{name}/inbox", inbox, methods=["POST"]),
+                Route("/{rest:path}", by_url),
             ]
         )
 
