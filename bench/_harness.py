@@ -45,45 +45,38 @@ def ensure_wrk() -> str | None:
 
 
 @contextlib.contextmanager
-def server(data_dir: Path, keys_dir: Path, port: int, workers: int = 1) -> Iterator[str]:
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fedi_forum",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--data-dir",
-            str(data_dir),
-            "--keys-dir",
-            str(keys_dir),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def process(cmd: list[str], port: int, cwd: Path | None = None) -> Iterator[tuple[str, int]]:
+    """Run ``cmd`` until it listens on ``port``; stop it (and only it) afterwards."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
                 break
             if proc.poll() is not None:
                 raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "died")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd[:4]} did not start")
             time.sleep(0.1)
-        time.sleep(0.5 * workers)
-        yield base
+        time.sleep(1.0)  # let every worker process come up
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+
+
+def server(data_dir: Path, keys_dir: Path, port: int, workers: int = 1) -> Any:
+    """The real `fedi-forum serve` on a data directory."""
+    return process(
+        [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), "--workers",
+         str(workers), "--data-dir", str(data_dir), "--keys-dir", str(keys_dir),
+         "--log-level", "warning", "--no-access-log"],
+        port,
+    )  # fmt: skip
 
 
 def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
@@ -94,6 +87,10 @@ def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) ->
         timeout=seconds + 30,
         check=True,
     ).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}

@@ -134,7 +134,7 @@ def main() -> None:
             "tool": "wrk" if wrk else "python",
         }
         for workers in (1, 2):
-            with server(settings.data_dir, settings.keys_dir, port, workers) as base:
+            with server(settings.data_dir, settings.keys_dir, port, workers) as (base, _):
                 url = f"{base}/d/bench"
 
                 def load(lua: Path, after: int | None = None, url: str = url) -> dict[str, float]:

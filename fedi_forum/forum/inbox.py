@@ -28,6 +28,7 @@ from fedi_forum.errors import (
     FetchError,
     Forbidden,
     InvalidActivity,
+    NotFound,
 )
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
@@ -201,46 +202,53 @@ class Inbox:
         if note.visibility == "private":
             return Outcome("ignored: not public")  # followers-only and direct: never content
         self.blocklist.check_urls([u for u in (note.in_reply_to, note.context) if u])
-        d, parents = await self._route(note, slug)
-        if d is None:
+        target, parents = await self._route(note, slug)
+        if target is None:
             return Outcome("ignored: not for any of our discussions")
-        if not d.accepts_replies:
-            raise Forbidden(f"{d.slug} is {d.state}",
-                            public_message="this discussion does not accept replies")  # fmt: skip
         now = utcnow()
         new_notes = [self._new_note(n, now, activity_id=None) for n in reversed(parents)]
         new_notes.append(self._new_note(note, now, activity_id=activity.id, raw=doc))
-        authors = [author]
+        # The signer is cached already (key resolution); only authors we fetched are new.
+        authors = [] if author is actor else [author]
         for parent in parents:
             if parent.attributed_to and parent.attributed_to != author.id:
                 parent_author = await self._try_fetch_actor(parent.attributed_to)
                 if parent_author is not None:
                     authors.append(parent_author)
-        group = self.urls.group(d.slug)
-        announce = None
-        if d.announce_replies:
+        group = self.urls.group(target)
 
-            def announce(seq: int) -> Outgoing:
-                activity_id = f"{self.urls.note(d.slug, seq)}/announce"
-                payload = vocab.announce(
-                    activity_id, group_id=group, followers=self.urls.followers(d.slug),
-                    object_id=note.id, author=author.id, published=now,
-                )  # fmt: skip
-                return Outgoing(activity_id, orjson.dumps(payload).decode(), group)
+        def announce(seq: int) -> Outgoing:
+            activity_id = f"{self.urls.note(target, seq)}/announce"
+            payload = vocab.announce(
+                activity_id, group_id=group, followers=self.urls.followers(target),
+                object_id=note.id, author=author.id, published=now,
+            )  # fmt: skip
+            return Outgoing(activity_id, orjson.dumps(payload).decode(), group)
 
-        seqs = await self.store.accept_reply(
-            activity_id=activity.id, discussion_id=d.id, notes=new_notes, authors=authors,
+        # One transaction: the discussion's state is checked, the notes get their seqs,
+        # the Announce and its deliveries are queued (no read before it on this path).
+        result = await self.store.accept_reply(
+            activity_id=activity.id, slug=target, notes=new_notes, authors=authors,
             announce=announce, announce_to_author=author.shared_inbox or author.inbox, now=now,
         )  # fmt: skip
-        if not seqs:
-            return Outcome("duplicate", d.slug)
-        return Outcome("accepted", d.slug, seqs[-1])
+        if result.status == "closed":
+            raise Forbidden(f"{target} does not accept replies",
+                            public_message="this discussion does not accept replies")  # fmt: skip
+        if result.status == "unknown":
+            if slug is not None:
+                raise NotFound(f"no discussion {slug!r}")
+            return Outcome("ignored: not for any of our discussions")
+        if not result.seqs:
+            return Outcome("duplicate", target)
+        return Outcome("accepted", target, result.seqs[-1])
 
     async def _route(
         self, note: IncomingNote, slug: str | None
-    ) -> tuple[Discussion | None, list[IncomingNote]]:
-        """Which discussion is this reply for? Parents fetched on the way are returned
-        (newest first) so the thread is complete."""
+    ) -> tuple[str | None, list[IncomingNote]]:
+        """Which discussion (slug) is this reply for? Parents fetched on the way are
+        returned (newest first) so the thread is complete. A reply to one of our own
+        notes costs no database read here: the store checks the discussion when it
+        writes."""
         # 1. it replies to a note we hold (ours or a reply we accepted)
         parents: list[IncomingNote] = []
         parent_id = note.in_reply_to
@@ -251,10 +259,10 @@ class Inbox:
             seen.add(parent_id)
             local = self._local_slug(parent_id)
             if local is not None:
-                return await self._discussion(local), parents
+                return local, parents
             located = await self.store.note_location(parent_id)
             if located is not None:
-                return await self._discussion(located[0]), parents
+                return located[0], parents
             if len(parents) == MAX_PARENT_DEPTH:
                 break
             try:
@@ -271,9 +279,9 @@ class Inbox:
         for address in (*note.addresses, *([note.context] if note.context else [])):
             d = await self._discussion(self._local_slug(address))
             if d is not None:
-                return d, []  # parents outside our discussions are not pulled in
+                return d.slug, []  # parents outside our discussions are not pulled in
         # 3. it came to a discussion's own inbox
-        return await self._discussion(slug), []
+        return slug, []
 
     def _new_note(
         self, note: IncomingNote, now: str, *, activity_id: str | None,

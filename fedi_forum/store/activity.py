@@ -37,6 +37,12 @@ class Outgoing:
     signer: str
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReplyResult:
+    status: str  # "accepted" | "closed" | "unknown"
+    seqs: tuple[int, ...] = ()
+
+
 # Builds the group's Announce of a note once its seq is known (inside the transaction).
 AnnounceBuilder = Callable[[int], Outgoing]
 
@@ -243,17 +249,26 @@ class ActivityStore:
         return await self.db.write(write)
 
     async def accept_reply(
-        self, *, activity_id: str, discussion_id: int, notes: Sequence[NewNote],
-        authors: Sequence[RemoteActor], announce: AnnounceBuilder | None,
+        self, *, activity_id: str, slug: str, notes: Sequence[NewNote],
+        authors: Sequence[RemoteActor], announce: AnnounceBuilder,
         announce_to_author: str | None, now: str,
-    ) -> list[int]:  # fmt: skip
-        """Store ``notes`` (fetched parents first, the reply last) as the next ordered notes;
-        for the last one, record the group's Announce in the outbox and queue it to every
-        follower. Returns the new seqs (empty when it was all known already)."""
+    ) -> ReplyResult:  # fmt: skip
+        """Store ``notes`` (fetched parents first, the reply last) as the next ordered
+        notes of discussion ``slug`` if it accepts replies; for the last one, record the
+        group's Announce in the outbox and queue it to every follower (when the
+        discussion announces replies). All of it, or nothing, in one transaction."""
 
-        def write(conn: sqlite3.Connection) -> list[int]:
+        def write(conn: sqlite3.Connection) -> ReplyResult:
+            row = conn.execute(
+                "SELECT id, state, announce_replies FROM discussions WHERE slug = ?", (slug,)
+            ).fetchone()
+            if row is None or row[1] == "deleted":
+                return ReplyResult("unknown")
+            if row[1] != "open":
+                return ReplyResult("closed")
+            discussion_id, announces = row[0], bool(row[2])
             if not _mark_seen(conn, activity_id, now):
-                return []
+                return ReplyResult("accepted")
             for author in authors:
                 _upsert_actor(conn, author)
             seqs = []
@@ -262,7 +277,7 @@ class ActivityStore:
                 seq = _append_note(conn, discussion_id, note)
                 if seq is not None:
                     seqs.append(seq)
-            if seq is not None and announce is not None:
+            if seq is not None and announces:
                 out = announce(seq)
                 conn.execute(
                     "INSERT INTO outbox (discussion_id, activity_id, type, object_id, "
@@ -271,7 +286,7 @@ class ActivityStore:
                 )
                 extra = [announce_to_author] if announce_to_author else []
                 _enqueue_followers(conn, discussion_id, out, now, extra)
-            return seqs
+            return ReplyResult("accepted", tuple(seqs))
 
         return await self.db.write(write)
 

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from fedi_forum.activitypub import parse, signatures
 from fedi_forum.errors import NotFound, RequestTooLarge, UnsupportedMediaType
+from fedi_forum.models import SLUG_RE
 from fedi_forum.web.state import Services, services
 
 MAX_BODY = 1024 * 1024
@@ -54,10 +55,8 @@ async def inbox(request: Request) -> Response:
     _check_content_type(request.headers.get("content-type", ""))
     body = await _read_capped(request)
     activity = parse.parse_activity(parse.loads(body))
-    if slug is not None:
-        d = await svc.store.discussion(slug)
-        if d is None or d.is_deleted:
-            raise NotFound(f"no discussion {slug!r}")
+    if slug is not None and not SLUG_RE.fullmatch(slug.lower()):
+        raise NotFound(f"no discussion {slug!r}")  # unknown slugs: the forum says 404
     await svc.blocklist.maybe_reload()
     svc.blocklist.check_url(activity.actor)
     if await svc.inbox.is_unknown_actor_goodbye(activity):
@@ -66,5 +65,5 @@ async def inbox(request: Request) -> Response:
     signer = await svc.keys.verify(
         signatures.Request(request.method, _public_url(svc, request), headers, body)
     )
-    await svc.inbox.receive(activity, signer, slug)
+    await svc.inbox.receive(activity, signer, slug.lower() if slug else None)
     return Response(status_code=202)

@@ -258,3 +258,28 @@ async def remote_server() -> AsyncIterator[RemoteServer]:
 
     async with live_server(make):
         yield server
+
+
+def rfc9421_headers(actor: RemoteActor, url: str, body: bytes) -> dict[str, str]:
+    """Sign as Mastodon 4.5 / Fedify do with RFC 9421 (an independent library signs)."""
+    from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+
+    class Message:
+        method = "POST"
+
+        def __init__(self) -> None:
+            self.url = url
+            self.headers: dict[str, str] = {"content-type": AS2}
+
+    message = Message()
+    HTTPMessageSigner(
+        signature_algorithm=algorithms.RSA_V1_5_SHA256,
+        key_resolver=MappingKeyResolver(private_keys={actor.key_id: actor.key}, public_keys={}),
+    ).sign(
+        message,
+        key_id=actor.key_id,
+        label="sig1",
+        covered_component_ids=("@method", "@target-uri", "@authority", "content-type"),
+        body=body,
+    )
+    return {k.lower(): v for k, v in message.headers.items()}
