@@ -37,6 +37,7 @@ test: lint
 ## bench: performance figures (see bench/README.md)
 bench: install-dev
 	$(BIN)/python bench/html_page.py
+	$(BIN)/python bench/inbox.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
