@@ -18,6 +18,7 @@ from fedi_forum.config import Settings
 from fedi_forum.errors import FediForumError
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import AddressPolicy, FederationClient, InstanceSigner
+from fedi_forum.federation.delivery import DeliveryWorker
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
@@ -64,6 +65,11 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             blocklist = Blocklist(store)
             await blocklist.reload()
             keys_resolver = KeyResolver(store, client, blocklist)
+            worker = None
+            if settings.run_worker:
+                worker = DeliveryWorker(settings, store, client, key_files, blocklist)
+                await worker.start()
+                stack.push_async_callback(worker.stop)
             views = ViewCounter(store)
             await views.start()
             stack.push_async_callback(views.stop)
@@ -79,6 +85,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 blocklist=blocklist,
                 keys=keys_resolver,
                 inbox=Inbox(settings, store, keys_resolver, client, blocklist),
+                delivery=worker,
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
             yield

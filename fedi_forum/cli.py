@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -67,6 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+
+    serve.add_argument(
+        "--no-worker",
+        dest="run_worker",
+        action="store_false",
+        default=None,
+        help="do not send deliveries here (run `fedi-forum worker` instead)",
+    )
+
+    worker = sub.add_parser("worker", help="send queued deliveries (without the web server)")
+    _common(worker)
+    worker.add_argument("--allow-loopback", action="store_true", default=None)
+    worker.add_argument("--log-level", default="info")
+
+    report = sub.add_parser("deliveries", help="delivery queue: counts, failing servers")
+    _common(report)
 
     init = sub.add_parser("init", help="create the data directory, database and keys")
     _common(init)
@@ -198,6 +216,72 @@ def _discussion_command(args: argparse.Namespace, settings: Settings, explicit: 
     return asyncio.run(_with_services(settings, explicit, run))
 
 
+def _worker(settings: Settings, explicit: bool, log_level: str) -> int:
+    """Run only the delivery worker until SIGINT/SIGTERM."""
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+
+    async def run(s: Settings, discussions: Discussions) -> int:
+        from fedi_forum.activitypub.urls import Urls
+        from fedi_forum.federation.blocklist import Blocklist
+        from fedi_forum.federation.client import (
+            AddressPolicy,
+            FederationClient,
+            InstanceSigner,
+        )
+        from fedi_forum.federation.delivery import DeliveryWorker
+
+        urls = Urls(s.base_url)
+        key_files = discussions.key_files
+        client = FederationClient(
+            policy=AddressPolicy(allow_loopback=s.allow_loopback),
+            signer=InstanceSigner(urls.key_id(urls.instance_actor),
+                                  key_files.load(INSTANCE_KEY)),
+            base_url=s.base_url,
+        )  # fmt: skip
+        await client.start()
+        blocklist = Blocklist(discussions.store)
+        await blocklist.reload()
+        worker = DeliveryWorker(s, discussions.store, client, key_files, blocklist)
+        await worker.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"fedi-forum worker delivering for {s.base_url}", flush=True)
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 10)
+                await blocklist.maybe_reload()
+        finally:
+            await worker.stop()
+            await client.close()
+        return 0
+
+    return asyncio.run(_with_services(settings, explicit, run))
+
+
+def _deliveries(settings: Settings, explicit: bool) -> int:
+    async def run(s: Settings, discussions: Discussions) -> int:
+        report = await discussions.store.delivery_report()
+        states = report["states"]
+        print("deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+              if states else "deliveries: none")  # fmt: skip
+        print(f"oldest pending: {report['oldest_pending'] or '-'}")
+        if report["pending_by_host"]:
+            print("pending per server:")
+            for host, n in report["pending_by_host"].items():
+                print(f"  {host}\t{n}")
+        if report["failing"]:
+            print("failing servers (failures, failing since, unavailable since, software):")
+            for row in report["failing"]:
+                print(f"  {row['host']}\t{row['failures']}\t{row['failing_since'] or '-'}\t"
+                      f"{row['unavailable_since'] or '-'}\t{row['software'] or '?'}")  # fmt: skip
+        return 0
+
+    return asyncio.run(_with_services(settings, explicit, run))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     environ = dict(os.environ)
@@ -206,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         explicit = _explicit_base_url(args, environ)
         if args.command == "serve":
             return _serve(args, settings, explicit)
+        if args.command == "worker":
+            return _worker(settings, explicit, args.log_level)
+        if args.command == "deliveries":
+            return _deliveries(settings, explicit)
         if args.command == "init":
 
             async def init(s: Settings, discussions: Discussions) -> int:

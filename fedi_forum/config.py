@@ -28,6 +28,7 @@ ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_TERMS_FILE": "terms_file",
     "FEDI_FORUM_TIMEZONE": "timezone",
     "FEDI_FORUM_ALLOW_LOOPBACK": "allow_loopback",
+    "FEDI_FORUM_DELIVERY_LEASE_SECONDS": "delivery_lease_seconds",
 }
 
 
@@ -51,6 +52,12 @@ class Settings:
     # Fetch from loopback addresses and over plain http. Only for tests, local demos and
     # several instances on one machine; never on a public server (SSRF).
     allow_loopback: bool = False
+    # Run the delivery worker inside the web process (off: run `fedi-forum worker` apart).
+    run_worker: bool = True
+    # How long a worker holds a claimed delivery before another may take it over (after
+    # a crash). With several workers keep it above the 20 s POST timeout, or a slow POST
+    # may be sent twice (receivers dedupe by activity id, but it is wasted work).
+    delivery_lease_seconds: int = 120
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -63,6 +70,8 @@ class Settings:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+        if not 5 <= self.delivery_lease_seconds <= 3600:
+            raise ValueError("delivery lease must be 5-3600 seconds")
         if self.default_lang not in LANGUAGES:
             raise ValueError(f"default language must be one of {LANGUAGES}")
 
@@ -86,6 +95,8 @@ class Settings:
             if environ.get(var):
                 values[field] = environ[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(values.get("delivery_lease_seconds"), str):
+            values["delivery_lease_seconds"] = int(values["delivery_lease_seconds"])
         if isinstance(values.get("allow_loopback"), str):
             values["allow_loopback"] = values["allow_loopback"].lower() in ("1", "true", "yes")
         for field in ("data_dir", "keys_dir", "about_file", "terms_file"):

@@ -325,3 +325,26 @@ def announce(
         "audience": group_id,
         "object": object_id,
     }
+
+
+def announce_activity(
+    activity_id: str,
+    *,
+    group_id: str,
+    followers: str,
+    activity: dict[str, Any],
+    published: str,
+) -> dict[str, Any]:
+    """FEP-1b12: the group forwards the received activity itself, verbatim, so group
+    servers (Lemmy, PieFed, Mbin, NodeBB, other fedi-forums) see who wrote what."""
+    return {
+        "@context": AS_NS,
+        "id": activity_id,
+        "type": "Announce",
+        "actor": group_id,
+        "published": published,
+        "to": [PUBLIC],
+        "cc": [followers],
+        "audience": group_id,
+        "object": {k: v for k, v in activity.items() if k != "@context"},
+    }

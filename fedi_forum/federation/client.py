@@ -38,6 +38,7 @@ MAX_REDIRECTS = 3
 AS2_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 JRD_ACCEPT = "application/jrd+json, application/json"
 TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5, sock_read=10)
+POST_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=5, sock_read=15)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -162,6 +163,21 @@ class FederationClient:
                 raise FetchError(f"GET {current} timed out") from exc
             return Fetched(current, parse.loads(body))
         raise FetchError(f"too many redirects from {url}")
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
+        """POST a signed activity; (status, Retry-After). No redirects are followed (a
+        redirected POST is not a delivery). Network failures raise FetchError."""
+        self.policy.check_url(url)
+        try:
+            async with self.session.post(
+                url, data=body, headers=headers, allow_redirects=False, timeout=POST_TIMEOUT
+            ) as response:
+                await response.content.read(64 * 1024)  # drain a little; never the whole
+                return response.status, response.headers.get("Retry-After")
+        except aiohttp.ClientError as exc:
+            raise FetchError(f"POST {url} failed: {exc!r}") from exc
+        except TimeoutError as exc:
+            raise FetchError(f"POST {url} timed out") from exc
 
 
 class GoneError(FetchError):

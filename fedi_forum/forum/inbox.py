@@ -217,13 +217,24 @@ class Inbox:
                     authors.append(parent_author)
         group = self.urls.group(target)
 
+        # Group servers get the Create verbatim (FEP-1b12), but only when it is the
+        # signer's own; a refetched note goes out as a plain Announce of its id.
+        verbatim = activity.raw if author is actor and doc is activity.object_doc else None
+
         def announce(seq: int) -> Outgoing:
             activity_id = f"{self.urls.note(target, seq)}/announce"
+            followers = self.urls.followers(target)
             payload = vocab.announce(
-                activity_id, group_id=group, followers=self.urls.followers(target),
-                object_id=note.id, author=author.id, published=now,
+                activity_id, group_id=group, followers=followers, object_id=note.id,
+                author=author.id, published=now,
             )  # fmt: skip
-            return Outgoing(activity_id, orjson.dumps(payload).decode(), group)
+            group_form = None
+            if verbatim is not None:
+                group_form = orjson.dumps(vocab.announce_activity(
+                    activity_id, group_id=group, followers=followers, activity=verbatim,
+                    published=now,
+                )).decode()  # fmt: skip
+            return Outgoing(activity_id, orjson.dumps(payload).decode(), group, group_form)
 
         # One transaction: the discussion's state is checked, the notes get their seqs,
         # the Announce and its deliveries are queued (no read before it on this path).

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from fedi_forum.errors import NotFound
 from fedi_forum.models import NewNote, RemoteActor
 from fedi_forum.store.db import Database
+from fedi_forum.store.delivery import mark_alive
 
 _ACTOR_COLS = (
     "id, host, type, preferred_username, name, url, icon_url, inbox, shared_inbox, key_id, "
@@ -30,11 +31,13 @@ def _actor(row: Any) -> RemoteActor:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outgoing:
-    """An activity of ours to queue: its id, JSON, the local actor that signs it."""
+    """An activity of ours to queue: its id, JSON, the local actor that signs it, and
+    optionally the FEP-1b12 form sent instead to group servers (Lemmy, PieFed, …)."""
 
     activity_id: str
     payload: str
     signer: str
+    group_payload: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,7 +51,10 @@ AnnounceBuilder = Callable[[int], Outgoing]
 
 
 def _mark_seen(conn: sqlite3.Connection, activity_id: str, now: str) -> bool:
-    """True the first time an activity id is seen (the dedupe of federation-rules §4.5)."""
+    """True the first time an activity id is seen (the dedupe of federation-rules §4.5).
+
+    Hearing from a server also ends its "unavailable" mark (it is alive)."""
+    mark_alive(conn, urlsplit(activity_id).netloc.lower())
     cur = conn.execute(
         "INSERT INTO activities_seen (activity_id, received_at) VALUES (?, ?) "
         "ON CONFLICT (activity_id) DO NOTHING",
@@ -59,10 +65,11 @@ def _mark_seen(conn: sqlite3.Connection, activity_id: str, now: str) -> bool:
 
 def _enqueue(conn: sqlite3.Connection, out: Outgoing, inbox: str, now: str) -> None:
     conn.execute(
-        "INSERT INTO deliveries (activity_id, inbox, host, payload, signer, next_attempt_at, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id, inbox) DO NOTHING",
-        (out.activity_id, inbox, urlsplit(inbox).hostname or "", out.payload, out.signer, now,
-         now),
+        "INSERT INTO deliveries (activity_id, inbox, host, payload, group_payload, signer, "
+        "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (activity_id, inbox) DO NOTHING",
+        (out.activity_id, inbox, urlsplit(inbox).netloc.lower(), out.payload,
+         out.group_payload, out.signer, now, now),
     )  # fmt: skip
 
 
@@ -169,11 +176,10 @@ class ActivityStore:
         )
         return [(r[0], r[1], r[2]) for r in rows]
 
-    async def pending_deliveries(self) -> list[tuple[str, str, str, str]]:
-        """(activity_id, inbox, signer, payload) of every pending delivery, oldest first."""
+    async def queued_deliveries(self) -> list[tuple[str, str, str, str]]:
+        """(activity_id, inbox, signer, payload) of every delivery ever queued, in order."""
         rows = await self.db.fetch_all(
-            "SELECT activity_id, inbox, signer, payload FROM deliveries "
-            "WHERE state = 'pending' ORDER BY id"
+            "SELECT activity_id, inbox, signer, payload FROM deliveries ORDER BY id"
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 

@@ -205,6 +205,17 @@ CREATE TABLE instances (
 );
 """,
     ),
+    (
+        2,
+        """
+-- Delivery: the FEP-1b12 form of a payload (Announce{Create…}) for group servers, a
+-- per-inbox FIFO queue, and per-server health for skipping long-dead servers.
+ALTER TABLE deliveries ADD COLUMN group_payload TEXT;
+CREATE INDEX deliveries_queue ON deliveries (state, inbox, id);
+ALTER TABLE instances ADD COLUMN failing_since TEXT;
+ALTER TABLE instances ADD COLUMN last_probe_at TEXT;
+""",
+    ),
 )
 
 

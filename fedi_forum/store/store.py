@@ -26,6 +26,7 @@ from fedi_forum.models import (
 )
 from fedi_forum.store.activity import ActivityStore, _append_note, _upsert_actor
 from fedi_forum.store.db import Database
+from fedi_forum.store.delivery import DeliveryStore
 
 _DISCUSSION_COLS = (
     "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
@@ -116,7 +117,7 @@ class NewDiscussion:
     now: str
 
 
-class Store(ActivityStore):
+class Store(ActivityStore, DeliveryStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 

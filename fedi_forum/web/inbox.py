@@ -66,4 +66,6 @@ async def inbox(request: Request) -> Response:
         signatures.Request(request.method, _public_url(svc, request), headers, body)
     )
     await svc.inbox.receive(activity, signer, slug.lower() if slug else None)
+    if svc.delivery is not None:
+        svc.delivery.wake()  # anything it queued goes out now, not at the next poll
     return Response(status_code=202)

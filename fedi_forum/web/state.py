@@ -11,6 +11,7 @@ from starlette.requests import Request
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.delivery import DeliveryWorker
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
@@ -35,6 +36,7 @@ class Services:
     blocklist: Blocklist
     keys: KeyResolver
     inbox: Inbox
+    delivery: DeliveryWorker | None  # None when deliveries run in `fedi-forum worker`
 
 
 def services(request: Request) -> Services:

@@ -34,7 +34,7 @@ async def test_reply_appears_everywhere_in_order(live: Live, remote: RemoteServe
     assert r.status_code == 202, r.text
     followers = (await live.client.get("/d/park/followers?page=true")).json()
     assert followers["orderedItems"] == [alice.id]
-    _accept_id, accept_inbox, accept_signer, accept = (await live.store.pending_deliveries())[0]
+    _accept_id, accept_inbox, accept_signer, accept = (await live.store.queued_deliveries())[0]
     assert accept_inbox == f"{remote.base_url}/users/alice/inbox"
     assert accept_signer == group
     accept_doc = orjson.loads(accept)
@@ -290,7 +290,7 @@ async def test_closed_and_locked_discussions(live: Live, remote: RemoteServer) -
     follow = alice.activity("Follow", group)
     assert (await alice.post(live.client, f"{group}/inbox", follow)).status_code == 202
     assert (await live.client.get("/d/park/followers")).json()["totalItems"] == 0
-    ((_, _, _, payload),) = await live.store.pending_deliveries()
+    ((_, _, _, payload),) = await live.store.queued_deliveries()
     assert orjson.loads(payload)["type"] == "Reject"
 
 

@@ -216,7 +216,7 @@ async def test_payload(live: Live, remote: RemoteServer, case: Case) -> None:
             assert note.state is NoteState.DELETED
     elif case.expect == "following":
         assert (await live.client.get("/d/gemeente/followers")).json()["totalItems"] == 1
-        ((_, _inbox, _, payload),) = await live.store.pending_deliveries()
+        ((_, _inbox, _, payload),) = await live.store.queued_deliveries()
         assert orjson.loads(payload)["object"]["id"] == load(case, case.file, remote, group)["id"]
     elif case.expect == "unfollowed":
         assert (await live.client.get("/d/gemeente/followers")).json()["totalItems"] == 0

@@ -5,6 +5,7 @@ what is delivered to its inboxes, and signs what it sends with its actors' keys.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import itertools
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from fedi_forum.activitypub import keys
 from fedi_forum.activitypub.signatures import sign_request
+from tests.support.follower import verify_delivery
 from tests.support.live import live_server
 
 AS2 = "application/activity+json"
@@ -157,6 +159,14 @@ class RemoteServer:
         self.gone: set[str] = set()
         # path → (status, headers, body) for anything a test wants to serve under /x/
         self.custom: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        # delivery side: what the inbox answers (a queue, then `inbox_status`), how slowly,
+        # which software NodeInfo claims, and the verified deliveries (signer, path, doc)
+        self.inbox_status = 202
+        self.inbox_queue: list[tuple[int, dict[str, str]]] = []
+        self.inbox_delay = 0.0
+        self.software = "mastodon"
+        self.delivered: list[tuple[str, str, dict[str, Any]]] = []
+        self.rejected: list[str] = []
 
     def actor(
         self,
@@ -213,8 +223,48 @@ class RemoteServer:
             )
 
         async def inbox(request: Request) -> Response:
-            self.received.append((request.url.path, dict(request.headers), await request.body()))
-            return Response(status_code=202)
+            body = await request.body()
+            self.received.append((request.url.path, dict(request.headers), body))
+            if self.inbox_delay:
+                await asyncio.sleep(self.inbox_delay)
+            status, headers = self.inbox_queue.pop(0) if self.inbox_queue else (
+                self.inbox_status, {})  # fmt: skip
+            if status < 300:
+                try:
+                    signer = await verify_delivery("POST", request.url.path,
+                                                   dict(request.headers), body)  # fmt: skip
+                except Exception as exc:
+                    self.rejected.append(repr(exc))
+                    return Response(status_code=401)
+                self.delivered.append((signer, request.url.path, orjson.loads(body)))
+            return Response(status_code=status, headers=headers)
+
+        async def nodeinfo_links(request: Request) -> Response:
+            return Response(
+                orjson.dumps(
+                    {
+                        "links": [
+                            {
+                                "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+                                "href": f"{self.base_url}/nodeinfo/2.0",
+                            }
+                        ]
+                    }
+                ),
+                media_type="application/json",
+            )
+
+        async def nodeinfo(request: Request) -> Response:
+            return Response(
+                orjson.dumps(
+                    {
+                        "version": "2.0",
+                        "software": {"name": self.software, "version": "1.0"},
+                        "protocols": ["activitypub"],
+                    }
+                ),
+                media_type="application/json",
+            )
 
         async def by_url(request: Request) -> Response:
             """Actors with their own paths (Lemmy /u/x, NodeBB /uid/7, WordPress /?author=1)."""
@@ -241,6 +291,8 @@ class RemoteServer:
                 Route("/users/{name}/main-key", get_key),
                 Route("/users/{name}/statuses/{n}", get_object),
                 Route("/.well-known/webfinger", webfinger),
+                Route("/.well-known/nodeinfo", nodeinfo_links),
+                Route("/nodeinfo/2.0", nodeinfo),
                 Route("/inbox", inbox, methods=["POST"]),
                 Route("/users/{name}/inbox", inbox, methods=["POST"]),
                 Route("/{rest:path}", by_url),

@@ -1,0 +1,302 @@
+"""The delivery worker: sends what the forum queued, to every follower's server.
+
+Shape (reference/performance.md §1.5–1.6, LemmyNet/lemmy#4529/#4623):
+
+* Deliveries are rows; the worker leases the *head* of each inbox's queue, so an inbox
+  gets its activities in order, one at a time, while up to ``MAX_IN_FLIGHT`` inboxes
+  (at most ``PER_HOST`` per server) are served in parallel. After a success the same
+  transaction that records it leases the inbox's next row ("lanes"), so a busy inbox
+  drains without waiting for a claim cycle.
+* Retries follow ``retry.decide`` (Mastodon's salvageable codes, backoff with jitter for
+  ~2 days, Retry-After honoured); 410 removes the follower; a server failing for 3 days
+  is skipped, with one probe an hour, until it answers or sends us something.
+* Signatures (draft-cavage rsa-sha256, the signing actor's key) are cached per
+  delivery for 30 minutes, so retries inside the Date window do not re-sign.
+* Dialect per server, from its NodeInfo (cached in ``instances``, admin override wins):
+  group servers get FEP-1b12 ``Announce{Create}``; everyone else, and anyone we are
+  unsure about, gets ``Announce{object: id}``, which Mastodon understands.
+* A worker runs inside ``fedi-forum serve`` and as ``fedi-forum worker``; several can run
+  against one database without sending a row twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from fedi_forum.activitypub import parse, signatures
+from fedi_forum.activitypub.urls import Urls
+from fedi_forum.config import Settings
+from fedi_forum.errors import FediForumError, FetchError
+from fedi_forum.federation import retry
+from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.client import JRD_ACCEPT, FederationClient
+from fedi_forum.models import format_time, parse_time
+from fedi_forum.store import Store
+from fedi_forum.store.delivery import DeliveryRow
+from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 200
+PER_HOST = 8
+POLL_SECONDS = 1.0
+SIGNATURE_REUSE = timedelta(minutes=30)
+NODEINFO_TTL = timedelta(days=7)
+GROUP_SOFTWARE = frozenset({"lemmy", "piefed", "mbin", "kbin", "nodebb", "fedi-forum", "lotide"})
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        client: FederationClient,
+        key_files: KeyFiles,
+        blocklist: Blocklist,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.client = client
+        self.key_files = key_files
+        self.blocklist = blocklist
+        self.urls = Urls(settings.base_url)
+        self.rng = rng or random.Random()  # noqa: S311 - retry jitter
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._current: dict[str, int] = {}  # inbox → the row its lane holds
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._keys: dict[str, RSAPrivateKey] = {}
+        self._signed: OrderedDict[int, tuple[datetime, dict[str, str]]] = OrderedDict()
+        self._dialects: dict[str, tuple[str, datetime]] = {}
+        self._dialect_locks: dict[str, asyncio.Lock] = {}
+        self._stopping = False
+        self._lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.sent = 0  # observable for tests and benchmarks
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+
+    def wake(self) -> None:
+        """New work was queued: claim now instead of at the next poll."""
+        self._wake.set()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        lanes = list(self._lanes.values())
+        if lanes:
+            _, pending = await asyncio.wait(lanes, timeout=grace)
+            for lane in pending:
+                lane.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        # Give back the leases of what was cut short, so another worker (or the next
+        # start) sends it at once. After a crash the leases run out instead.
+        if self._current:
+            await self.store.release_deliveries(list(self._current.values()))
+            self._current.clear()
+
+    async def drain(self) -> None:
+        """Wait until nothing is due or in flight (tests, the CLI; bound it with
+        ``asyncio.timeout``)."""
+        while True:
+            self.wake()
+            await asyncio.sleep(0.05)
+            if not self._lanes and not await self._due_exists():
+                return
+
+    async def _due_exists(self) -> bool:
+        return await self.store.has_due_deliveries(format_time(self._now()))
+
+    # -- the claim loop ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._claim()
+            except Exception:
+                log.exception("claiming deliveries failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def _claim(self) -> None:
+        free = MAX_IN_FLIGHT - len(self._lanes)
+        if free <= 0:
+            return
+        now = self._now()
+        rows = await self.store.claim_deliveries(
+            now=format_time(now), lease_until=format_time(now + self._lease), limit=free,
+            per_host=PER_HOST, busy_inboxes=list(self._lanes),
+            probe_before=format_time(now - retry.PROBE_INTERVAL),
+        )  # fmt: skip
+        for row in rows:
+            self._lanes[row.inbox] = asyncio.create_task(self._lane(row), name="delivery-lane")
+
+    async def _lane(self, row: DeliveryRow | None) -> None:
+        inbox = row.inbox if row else ""
+        try:
+            while row is not None and not self._stopping:
+                self._current[inbox] = row.id
+                row = await self._deliver(row)
+            if row is not None:  # stopping: the next row was leased but will not be sent
+                self._current[inbox] = row.id
+            else:
+                self._current.pop(inbox, None)
+        except Exception:
+            log.exception("delivery lane for %s failed", inbox)
+            self._current.pop(inbox, None)
+        finally:
+            self._lanes.pop(inbox, None)
+            self._wake.set()
+
+    # -- one delivery ------------------------------------------------------------------------
+
+    async def _deliver(self, row: DeliveryRow) -> DeliveryRow | None:
+        slot = self._host_slots.setdefault(row.host, asyncio.Semaphore(PER_HOST))
+        async with slot:
+            status, retry_after, error = await self._send(row)
+        now = self._now()
+        verdict = retry.decide(
+            status, attempts=row.attempts + 1, created_at=parse_time(row.created_at), now=now,
+            retry_after=retry_after, rng=self.rng,
+        )  # fmt: skip
+        if error == "blocked":
+            verdict = retry.Verdict(retry.Decision.GIVE_UP)
+        if verdict.decision is retry.Decision.DONE:
+            self.sent += 1
+            self._signed.pop(row.id, None)
+        else:
+            log.info("delivery %s to %s: %s (%s)", row.activity_id, row.inbox,
+                     verdict.decision, error or status)  # fmt: skip
+        return await self.store.record_delivery(
+            row, outcome=verdict.decision.value, status=status, error=error,
+            next_attempt_at=format_time(verdict.next_attempt_at) if verdict.next_attempt_at
+            else None, now=format_time(now), lease_until=format_time(now + self._lease),
+            unavailable_after=format_time(now - retry.UNAVAILABLE_AFTER),
+            probe_before=format_time(now - retry.PROBE_INTERVAL),
+        )  # fmt: skip
+
+    async def _send(self, row: DeliveryRow) -> tuple[int | None, str | None, str | None]:
+        """POST one delivery: (status or None, Retry-After, error text)."""
+        if self.blocklist.is_blocked_url(row.inbox):
+            return None, None, "blocked"
+        try:
+            dialect = await self._dialect(row)
+            body = (
+                row.group_payload if dialect == "group" and row.group_payload else row.payload
+            ).encode()
+            headers = self._signature(row, body)
+            status, retry_after = await self.client.post(row.inbox, body, headers)
+        except FetchError as exc:
+            return None, None, str(exc)[:500]
+        except FediForumError as exc:
+            return None, None, str(exc)[:500]
+        return status, retry_after, None if status < 300 else f"HTTP {status}"
+
+    def _signature(self, row: DeliveryRow, body: bytes) -> dict[str, str]:
+        now = self._now()
+        cached = self._signed.get(row.id)
+        if cached is not None and now - cached[0] < SIGNATURE_REUSE:
+            return cached[1]
+        headers = signatures.sign_request(
+            method="POST", url=row.inbox, key_id=self.urls.key_id(row.signer),
+            private_key=self._key_for(row.signer), body=body, now=now,
+        )  # fmt: skip
+        self._signed[row.id] = (now, headers)
+        if len(self._signed) > 50_000:
+            self._signed.popitem(last=False)
+        return headers
+
+    def _key_for(self, signer: str) -> RSAPrivateKey:
+        key = self._keys.get(signer)
+        if key is None:
+            if signer == self.urls.instance_actor:
+                name = INSTANCE_KEY
+            elif signer.startswith(f"{self.urls.base}/d/"):
+                name = f"group-{signer.rsplit('/', 1)[-1]}"
+            else:
+                raise FediForumError(f"no local key for {signer}")
+            key = self._keys[signer] = self.key_files.load(name)
+        return key
+
+    # -- dialects -----------------------------------------------------------------------------
+
+    async def _dialect(self, row: DeliveryRow) -> str:
+        if row.group_payload is None:
+            return "microblog"  # nothing to choose
+        cached = self._dialects.get(row.host)
+        now = self._now()
+        if cached is not None and now - cached[1] < timedelta(hours=1):
+            return cached[0]
+        lock = self._dialect_locks.setdefault(row.host, asyncio.Lock())
+        async with lock:  # one NodeInfo fetch per server at a time
+            cached = self._dialects.get(row.host)
+            if cached is not None and now - cached[1] < timedelta(hours=1):
+                return cached[0]
+            dialect = await self._load_dialect(row, now)
+            self._dialects[row.host] = (dialect, now)
+            return dialect
+
+    async def _load_dialect(self, row: DeliveryRow, now: datetime) -> str:
+        info = await self.store.instance(row.host)
+        if info is not None and info.dialect_override:
+            return info.dialect_override
+        fresh = (
+            info is not None
+            and info.dialect is not None
+            and info.nodeinfo_fetched_at is not None
+            and now - parse_time(info.nodeinfo_fetched_at) < NODEINFO_TTL
+        )
+        if fresh and info is not None and info.dialect is not None:
+            return info.dialect
+        software, version = await self._nodeinfo(row.inbox)
+        dialect = "group" if software in GROUP_SOFTWARE else "microblog"
+        await self.store.set_instance_software(
+            row.host, software=software, version=version, dialect=dialect, now=format_time(now)
+        )
+        return dialect
+
+    async def _nodeinfo(self, inbox: str) -> tuple[str | None, str | None]:
+        """(software name, version) from the server's NodeInfo; (None, None) if unknown."""
+        origin = inbox.split("/", 3)
+        base = f"{origin[0]}//{origin[2]}"
+        try:
+            links = (await self.client.get_json(f"{base}/.well-known/nodeinfo",
+                                                accept=JRD_ACCEPT)).document  # fmt: skip
+            hrefs = [
+                str(link.get("href")) for link in links.get("links", [])
+                if isinstance(link, dict)
+                and str(link.get("rel", "")).startswith("http://nodeinfo.diaspora.software/ns/schema/2")
+            ]  # fmt: skip
+            href = next((h for h in sorted(hrefs, reverse=True) if parse.is_http_url(h)), None)
+            if href is None:
+                return None, None
+            doc = (await self.client.get_json(href, accept=JRD_ACCEPT)).document
+        except FediForumError as exc:
+            log.info("no NodeInfo for %s: %s", base, exc)
+            return None, None
+        software = doc.get("software")
+        if not isinstance(software, dict):
+            return None, None
+        name, version = software.get("name"), software.get("version")
+        return (
+            name.lower()[:64] if isinstance(name, str) else None,
+            version[:64] if isinstance(version, str) else None,
+        )
+
+    def _now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,161 @@
+"""Delivery across real processes: `kill -9` in the middle of a fan-out loses nothing,
+and several `fedi-forum worker` processes on one database never send a row twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support.live import bind_loopback
+from tests.support.remote import RemoteServer
+
+pytest_plugins: list[str] = []
+
+
+def _port() -> int:
+    sock = bind_loopback()
+    port = int(sock.getsockname()[1])
+    sock.close()
+    return port
+
+
+def _spawn(tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FEDI_FORUM_DELIVERY_LEASE_SECONDS": "5",
+           "FEDI_FORUM_ALLOW_LOOPBACK": "1"}  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "fedi_forum", *args, "--data-dir", str(tmp_path / "data"),
+         "--keys-dir", str(tmp_path / "keys")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def _serve(tmp_path: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    proc = _spawn(tmp_path, "serve", "--port", str(port), "--log-level", "warning", *extra)
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                await client.get(f"http://127.0.0.1:{port}/.well-known/nodeinfo")
+                return proc
+            except httpx.TransportError:
+                assert proc.poll() is None, "server died"
+                await asyncio.sleep(0.05)
+    raise AssertionError("server did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    proc.wait(timeout=20)
+
+
+async def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "fedi_forum", *args, "--data-dir", str(tmp_path / "data"),
+         "--keys-dir", str(tmp_path / "keys")],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def _announced(remote: RemoteServer) -> list[str]:
+    return [d["object"] for _, _, d in remote.delivered if d["type"] == "Announce"]
+
+
+async def _wait(predicate, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(seconds):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_kill_9_mid_fanout_loses_nothing(tmp_path: Path, remote: RemoteServer) -> None:
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    assert (
+        await _cli(
+            tmp_path,
+            "discussion",
+            "create",
+            "--slug",
+            "park",
+            "--title",
+            "Park",
+            "--body",
+            "b",
+            "--base-url",
+            base,
+        )
+    ).returncode == 0
+    server = await _serve(tmp_path, port)
+    try:
+        group = f"{base}/d/park"
+        alice = remote.actor("alice")
+        async with httpx.AsyncClient() as client:
+            await alice.post(client, f"{group}/inbox", alice.activity("Follow", group))
+            await _wait(lambda: remote.delivered, 10)
+            remote.inbox_delay = 0.4
+            notes = [alice.note(f"n{i}", in_reply_to=f"{group}/m/0") for i in range(6)]
+            for note in notes:
+                r = await alice.post(client, f"{group}/inbox", alice.create(note))
+                assert r.status_code == 202
+            await _wait(lambda: len(_announced(remote)) >= 1, 10)
+        # Given deliveries in flight, when the process is killed without warning...
+        _stop(server, signal.SIGKILL)
+        assert len(set(_announced(remote))) < 6
+        # ...then a new process delivers the rest once the dead one's leases run out
+        server = await _serve(tmp_path, port)
+        await _wait(lambda: len(set(_announced(remote))) == 6, 40)
+        assert list(dict.fromkeys(_announced(remote))) == [n["id"] for n in notes]
+        assert remote.rejected == [] or all("Connect" in r for r in remote.rejected)
+    finally:
+        _stop(server)
+
+
+async def test_several_workers_never_send_a_row_twice(tmp_path: Path, remote: RemoteServer) -> None:
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    assert (
+        await _cli(
+            tmp_path,
+            "discussion",
+            "create",
+            "--slug",
+            "park",
+            "--title",
+            "Park",
+            "--body",
+            "b",
+            "--base-url",
+            base,
+        )
+    ).returncode == 0
+    server = await _serve(tmp_path, port, "--no-worker")
+    workers = [_spawn(tmp_path, "worker", "--log-level", "warning") for _ in range(2)]
+    try:
+        group = f"{base}/d/park"
+        followers = [remote.actor(f"f{i}", key_index=i % 3) for i in range(3)]
+        async with httpx.AsyncClient() as client:
+            for f in followers:
+                await f.post(client, f"{group}/inbox", f.activity("Follow", group))
+            notes = [followers[0].note(f"n{i}", in_reply_to=f"{group}/m/0") for i in range(15)]
+            for note in notes:
+                await followers[0].post(client, f"{group}/inbox", followers[0].create(note))
+        await _wait(lambda: len(_announced(remote)) >= 15, 30)
+        await asyncio.sleep(1.5)  # anything sent twice would show up now
+        announced = _announced(remote)
+        assert sorted(announced) == sorted(n["id"] for n in notes)  # each exactly once
+        assert announced == [n["id"] for n in notes]  # and in order
+        accepts = [d for _, _, d in remote.delivered if d["type"] == "Accept"]
+        assert len(accepts) == 3
+        report = (await _cli(tmp_path, "deliveries")).stdout
+        assert "delivered 18" in report
+        assert "oldest pending: -" in report
+    finally:
+        for w in workers:
+            _stop(w)
+        _stop(server)

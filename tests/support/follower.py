@@ -1,0 +1,55 @@
+"""A follower's side of delivery, written for the tests and sharing no code with ours:
+it checks our draft-cavage signatures the way a Mastodon-like receiver does, with its
+own parsing, its own key fetch (plain httpx GET of our actor) and ``cryptography``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+
+def _params(header: str) -> dict[str, str]:
+    out = {}
+    for part in header.split('",'):
+        name, _, value = part.partition("=")
+        out[name.strip()] = value.strip().strip('"')
+    return out
+
+
+async def verify_delivery(method: str, path: str, headers: dict[str, str], body: bytes) -> str:
+    """Return the signing actor's id, or raise AssertionError saying what is wrong."""
+    params = _params(headers["signature"])
+    assert params["algorithm"] in ("rsa-sha256", "hs2019"), params
+    names = params["headers"].split()
+    for required in ("(request-target)", "host", "date", "digest"):
+        assert required in names, f"{required} not signed"
+    expected = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert headers["digest"] == expected, "digest does not match the body"
+    age = datetime.now(UTC) - parsedate_to_datetime(headers["date"])
+    assert abs(age.total_seconds()) < 3600, "stale Date"
+    lines = []
+    for name in names:
+        if name == "(request-target)":
+            lines.append(f"(request-target): {method.lower()} {path}")
+        else:
+            lines.append(f"{name}: {headers[name]}")
+    key_id = params["keyId"]
+    async with httpx.AsyncClient() as client:
+        actor = (
+            await client.get(key_id.split("#")[0], headers={"Accept": "application/activity+json"})
+        ).json()
+    assert actor["publicKey"]["id"] == key_id, "keyId is not the actor's key"
+    key = serialization.load_pem_public_key(actor["publicKey"]["publicKeyPem"].encode())
+    key.verify(  # type: ignore[union-attr, call-arg]
+        base64.b64decode(params["signature"]),
+        "\n".join(lines).encode(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
+    return str(actor["id"])
