@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = dsub.add_parser(action)
         _common(p)
         p.add_argument("slug")
+    announce = dsub.add_parser("announce", help="share every reply with followers (on) or "
+                               "only the discussion's own posts (off)")  # fmt: skip
+    _common(announce)
+    announce.add_argument("slug")
+    announce.add_argument("setting", choices=("on", "off"))
     return parser
 
 
@@ -199,6 +204,9 @@ def _discussion_command(args: argparse.Namespace, settings: Settings, explicit: 
             )
             print(discussions.handle(d))
             print(discussions.urls.group(d.slug))
+        elif args.action == "announce":
+            d = await discussions.set_announce_replies(args.slug, args.setting == "on")
+            print(f"{discussions.handle(d)}\tannounce replies: {args.setting}")
         elif args.action == "list":
             for d, _ in await discussions.store.discussions(limit=10_000):
                 print(f"{discussions.handle(d)}\t{d.state}\t{d.reply_count}\t{d.title}")

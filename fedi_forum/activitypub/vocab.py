@@ -348,3 +348,29 @@ def announce_activity(
         "audience": group_id,
         "object": {k: v for k, v in activity.items() if k != "@context"},
     }
+
+
+def undo(activity_id: str, actor: str, followers: str, undone_id: str) -> dict[str, Any]:
+    """Undo one of our activities, by id (Mastodon looks the boost up by its URI)."""
+    return {
+        "@context": AS_NS,
+        "id": activity_id,
+        "type": "Undo",
+        "actor": actor,
+        "to": [followers],
+        "cc": [PUBLIC],
+        "object": {"id": undone_id, "type": "Announce", "actor": actor},
+    }
+
+
+def delete_actor(activity_id: str, actor: str, followers: str) -> dict[str, Any]:
+    """The group is gone (the discussion was removed)."""
+    return {
+        "@context": AS_NS,
+        "id": activity_id,
+        "type": "Delete",
+        "actor": actor,
+        "to": [PUBLIC],
+        "cc": [followers],
+        "object": actor,
+    }

@@ -199,6 +199,8 @@ class DeliveryWorker:
             body = (
                 row.group_payload if dialect == "group" and row.group_payload else row.payload
             ).encode()
+            if not body:
+                return 204, None, None  # nothing for this server's dialect (e.g. an edit)
             headers = self._signature(row, body)
             status, retry_after = await self.client.post(row.inbox, body, headers)
         except FetchError as exc:

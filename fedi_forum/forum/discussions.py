@@ -11,7 +11,7 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.models import RESERVED_SLUGS, SLUG_RE, Discussion, DiscussionState, utcnow
-from fedi_forum.store import NewDiscussion, Store
+from fedi_forum.store import NewDiscussion, Outgoing, Store
 from fedi_forum.store.keyfiles import KeyFiles
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,21 @@ class Discussions:
         return discussion
 
     async def set_state(self, slug: str, state: DiscussionState) -> Discussion:
-        discussion = await self.store.set_discussion_state(normalise_slug(slug), state, utcnow())
+        slug = normalise_slug(slug)
+        farewell = None
+        if state is DiscussionState.DELETED:
+            group = self.urls.group(slug)
+            activity_id = f"{group}#delete/{utcnow()}"
+            payload = vocab.delete_actor(activity_id, group, self.urls.followers(slug))
+            farewell = Outgoing(activity_id, orjson.dumps(payload).decode(), group)
+        discussion = await self.store.set_discussion_state(slug, state, utcnow(), farewell=farewell)
+        if discussion is None:
+            raise NotFound(f"no discussion {slug!r}")
+        return discussion
+
+    async def set_announce_replies(self, slug: str, on: bool) -> Discussion:
+        """Share every reply with followers (default), or only the discussion's own posts."""
+        discussion = await self.store.set_announce_replies(normalise_slug(slug), on, utcnow())
         if discussion is None:
             raise NotFound(f"no discussion {slug!r}")
         return discussion

@@ -35,6 +35,7 @@ from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.keys import KeyResolver, VerifiedKey
 from fedi_forum.models import Discussion, DiscussionState, NewNote, RemoteActor, utcnow
 from fedi_forum.store import Outgoing, Store
+from fedi_forum.store.activity import FollowUpBuilder
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +372,7 @@ class Inbox:
         changed = await self.store.update_note(
             activity_id=activity.id, ap_id=note.id, author_id=actor.id, content=fresh.content,
             summary=fresh.summary, sensitive=fresh.sensitive, updated=note.updated,
-            raw=fresh.raw or "", now=utcnow(),
+            raw=fresh.raw or "", now=utcnow(), follow_up=self._forward(activity, "update"),
         )  # fmt: skip
         return Outcome("accepted" if changed else "ignored: unknown, not newer, or duplicate")
 
@@ -386,11 +387,39 @@ class Inbox:
         if parse.host_of(object_id) != parse.host_of(actor.id):
             raise ActorMismatch("objects are deleted only from their own host")
         result = await self.store.delete_note(
-            activity_id=activity.id, ap_id=object_id, author_id=actor.id, now=utcnow()
+            activity_id=activity.id,
+            ap_id=object_id,
+            author_id=actor.id,
+            now=utcnow(),
+            follow_up=self._forward(activity, "delete"),
         )
         if result == "not-author":
             raise ActorMismatch("only the author can delete a note")
         return Outcome(f"accepted: {result}")
+
+    def _forward(self, activity: Activity, kind: str) -> FollowUpBuilder:
+        """What the followers of a discussion get when a reply it shared is edited or
+        deleted by its author. Group servers: the author's activity, verbatim, inside an
+        Announce (FEP-1b12). Microblog servers: nothing for an edit (they refetch the
+        note), ``Undo{Announce}`` for a deletion (the boost disappears)."""
+
+        def build(slug: str, seq: int, announce_id: str) -> Outgoing:
+            group = self.urls.group(slug)
+            followers = self.urls.followers(slug)
+            now = utcnow()
+            activity_id = f"{self.urls.note(slug, seq)}/{kind}/{_digest(activity.id)}"
+            group_form = vocab.announce_activity(
+                activity_id, group_id=group, followers=followers, activity=activity.raw,
+                published=now,
+            )  # fmt: skip
+            microblog = ""  # "" = nothing to send to microblog servers
+            if kind == "delete":
+                microblog = orjson.dumps(
+                    vocab.undo(f"{activity_id}/undo", group, followers, announce_id)
+                ).decode()
+            return Outgoing(activity_id, microblog, group, orjson.dumps(group_form).decode())
+
+        return build
 
     # -- reactions and reports --------------------------------------------------------------
 

@@ -48,6 +48,26 @@ class ReplyResult:
 
 # Builds the group's Announce of a note once its seq is known (inside the transaction).
 AnnounceBuilder = Callable[[int], Outgoing]
+# Builds what followers get when a shared note changes: (discussion slug, seq, the id of
+# the group's Announce of it) → the activity to queue.
+FollowUpBuilder = Callable[[str, int, str], Outgoing]
+
+
+def _follow_up(
+    conn: sqlite3.Connection, note_id: int, build: FollowUpBuilder | None, now: str
+) -> None:
+    """If the group shared this note, tell the same followers it changed."""
+    if build is None:
+        return
+    row = conn.execute(
+        "SELECT d.id, d.slug, n.seq, o.activity_id FROM notes n "
+        "JOIN discussions d ON d.id = n.discussion_id "
+        "JOIN outbox o ON o.discussion_id = d.id AND o.object_id = n.ap_id "
+        "AND o.type = 'Announce' WHERE n.id = ?",
+        (note_id,),
+    ).fetchone()
+    if row is not None:
+        _enqueue_followers(conn, row[0], build(row[1], row[2], row[3]), now)
 
 
 def _mark_seen(conn: sqlite3.Connection, activity_id: str, now: str) -> bool:
@@ -299,6 +319,7 @@ class ActivityStore:
     async def update_note(
         self, *, activity_id: str, ap_id: str, author_id: str, content: str,
         summary: str | None, sensitive: bool, updated: str, raw: str, now: str,
+        follow_up: FollowUpBuilder | None = None,
     ) -> bool:  # fmt: skip
         """An edit by the note's author, applied only if ``updated`` is newer than what we
         have (Mastodon's rule); the previous version is kept in note_revisions."""
@@ -324,11 +345,15 @@ class ActivityStore:
                 (content, summary, int(sensitive), updated, raw, row[0]),
             )
             conn.execute("UPDATE discussions SET revision = revision + 1 WHERE id = ?", (row[1],))
+            _follow_up(conn, row[0], follow_up, now)
             return True
 
         return await self.db.write(write)
 
-    async def delete_note(self, *, activity_id: str, ap_id: str, author_id: str, now: str) -> str:
+    async def delete_note(
+        self, *, activity_id: str, ap_id: str, author_id: str, now: str,
+        follow_up: FollowUpBuilder | None = None,
+    ) -> str:  # fmt: skip
         """The author deleted it: a tombstone that keeps its place in the order, and a
         marker that refuses a later Create of the same id (also when the Delete arrives
         before the Create). Returns "deleted", "remembered", "not-author" or "duplicate"."""
@@ -361,6 +386,7 @@ class ActivityStore:
                 "reply_count = max(reply_count - 1, 0) WHERE id = ?",
                 (existing[1],),
             )
+            _follow_up(conn, existing[0], follow_up, now)
             return "deleted"
 
         return await self.db.write(write)

@@ -24,7 +24,13 @@ from fedi_forum.models import (
     NoteState,
     RemoteActor,
 )
-from fedi_forum.store.activity import ActivityStore, _append_note, _upsert_actor
+from fedi_forum.store.activity import (
+    ActivityStore,
+    Outgoing,
+    _append_note,
+    _enqueue_followers,
+    _upsert_actor,
+)
 from fedi_forum.store.db import Database
 from fedi_forum.store.delivery import DeliveryStore
 
@@ -203,12 +209,34 @@ class Store(ActivityStore, DeliveryStore):
         return await self.db.write(write)
 
     async def set_discussion_state(
-        self, slug: str, state: DiscussionState, now: str
+        self, slug: str, state: DiscussionState, now: str, *, farewell: Outgoing | None = None
     ) -> Discussion | None:
+        """Change the state; ``farewell`` (the group's Delete, when removing it) is queued
+        to every follower server in the same transaction, and the follows end."""
+
         def write(conn: sqlite3.Connection) -> Discussion | None:
             conn.execute(
                 "UPDATE discussions SET state = ?, updated_at = ? WHERE slug = ?",
                 (state.value, now, slug),
+            )
+            if farewell is not None:
+                found = conn.execute("SELECT id FROM discussions WHERE slug = ?", (slug,))
+                row = found.fetchone()
+                if row is not None:
+                    _enqueue_followers(conn, row[0], farewell, now)
+                    conn.execute("DELETE FROM follows WHERE discussion_id = ?", (row[0],))
+            row = conn.execute(
+                f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE slug = ?", (slug,)
+            ).fetchone()
+            return None if row is None else _discussion(row)
+
+        return await self.db.write(write)
+
+    async def set_announce_replies(self, slug: str, on: bool, now: str) -> Discussion | None:
+        def write(conn: sqlite3.Connection) -> Discussion | None:
+            conn.execute(
+                "UPDATE discussions SET announce_replies = ?, updated_at = ? WHERE slug = ?",
+                (int(on), now, slug),
             )
             row = conn.execute(
                 f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE slug = ?", (slug,)

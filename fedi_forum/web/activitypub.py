@@ -30,15 +30,25 @@ async def load_discussion(svc: Services, slug: str) -> Discussion:
     return discussion
 
 
+# Followers see in the group's profile what following it brings (the announce switch).
+SHARING_NOTE = {
+    ("nl", True): "Volg deze discussie om elke reactie te zien.",
+    ("nl", False): "Volg deze discussie voor haar eigen berichten; reacties staan op de pagina.",
+    ("en", True): "Follow this discussion to see every reply.",
+    ("en", False): "Follow this discussion for its own posts; replies are on its page.",
+}
+
+
 def group_document(svc: Services, d: Discussion) -> dict[str, Any]:
-    summary = d.summary or ""
+    sharing = SHARING_NOTE[(d.lang if d.lang in ("nl", "en") else "en", d.announce_replies)]
+    summary = f"{d.summary}\n\n{sharing}" if d.summary else sharing
     restricted = d.state is not DiscussionState.OPEN
     return vocab.group_actor(
         svc.urls,
         slug=d.slug,
         domain=svc.settings.domain,
         title=d.title,
-        summary_html=content.plain_text_to_html(summary) if summary else "",
+        summary_html=content.plain_text_to_html(summary),
         public_key_pem=d.public_key_pem,
         published=d.created_at,
         updated=d.updated_at,

@@ -23,7 +23,9 @@ async def test_discussion_url_is_a_group_for_as2_and_a_page_for_browsers(live: L
     assert doc["type"] == "Group"
     assert doc["id"] == f"{live.base_url}/d/parkeren"
     assert doc["name"] == "Parkeren"
-    assert doc["summary"] == "<p>Over parkeren</p>"
+    assert doc["summary"] == (
+        "<p>Over parkeren</p><p>Volg deze discussie om elke reactie te zien.</p>"
+    )
     pem = doc["publicKey"]["publicKeyPem"].encode()
     private = serialization.load_pem_private_key(
         (live.settings.keys_dir / "group-parkeren.pem").read_bytes(), None

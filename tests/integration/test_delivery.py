@@ -218,3 +218,61 @@ async def test_stopping_mid_fanout_loses_nothing(
     assert sorted(unique.values()) == ["Accept"] + ["Announce"] * 6
     announced = [d["object"] for _, _, d in slow.delivered if d["type"] == "Announce"]
     assert list(dict.fromkeys(announced)) == [n["id"] for n in notes]  # in order
+
+
+async def test_edits_and_deletions_follow_the_announce(
+    live: Live, servers: list[RemoteServer]
+) -> None:
+    group = await _discussion(live)
+    masto, lemmy, _ = servers
+    lemmy.software = "lemmy"
+    for server in (masto, lemmy):
+        f = server.actor("f")
+        await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
+    author = masto.actor("writer", key_index=1)
+    note = author.note("eerst", in_reply_to=f"{group}/m/0")
+    await author.post(live.client, f"{group}/inbox", author.create(note))
+    await drain(live)
+    edit = author.activity(
+        "Update", dict(note, content="<p>daarna</p>", updated="2026-11-28T12:00:00Z")
+    )
+    await author.post(live.client, f"{group}/inbox", edit)
+    await drain(live)
+    delete = author.activity("Delete", {"id": note["id"], "type": "Tombstone"})
+    await author.post(live.client, f"{group}/inbox", delete)
+    await drain(live)
+    lemmy_got = [
+        (d["type"], d["object"]["type"])
+        for _, _, d in lemmy.delivered
+        if isinstance(d["object"], dict)
+    ]
+    assert ("Announce", "Update") in lemmy_got
+    assert ("Announce", "Delete") in lemmy_got
+    masto_got = [d["type"] for _, _, d in masto.delivered]
+    # Mastodon: the boost, then (no edit: it refetches) the Undo of the boost
+    assert masto_got.count("Announce") == 1
+    assert masto_got[-1] == "Undo"
+    undo = masto.delivered[-1][2]
+    assert undo["object"]["id"].endswith("/m/1/announce")
+
+
+async def test_announce_switch_and_removing_a_discussion(live: Live, remote: RemoteServer) -> None:
+    from fedi_forum.models import DiscussionState
+
+    group = await _discussion(live)
+    f = remote.actor("f")
+    await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
+    await live.discussions.set_announce_replies("park", False)
+    actor = await live.client.get("/d/park", headers={"Accept": "application/activity+json"})
+    assert "eigen berichten" in actor.json()["summary"]
+    await f.post(
+        live.client, f"{group}/inbox", f.create(f.note("stil", in_reply_to=f"{group}/m/0"))
+    )
+    await drain(live)
+    assert [d["type"] for _, _, d in remote.delivered] == ["Accept"]  # not shared
+    await live.discussions.set_state("park", DiscussionState.DELETED)
+    await drain(live)
+    farewell = remote.delivered[-1][2]
+    assert farewell["type"] == "Delete"
+    assert farewell["object"] == group
+    assert remote.delivered[-1][0] == group  # signed by the group itself

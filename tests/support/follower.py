@@ -22,8 +22,17 @@ def _params(header: str) -> dict[str, str]:
     return out
 
 
-async def verify_delivery(method: str, path: str, headers: dict[str, str], body: bytes) -> str:
-    """Return the signing actor's id, or raise AssertionError saying what is wrong."""
+async def verify_delivery(
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    key_cache: dict[str, tuple[str, str]] | None = None,
+) -> str:
+    """Return the signing actor's id, or raise AssertionError saying what is wrong.
+
+    Keys are cached per keyId, as real servers do (which is how a Delete of an actor
+    that now answers 410 can still be verified)."""
     params = _params(headers["signature"])
     assert params["algorithm"] in ("rsa-sha256", "hs2019"), params
     names = params["headers"].split()
@@ -40,16 +49,19 @@ async def verify_delivery(method: str, path: str, headers: dict[str, str], body:
         else:
             lines.append(f"{name}: {headers[name]}")
     key_id = params["keyId"]
-    async with httpx.AsyncClient() as client:
-        actor = (
-            await client.get(key_id.split("#")[0], headers={"Accept": "application/activity+json"})
-        ).json()
-    assert actor["publicKey"]["id"] == key_id, "keyId is not the actor's key"
-    key = serialization.load_pem_public_key(actor["publicKey"]["publicKeyPem"].encode())
+    cache = key_cache if key_cache is not None else {}
+    if key_id not in cache:
+        async with httpx.AsyncClient() as client:
+            url = key_id.split("#")[0]
+            actor = (await client.get(url, headers={"Accept": "application/activity+json"})).json()
+        assert actor["publicKey"]["id"] == key_id, "keyId is not the actor's key"
+        cache[key_id] = (actor["id"], actor["publicKey"]["publicKeyPem"])
+    actor_id, pem = cache[key_id]
+    key = serialization.load_pem_public_key(pem.encode())
     key.verify(  # type: ignore[union-attr, call-arg]
         base64.b64decode(params["signature"]),
         "\n".join(lines).encode(),
         padding.PKCS1v15(),
         hashes.SHA256(),
     )
-    return str(actor["id"])
+    return actor_id

@@ -167,6 +167,7 @@ class RemoteServer:
         self.software = "mastodon"
         self.delivered: list[tuple[str, str, dict[str, Any]]] = []
         self.rejected: list[str] = []
+        self.key_cache: dict[str, tuple[str, str]] = {}
 
     def actor(
         self,
@@ -232,7 +233,8 @@ class RemoteServer:
             if status < 300:
                 try:
                     signer = await verify_delivery("POST", request.url.path,
-                                                   dict(request.headers), body)  # fmt: skip
+                                                   dict(request.headers), body,
+                                                   self.key_cache)  # fmt: skip
                 except Exception as exc:
                     self.rejected.append(repr(exc))
                     return Response(status_code=401)
