@@ -38,6 +38,7 @@ test: lint
 bench: install-dev
 	$(BIN)/python bench/html_page.py
 	$(BIN)/python bench/inbox.py
+	$(BIN)/python bench/fanout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -69,12 +69,12 @@ def process(cmd: list[str], port: int, cwd: Path | None = None) -> Iterator[tupl
             proc.wait()
 
 
-def server(data_dir: Path, keys_dir: Path, port: int, workers: int = 1) -> Any:
+def server(data_dir: Path, keys_dir: Path, port: int, workers: int = 1, *extra: str) -> Any:
     """The real `fedi-forum serve` on a data directory."""
     return process(
         [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), "--workers",
          str(workers), "--data-dir", str(data_dir), "--keys-dir", str(keys_dir),
-         "--log-level", "warning", "--no-access-log"],
+         "--log-level", "warning", "--no-access-log", *extra],
         port,
     )  # fmt: skip
 

@@ -124,7 +124,14 @@ def _settings(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
     ):
         host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
         base_url = f"http://{host}:{args.port}"
-    return Settings.load(environ, base_url=base_url, data_dir=args.data_dir, keys_dir=args.keys_dir)
+    return Settings.load(
+        environ,
+        base_url=base_url,
+        data_dir=args.data_dir,
+        keys_dir=args.keys_dir,
+        allow_loopback=getattr(args, "allow_loopback", None),
+        run_worker=getattr(args, "run_worker", None),
+    )
 
 
 def _explicit_base_url(args: argparse.Namespace, environ: dict[str, str]) -> bool:

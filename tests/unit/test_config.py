@@ -50,3 +50,21 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for var in ENV_VARS:
         assert f"`{var}`" in readme, var
+
+
+def test_command_line_flags_reach_the_settings() -> None:
+    from fedi_forum.cli import _settings, build_parser
+
+    args = build_parser().parse_args(
+        ["serve", "--port", "9001", "--allow-loopback", "--no-worker", "--data-dir", "/d"]
+    )
+    s = _settings(args, {})
+    assert s.allow_loopback is True
+    assert s.run_worker is False
+    assert s.base_url == "http://127.0.0.1:9001"
+    assert s.data_dir == Path("/d")
+    plain = _settings(build_parser().parse_args(["serve"]), {"FEDI_FORUM_ALLOW_LOOPBACK": "1"})
+    assert plain.allow_loopback is True
+    assert plain.run_worker is True
+    worker = _settings(build_parser().parse_args(["worker", "--allow-loopback"]), {})
+    assert worker.allow_loopback is True

@@ -1,0 +1,220 @@
+"""Bench: fan-out of replies to 10,000 followers on 200 shared inboxes.
+
+Real `fedi-forum serve --allow-loopback` (its delivery worker signs and POSTs), a sink
+on 127.0.0.1–127.0.0.200 answering after 50–250 ms (bench/sink.py), followers in the
+real database. Per run:
+
+* single (G2): one signed reply POSTed to the inbox; time from its 202 (= commit) until
+  all 200 deliveries are recorded delivered;
+* sustained (G2-sus): 50 replies at once = 10,000 deliveries; deliveries/s and the
+  server's CPU seconds per delivery;
+* the ceiling, measured in the same run: bare aiohttp, 200 RSA-signed POSTs (one per
+  host) at 200 in flight, from this process.
+
+Medians of N runs.   .venv/bin/python bench/fanout.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import free_port, save, server
+
+from fedi_forum.activitypub import keys
+from fedi_forum.activitypub.signatures import sign_request
+from fedi_forum.config import Settings
+from fedi_forum.forum.discussions import Discussions
+from fedi_forum.models import RemoteActor, utcnow
+from fedi_forum.store import Database, Store
+from fedi_forum.store.keyfiles import KeyFiles
+
+HOSTS = 200
+FOLLOWERS = 10_000
+AUTHOR = "http://remote.invalid/users/writer"
+
+
+async def seed(settings: Settings, sink_port: int, author_pem: str) -> None:
+    db = Database(settings.db_path)
+    await db.open()
+    try:
+        store = Store(db)
+        await store.claim_base_url(settings.base_url)
+        d = await Discussions(settings, store, KeyFiles(settings.keys_dir)).create(
+            slug="fan", title="Fan-out", body="b", lang="nl"
+        )
+        now = utcnow()
+        for start in range(0, FOLLOWERS, 1000):
+            await asyncio.gather(*(store.add_follower(
+                d.id, actor_id=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}",
+                inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}/inbox",
+                shared_inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/inbox",
+                follow_activity_id=None, now=now,
+            ) for i in range(start, start + 1000)))  # fmt: skip
+        for i in range(HOSTS):  # their software is known already (a warm NodeInfo cache)
+            await store.set_instance_software(f"127.0.0.{i + 1}:{sink_port}",
+                                              software="mastodon", version="4.5",
+                                              dialect="microblog", now=now)  # fmt: skip
+        await store.upsert_actor(RemoteActor(
+            id=AUTHOR, host="remote.invalid", type="Person", preferred_username="writer",
+            name="Writer", url=None, icon_url=None, inbox=None, shared_inbox=None,
+            key_id=f"{AUTHOR}#main-key", public_key_pem=author_pem, fetched_at=now,
+        ))  # fmt: skip
+    finally:
+        await db.close()
+
+
+def _delivered(db_path: Path, ids: list[str]) -> int:
+    db = sqlite3.connect(db_path)
+    try:
+        marks = ",".join("?" * len(ids))
+        row = db.execute(
+            f"SELECT count(*) FROM deliveries WHERE state = 'delivered' AND activity_id IN "
+            f"(SELECT activity_id FROM outbox WHERE object_id IN ({marks}))",
+            ids,
+        ).fetchone()
+        return int(row[0])
+    finally:
+        db.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _post_replies(base: str, key: object, first: int, count: int) -> list[str]:
+    ids = []
+    async with aiohttp.ClientSession() as session:
+
+        async def one(n: int) -> None:
+            note_id = f"{AUTHOR}/statuses/{n}"
+            activity = {
+                "@context": "https://www.w3.org/ns/activitystreams", "id": f"{note_id}/activity",
+                "type": "Create", "actor": AUTHOR,
+                "object": {"id": note_id, "type": "Note", "attributedTo": AUTHOR,
+                           "content": f"<p>reply {n}</p>", "inReplyTo": f"{base}/d/fan/m/0",
+                           "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                           "published": "2026-11-28T10:00:00Z"},
+            }  # fmt: skip
+            body = json.dumps(activity).encode()
+            url = f"{base}/d/fan/inbox"
+            headers = sign_request(
+                method="POST", url=url, key_id=f"{AUTHOR}#main-key", private_key=key, body=body
+            )  # type: ignore[arg-type]
+            async with session.post(url, data=body, headers=headers) as r:
+                assert r.status == 202, await r.text()
+            ids.append(note_id)
+
+        await asyncio.gather(*(one(n) for n in range(first, first + count)))
+    return ids
+
+
+async def _wait_delivered(db_path: Path, ids: list[str], expected: int, limit: float) -> float:
+    t0 = time.perf_counter()
+    while _delivered(db_path, ids) < expected:
+        if time.perf_counter() - t0 > limit:
+            db = sqlite3.connect(db_path)
+            states = db.execute("SELECT state, last_status, last_error, count(*) FROM deliveries "
+                                "GROUP BY 1, 2, 3").fetchall()  # fmt: skip
+            raise TimeoutError(f"only {_delivered(db_path, ids)} of {expected} delivered: {states}")
+        await asyncio.sleep(0.01)
+    return time.perf_counter() - t0
+
+
+async def _bare_ceiling(sink_port: int, key: object) -> float:
+    """200 RSA-signed POSTs, one per host, all in flight: plain aiohttp, no queue."""
+    body = json.dumps({"type": "Announce", "object": "https://x/1"}).encode()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session:
+
+        async def one(i: int) -> None:
+            url = f"http://127.0.0.{i + 1}:{sink_port}/inbox"
+            headers = sign_request(
+                method="POST", url=url, key_id="http://x/a#main-key", private_key=key, body=body
+            )  # type: ignore[arg-type]
+            async with session.post(url, data=body, headers=headers) as r:
+                await r.read()
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(HOSTS)))
+        return time.perf_counter() - t0
+
+
+async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, sink_port: int,
+                  key: object) -> dict[str, object]:  # fmt: skip
+    runs = []
+    next_id = 0
+    for _ in range(args.runs):
+        ceiling = await _bare_ceiling(sink_port, key)
+        ids = await _post_replies(base, key, next_id, 1)
+        next_id += 1
+        single = await _wait_delivered(db_path, ids, HOSTS, 60)
+        cpu0 = _cpu_seconds(pid)
+        t0 = time.perf_counter()
+        ids = await _post_replies(base, key, next_id, 50)
+        next_id += 50
+        await _wait_delivered(db_path, ids, HOSTS * 50, 120)
+        elapsed = time.perf_counter() - t0
+        cpu = _cpu_seconds(pid) - cpu0
+        runs.append({"single_s": single, "ceiling_s": ceiling,
+                     "sustained_per_s": HOSTS * 50 / elapsed,
+                     "cpu_ms_per_delivery": 1000 * cpu / (HOSTS * 50)})  # fmt: skip
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--latency", default="50,250", help="sink delay, ms (lo,hi)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ff-fanout-") as tmp_name:
+        tmp = Path(tmp_name)
+        port, sink_port = free_port(), free_port()
+        settings = Settings(base_url=f"http://127.0.0.1:{port}", data_dir=tmp / "data",
+                            keys_dir=tmp / "keys")  # fmt: skip
+        key = keys.generate_private_key()
+        asyncio.run(seed(settings, sink_port, keys.public_pem(key)))
+        sink = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "sink.py"), str(sink_port), str(HOSTS),
+             "600", args.latency], stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert sink.stdout is not None
+            assert sink.stdout.readline().strip() == "ready"
+            with server(settings.data_dir, settings.keys_dir, port, 1,
+                        "--allow-loopback") as (base, pid):  # fmt: skip
+                result = asyncio.run(measure(args, base, settings.db_path, pid, sink_port, key))
+        finally:
+            sink.terminate()
+            sink.wait(timeout=10)
+    path = save("fanout", result)
+    print(
+        f"fan-out to {FOLLOWERS} followers on {HOSTS} shared inboxes, latency "
+        f"{args.latency} ms, median of {args.runs}"
+    )
+    print(
+        f"  one reply, commit -> last 2xx: {result['single_s']:.2f} s "
+        f"(bare aiohttp 200 signed POSTs: {result['ceiling_s']:.2f} s; "
+        f"ratio {result['single_s'] / result['ceiling_s']:.1f}x)"
+    )  # type: ignore[operator]
+    print(
+        f"  50 replies = 10,000 deliveries: {result['sustained_per_s']:.0f} deliveries/s, "
+        f"{result['cpu_ms_per_delivery']:.2f} ms CPU each"
+    )
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
