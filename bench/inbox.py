@@ -205,7 +205,11 @@ def main() -> None:
             # the real server on a fresh copy of the seeded data directory
             copy = tmp / f"run{run}"
             shutil.copytree(tmp / "template", copy)
-            with server(copy / "data", copy / "keys", port, args.workers) as (_, pid):
+            # the inbox path alone: deliveries are measured by bench/fanout.py
+            with server(copy / "data", copy / "keys", port, args.workers, "--no-worker") as (
+                _,
+                pid,
+            ):
                 spy = None
                 if args.profile and run == 0:
                     fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"

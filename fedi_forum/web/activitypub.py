@@ -240,8 +240,7 @@ async def note(request: Request) -> Response:
     raw = await svc.store.note_raw(d.id, seq)
     if raw is None:
         raise NotFound("no stored document")
-    doc: dict[str, Any] = orjson.loads(raw)
-    return activity_response(doc)
+    return activity_response(raw)  # stored JSON, served as is
 
 
 async def note_activity(request: Request) -> Response:
