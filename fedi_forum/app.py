@@ -33,6 +33,7 @@ from fedi_forum.web.errors import (
     on_unexpected,
 )
 from fedi_forum.web.i18n import Renderer
+from fedi_forum.web.ratelimit import RateLimiter
 from fedi_forum.web.state import Services
 from fedi_forum.web.static_files import load_static
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 keys=keys_resolver,
                 inbox=Inbox(settings, store, keys_resolver, client, blocklist),
                 delivery=worker,
+                report_limiter=RateLimiter(limit=5, window=600),
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
             yield

@@ -23,6 +23,7 @@ import orjson
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import FediForumError
 from fedi_forum.forum.discussions import Discussions
+from fedi_forum.forum.moderation import REASONS, Moderation
 from fedi_forum.models import DiscussionState
 from fedi_forum.store import Database, Store
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
@@ -85,6 +86,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("deliveries", help="delivery queue: counts, failing servers")
     _common(report)
+
+    moderate = sub.add_parser("moderate", help="hide, restore or delete a reply")
+    _common(moderate)
+    moderate.add_argument("action", choices=("hide", "restore", "delete"))
+    moderate.add_argument("slug")
+    moderate.add_argument("seq", type=int)
+    moderate.add_argument("--reason", choices=REASONS, default="other")
+
+    block = sub.add_parser("block", help="block a domain (and subdomains) or an actor")
+    _common(block)
+    block.add_argument("kind", choices=("domain", "actor"))
+    block.add_argument("value")
+    block.add_argument("--reason", choices=REASONS, default="spam")
+    unblock = sub.add_parser("unblock", help="lift a block")
+    _common(unblock)
+    unblock.add_argument("kind", choices=("domain", "actor"))
+    unblock.add_argument("value")
+    blocks = sub.add_parser("blocks", help="list blocks, or import a Mastodon CSV blocklist")
+    _common(blocks)
+    blocks.add_argument(
+        "--import",
+        dest="import_file",
+        type=Path,
+        help="Mastodon domain_blocks.csv; shows what would change",
+    )
+    blocks.add_argument("--apply", action="store_true", help="with --import: do it")
+    blocks.add_argument("--reason", choices=REASONS, default="spam")
+    reports = sub.add_parser("reports", help="reports waiting for the moderators")
+    _common(reports)
 
     init = sub.add_parser("init", help="create the data directory, database and keys")
     _common(init)
@@ -297,6 +327,38 @@ def _deliveries(settings: Settings, explicit: bool) -> int:
     return asyncio.run(_with_services(settings, explicit, run))
 
 
+def _moderation_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    async def run(s: Settings, discussions: Discussions) -> int:
+        moderation = Moderation(s, discussions.store)
+        store = discussions.store
+        if args.command == "moderate":
+            result = await moderation.moderate(args.slug, args.seq, args.action, args.reason)
+            print(f"{args.action} {args.slug}#{args.seq}: {result}")
+        elif args.command == "block":
+            target, follows, hidden = await moderation.block(args.kind, args.value, args.reason)
+            print(f"blocked {args.kind} {target}: {follows} follows ended, {hidden} replies hidden")
+        elif args.command == "unblock":
+            found = await moderation.unblock(args.kind, args.value)
+            print(f"unblocked {args.value}" if found else f"{args.value} was not blocked")
+        elif args.command == "blocks" and args.import_file is not None:
+            text = args.import_file.read_text("utf-8")
+            preview = await (moderation.import_blocks(text, args.reason) if args.apply
+                             else moderation.preview_import(text))  # fmt: skip
+            verb = "blocked" if args.apply else "would block"
+            print(f"{verb} {len(preview.new)}: {' '.join(preview.new)}")
+            print(f"already blocked {len(preview.already)}; invalid {len(preview.invalid)}: "
+                  f"{' '.join(preview.invalid)}")  # fmt: skip
+        elif args.command == "blocks":
+            for b in await store.block_list():
+                print(f"{b['kind']}\t{b['value']}\t{b['reason']}\t{b['created_at']}")
+        else:
+            for r in await store.reports():
+                print(f"{r['state']}\t{r['source']}\t{r['note_ids']}\t{r['comment'][:80]}")
+        return 0
+
+    return asyncio.run(_with_services(settings, explicit, run))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     environ = dict(os.environ)
@@ -305,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         explicit = _explicit_base_url(args, environ)
         if args.command == "serve":
             return _serve(args, settings, explicit)
+        if args.command in ("moderate", "block", "unblock", "blocks", "reports"):
+            return _moderation_command(args, settings, explicit)
         if args.command == "worker":
             return _worker(settings, explicit, args.log_level)
         if args.command == "deliveries":

@@ -403,7 +403,7 @@ class Inbox:
         Announce (FEP-1b12). Microblog servers: nothing for an edit (they refetch the
         note), ``Undo{Announce}`` for a deletion (the boost disappears)."""
 
-        def build(slug: str, seq: int, announce_id: str) -> Outgoing:
+        def build(slug: str, seq: int, announce_id: str, _note_id: str) -> Outgoing:
             group = self.urls.group(slug)
             followers = self.urls.followers(slug)
             now = utcnow()

@@ -49,8 +49,8 @@ class ReplyResult:
 # Builds the group's Announce of a note once its seq is known (inside the transaction).
 AnnounceBuilder = Callable[[int], Outgoing]
 # Builds what followers get when a shared note changes: (discussion slug, seq, the id of
-# the group's Announce of it) → the activity to queue.
-FollowUpBuilder = Callable[[str, int, str], Outgoing]
+# the group's Announce of it, the note's id) → the activity to queue.
+FollowUpBuilder = Callable[[str, int, str, str], Outgoing]
 
 
 def _follow_up(
@@ -60,14 +60,14 @@ def _follow_up(
     if build is None:
         return
     row = conn.execute(
-        "SELECT d.id, d.slug, n.seq, o.activity_id FROM notes n "
+        "SELECT d.id, d.slug, n.seq, o.activity_id, n.ap_id FROM notes n "
         "JOIN discussions d ON d.id = n.discussion_id "
         "JOIN outbox o ON o.discussion_id = d.id AND o.object_id = n.ap_id "
         "AND o.type = 'Announce' WHERE n.id = ?",
         (note_id,),
     ).fetchone()
     if row is not None:
-        _enqueue_followers(conn, row[0], build(row[1], row[2], row[3]), now)
+        _enqueue_followers(conn, row[0], build(row[1], row[2], row[3], row[4]), now)
 
 
 def _mark_seen(conn: sqlite3.Connection, activity_id: str, now: str) -> bool:

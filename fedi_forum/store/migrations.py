@@ -216,6 +216,23 @@ ALTER TABLE instances ADD COLUMN failing_since TEXT;
 ALTER TABLE instances ADD COLUMN last_probe_at TEXT;
 """,
     ),
+    (
+        3,
+        """
+-- Public moderation log: what was removed, when, under which reason code (terms of
+-- use). Never who reported it, never who decided.
+CREATE TABLE modlog (
+    id            INTEGER PRIMARY KEY,
+    action        TEXT NOT NULL,         -- hide | restore | delete | block | unblock
+    discussion_id INTEGER REFERENCES discussions (id),
+    note_seq      INTEGER,
+    target        TEXT,                  -- a note id, or a blocked domain
+    reason        TEXT NOT NULL,         -- a reason code of the terms
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX modlog_created ON modlog (id);
+""",
+    ),
 )
 
 

@@ -33,6 +33,7 @@ from fedi_forum.store.activity import (
 )
 from fedi_forum.store.db import Database
 from fedi_forum.store.delivery import DeliveryStore
+from fedi_forum.store.moderation import ModerationStore
 
 _DISCUSSION_COLS = (
     "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
@@ -123,7 +124,7 @@ class NewDiscussion:
     now: str
 
 
-class Store(ActivityStore, DeliveryStore):
+class Store(ActivityStore, DeliveryStore, ModerationStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -381,14 +382,15 @@ class Store(ActivityStore, DeliveryStore):
         """(seq, ap_id) of listed notes with seq > after, oldest first."""
         rows = await self.db.fetch_all(
             "SELECT seq, ap_id FROM notes WHERE discussion_id = ? AND seq > ? "
-            "AND state != 'held' ORDER BY seq LIMIT ?",
+            "AND state NOT IN ('held', 'hidden') ORDER BY seq LIMIT ?",
             (discussion_id, after, limit),
         )
         return [(r["seq"], r["ap_id"]) for r in rows]
 
     async def context_count(self, discussion_id: int) -> int:
         row = await self.db.fetch_one(
-            "SELECT count(*) FROM notes WHERE discussion_id = ? AND state != 'held'",
+            "SELECT count(*) FROM notes WHERE discussion_id = ? "
+            "AND state NOT IN ('held', 'hidden')",
             (discussion_id,),
         )
         return int(row[0])

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from fedi_forum.web import activitypub, feeds, inbox, pages, static_files, wellknown
+from fedi_forum.web import (
+    activitypub,
+    feeds,
+    inbox,
+    moderation,
+    pages,
+    static_files,
+    wellknown,
+)
 
 
 def routes() -> list[Route]:
@@ -30,5 +38,8 @@ def routes() -> list[Route]:
         Route("/d/{slug}/m/{seq:int}", activitypub.note),
         Route("/d/{slug}/m/{seq:int}/replies", activitypub.replies),
         Route("/d/{slug}/m/{seq:int}/activity", activitypub.note_activity),
+        Route("/d/{slug}/m/{seq:int}/report", moderation.report, methods=["GET", "POST"]),
+        Route("/modlog", moderation.modlog),
+        Route("/modlog.{kind}", moderation.modlog),
         Route("/static/{name}", static_files.static),
     ]

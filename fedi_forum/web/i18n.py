@@ -59,7 +59,7 @@ def _time(value: str) -> datetime:
 class Renderer:
     def __init__(self, globals_: Mapping[str, Any], timezone: str) -> None:
         zone = ZoneInfo(timezone)
-        self._messages: OrderedDict[tuple[str, Note, Author], Markup] = OrderedDict()
+        self._messages: OrderedDict[tuple[str, Note, Author, str], Markup] = OrderedDict()
         self._envs: dict[str, Environment] = {}
         for lang in LANGUAGES:
             env = Environment(
@@ -84,7 +84,7 @@ class Renderer:
     def render(self, lang: str, template: str, **context: Any) -> str:
         return self._envs[lang].get_template(template).render(**context)
 
-    def message(self, lang: str, note: Note, author: Author) -> Markup:
+    def message(self, lang: str, note: Note, author: Author, slug: str) -> Markup:
         """One message's HTML, cached.
 
         A page shows 50 messages; rendering each through Jinja (escaping, dates,
@@ -93,13 +93,15 @@ class Renderer:
         and author values), so any edit, deletion, moderation or profile change simply
         misses the cache; nothing needs invalidating.
         """
-        key = (lang, note, author)
+        key = (lang, note, author, slug)
         cached = self._messages.get(key)
         if cached is not None:
             self._messages.move_to_end(key)
             return cached
         html = Markup(  # noqa: S704 - a template rendered with autoescape on
-            self._envs[lang].get_template("message.html").render(note=note, author=author)
+            self._envs[lang]
+            .get_template("message.html")
+            .render(note=note, author=author, slug=slug)
         )
         self._messages[key] = html
         if len(self._messages) > MESSAGE_CACHE_SIZE:

@@ -110,7 +110,9 @@ async def discussion(request: Request) -> Response:
         "count": last_after // PAGE_SIZE + 1,
     }
     lang = choose_language(request, svc.settings.default_lang)
-    rendered = {n.seq: svc.renderer.message(lang, n, display_author(svc, d, n)) for n in notes}
+    rendered = {
+        n.seq: svc.renderer.message(lang, n, display_author(svc, d, n), d.slug) for n in notes
+    }
     return render(
         request,
         "discussion.html",

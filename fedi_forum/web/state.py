@@ -18,6 +18,7 @@ from fedi_forum.forum.inbox import Inbox
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Store
 from fedi_forum.web.i18n import Renderer
+from fedi_forum.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from fedi_forum.web.static_files import StaticFile
@@ -37,6 +38,7 @@ class Services:
     keys: KeyResolver
     inbox: Inbox
     delivery: DeliveryWorker | None  # None when deliveries run in `fedi-forum worker`
+    report_limiter: RateLimiter
 
 
 def services(request: Request) -> Services:

@@ -1,0 +1,135 @@
+"""Moderation use cases: hide, restore and delete replies, block domains and actors,
+the public log, and reports from the web form.
+
+Every action names a reason code tied to the terms of use; the public moderation log
+shows what was done and why, never who reported it or who decided.
+
+* hide: the reply disappears from this site (pages, feeds, context) but keeps its
+  place; nothing is federated, so it can be restored.
+* delete: a tombstone, and the followers are told: group servers get the group's
+  ``Delete`` inside an ``Announce`` (FEP-1b12), microblog servers an ``Undo`` of the
+  group's boost.
+* block: the domain (with its subdomains) or actor is refused at every entry point,
+  its follows end, its replies are hidden and nothing more is sent to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+
+import orjson
+
+from fedi_forum.activitypub import vocab
+from fedi_forum.activitypub.parse import is_http_url
+from fedi_forum.activitypub.urls import Urls
+from fedi_forum.config import Settings
+from fedi_forum.errors import InvalidInput, NotFound
+from fedi_forum.federation.blocklist import normalise_domain
+from fedi_forum.forum.discussions import normalise_slug
+from fedi_forum.models import utcnow
+from fedi_forum.store import Outgoing, Store
+from fedi_forum.store.activity import FollowUpBuilder
+
+# Reason codes, numbered like the terms of use.
+REASONS = ("respect", "spam", "privacy", "illegal", "other")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ImportPreview:
+    new: list[str]
+    already: list[str]
+    invalid: list[str]
+
+
+class Moderation:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.urls = Urls(settings.base_url)
+
+    def _reason(self, reason: str) -> str:
+        if reason not in REASONS:
+            raise InvalidInput(f"reason {reason!r}", public_message=f"reason: one of {REASONS}")
+        return reason
+
+    async def moderate(self, slug: str, seq: int, action: str, reason: str) -> str:
+        if action not in ("hide", "restore", "delete"):
+            raise InvalidInput(f"action {action!r}")
+        result = await self.store.moderate_note(
+            slug=normalise_slug(slug), seq=seq, action=action,
+            reason="" if action == "restore" else self._reason(reason), now=utcnow(),
+            follow_up=self._removal() if action == "delete" else None,
+        )  # fmt: skip
+        if result == "unknown":
+            raise NotFound(f"no reply {seq} in {slug!r}")
+        return result
+
+    def _removal(self) -> FollowUpBuilder:
+        def build(slug: str, seq: int, announce_id: str, note_id: str) -> Outgoing:
+            group = self.urls.group(slug)
+            followers = self.urls.followers(slug)
+            note_url = self.urls.note(slug, seq)
+            delete_id = f"{note_url}/removed"
+            delete = {"id": delete_id, "type": "Delete", "actor": group, "to": [vocab.PUBLIC],
+                      "cc": [followers], "audience": group, "object": note_id}  # fmt: skip
+            group_form = vocab.announce_activity(
+                f"{delete_id}/announce", group_id=group, followers=followers, activity=delete,
+                published=utcnow(),
+            )  # fmt: skip
+            undo = vocab.undo(f"{delete_id}/undo", group, followers, announce_id)
+            return Outgoing(
+                f"{delete_id}/announce", orjson.dumps(undo).decode(), group,
+                orjson.dumps(group_form).decode(),
+            )  # fmt: skip
+
+        return build
+
+    def _block_target(self, kind: str, value: str) -> str:
+        if kind == "domain":
+            domain = normalise_domain(value)
+            if not domain or "." not in domain or "/" in domain:
+                raise InvalidInput(f"bad domain {value!r}", public_message="not a domain name")
+            return domain
+        if kind == "actor" and is_http_url(value):
+            return value.split("#", 1)[0]
+        raise InvalidInput(f"bad block {kind} {value!r}", public_message="domain or actor URL")
+
+    async def block(self, kind: str, value: str, reason: str) -> tuple[str, int, int]:
+        target = self._block_target(kind, value)
+        follows, hidden = await self.store.block(
+            kind=kind, value=target, reason=self._reason(reason), now=utcnow()
+        )
+        return target, follows, hidden
+
+    async def unblock(self, kind: str, value: str) -> bool:
+        return await self.store.unblock(
+            kind=kind, value=self._block_target(kind, value), now=utcnow()
+        )
+
+    async def preview_import(self, text: str) -> ImportPreview:
+        """A Mastodon domain-block CSV (``#domain,#severity,…`` or plain ``domain,…``):
+        what importing would change. ``silence`` and ``noop`` rows are not blocks."""
+        existing = {b["value"] for b in await self.store.block_list() if b["kind"] == "domain"}
+        new: list[str] = []
+        already: list[str] = []
+        invalid: list[str] = []
+        for row in csv.DictReader(io.StringIO(text)):
+            cells = {k.lstrip("#").strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            if cells.get("severity", "suspend") not in ("suspend", ""):
+                continue
+            try:
+                domain = self._block_target("domain", cells.get("domain", ""))
+            except InvalidInput:
+                invalid.append(cells.get("domain", ""))
+                continue
+            (already if domain in existing else new).append(domain)
+        return ImportPreview(sorted(set(new)), sorted(set(already)), invalid)
+
+    async def import_blocks(self, text: str, reason: str) -> ImportPreview:
+        preview = await self.preview_import(text)
+        for domain in preview.new:
+            await self.store.block(kind="domain", value=domain, reason=self._reason(reason),
+                                   now=utcnow())  # fmt: skip
+        return preview

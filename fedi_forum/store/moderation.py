@@ -1,0 +1,173 @@
+"""Store operations of moderation: hiding, restoring and deleting replies, blocks, the
+public moderation log and reports from the web form. Each is one transaction that also
+writes the log entry and queues whatever the followers must be told."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from typing import Any
+
+from fedi_forum.store.activity import FollowUpBuilder, _follow_up
+from fedi_forum.store.db import Database
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ModlogEntry:
+    id: int
+    action: str
+    slug: str | None
+    title: str | None
+    note_seq: int | None
+    target: str | None
+    reason: str
+    created_at: str
+
+
+def _url_patterns(kind: str, value: str) -> list[str]:
+    """LIKE patterns for actor ids of a blocked actor, or of a domain and its subdomains."""
+    if kind == "actor":
+        return [value]
+    patterns = []
+    for scheme in ("http", "https"):
+        for host in (value, f"%.{value}"):
+            patterns += [f"{scheme}://{host}/%", f"{scheme}://{host}:%"]
+    return patterns
+
+
+class ModerationStore:
+    """Mixed into ``Store``; see the module docstring."""
+
+    db: Database
+
+    async def moderate_note(
+        self, *, slug: str, seq: int, action: str, reason: str, now: str,
+        follow_up: FollowUpBuilder | None = None,
+    ) -> str:  # fmt: skip
+        """``action``: hide (this site only), restore, or delete (a tombstone; followers are
+        told). Returns "done", "unchanged" or "unknown"."""
+
+        def write(conn: sqlite3.Connection) -> str:
+            row = conn.execute(
+                "SELECT n.id, n.discussion_id, n.state, n.ap_id, n.author_id FROM notes n "
+                "JOIN discussions d ON d.id = n.discussion_id "
+                "WHERE d.slug = ? AND n.seq = ? AND n.seq > 0",
+                (slug, seq),
+            ).fetchone()
+            if row is None:
+                return "unknown"
+            note_id, discussion_id, state, ap_id, author_id = row
+            wanted = {"hide": "hidden", "restore": "visible", "delete": "deleted"}[action]
+            allowed_from = {"hide": ("visible",), "restore": ("hidden",),
+                            "delete": ("visible", "hidden")}[action]  # fmt: skip
+            if state not in allowed_from:
+                return "unchanged"
+            if action == "delete":
+                conn.execute(
+                    "UPDATE notes SET state = 'deleted', content = '', summary = NULL, "
+                    "raw = NULL, updated = ? WHERE id = ?",
+                    (now, note_id),
+                )
+                conn.execute(
+                    "INSERT INTO tombstones (ap_id, actor_id, deleted_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (ap_id) DO NOTHING",
+                    (ap_id, author_id, now),
+                )
+                _follow_up(conn, note_id, follow_up, now)
+            else:
+                conn.execute("UPDATE notes SET state = ? WHERE id = ?", (wanted, note_id))
+            delta = 1 if wanted == "visible" else (-1 if state == "visible" else 0)
+            conn.execute(
+                "UPDATE discussions SET revision = revision + 1, "
+                "reply_count = max(reply_count + ?, 0) WHERE id = ?",
+                (delta, discussion_id),
+            )
+            conn.execute(
+                "INSERT INTO modlog (action, discussion_id, note_seq, target, reason, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (action, discussion_id, seq, ap_id, reason, now),
+            )
+            return "done"
+
+        return await self.db.write(write)
+
+    async def block(self, *, kind: str, value: str, reason: str, now: str) -> tuple[int, int]:
+        """Block a domain (and its subdomains) or an actor: their follows end and their
+        replies are hidden. Returns (follows removed, notes hidden)."""
+        patterns = _url_patterns(kind, value)
+        match = " OR ".join(["{col} LIKE ?"] * len(patterns))
+
+        def write(conn: sqlite3.Connection) -> tuple[int, int]:
+            conn.execute(
+                "INSERT INTO blocks (kind, value, reason, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (kind, value) DO UPDATE SET reason = excluded.reason",
+                (kind, value, reason, now),
+            )
+            follows = conn.execute(
+                f"DELETE FROM follows WHERE {match.format(col='actor_id')}", patterns
+            ).rowcount
+            hidden = conn.execute(
+                f"UPDATE notes SET state = 'hidden' WHERE state = 'visible' AND seq > 0 AND "
+                f"({match.format(col='author_id')}) RETURNING discussion_id",
+                patterns,
+            ).fetchall()
+            for (discussion_id,) in hidden:
+                conn.execute(
+                    "UPDATE discussions SET revision = revision + 1, "
+                    "reply_count = max(reply_count - 1, 0) WHERE id = ?",
+                    (discussion_id,),
+                )
+            conn.execute(
+                "UPDATE deliveries SET state = 'dead', last_error = 'blocked' "
+                f"WHERE state = 'pending' AND ({match.format(col='inbox')})",
+                patterns,
+            )
+            conn.execute(
+                "INSERT INTO modlog (action, target, reason, created_at) VALUES (?, ?, ?, ?)",
+                ("block", value, reason, now),
+            )
+            return follows, len(hidden)
+
+        return await self.db.write(write)
+
+    async def unblock(self, *, kind: str, value: str, now: str) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            gone = conn.execute(
+                "DELETE FROM blocks WHERE kind = ? AND value = ?", (kind, value)
+            ).rowcount
+            if gone:
+                conn.execute(
+                    "INSERT INTO modlog (action, target, reason, created_at) "
+                    "VALUES ('unblock', ?, '', ?)",
+                    (value, now),
+                )
+            return bool(gone)
+
+        return await self.db.write(write)
+
+    async def block_list(self) -> list[dict[str, Any]]:
+        rows = await self.db.fetch_all(
+            "SELECT kind, value, reason, created_at FROM blocks ORDER BY kind, value"
+        )
+        return [dict(r) for r in rows]
+
+    async def modlog(self, limit: int = 100) -> list[ModlogEntry]:
+        rows = await self.db.fetch_all(
+            "SELECT m.id, m.action, d.slug, d.title, m.note_seq, m.target, m.reason, "
+            "m.created_at FROM modlog m LEFT JOIN discussions d ON d.id = m.discussion_id "
+            "ORDER BY m.id DESC LIMIT ?",
+            (limit,),
+        )
+        return [ModlogEntry(*r) for r in rows]
+
+    async def add_form_report(
+        self, *, discussion_id: int, note_id: str, comment: str, contact: str | None, now: str
+    ) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO reports (source, reporter, discussion_id, note_ids, comment, "
+                "created_at) VALUES ('form', ?, ?, json_array(?), ?, ?)",
+                (contact, discussion_id, note_id, comment, now),
+            )
+
+        await self.db.write(write)

@@ -1,0 +1,40 @@
+"""A small in-process sliding-window rate limiter for public forms.
+
+Keyed by a hash of the client address (addresses are not kept). Per process: with
+several workers a client gets that many times the budget, which is fine for a form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+from fedi_forum.errors import RateLimited
+
+MAX_KEYS = 50_000
+
+
+class RateLimiter:
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._hits: OrderedDict[bytes, deque[float]] = OrderedDict()
+
+    def hit(self, client: str) -> None:
+        """Count one use; raise RateLimited (429 with Retry-After) past the budget."""
+        key = hashlib.sha256(client.encode()).digest()[:16]
+        now = self.clock()
+        hits = self._hits.setdefault(key, deque())
+        self._hits.move_to_end(key)
+        while hits and now - hits[0] > self.window:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            raise RateLimited("form rate limit", retry_after=int(self.window - (now - hits[0])) + 1)
+        hits.append(now)
+        while len(self._hits) > MAX_KEYS:
+            self._hits.popitem(last=False)

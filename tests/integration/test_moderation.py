@@ -1,0 +1,182 @@
+"""Moderation over real HTTP: hiding, restoring and deleting replies (with what the
+followers are told), blocks, the public log and the "report a problem" form."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from fedi_forum.forum.moderation import Moderation
+from tests.conftest import Live
+from tests.support.remote import RemoteServer
+
+BROWSER = {"Accept": "text/html"}
+
+
+async def _reply(live: Live, remote: RemoteServer, text: str = "een reactie") -> str:
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    group = f"{live.base_url}/d/park"
+    alice = remote.actor("alice")
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
+    note = alice.note(text, in_reply_to=f"{group}/m/0")
+    assert (await alice.post(live.client, f"{group}/inbox", alice.create(note))).status_code == 202
+    return str(note["id"])
+
+
+async def _drain(live: Live) -> None:
+    assert live.services.delivery is not None
+    async with asyncio.timeout(20):
+        await live.services.delivery.drain()
+
+
+async def test_hide_and_restore_stay_on_this_site(live: Live, remote: RemoteServer) -> None:
+    note_id = await _reply(live, remote, "onaardig")
+    moderation = Moderation(live.settings, live.store)
+    assert await moderation.moderate("park", 1, "hide", "respect") == "done"
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert "onaardig" not in page
+    assert "door een moderator verwijderd" in page
+    assert 'id="m1"' in page  # it keeps its place
+    context = (await live.client.get("/d/park/context")).json()["orderedItems"]
+    assert note_id not in context
+    assert "onaardig" not in (await live.client.get("/d/park/feed.rss")).text
+    assert await moderation.moderate("park", 1, "hide", "respect") == "unchanged"
+    assert await moderation.moderate("park", 1, "restore", "") == "done"
+    assert "onaardig" in (await live.client.get("/d/park", headers=BROWSER)).text
+    d = await live.store.discussion("park")
+    assert d is not None
+    assert d.reply_count == 1
+    log = (await live.client.get("/modlog", headers=BROWSER)).text
+    assert "Verborgen" in log
+    assert "Teruggezet" in log
+    assert "respect" in log
+
+
+async def test_delete_tells_followers_and_keeps_the_place(live: Live, remote: RemoteServer) -> None:
+    note_id = await _reply(live, remote, "spam spam")
+    await _drain(live)
+    moderation = Moderation(live.settings, live.store)
+    assert await moderation.moderate("park", 1, "delete", "spam") == "done"
+    await _drain(live)
+    undo = remote.delivered[-1][2]
+    assert undo["type"] == "Undo"
+    assert undo["object"]["type"] == "Announce"
+    assert undo["object"]["id"] == f"{live.base_url}/d/park/m/1/announce"
+    assert remote.rejected == []
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert "spam spam" not in page
+    assert 'id="m1"' in page
+    # the same note cannot come back
+    alice = remote.actors["alice"]
+    again = alice.create(dict(remote.objects[note_id]))
+    again["id"] += "-again"
+    await alice.post(live.client, f"{live.base_url}/inbox", again)
+    assert "spam spam" not in (await live.client.get("/d/park", headers=BROWSER)).text
+    with pytest.raises(Exception, match="no reply"):
+        await moderation.moderate("park", 0, "delete", "spam")  # not the opening post
+
+
+async def test_blocking_a_domain_everywhere(live: Live, remote: RemoteServer) -> None:
+    await _reply(live, remote, "van een slechte server")
+    moderation = Moderation(live.settings, live.store)
+    target, follows, hidden = await moderation.block("domain", "127.0.0.1", "spam")
+    assert (target, follows, hidden) == ("127.0.0.1", 1, 1)
+    await live.services.blocklist.reload()
+    assert "slechte server" not in (await live.client.get("/d/park", headers=BROWSER)).text
+    bob = remote.actor("bob", key_index=1)
+    r = await bob.post(
+        live.client,
+        f"{live.base_url}/d/park/inbox",
+        bob.activity("Follow", f"{live.base_url}/d/park"),
+    )
+    assert r.status_code == 403
+    assert await moderation.unblock("domain", "127.0.0.1")
+    with pytest.raises(Exception, match="not a domain"):
+        await moderation.block("domain", "not a domain", "spam")
+
+
+async def test_report_form(live: Live, remote: RemoteServer) -> None:
+    await _reply(live, remote, "iets vervelends")
+    form = await live.client.get("/d/park/m/1/report", headers=BROWSER)
+    assert form.status_code == 200
+    assert 'name="reason"' in form.text
+    assert 'for="comment"' in form.text
+    sent = await live.client.post(
+        "/d/park/m/1/report",
+        headers=BROWSER,
+        data={"reason": "respect", "comment": "scheldwoorden", "contact": "inwoner@example.nl"},
+    )
+    assert sent.status_code == 200
+    assert "Dank u wel" in sent.text
+    (report,) = await live.store.reports()
+    assert report["source"] == "form"
+    assert "scheldwoorden" in report["comment"]
+    assert report["reporter"] == "inwoner@example.nl"
+    # bots fill in the honeypot: thanked, not stored
+    await live.client.post("/d/park/m/1/report", data={"reason": "spam", "website": "x"})
+    assert len(await live.store.reports()) == 1
+    bad = await live.client.post("/d/park/m/1/report", data={"reason": "nonsense"})
+    assert bad.status_code == 400
+    foreign = await live.client.post(
+        "/d/park/m/1/report", data={"reason": "spam"}, headers={"Origin": "https://evil.example"}
+    )
+    assert foreign.status_code == 403
+    # the rate limit (5 per 10 minutes per client)
+    statuses = [
+        (await live.client.post("/d/park/m/1/report", data={"reason": "spam"})).status_code
+        for _ in range(6)
+    ]
+    assert statuses[-1] == 429
+    limited = await live.client.post("/d/park/m/1/report", data={"reason": "spam"})
+    assert int(limited.headers["retry-after"]) > 0
+    assert (await live.client.get("/d/park/m/0/report")).status_code == 404
+    assert (await live.client.get("/d/park/m/9/report")).status_code == 404
+
+
+async def test_modlog_feed_and_no_reporters(live: Live, remote: RemoteServer) -> None:
+    await _reply(live, remote)
+    await live.client.post(
+        "/d/park/m/1/report", data={"reason": "spam", "contact": "geheim@example.nl"}
+    )
+    await Moderation(live.settings, live.store).moderate("park", 1, "delete", "spam")
+    feed = feedparser.parse((await live.client.get("/modlog.rss")).content)
+    assert not feed.bozo
+    assert len(feed.entries) == 1
+    assert "delete" in feed.entries[0].title
+    page = (await live.client.get("/modlog?lang=en", headers=BROWSER)).text
+    assert "Removed" in page
+    assert "geheim@example.nl" not in page
+
+
+def test_moderation_cli(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fedi_forum", *args, "--data-dir", str(tmp_path / "d"),
+             "--keys-dir", str(tmp_path / "k")],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    csv = tmp_path / "domain_blocks.csv"
+    csv.write_text(
+        "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\n"
+        "spam.example,suspend,true,true,spam,false\n"
+        "loud.example,silence,false,false,,false\n"
+        "bad domain,suspend,false,false,,false\n"
+    )
+    preview = run("blocks", "--import", str(csv))
+    assert preview.returncode == 0, preview.stderr
+    assert "would block 1: spam.example" in preview.stdout
+    assert "invalid 1" in preview.stdout
+    assert run("blocks").stdout == ""
+    assert "blocked 1" in run("blocks", "--import", str(csv), "--apply").stdout
+    assert "spam.example" in run("blocks").stdout
+    assert "already blocked 1" in run("blocks", "--import", str(csv)).stdout
+    out = run("block", "domain", "Ünïcode.example", "--reason", "illegal").stdout
+    assert "xn--" in out  # IDNA-normalised
+    assert run("unblock", "domain", "spam.example").stdout.startswith("unblocked")
+    assert run("moderate", "hide", "nope", "1").returncode == 2
