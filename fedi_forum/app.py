@@ -22,6 +22,7 @@ from fedi_forum.federation.delivery import DeliveryWorker
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
+from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Database, Store
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
@@ -88,6 +89,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 inbox=Inbox(settings, store, keys_resolver, client, blocklist),
                 delivery=worker,
                 report_limiter=RateLimiter(limit=5, window=600),
+                login_limiter=RateLimiter(limit=10, window=600),
+                staff=Staff(store, key_files.load_or_create_secret("session")),
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
             yield

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import getpass
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import FediForumError
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.moderation import REASONS, Moderation
+from fedi_forum.forum.staff import Staff
 from fedi_forum.models import DiscussionState
 from fedi_forum.store import Database, Store
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
@@ -115,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     blocks.add_argument("--reason", choices=REASONS, default="spam")
     reports = sub.add_parser("reports", help="reports waiting for the moderators")
     _common(reports)
+
+    admin = sub.add_parser("admin", help="staff accounts for /admin")
+    asub = admin.add_subparsers(dest="action", required=True)
+    create_user = asub.add_parser("create-user")
+    _common(create_user)
+    create_user.add_argument("--username", required=True)
+    create_user.add_argument("--role", choices=("admin", "moderator"), required=True)
+    create_user.add_argument("--password", help="prompted for when left out")
 
     init = sub.add_parser("init", help="create the data directory, database and keys")
     _common(init)
@@ -367,6 +377,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         explicit = _explicit_base_url(args, environ)
         if args.command == "serve":
             return _serve(args, settings, explicit)
+        if args.command == "admin":
+            password = args.password or getpass.getpass("password (12+ characters): ")
+
+            async def create_user(s: Settings, discussions: Discussions) -> int:
+                staff = Staff(discussions.store, b"")
+                await staff.create(args.username, password, args.role)
+                print(f"created {args.role} {args.username.lower()}")
+                return 0
+
+            return asyncio.run(_with_services(settings, explicit, create_user))
         if args.command in ("moderate", "block", "unblock", "blocks", "reports"):
             return _moderation_command(args, settings, explicit)
         if args.command == "worker":

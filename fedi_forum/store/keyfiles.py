@@ -43,3 +43,18 @@ class KeyFiles:
 
     def load(self, name: str) -> RSAPrivateKey:
         return keys.load_private_pem(self.path_for(name).read_bytes())
+
+    def load_or_create_secret(self, name: str, size: int = 32) -> bytes:
+        """A random secret (e.g. for signing admin sessions), shared by every process."""
+        path = self.directory / f"{name}.secret"
+        if path.exists():
+            return path.read_bytes()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        secret = os.urandom(size)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secret)
+        return secret

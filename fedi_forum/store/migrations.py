@@ -233,6 +233,23 @@ CREATE TABLE modlog (
 CREATE INDEX modlog_created ON modlog (id);
 """,
     ),
+    (
+        4,
+        """
+-- Staff accounts for /admin. Passwords are scrypt hashes; session_epoch is bumped by
+-- logging out, which ends every session of that account.
+CREATE TABLE staff (
+    id              INTEGER PRIMARY KEY,
+    username        TEXT NOT NULL UNIQUE,
+    password_hash   TEXT NOT NULL,
+    role            TEXT NOT NULL CHECK (role IN ('admin', 'moderator')),
+    failed_logins   INTEGER NOT NULL DEFAULT 0,
+    locked_until    TEXT,
+    session_epoch   INTEGER NOT NULL DEFAULT 0,
+    created_at      TEXT NOT NULL
+);
+""",
+    ),
 )
 
 

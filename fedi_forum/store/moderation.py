@@ -171,3 +171,68 @@ class ModerationStore:
             )
 
         await self.db.write(write)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AdminNote:
+    slug: str
+    title: str
+    seq: int
+    state: str
+    author: str
+    excerpt_html: str
+    published: str
+
+
+class AdminViewStore:
+    """Reads for the admin pages. Mixed into ``Store``."""
+
+    db: Database
+
+    async def recent_replies(self, limit: int = 50) -> list[AdminNote]:
+        rows = await self.db.fetch_all(
+            "SELECT d.slug, d.title, n.seq, n.state, coalesce(a.name, a.preferred_username, "
+            "n.author_id), n.content, n.published FROM notes n "
+            "JOIN discussions d ON d.id = n.discussion_id "
+            "LEFT JOIN actors a ON a.id = n.author_id "
+            "WHERE n.seq > 0 AND d.state != 'deleted' ORDER BY n.id DESC LIMIT ?",
+            (limit,),
+        )
+        return [AdminNote(*r) for r in rows]
+
+    async def open_reports(self) -> list[dict[str, Any]]:
+        rows = await self.db.fetch_all(
+            "SELECT r.id, r.source, r.comment, r.note_ids, r.created_at, d.slug, d.title "
+            "FROM reports r LEFT JOIN discussions d ON d.id = r.discussion_id "
+            "WHERE r.state = 'open' ORDER BY r.id"
+        )
+        return [dict(r) for r in rows]
+
+    async def set_report_state(self, report_id: int, state: str) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE reports SET state = ? WHERE id = ? AND state = 'open'", (state, report_id)
+            )
+            return cur.rowcount == 1
+
+        return await self.db.write(write)
+
+    async def federation_health(self) -> dict[str, Any]:
+        followers = await self.db.fetch_all(
+            "SELECT d.slug, d.title, count(f.id) FROM discussions d "
+            "LEFT JOIN follows f ON f.discussion_id = d.id WHERE d.state != 'deleted' "
+            "GROUP BY d.id ORDER BY d.slug"
+        )
+        instances = await self.db.fetch_all(
+            "SELECT host, software, coalesce(dialect_override, dialect), failures, "
+            "unavailable_since, last_seen_at FROM instances ORDER BY failures DESC, host "
+            "LIMIT 200"
+        )
+        pending = await self.db.fetch_all(
+            "SELECT host, count(*) FROM deliveries WHERE state = 'pending' GROUP BY host"
+        )
+        return {
+            "followers": [tuple(r) for r in followers],
+            "instances": [tuple(r) for r in instances],
+            "pending": {r[0]: r[1] for r in pending},
+        }

@@ -33,7 +33,8 @@ from fedi_forum.store.activity import (
 )
 from fedi_forum.store.db import Database
 from fedi_forum.store.delivery import DeliveryStore
-from fedi_forum.store.moderation import ModerationStore
+from fedi_forum.store.moderation import AdminViewStore, ModerationStore
+from fedi_forum.store.staff import StaffStore
 
 _DISCUSSION_COLS = (
     "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
@@ -124,7 +125,7 @@ class NewDiscussion:
     now: str
 
 
-class Store(ActivityStore, DeliveryStore, ModerationStore):
+class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, StaffStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 

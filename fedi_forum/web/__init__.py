@@ -6,6 +6,7 @@ from starlette.routing import Route
 
 from fedi_forum.web import (
     activitypub,
+    admin,
     feeds,
     inbox,
     moderation,
@@ -39,6 +40,14 @@ def routes() -> list[Route]:
         Route("/d/{slug}/m/{seq:int}/replies", activitypub.replies),
         Route("/d/{slug}/m/{seq:int}/activity", activitypub.note_activity),
         Route("/d/{slug}/m/{seq:int}/report", moderation.report, methods=["GET", "POST"]),
+        Route("/admin", admin.dashboard),
+        Route("/admin/login", admin.login, methods=["GET", "POST"]),
+        Route("/admin/logout", admin.logout, methods=["POST"]),
+        Route("/admin/federation", admin.federation),
+        Route("/admin/notes/{slug}/{seq:int}/{action:str}", admin.moderate_note, methods=["POST"]),
+        Route("/admin/reports/{id:int}/{action:str}", admin.report_state, methods=["POST"]),
+        Route("/admin/discussions/{slug}/{action:str}", admin.discussion_state, methods=["POST"]),
+        Route("/admin/blocks/{action:str}", admin.blocks, methods=["POST"]),
         Route("/modlog", moderation.modlog),
         Route("/modlog.{kind}", moderation.modlog),
         Route("/static/{name}", static_files.static),

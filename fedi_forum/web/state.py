@@ -15,6 +15,7 @@ from fedi_forum.federation.delivery import DeliveryWorker
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
+from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Store
 from fedi_forum.web.i18n import Renderer
@@ -39,6 +40,8 @@ class Services:
     inbox: Inbox
     delivery: DeliveryWorker | None  # None when deliveries run in `fedi-forum worker`
     report_limiter: RateLimiter
+    login_limiter: RateLimiter
+    staff: Staff
 
 
 def services(request: Request) -> Services:

@@ -82,3 +82,29 @@ async def test_page_renders_with_reply_box_links_and_no_csp_errors(
             assert avatars == [128, 128, 128]
         finally:
             await browser.close()
+
+
+async def test_moderator_logs_in_and_hides_a_reply(live: Live) -> None:
+    d = await live.discussions.create(slug="bankjes", title="Bankjes", body="b", lang="nl")
+    await add_replies(live.store, d, 2, content="<p>ongepaste reactie</p>")
+    await live.services.staff.create("moderator", "correct horse battery", "moderator")
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = await browser.new_page(locale="nl-NL")
+            await page.route("https://mastodon.example/**", lambda route: route.abort())
+            await page.goto(f"{live.base_url}/admin")
+            assert page.url.endswith("/admin/login")
+            await page.get_by_label("Naam").fill("moderator")
+            await page.get_by_label("Wachtwoord").fill("correct horse battery")
+            await page.get_by_role("button", name="Inloggen").click()
+            await page.wait_for_url(f"{live.base_url}/admin")
+            row = page.locator("#reply-bankjes-1")
+            await row.get_by_label("Reden").first.select_option("respect")
+            await row.get_by_role("button", name="Verbergen").click()
+            await page.wait_for_url(f"{live.base_url}/admin#replies")
+            await page.goto(f"{live.base_url}/d/bankjes")
+            assert await page.locator("#m1 .removed").count() == 1
+            assert await page.locator("#m2 .content").count() == 1
+        finally:
+            await browser.close()

@@ -186,3 +186,14 @@ def test_serve_demo_and_create_while_running(served: str, tmp_path: Path) -> Non
         params={"resource": f"acct:tijdens@{served.removeprefix('http://')}"},
     )
     assert finger.status_code == 200
+
+
+def test_admin_create_user(tmp_path: Path) -> None:
+    ok = run(tmp_path, "admin", "create-user", "--username", "Beheer", "--role", "admin",
+             "--password", "een lang wachtwoord")  # fmt: skip
+    assert ok.returncode == 0
+    assert ok.stdout.strip() == "created admin beheer"
+    short = run(tmp_path, "admin", "create-user", "--username", "x", "--role", "admin",
+                "--password", "kort")  # fmt: skip
+    assert short.returncode == 2
+    assert "12 characters" in short.stderr

@@ -1,0 +1,185 @@
+"""/admin: the facilitator's side. Login with a signed HttpOnly SameSite=Strict cookie
+(Secure on https), a CSRF token on every form, login rate limit and account lockout,
+session expiry and logout. Moderators handle reports and replies; admins also
+discussions, blocks and federation health."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from fedi_forum.errors import Forbidden, InvalidInput
+from fedi_forum.forum.moderation import REASONS, Moderation
+from fedi_forum.forum.staff import SESSION_SECONDS, Session
+from fedi_forum.models import DiscussionState
+from fedi_forum.web.pages import render
+from fedi_forum.web.state import Services, services
+
+SESSION_COOKIE = "ff_session"
+LOGIN_CSRF_COOKIE = "ff_login_csrf"
+MAX_FORM = 64 * 1024
+
+
+def _secure(svc: Services) -> bool:
+    return svc.settings.base_url.startswith("https://")
+
+
+async def _session(request: Request) -> Session | None:
+    return await services(request).staff.session(request.cookies.get(SESSION_COOKIE))
+
+
+async def _form(request: Request) -> FormData:
+    if int(request.headers.get("content-length") or 0) > MAX_FORM:
+        raise InvalidInput("form too large")
+    return await request.form(max_files=0, max_fields=50)
+
+
+def _check_csrf(expected: str, form: FormData) -> None:
+    given = str(form.get("csrf", ""))
+    if not expected or not hmac.compare_digest(given, expected):
+        raise Forbidden("CSRF token missing or wrong", public_message="form expired; try again")
+
+
+async def _require(request: Request, role: str = "moderator") -> tuple[Session, FormData | None]:
+    """The staff member behind this request (and, for POSTs, the checked form)."""
+    session = await _session(request)
+    if session is None:
+        raise _LoginNeeded
+    if role == "admin" and session.role != "admin":
+        raise Forbidden(f"{session.username} is not an admin", public_message="admins only")
+    if request.method == "POST":
+        form = await _form(request)
+        _check_csrf(session.csrf, form)
+        return session, form
+    return session, None
+
+
+class _LoginNeeded(Exception):
+    """No valid session: the handler answers with a redirect to the login page."""
+
+
+def _to_login() -> Response:
+    return RedirectResponse("/admin/login", status_code=303)
+
+
+async def login(request: Request) -> Response:
+    svc = services(request)
+    if request.method == "GET":
+        token = secrets.token_urlsafe(24)
+        response = render(request, "admin/login.html", csrf=token, failed=False)
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path="/admin",
+                            httponly=True, samesite="strict", secure=_secure(svc))  # fmt: skip
+        return response
+    form = await _form(request)
+    _check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form)
+    svc.login_limiter.hit(request.client.host if request.client else "")
+    session = await svc.staff.login(str(form.get("username", "")), str(form.get("password", "")))
+    if session is None:
+        token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        return render(request, "admin/login.html", status=401, csrf=token, failed=True)
+    response = RedirectResponse("/admin", status_code=303)
+    response.set_cookie(SESSION_COOKIE, svc.staff.token(session), max_age=SESSION_SECONDS,
+                        path="/admin", httponly=True, samesite="strict",
+                        secure=_secure(svc))  # fmt: skip
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    try:
+        session, _ = await _require(request)
+    except _LoginNeeded:
+        return _to_login()
+    await services(request).staff.logout(session)
+    response = _to_login()
+    response.delete_cookie(SESSION_COOKIE, path="/admin")
+    return response
+
+
+async def dashboard(request: Request) -> Response:
+    try:
+        session, _ = await _require(request)
+    except _LoginNeeded:
+        return _to_login()
+    svc = services(request)
+    context: dict[str, Any] = {
+        "session": session,
+        "reports": await svc.store.open_reports(),
+        "replies": await svc.store.recent_replies(50),
+        "discussions": [d for d, _ in await svc.store.discussions(limit=500)],
+        "blocks": await svc.store.block_list() if session.role == "admin" else [],
+        "reasons": REASONS,
+    }
+    return render(request, "admin/dashboard.html", **context)
+
+
+async def moderate_note(request: Request) -> Response:
+    try:
+        _, form = await _require(request)
+    except _LoginNeeded:
+        return _to_login()
+    assert form is not None
+    svc = services(request)
+    await Moderation(svc.settings, svc.store).moderate(
+        request.path_params["slug"], request.path_params["seq"],
+        request.path_params["action"], str(form.get("reason", "other")),
+    )  # fmt: skip
+    return RedirectResponse("/admin#replies", status_code=303)
+
+
+async def report_state(request: Request) -> Response:
+    try:
+        await _require(request)
+    except _LoginNeeded:
+        return _to_login()
+    state = {"resolve": "resolved", "dismiss": "dismissed"}[request.path_params["action"]]
+    await services(request).store.set_report_state(request.path_params["id"], state)
+    return RedirectResponse("/admin#reports", status_code=303)
+
+
+async def discussion_state(request: Request) -> Response:
+    try:
+        await _require(request, "admin")
+    except _LoginNeeded:
+        return _to_login()
+    svc = services(request)
+    action = request.path_params["action"]
+    slug = request.path_params["slug"]
+    if action in ("announce-on", "announce-off"):
+        await svc.discussions.set_announce_replies(slug, action == "announce-on")
+    else:
+        states = {"lock": DiscussionState.LOCKED, "unlock": DiscussionState.OPEN,
+                  "close": DiscussionState.CLOSED}  # fmt: skip
+        await svc.discussions.set_state(slug, states[action])
+    return RedirectResponse("/admin#discussions", status_code=303)
+
+
+async def blocks(request: Request) -> Response:
+    try:
+        _, form = await _require(request, "admin")
+    except _LoginNeeded:
+        return _to_login()
+    assert form is not None
+    svc = services(request)
+    moderation = Moderation(svc.settings, svc.store)
+    kind, value = str(form.get("kind", "domain")), str(form.get("value", ""))
+    if request.path_params["action"] == "add":
+        await moderation.block(kind, value, str(form.get("reason", "spam")))
+    else:
+        await moderation.unblock(kind, value)
+    await svc.blocklist.reload()
+    return RedirectResponse("/admin#blocks", status_code=303)
+
+
+async def federation(request: Request) -> Response:
+    try:
+        session, _ = await _require(request, "admin")
+    except _LoginNeeded:
+        return _to_login()
+    health = await services(request).store.federation_health()
+    return render(request, "admin/federation.html", session=session, **health)

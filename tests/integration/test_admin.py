@@ -1,0 +1,173 @@
+"""/admin over real HTTP: login, sessions, CSRF, lockout, roles, and moderation actions
+with their federated effect."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import httpx
+import pytest
+
+from fedi_forum.forum.staff import Session
+from tests.conftest import Live
+from tests.support.remote import RemoteServer
+
+PASSWORD = "correct horse battery"
+BROWSER = {"Accept": "text/html"}
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD
+                ) -> httpx.Response:  # fmt: skip
+    page = await client.get("/admin/login", headers=BROWSER)
+    return await client.post(
+        "/admin/login",
+        headers=BROWSER,
+        data={"csrf": _csrf(page.text), "username": username, "password": password},
+    )
+
+
+async def _setup(live: Live, remote: RemoteServer) -> None:
+    await live.services.staff.create("beheer", PASSWORD, "admin")
+    await live.services.staff.create("moderator", PASSWORD, "moderator")
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    group = f"{live.base_url}/d/park"
+    alice = remote.actor("alice")
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
+    note = alice.note("grof taalgebruik", in_reply_to=f"{group}/m/0")
+    await alice.post(live.client, f"{group}/inbox", alice.create(note))
+
+
+async def test_login_session_cookie_and_logout(live: Live, remote: RemoteServer) -> None:
+    await _setup(live, remote)
+    assert (await live.client.get("/admin", headers=BROWSER)).headers["location"] == "/admin/login"
+    r = await login(live.client, "beheer")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/admin"
+    cookie = r.headers["set-cookie"]
+    for flag in ("HttpOnly", "SameSite=strict", "Path=/admin", "Max-Age=28800"):
+        assert flag.lower() in cookie.lower(), flag
+    dashboard = await live.client.get("/admin", headers=BROWSER)
+    assert dashboard.status_code == 200
+    assert "grof taalgebruik" in dashboard.text
+    old = live.client.cookies.get("ff_session", path="/admin")
+    r = await live.client.post("/admin/logout", data={"csrf": _csrf(dashboard.text)})
+    assert r.status_code == 303
+    # the old cookie no longer works anywhere
+    live.client.cookies.set("ff_session", old, path="/admin")
+    assert (await live.client.get("/admin", headers=BROWSER)).status_code == 303
+
+
+async def test_csrf_is_required_on_every_form(live: Live, remote: RemoteServer) -> None:
+    await _setup(live, remote)
+    page = await live.client.get("/admin/login", headers=BROWSER)
+    r = await live.client.post("/admin/login", data={"csrf": "forged", "username": "beheer",
+                                                     "password": PASSWORD})  # fmt: skip
+    assert r.status_code == 403
+    assert (await login(live.client, "beheer")).status_code == 303
+    r = await live.client.post("/admin/notes/park/1/hide", data={"reason": "respect"})
+    assert r.status_code == 403
+    r = await live.client.post(
+        "/admin/notes/park/1/hide", data={"reason": "respect", "csrf": "nope"}
+    )
+    assert r.status_code == 403
+    assert "grof taalgebruik" in (await live.client.get("/d/park", headers=BROWSER)).text
+    assert _csrf(page.text)
+
+
+async def test_hide_from_admin_and_delete_federates(live: Live, remote: RemoteServer) -> None:
+    await _setup(live, remote)
+    await login(live.client, "moderator")
+    token = _csrf((await live.client.get("/admin", headers=BROWSER)).text)
+    r = await live.client.post(
+        "/admin/notes/park/1/hide", data={"reason": "respect", "csrf": token}
+    )
+    assert r.status_code == 303
+    assert "grof taalgebruik" not in (await live.client.get("/d/park", headers=BROWSER)).text
+    r = await live.client.post(
+        "/admin/notes/park/1/delete", data={"reason": "respect", "csrf": token}
+    )
+    assert r.status_code == 303
+    assert live.services.delivery is not None
+    async with asyncio.timeout(20):
+        await live.services.delivery.drain()
+    assert remote.delivered[-1][2]["type"] == "Undo"
+    assert "respect" in (await live.client.get("/modlog", headers=BROWSER)).text
+    # a moderator is not an admin
+    r = await live.client.post("/admin/discussions/park/lock", data={"csrf": token})
+    assert r.status_code == 403
+    assert (await live.client.get("/admin/federation", headers=BROWSER)).status_code == 403
+
+
+async def test_admin_manages_discussions_blocks_reports(live: Live, remote: RemoteServer) -> None:
+    await _setup(live, remote)
+    instance = remote.actor("instance", type_="Application", key_index=1)
+    await instance.post(
+        live.client,
+        f"{live.base_url}/inbox",
+        instance.activity("Flag", [f"{live.base_url}/d/park/m/0"], content="klacht"),
+    )
+    await login(live.client, "beheer")
+    page = (await live.client.get("/admin", headers=BROWSER)).text
+    token = _csrf(page)
+    assert "klacht" in page
+    report_id = re.search(r"/admin/reports/(\d+)/resolve", page).group(1)  # type: ignore[union-attr]
+    await live.client.post(f"/admin/reports/{report_id}/resolve", data={"csrf": token})
+    assert "klacht" not in (await live.client.get("/admin", headers=BROWSER)).text
+    await live.client.post("/admin/discussions/park/lock", data={"csrf": token})
+    assert (await live.store.discussion("park")).state == "locked"  # type: ignore[union-attr]
+    await live.client.post(
+        "/admin/blocks/add",
+        data={"csrf": token, "kind": "domain", "value": "127.0.0.1", "reason": "spam"},
+    )
+    bob = remote.actor("bob", key_index=2)
+    r = await bob.post(
+        live.client, f"{live.base_url}/inbox", bob.activity("Follow", f"{live.base_url}/d/park")
+    )
+    assert r.status_code == 403
+    health = await live.client.get("/admin/federation", headers=BROWSER)
+    assert health.status_code == 200
+    assert "Volgers per discussie" in health.text
+
+
+async def test_lockout_rate_limit_and_expiry(live: Live, remote: RemoteServer) -> None:
+    await _setup(live, remote)
+    for _ in range(5):
+        assert (await login(live.client, "beheer", "wrong password!")).status_code == 401
+    # locked: even the right password fails for a while
+    assert (await login(live.client, "beheer")).status_code == 401
+    assert (await login(live.client, "nobody", "whatever")).status_code == 401
+    limited = [(await login(live.client, "moderator")).status_code for _ in range(4)]
+    assert 429 in limited
+    # an expired or tampered session is no session
+    staff = live.services.staff
+    expired = staff.token(Session("moderator", "moderator", "x", int(time.time()) - 1, 0))
+    tampered = staff.token(Session("moderator", "admin", "x", int(time.time()) + 99, 0))
+    tampered = tampered.rsplit(".", 1)[0] + "." + "0" * 64
+    for token in (expired, tampered, "garbage", ""):
+        async with httpx.AsyncClient(base_url=live.base_url,
+                                     cookies={"ff_session": token}) as other:  # fmt: skip
+            r = await other.get("/admin", headers=BROWSER)
+            assert r.status_code == 303, token
+
+
+async def test_create_user_rules(live: Live) -> None:
+    staff = live.services.staff
+    with pytest.raises(Exception, match="short password"):
+        await staff.create("kort", "short", "admin")
+    with pytest.raises(Exception, match="bad role"):
+        await staff.create("iemand", PASSWORD, "root")
+    await staff.create("Iemand", PASSWORD, "moderator")
+    with pytest.raises(Exception, match="user iemand"):
+        await staff.create("iemand", PASSWORD, "moderator")
+    member = await live.store.staff("iemand")
+    assert member is not None
+    assert member.password_hash.startswith("scrypt$32768$8$1$")
+    assert PASSWORD not in member.password_hash
