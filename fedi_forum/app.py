@@ -34,7 +34,7 @@ from fedi_forum.web.errors import (
     on_unexpected,
 )
 from fedi_forum.web.i18n import Renderer
-from fedi_forum.web.ratelimit import RateLimiter
+from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
 from fedi_forum.web.state import Services
 from fedi_forum.web.static_files import load_static
 
@@ -90,6 +90,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 delivery=worker,
                 report_limiter=RateLimiter(limit=5, window=600),
                 login_limiter=RateLimiter(limit=10, window=600),
+                inbox_by_client=TokenBuckets(settings.inbox_rate, int(settings.inbox_rate * 10)),
+                inbox_by_server=TokenBuckets(settings.inbox_rate, int(settings.inbox_rate * 10)),
                 staff=Staff(store, key_files.load_or_create_secret("session")),
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
@@ -97,7 +99,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
 
     return Starlette(
         routes=routes(),
-        middleware=[Middleware(GuardMiddleware)],
+        middleware=[Middleware(GuardMiddleware, max_in_flight=settings.max_in_flight)],
         exception_handlers={
             FediForumError: on_forum_error,
             HTTPException: on_http_exception,

@@ -29,6 +29,8 @@ ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_TIMEZONE": "timezone",
     "FEDI_FORUM_ALLOW_LOOPBACK": "allow_loopback",
     "FEDI_FORUM_DELIVERY_LEASE_SECONDS": "delivery_lease_seconds",
+    "FEDI_FORUM_INBOX_RATE": "inbox_rate",
+    "FEDI_FORUM_MAX_IN_FLIGHT": "max_in_flight",
 }
 
 
@@ -58,6 +60,12 @@ class Settings:
     # a crash). With several workers keep it above the 20 s POST timeout, or a slow POST
     # may be sent twice (receivers dedupe by activity id, but it is wasted work).
     delivery_lease_seconds: int = 120
+    # Inbox requests per second per client address and per signing server (burst 10x);
+    # 0 disables. Past it: 429 with Retry-After, which Mastodon and others honour.
+    inbox_rate: float = 50.0
+    # Requests handled at once per process; past it: 503 with Retry-After, at once,
+    # instead of an unbounded queue (GoToSocial fell over at ~550 in flight).
+    max_in_flight: int = 512
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -95,6 +103,9 @@ class Settings:
             if environ.get(var):
                 values[field] = environ[var]
         values.update({k: v for k, v in overrides.items() if v is not None})
+        for name, kind in (("inbox_rate", float), ("max_in_flight", int)):
+            if isinstance(values.get(name), str):
+                values[name] = kind(values[name])
         if isinstance(values.get("delivery_lease_seconds"), str):
             values["delivery_lease_seconds"] = int(values["delivery_lease_seconds"])
         if isinstance(values.get("allow_loopback"), str):

@@ -74,15 +74,33 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 class GuardMiddleware:
-    """Cheap checks before routing (over-long URIs → 414) and security headers after."""
+    """Cheap checks before routing: too many requests in flight → 503 with Retry-After
+    (shed load at once rather than queue without bound), over-long URIs → 414; and the
+    security headers after."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_in_flight: int = 512) -> None:
         self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.in_flight >= self.max_in_flight:
+            response = Response(
+                orjson.dumps({"error": "overloaded, try again soon"}), status_code=503,
+                media_type="application/json", headers={"Retry-After": "5"},
+            )  # fmt: skip
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self._guarded(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if len(scope["path"]) > MAX_PATH or len(scope["query_string"]) > MAX_QUERY:
             response = Response(
                 orjson.dumps({"error": "URI too long"}),

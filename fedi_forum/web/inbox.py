@@ -52,6 +52,7 @@ def _public_url(svc: Services, request: Request) -> str:
 async def inbox(request: Request) -> Response:
     svc = services(request)
     slug = request.path_params.get("slug")
+    svc.inbox_by_client.take(request.client.host if request.client else "")
     _check_content_type(request.headers.get("content-type", ""))
     body = await _read_capped(request)
     activity = parse.parse_activity(parse.loads(body))
@@ -65,6 +66,7 @@ async def inbox(request: Request) -> Response:
     signer = await svc.keys.verify(
         signatures.Request(request.method, _public_url(svc, request), headers, body)
     )
+    svc.inbox_by_server.take(signer.actor.host)  # after the signature: not spoofable
     await svc.inbox.receive(activity, signer, slug.lower() if slug else None)
     if svc.delivery is not None:
         svc.delivery.wake()  # anything it queued goes out now, not at the next poll

@@ -38,3 +38,36 @@ class RateLimiter:
         hits.append(now)
         while len(self._hits) > MAX_KEYS:
             self._hits.popitem(last=False)
+
+
+class TokenBuckets:
+    """Per-key token buckets: ``rate`` requests per second sustained, ``burst`` at once.
+
+    For the inboxes: by client address before any signature work, and by the signer's
+    server after it (a spoofed actor cannot spend another server's budget). Memory is
+    bounded; a rate of 0 disables the limit.
+    """
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: str) -> None:
+        if self.rate <= 0:
+            return
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            raise RateLimited(
+                f"rate limit for {key}", retry_after=int((1 - tokens) / self.rate) + 1
+            )
+        self._buckets[key] = (tokens - 1, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > MAX_KEYS:
+            self._buckets.popitem(last=False)

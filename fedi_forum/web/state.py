@@ -19,7 +19,7 @@ from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Store
 from fedi_forum.web.i18n import Renderer
-from fedi_forum.web.ratelimit import RateLimiter
+from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
 
 if TYPE_CHECKING:
     from fedi_forum.web.static_files import StaticFile
@@ -41,6 +41,8 @@ class Services:
     delivery: DeliveryWorker | None  # None when deliveries run in `fedi-forum worker`
     report_limiter: RateLimiter
     login_limiter: RateLimiter
+    inbox_by_client: TokenBuckets
+    inbox_by_server: TokenBuckets
     staff: Staff
 
 

@@ -501,3 +501,32 @@ async def test_blocked_domains_are_refused_before_any_fetch(
     r = await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
     assert r.status_code == 403
     assert remote.fetches == []
+
+
+async def test_inbox_rate_limits_per_client(tmp_path, remote: RemoteServer) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from fedi_forum.app import create_app
+    from fedi_forum.config import Settings
+    from tests.support.live import live_server
+
+    def make(base_url: str):  # type: ignore[no-untyped-def]
+        return create_app(
+            Settings(
+                base_url=base_url,
+                data_dir=tmp_path / "d",
+                keys_dir=tmp_path / "k",
+                allow_loopback=True,
+                inbox_rate=1,
+            )
+        )
+
+    async with live_server(make) as (base_url, _), httpx.AsyncClient(base_url=base_url) as c:
+        statuses = [
+            (await c.post("/inbox", content=b"{}", headers={"content-type": AS2})).status_code
+            for _ in range(12)
+        ]
+        assert statuses[:10] == [400] * 10  # within the burst: judged on their merits
+        assert statuses[-1] == 429
+        limited = await c.post("/inbox", content=b"{}", headers={"content-type": AS2})
+        assert int(limited.headers["retry-after"]) >= 1
