@@ -141,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     body.add_argument("--body-file", type=Path)
     create.add_argument("--lang", choices=LANGUAGES, default="nl")
     create.add_argument("--summary", default="")
+    edit = dsub.add_parser("edit", help="edit title, opening text or summary (federated)")
+    _common(edit)
+    edit.add_argument("slug")
+    edit.add_argument("--title")
+    edit_body = edit.add_mutually_exclusive_group()
+    edit_body.add_argument("--body")
+    edit_body.add_argument("--body-file", type=Path)
+    edit.add_argument("--summary")
     listing = dsub.add_parser("list")
     _common(listing)
     for action in ("lock", "unlock", "close", "delete"):
@@ -251,6 +259,11 @@ def _discussion_command(args: argparse.Namespace, settings: Settings, explicit: 
             )
             print(discussions.handle(d))
             print(discussions.urls.group(d.slug))
+        elif args.action == "edit":
+            body = args.body_file.read_text("utf-8") if args.body_file else args.body
+            d = await discussions.edit(args.slug, title=args.title, body=body,
+                                       summary=args.summary)  # fmt: skip
+            print(f"{discussions.handle(d)}\tedited: {d.title}")
         elif args.action == "announce":
             d = await discussions.set_announce_replies(args.slug, args.setting == "on")
             print(f"{discussions.handle(d)}\tannounce replies: {args.setting}")

@@ -118,6 +118,7 @@ def opening_note(
     lang: str,
     published: str,
     updated: str | None,
+    source_text: str | None = None,
 ) -> dict[str, Any]:
     """The discussion's opening post, attributed to the group (seq 0).
 
@@ -147,6 +148,8 @@ def opening_note(
     }
     if updated:
         note["updated"] = updated
+    if source_text is not None:  # what the facilitator typed, for editing later
+        note["source"] = {"content": source_text, "mediaType": "text/plain"}
     return note
 
 
@@ -373,4 +376,17 @@ def delete_actor(activity_id: str, actor: str, followers: str) -> dict[str, Any]
         "to": [PUBLIC],
         "cc": [followers],
         "object": actor,
+    }
+
+
+def update(activity_id: str, actor: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """``Update`` of one of our objects (the opening post, or the group itself)."""
+    return {
+        "@context": obj.get("@context", AS_NS),
+        "id": activity_id,
+        "type": "Update",
+        "actor": actor,
+        "to": [PUBLIC],
+        "cc": [f"{actor}/followers"] if obj.get("type") == "Group" else obj.get("cc", []),
+        "object": {k: v for k, v in obj.items() if k != "@context"},
     }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from typing import Any
 
 import orjson
 
@@ -28,6 +30,15 @@ fediverse-server en reageer op dit bericht om mee te doen.
 
 This is a demo discussion. Follow @{slug}@{domain} from Mastodon or any other fediverse \
 server and reply to this post to take part."""
+
+
+# Followers see in the group's profile what following it brings (the announce switch).
+SHARING_NOTE = {
+    ("nl", True): "Volg deze discussie om elke reactie te zien.",
+    ("nl", False): "Volg deze discussie voor haar eigen berichten; reacties staan op de pagina.",
+    ("en", True): "Follow this discussion to see every reply.",
+    ("en", False): "Follow this discussion for its own posts; replies are on its page.",
+}
 
 
 def normalise_slug(raw: str) -> str:
@@ -80,6 +91,7 @@ class Discussions:
             lang=lang,
             published=now,
             updated=None,
+            source_text=body,
         )
         group_id = self.urls.group(slug)
         activity = vocab.create(self.urls.note_activity(slug, 0), group_id, note)
@@ -133,6 +145,62 @@ class Discussions:
             body=DEMO_BODY.format(slug=DEMO_SLUG, domain=self.settings.domain),
             lang="nl",
         )
+
+    def group_document(self, d: Discussion) -> dict[str, Any]:
+        """The discussion as a Group actor (served at its URL, sent in Update{Group})."""
+        sharing = SHARING_NOTE[(d.lang if d.lang in LANGUAGES else "en", d.announce_replies)]
+        summary = f"{d.summary}\n\n{sharing}" if d.summary else sharing
+        return vocab.group_actor(
+            self.urls, slug=d.slug, domain=self.settings.domain, title=d.title,
+            summary_html=content.plain_text_to_html(summary),
+            public_key_pem=d.public_key_pem, published=d.created_at, updated=d.updated_at,
+            restricted=d.state is not DiscussionState.OPEN,
+            icon_url=self.urls.static("group-icon.png"),
+        )  # fmt: skip
+
+    async def edit(
+        self, slug: str, *, title: str | None = None, body: str | None = None,
+        summary: str | None = None,
+    ) -> Discussion:  # fmt: skip
+        """Edit the title, opening text or summary. Followers get ``Update{Note}`` (with
+        ``updated``, which Mastodon needs to show an edit) and ``Update{Group}``, signed
+        by the group, queued in the same transaction as the change."""
+        slug = normalise_slug(slug)
+        d = await self.store.discussion(slug)
+        if d is None or d.is_deleted:
+            raise NotFound(f"no discussion {slug!r}")
+        raw = await self.store.note_raw(d.id, 0)
+        old = orjson.loads(raw) if raw else {}
+        title = " ".join(title.split()) if title is not None else d.title
+        old_source = old.get("source")
+        source = str(old_source.get("content", "")) if isinstance(old_source, dict) else ""
+        body = body if body is not None else source
+        if not 1 <= len(title) <= MAX_TITLE or not body.strip() or len(body) > MAX_BODY:
+            raise InvalidInput("bad edit", public_message="title and text are required")
+        summary = (summary if summary is not None else d.summary).strip()
+        if len(summary) > MAX_SUMMARY:
+            raise InvalidInput("bad summary", public_message="summary too long")
+        now = utcnow()
+        html = content.opening_post_html(title, content.plain_text_to_html(body))
+        note = vocab.opening_note(
+            self.urls, slug=slug, domain=self.settings.domain, title=title, content_html=html,
+            lang=d.lang, published=old.get("published", d.created_at), updated=now,
+            source_text=body,
+        )  # fmt: skip
+        group = self.urls.group(slug)
+        edited = dataclasses.replace(d, title=title, summary=summary, updated_at=now)
+        updates = [
+            vocab.update(f"{note['id']}#updates/{now}", group, note),
+            vocab.update(f"{group}#updates/{now}", group, self.group_document(edited)),
+        ]
+        updated = await self.store.edit_discussion(
+            slug, title=title, summary=summary, content=html,
+            raw=orjson.dumps(note).decode(), now=now,
+            outgoing=[Outgoing(u["id"], orjson.dumps(u).decode(), group) for u in updates],
+        )  # fmt: skip
+        if updated is None:
+            raise NotFound(f"no discussion {slug!r}")
+        return updated
 
     def handle(self, discussion: Discussion) -> str:
         return f"@{discussion.slug}@{self.settings.domain}"

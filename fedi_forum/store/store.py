@@ -234,6 +234,46 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
 
         return await self.db.write(write)
 
+    async def edit_discussion(
+        self, slug: str, *, title: str, summary: str, content: str, raw: str, now: str,
+        outgoing: Sequence[Outgoing],
+    ) -> Discussion | None:  # fmt: skip
+        """New title/summary/opening text (the old text kept as a revision), and the
+        Updates for the followers queued in the same transaction."""
+
+        def write(conn: sqlite3.Connection) -> Discussion | None:
+            row = conn.execute(
+                "SELECT d.id, n.id, n.content, n.summary, coalesce(n.updated, n.published), "
+                "n.raw FROM discussions d JOIN notes n ON n.discussion_id = d.id AND n.seq = 0 "
+                "WHERE d.slug = ? AND d.state != 'deleted'",
+                (slug,),
+            ).fetchone()
+            if row is None:
+                return None
+            discussion_id, note_id = row[0], row[1]
+            conn.execute(
+                "INSERT INTO note_revisions (note_id, content, summary, updated, raw, "
+                "replaced_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (note_id, row[2], row[3], row[4], row[5], now),
+            )
+            conn.execute(
+                "UPDATE notes SET content = ?, raw = ?, updated = ? WHERE id = ?",
+                (content, raw, now, note_id),
+            )
+            conn.execute(
+                "UPDATE discussions SET title = ?, summary = ?, updated_at = ?, "
+                "revision = revision + 1 WHERE id = ?",
+                (title, summary, now, discussion_id),
+            )
+            for out in outgoing:
+                _enqueue_followers(conn, discussion_id, out, now)
+            found = conn.execute(
+                f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE id = ?", (discussion_id,)
+            ).fetchone()
+            return _discussion(found)
+
+        return await self.db.write(write)
+
     async def set_announce_replies(self, slug: str, on: bool, now: str) -> Discussion | None:
         def write(conn: sqlite3.Connection) -> Discussion | None:
             conn.execute(

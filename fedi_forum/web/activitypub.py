@@ -10,9 +10,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from fedi_forum.activitypub import content, vocab
+from fedi_forum.activitypub import vocab
 from fedi_forum.errors import Gone, NotFound
-from fedi_forum.models import Discussion, DiscussionState, NoteState
+from fedi_forum.models import Discussion, NoteState
 from fedi_forum.web.negotiation import activity_response, preferred_representation
 from fedi_forum.web.pagination import cursor, is_page_request
 from fedi_forum.web.state import Services, services
@@ -28,33 +28,6 @@ async def load_discussion(svc: Services, slug: str) -> Discussion:
     if discussion.is_deleted:
         raise Gone(f"discussion {slug!r} deleted")
     return discussion
-
-
-# Followers see in the group's profile what following it brings (the announce switch).
-SHARING_NOTE = {
-    ("nl", True): "Volg deze discussie om elke reactie te zien.",
-    ("nl", False): "Volg deze discussie voor haar eigen berichten; reacties staan op de pagina.",
-    ("en", True): "Follow this discussion to see every reply.",
-    ("en", False): "Follow this discussion for its own posts; replies are on its page.",
-}
-
-
-def group_document(svc: Services, d: Discussion) -> dict[str, Any]:
-    sharing = SHARING_NOTE[(d.lang if d.lang in ("nl", "en") else "en", d.announce_replies)]
-    summary = f"{d.summary}\n\n{sharing}" if d.summary else sharing
-    restricted = d.state is not DiscussionState.OPEN
-    return vocab.group_actor(
-        svc.urls,
-        slug=d.slug,
-        domain=svc.settings.domain,
-        title=d.title,
-        summary_html=content.plain_text_to_html(summary),
-        public_key_pem=d.public_key_pem,
-        published=d.created_at,
-        updated=d.updated_at,
-        restricted=restricted,
-        icon_url=svc.urls.static("group-icon.png"),
-    )
 
 
 def tombstone(object_id: str, former_type: str, deleted: str) -> Response:
@@ -78,7 +51,7 @@ async def group_actor(request: Request, svc: Services) -> Response:
         raise NotFound(f"no discussion {slug!r}")
     if discussion.is_deleted:
         return tombstone(svc.urls.group(discussion.slug), "Group", discussion.updated_at)
-    return activity_response(group_document(svc, discussion))
+    return activity_response(svc.discussions.group_document(discussion))
 
 
 async def instance_actor(request: Request) -> Response:

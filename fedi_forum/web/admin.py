@@ -9,11 +9,12 @@ import hmac
 import secrets
 from typing import Any
 
+import orjson
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from fedi_forum.errors import Forbidden, InvalidInput
+from fedi_forum.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fedi_forum.forum.moderation import REASONS, Moderation
 from fedi_forum.forum.staff import SESSION_SECONDS, Session
 from fedi_forum.models import DiscussionState
@@ -183,3 +184,62 @@ async def federation(request: Request) -> Response:
         return _to_login()
     health = await services(request).store.federation_health()
     return render(request, "admin/federation.html", session=session, **health)
+
+
+async def discussion_form(request: Request) -> Response:
+    """Create (``/admin/discussions/new``) or edit (``…/{slug}/edit``) a discussion;
+    admins only. Edits federate as Update{Note} and Update{Group}."""
+    try:
+        session, form = await _require(request, "admin")
+    except _LoginNeeded:
+        return _to_login()
+    svc = services(request)
+    slug = request.path_params.get("slug")
+    existing = await svc.store.discussion(slug) if slug else None
+    if slug and (existing is None or existing.is_deleted):
+        raise NotFound(f"no discussion {slug!r}")
+    values = {
+        "slug": slug or "",
+        "title": existing.title if existing else "",
+        "summary": existing.summary if existing else "",
+        "lang": "nl",
+        "body": "",
+    }
+    if existing is not None:
+        raw = await svc.store.note_raw(existing.id, 0)
+        source = orjson.loads(raw).get("source", {}) if raw else {}
+        values["body"] = source.get("content", "") if isinstance(source, dict) else ""
+        values["lang"] = existing.lang
+    error = None
+    if form is not None:
+        values |= {k: str(form.get(k, "")) for k in ("slug", "title", "summary", "lang", "body")}
+        try:
+            if existing is None:
+                d = await svc.discussions.create(slug=values["slug"], title=values["title"],
+                                                 body=values["body"], lang=values["lang"],
+                                                 summary=values["summary"])  # fmt: skip
+            else:
+                d = await svc.discussions.edit(
+                    existing.slug, title=values["title"], body=values["body"],
+                    summary=values["summary"],
+                )  # fmt: skip
+        except (InvalidInput, Conflict) as exc:
+            error = exc.public_message
+        else:
+            if svc.delivery is not None:
+                svc.delivery.wake()
+            return RedirectResponse(svc.urls.group(d.slug), status_code=303)
+    return render(request, "admin/discussion_form.html", session=session, values=values,
+                  editing=existing is not None, error=error)  # fmt: skip
+
+
+async def delete_discussion(request: Request) -> Response:
+    try:
+        await _require(request, "admin")
+    except _LoginNeeded:
+        return _to_login()
+    svc = services(request)
+    await svc.discussions.set_state(request.path_params["slug"], DiscussionState.DELETED)
+    if svc.delivery is not None:
+        svc.delivery.wake()
+    return RedirectResponse("/admin#discussions", status_code=303)

@@ -171,3 +171,50 @@ async def test_create_user_rules(live: Live) -> None:
     assert member is not None
     assert member.password_hash.startswith("scrypt$32768$8$1$")
     assert PASSWORD not in member.password_hash
+
+
+async def test_admin_creates_edits_and_deletes_discussions(
+    live: Live, remote: RemoteServer
+) -> None:
+    await _setup(live, remote)
+    await login(live.client, "beheer")
+    form = await live.client.get("/admin/discussions/new", headers=BROWSER)
+    token = _csrf(form.text)
+    r = await live.client.post(
+        "/admin/discussions/new",
+        headers=BROWSER,
+        data={
+            "csrf": token,
+            "slug": "fiets",
+            "title": "Fietspaden",
+            "lang": "nl",
+            "body": "Waar ontbreken fietspaden?",
+            "summary": "",
+        },
+    )
+    assert r.status_code == 303
+    assert r.headers["location"].endswith("/d/fiets")
+    dup = await live.client.post(
+        "/admin/discussions/new",
+        headers=BROWSER,
+        data={"csrf": token, "slug": "fiets", "title": "x", "lang": "nl", "body": "y"},
+    )
+    assert dup.status_code == 200
+    assert "already taken" in dup.text
+    edit = await live.client.get("/admin/discussions/fiets/edit", headers=BROWSER)
+    assert "Waar ontbreken fietspaden?" in edit.text  # the text as typed, to edit
+    await live.client.post(
+        "/admin/discussions/fiets/edit",
+        headers=BROWSER,
+        data={
+            "csrf": token,
+            "title": "Fietspaden in de wijk",
+            "body": "Nieuwe vraag.",
+            "summary": "Fietsen",
+        },
+    )
+    page = (await live.client.get("/d/fiets", headers=BROWSER)).text
+    assert "Fietspaden in de wijk" in page
+    assert "Nieuwe vraag." in page
+    await live.client.post("/admin/discussions/fiets/delete", data={"csrf": token})
+    assert (await live.client.get("/d/fiets", headers=BROWSER)).status_code == 410

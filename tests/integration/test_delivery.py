@@ -12,7 +12,7 @@ import pytest
 
 from fedi_forum.federation import retry
 from fedi_forum.models import utcnow
-from tests.conftest import Live
+from tests.conftest import AS2, Live
 from tests.support.remote import RemoteServer, remote_server
 
 
@@ -276,3 +276,32 @@ async def test_announce_switch_and_removing_a_discussion(live: Live, remote: Rem
     assert farewell["type"] == "Delete"
     assert farewell["object"] == group
     assert remote.delivered[-1][0] == group  # signed by the group itself
+
+
+async def test_editing_a_discussion_sends_updates(live: Live, remote: RemoteServer) -> None:
+    group = await _discussion(live)
+    f = remote.actor("f")
+    await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
+    await live.discussions.edit("park", title="Het nieuwe park", body="Nieuwe tekst.",
+                                summary="Over het park")  # fmt: skip
+    await drain(live)
+    updates = [d for _, _, d in remote.delivered if d["type"] == "Update"]
+    note = next(u["object"] for u in updates if u["object"]["type"] == "Note")
+    actor = next(u["object"] for u in updates if u["object"]["type"] == "Group")
+    assert note["id"] == f"{group}/m/0"
+    assert "updated" in note
+    assert "Het nieuwe park" in note["content"]
+    assert "Nieuwe tekst." in note["content"]
+    assert note["source"]["content"] == "Nieuwe tekst."
+    assert actor["name"] == "Het nieuwe park"
+    assert "Over het park" in actor["summary"]
+    assert remote.rejected == []
+    served = (await live.client.get("/d/park/m/0", headers={"Accept": AS2})).json()
+    assert served["updated"] == note["updated"]
+    page = (await live.client.get("/d/park", headers={"Accept": "text/html"})).text
+    assert "<h1>Het nieuwe park</h1>" in page
+    # only the title: the text stays
+    await live.discussions.edit("park", title="Park 3")
+    served = (await live.client.get("/d/park/m/0", headers={"Accept": AS2})).json()
+    assert "Nieuwe tekst." in served["content"]
+    assert served["name"] == "Park 3"
