@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     moderate = sub.add_parser("moderate", help="hide, restore or delete a reply")
     _common(moderate)
-    moderate.add_argument("action", choices=("hide", "restore", "delete"))
+    moderate.add_argument("action", choices=("hide", "restore", "delete", "approve"))
     moderate.add_argument("slug")
     moderate.add_argument("seq", type=int)
     moderate.add_argument("--reason", choices=REASONS, default="other")
@@ -160,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(announce)
     announce.add_argument("slug")
     announce.add_argument("setting", choices=("on", "off"))
+    premod = dsub.add_parser("premoderate", help="hold replies until approved (on|off)")
+    _common(premod)
+    premod.add_argument("slug")
+    premod.add_argument("setting", choices=("on", "off"))
     return parser
 
 
@@ -264,6 +268,9 @@ def _discussion_command(args: argparse.Namespace, settings: Settings, explicit: 
             d = await discussions.edit(args.slug, title=args.title, body=body,
                                        summary=args.summary)  # fmt: skip
             print(f"{discussions.handle(d)}\tedited: {d.title}")
+        elif args.action == "premoderate":
+            d = await discussions.set_premoderate(args.slug, args.setting == "on")
+            print(f"{discussions.handle(d)}\tpre-moderation: {args.setting}")
         elif args.action == "announce":
             d = await discussions.set_announce_replies(args.slug, args.setting == "on")
             print(f"{discussions.handle(d)}\tannounce replies: {args.setting}")

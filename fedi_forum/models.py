@@ -84,6 +84,7 @@ class Discussion:
     updated_at: str
     last_activity_at: str
     revision: int  # bumped on every change to the discussion's notes (ETags)
+    premoderate: bool = False  # replies wait for a moderator's approval
 
     @property
     def is_deleted(self) -> bool:

@@ -202,5 +202,12 @@ class Discussions:
             raise NotFound(f"no discussion {slug!r}")
         return updated
 
+    async def set_premoderate(self, slug: str, on: bool) -> Discussion:
+        """Hold every new reply until a moderator approves it."""
+        discussion = await self.store.set_premoderate(normalise_slug(slug), on, utcnow())
+        if discussion is None:
+            raise NotFound(f"no discussion {slug!r}")
+        return discussion
+
     def handle(self, discussion: Discussion) -> str:
         return f"@{discussion.slug}@{self.settings.domain}"

@@ -252,6 +252,8 @@ class Inbox:
             return Outcome("ignored: not for any of our discussions")
         if not result.seqs:
             return Outcome("duplicate", target)
+        if result.status == "held":
+            return Outcome("held for moderation", target, result.seqs[-1])
         return Outcome("accepted", target, result.seqs[-1])
 
     async def _route(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+from collections.abc import Callable
 
 import orjson
 
@@ -55,16 +56,32 @@ class Moderation:
         return reason
 
     async def moderate(self, slug: str, seq: int, action: str, reason: str) -> str:
-        if action not in ("hide", "restore", "delete"):
+        if action not in ("hide", "restore", "delete", "approve"):
             raise InvalidInput(f"action {action!r}")
         result = await self.store.moderate_note(
             slug=normalise_slug(slug), seq=seq, action=action,
-            reason="" if action == "restore" else self._reason(reason), now=utcnow(),
-            follow_up=self._removal() if action == "delete" else None,
+            reason="" if action in ("restore", "approve") else self._reason(reason),
+            now=utcnow(), follow_up=self._removal() if action == "delete" else None,
+            announce=self._announce(normalise_slug(slug)) if action == "approve" else None,
         )  # fmt: skip
         if result == "unknown":
             raise NotFound(f"no reply {seq} in {slug!r}")
         return result
+
+    def _announce(self, slug: str) -> Callable[[int, str, str | None], Outgoing]:
+        """The group's boost of an approved reply (the microblog form: the author's
+        Create was not kept verbatim while the reply waited)."""
+
+        def build(seq: int, note_id: str, _author_inbox: str | None) -> Outgoing:
+            group = self.urls.group(slug)
+            activity_id = f"{self.urls.note(slug, seq)}/announce"
+            payload = vocab.announce(
+                activity_id, group_id=group, followers=self.urls.followers(slug),
+                object_id=note_id, author=None, published=utcnow(),
+            )  # fmt: skip
+            return Outgoing(activity_id, orjson.dumps(payload).decode(), group)
+
+        return build
 
     def _removal(self) -> FollowUpBuilder:
         def build(slug: str, seq: int, announce_id: str, note_id: str) -> Outgoing:

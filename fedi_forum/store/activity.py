@@ -42,7 +42,7 @@ class Outgoing:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReplyResult:
-    status: str  # "accepted" | "closed" | "unknown"
+    status: str  # "accepted" | "held" | "closed" | "unknown"
     seqs: tuple[int, ...] = ()
 
 
@@ -121,16 +121,20 @@ def _upsert_actor(conn: sqlite3.Connection, actor: RemoteActor) -> None:
     )
 
 
-def _append_note(conn: sqlite3.Connection, discussion_id: int, note: NewNote) -> int | None:
+def _append_note(
+    conn: sqlite3.Connection, discussion_id: int, note: NewNote, state: str = "visible"
+) -> int | None:
+    """The next seq for ``note`` (None if its id is known or tombstoned). A held note
+    (pre-moderation) takes its place now but is not counted until approved."""
     if conn.execute(
         "SELECT 1 FROM notes WHERE ap_id = ? UNION ALL SELECT 1 FROM tombstones WHERE ap_id = ?",
         (note.ap_id, note.ap_id),
     ).fetchone():
         return None
     row = conn.execute(
-        "UPDATE discussions SET last_seq = last_seq + 1, reply_count = reply_count + 1, "
+        "UPDATE discussions SET last_seq = last_seq + 1, reply_count = reply_count + ?, "
         "revision = revision + 1, last_activity_at = ? WHERE id = ? RETURNING last_seq",
-        (note.accepted_at, discussion_id),
+        (int(state == "visible"), note.accepted_at, discussion_id),
     ).fetchone()
     if row is None:
         raise NotFound(f"no discussion {discussion_id}")
@@ -138,13 +142,13 @@ def _append_note(conn: sqlite3.Connection, discussion_id: int, note: NewNote) ->
     conn.execute(
         "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, in_reply_to, "
         "in_reply_to_seq, content, summary, sensitive, lang, url, visibility, published, "
-        "updated, accepted_at, raw) VALUES (?, ?, ?, ?, ?, ?, "
+        "updated, accepted_at, raw, state) VALUES (?, ?, ?, ?, ?, ?, "
         "(SELECT seq FROM notes WHERE ap_id = ? AND discussion_id = ?), "
-        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (discussion_id, seq, note.ap_id, note.activity_id, note.author_id, note.in_reply_to,
          note.in_reply_to, discussion_id, note.content, note.summary, int(note.sensitive),
          note.lang, note.url, note.visibility, note.published, note.updated, note.accepted_at,
-         note.raw),
+         note.raw, state),
     )  # fmt: skip
     return seq
 
@@ -286,13 +290,14 @@ class ActivityStore:
 
         def write(conn: sqlite3.Connection) -> ReplyResult:
             row = conn.execute(
-                "SELECT id, state, announce_replies FROM discussions WHERE slug = ?", (slug,)
+                "SELECT id, state, announce_replies, premoderate FROM discussions WHERE slug = ?",
+                (slug,),
             ).fetchone()
             if row is None or row[1] == "deleted":
                 return ReplyResult("unknown")
             if row[1] != "open":
                 return ReplyResult("closed")
-            discussion_id, announces = row[0], bool(row[2])
+            discussion_id, announces, held = row[0], bool(row[2]), bool(row[3])
             if not _mark_seen(conn, activity_id, now):
                 return ReplyResult("accepted")
             for author in authors:
@@ -300,9 +305,11 @@ class ActivityStore:
             seqs = []
             seq = None
             for note in notes:
-                seq = _append_note(conn, discussion_id, note)
+                seq = _append_note(conn, discussion_id, note, "held" if held else "visible")
                 if seq is not None:
                     seqs.append(seq)
+            if held:  # nothing is shared until a moderator approves (then: announce)
+                return ReplyResult("held", tuple(seqs))
             if seq is not None and announces:
                 out = announce(seq)
                 conn.execute(

@@ -250,6 +250,13 @@ CREATE TABLE staff (
 );
 """,
     ),
+    (
+        5,
+        """
+-- Pre-moderation: replies wait (state 'held') until a moderator approves them.
+ALTER TABLE discussions ADD COLUMN premoderate INTEGER NOT NULL DEFAULT 0;
+""",
+    ),
 )
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
-from fedi_forum.store.activity import FollowUpBuilder, _follow_up
+from fedi_forum.store.activity import FollowUpBuilder, Outgoing, _enqueue_followers, _follow_up
 from fedi_forum.store.db import Database
 
 
@@ -43,9 +44,12 @@ class ModerationStore:
     async def moderate_note(
         self, *, slug: str, seq: int, action: str, reason: str, now: str,
         follow_up: FollowUpBuilder | None = None,
+        announce: Callable[[int, str, str | None], Outgoing] | None = None,
     ) -> str:  # fmt: skip
-        """``action``: hide (this site only), restore, or delete (a tombstone; followers are
-        told). Returns "done", "unchanged" or "unknown"."""
+        """``action``: hide (this site only), restore, delete (a tombstone; followers are
+        told) or approve (a held reply goes public and, if the discussion shares
+        replies, is announced: ``announce(seq, note id, author inbox)``). Returns "done",
+        "unchanged" or "unknown"."""
 
         def write(conn: sqlite3.Connection) -> str:
             row = conn.execute(
@@ -57,9 +61,11 @@ class ModerationStore:
             if row is None:
                 return "unknown"
             note_id, discussion_id, state, ap_id, author_id = row
-            wanted = {"hide": "hidden", "restore": "visible", "delete": "deleted"}[action]
+            wanted = {"hide": "hidden", "restore": "visible", "delete": "deleted",
+                      "approve": "visible"}[action]  # fmt: skip
             allowed_from = {"hide": ("visible",), "restore": ("hidden",),
-                            "delete": ("visible", "hidden")}[action]  # fmt: skip
+                            "delete": ("visible", "hidden", "held"),
+                            "approve": ("held",)}[action]  # fmt: skip
             if state not in allowed_from:
                 return "unchanged"
             if action == "delete":
@@ -76,6 +82,24 @@ class ModerationStore:
                 _follow_up(conn, note_id, follow_up, now)
             else:
                 conn.execute("UPDATE notes SET state = ? WHERE id = ?", (wanted, note_id))
+            if action == "approve" and announce is not None:
+                shares = conn.execute(
+                    "SELECT announce_replies FROM discussions WHERE id = ?", (discussion_id,)
+                ).fetchone()[0]
+                author = conn.execute(
+                    "SELECT coalesce(shared_inbox, inbox) FROM actors WHERE id = ?",
+                    (author_id,),
+                ).fetchone()
+                if shares:
+                    out = announce(seq, ap_id, author[0] if author else None)
+                    conn.execute(
+                        "INSERT INTO outbox (discussion_id, activity_id, type, object_id, "
+                        "published, payload) VALUES (?, ?, 'Announce', ?, ?, ?) "
+                        "ON CONFLICT (activity_id) DO NOTHING",
+                        (discussion_id, out.activity_id, ap_id, now, out.payload),
+                    )
+                    _enqueue_followers(conn, discussion_id, out, now,
+                                       [author[0]] if author and author[0] else [])  # fmt: skip
             delta = 1 if wanted == "visible" else (-1 if state == "visible" else 0)
             conn.execute(
                 "UPDATE discussions SET revision = revision + 1, "

@@ -39,7 +39,7 @@ from fedi_forum.store.staff import StaffStore
 _DISCUSSION_COLS = (
     "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
     "d.views, d.last_seq, d.reply_count, d.created_at, d.updated_at, d.last_activity_at, "
-    "d.revision"
+    "d.revision, d.premoderate"
 )
 _NOTE_COLS = (
     "n.id, n.discussion_id, n.seq, n.ap_id, n.author_id, n.in_reply_to, n.in_reply_to_seq, "
@@ -71,6 +71,7 @@ def _discussion(row: _RowLike) -> Discussion:
         updated_at=row["updated_at"],
         last_activity_at=row["last_activity_at"],
         revision=row["revision"],
+        premoderate=bool(row["premoderate"]),
     )
 
 
@@ -275,9 +276,17 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
         return await self.db.write(write)
 
     async def set_announce_replies(self, slug: str, on: bool, now: str) -> Discussion | None:
+        return await self._set_flag("announce_replies", slug, on, now)
+
+    async def set_premoderate(self, slug: str, on: bool, now: str) -> Discussion | None:
+        return await self._set_flag("premoderate", slug, on, now)
+
+    async def _set_flag(self, column: str, slug: str, on: bool, now: str) -> Discussion | None:
+        assert column in ("announce_replies", "premoderate")  # a constant, never input
+
         def write(conn: sqlite3.Connection) -> Discussion | None:
             conn.execute(
-                "UPDATE discussions SET announce_replies = ?, updated_at = ? WHERE slug = ?",
+                f"UPDATE discussions SET {column} = ?, updated_at = ? WHERE slug = ?",
                 (int(on), now, slug),
             )
             row = conn.execute(
@@ -316,7 +325,7 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
             "(SELECT max(n2.id) FROM notes n2 WHERE n2.discussion_id = d.id) DESC LIMIT ?",
             (limit,),
         )
-        return [(_discussion(_split(r, 0, 15)), _note(_split(r, 15, None))) for r in rows]
+        return [(_discussion(_split(r, 0, 16)), _note(_split(r, 16, None))) for r in rows]
 
     async def append_note(self, discussion_id: int, note: NewNote) -> int | None:
         """Store ``note`` as the next ordered note of the discussion; return its seq.
@@ -415,7 +424,7 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
             "ORDER BY n.id DESC LIMIT ?",
             (*params, limit),
         )
-        return [(_discussion(_split(r, 0, 15)), _note(_split(r, 15, None))) for r in rows]
+        return [(_discussion(_split(r, 0, 16)), _note(_split(r, 16, None))) for r in rows]
 
     async def context_page(
         self, discussion_id: int, after: int, limit: int

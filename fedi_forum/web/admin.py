@@ -130,6 +130,8 @@ async def moderate_note(request: Request) -> Response:
         request.path_params["slug"], request.path_params["seq"],
         request.path_params["action"], str(form.get("reason", "other")),
     )  # fmt: skip
+    if svc.delivery is not None:
+        svc.delivery.wake()
     return RedirectResponse("/admin#replies", status_code=303)
 
 
@@ -153,6 +155,8 @@ async def discussion_state(request: Request) -> Response:
     slug = request.path_params["slug"]
     if action in ("announce-on", "announce-off"):
         await svc.discussions.set_announce_replies(slug, action == "announce-on")
+    elif action in ("premoderate-on", "premoderate-off"):
+        await svc.discussions.set_premoderate(slug, action == "premoderate-on")
     else:
         states = {"lock": DiscussionState.LOCKED, "unlock": DiscussionState.OPEN,
                   "close": DiscussionState.CLOSED}  # fmt: skip

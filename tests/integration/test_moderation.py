@@ -180,3 +180,31 @@ def test_moderation_cli(tmp_path: Path) -> None:
     assert "xn--" in out  # IDNA-normalised
     assert run("unblock", "domain", "spam.example").stdout.startswith("unblocked")
     assert run("moderate", "hide", "nope", "1").returncode == 2
+
+
+async def test_premoderation_holds_until_approved(live: Live, remote: RemoteServer) -> None:
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    await live.discussions.set_premoderate("park", True)
+    group = f"{live.base_url}/d/park"
+    alice = remote.actor("alice")
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
+    note = alice.note("wacht op goedkeuring", in_reply_to=f"{group}/m/0")
+    assert (await alice.post(live.client, f"{group}/inbox", alice.create(note))).status_code == 202
+    await _drain(live)
+    # held: not on the page, not in the context, not announced
+    assert "wacht op goedkeuring" not in (await live.client.get("/d/park", headers=BROWSER)).text
+    assert note["id"] not in (await live.client.get("/d/park/context")).json()["orderedItems"]
+    assert [d["type"] for _, _, d in remote.delivered] == ["Accept"]
+    d = await live.store.discussion("park")
+    assert d is not None
+    assert d.reply_count == 0
+    assert d.last_seq == 1
+    assert await Moderation(live.settings, live.store).moderate("park", 1, "approve", "") == "done"
+    await _drain(live)
+    assert "wacht op goedkeuring" in (await live.client.get("/d/park", headers=BROWSER)).text
+    announce = remote.delivered[-1][2]
+    assert announce["type"] == "Announce"
+    assert announce["object"] == note["id"]
+    d = await live.store.discussion("park")
+    assert d is not None
+    assert d.reply_count == 1
