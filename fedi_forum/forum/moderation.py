@@ -103,6 +103,39 @@ class Moderation:
 
         return build
 
+    async def forward_report(self, report_id: int, *, include_comment: bool = False) -> int:
+        """Send a report to the servers of the reported authors, as Mastodon does: a
+        ``Flag`` from our instance actor (so the reporter stays anonymous), naming the
+        author and their notes; the comment only when the moderator chooses to.
+        Returns how many servers it went to."""
+        found = await self.store.report_authors(report_id)
+        if found is None:
+            raise NotFound(f"no report {report_id}")
+        comment, authors = found
+        inboxes = await self.store.actor_inboxes(list(authors))
+        by_inbox: dict[str, list[str]] = {}
+        for author, notes in authors.items():
+            if author in inboxes:
+                by_inbox.setdefault(inboxes[author], []).extend([author, *notes])
+        now = utcnow()
+        for n, (inbox, objects) in enumerate(sorted(by_inbox.items())):
+            flag_id = f"{self.urls.instance_actor}#reports/{report_id}/{n}"
+            flag: dict[str, object] = {
+                "@context": vocab.AS_NS,
+                "id": flag_id,
+                "type": "Flag",
+                "actor": self.urls.instance_actor,
+                "object": objects,
+            }
+            if include_comment and comment:
+                flag["content"] = comment
+            await self.store.queue(
+                Outgoing(flag_id, orjson.dumps(flag).decode(), self.urls.instance_actor),
+                [inbox],
+                now,
+            )
+        return len(by_inbox)
+
     def _block_target(self, kind: str, value: str) -> str:
         if kind == "domain":
             domain = normalise_domain(value)

@@ -9,7 +9,15 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from fedi_forum.store.activity import FollowUpBuilder, Outgoing, _enqueue_followers, _follow_up
+import orjson
+
+from fedi_forum.store.activity import (
+    FollowUpBuilder,
+    Outgoing,
+    _enqueue,
+    _enqueue_followers,
+    _follow_up,
+)
 from fedi_forum.store.db import Database
 
 
@@ -231,6 +239,43 @@ class AdminViewStore:
             "WHERE r.state = 'open' ORDER BY r.id"
         )
         return [dict(r) for r in rows]
+
+    async def report_authors(self, report_id: int) -> tuple[str, dict[str, list[str]]] | None:
+        """(comment, {author actor id: [their reported note ids]}) of a report, for
+        forwarding it; only notes by remote authors we know."""
+        row = await self.db.fetch_one(
+            "SELECT comment, note_ids FROM reports WHERE id = ?", (report_id,)
+        )
+        if row is None:
+            return None
+        note_ids = [n for n in orjson.loads(row[1]) if isinstance(n, str)]
+        marks = ",".join("?" * len(note_ids)) or "NULL"
+        rows = await self.db.fetch_all(
+            f"SELECT author_id, ap_id FROM notes WHERE ap_id IN ({marks}) AND is_local = 0",
+            note_ids,
+        )
+        authors: dict[str, list[str]] = {}
+        for author_id, ap_id in rows:
+            authors.setdefault(author_id, []).append(ap_id)
+        return str(row[0]), authors
+
+    async def actor_inboxes(self, actor_ids: list[str]) -> dict[str, str]:
+        marks = ",".join("?" * len(actor_ids)) or "NULL"
+        rows = await self.db.fetch_all(
+            f"SELECT id, coalesce(shared_inbox, inbox) FROM actors WHERE id IN ({marks}) "
+            "AND coalesce(shared_inbox, inbox) IS NOT NULL",
+            actor_ids,
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def queue(self, out: Outgoing, inboxes: list[str], now: str) -> None:
+        """Queue one of our activities to some inboxes (e.g. a forwarded report)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            for inbox in inboxes:
+                _enqueue(conn, out, inbox, now)
+
+        await self.db.write(write)
 
     async def set_report_state(self, report_id: int, state: str) -> bool:
         def write(conn: sqlite3.Connection) -> bool:

@@ -137,11 +137,21 @@ async def moderate_note(request: Request) -> Response:
 
 async def report_state(request: Request) -> Response:
     try:
-        await _require(request)
+        _, form = await _require(request)
     except _LoginNeeded:
         return _to_login()
-    state = {"resolve": "resolved", "dismiss": "dismissed"}[request.path_params["action"]]
-    await services(request).store.set_report_state(request.path_params["id"], state)
+    assert form is not None
+    svc = services(request)
+    action = request.path_params["action"]
+    if action == "forward":  # anonymised: from our instance actor; comment only if chosen
+        await Moderation(svc.settings, svc.store).forward_report(
+            request.path_params["id"], include_comment=form.get("include_comment") == "on"
+        )
+        if svc.delivery is not None:
+            svc.delivery.wake()
+        return RedirectResponse("/admin#reports", status_code=303)
+    state = {"resolve": "resolved", "dismiss": "dismissed"}[action]
+    await svc.store.set_report_state(request.path_params["id"], state)
     return RedirectResponse("/admin#reports", status_code=303)
 
 

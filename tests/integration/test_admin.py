@@ -218,3 +218,28 @@ async def test_admin_creates_edits_and_deletes_discussions(
     assert "Nieuwe vraag." in page
     await live.client.post("/admin/discussions/fiets/delete", data={"csrf": token})
     assert (await live.client.get("/d/fiets", headers=BROWSER)).status_code == 410
+
+
+async def test_reports_are_forwarded_anonymised(live: Live, remote: RemoteServer) -> None:
+    await _setup(live, remote)
+    await live.client.post(
+        "/d/park/m/1/report",
+        data={"reason": "respect", "comment": "scheldt", "contact": "melder@example.nl"},
+    )
+    await login(live.client, "moderator")
+    page = (await live.client.get("/admin", headers=BROWSER)).text
+    report_id = re.search(r"/admin/reports/(\d+)/forward", page).group(1)  # type: ignore[union-attr]
+    r = await live.client.post(f"/admin/reports/{report_id}/forward", data={"csrf": _csrf(page)})
+    assert r.status_code == 303
+    assert live.services.delivery is not None
+    async with asyncio.timeout(20):
+        await live.services.delivery.drain()
+    flags = [(signer, d) for signer, _, d in remote.delivered if d["type"] == "Flag"]
+    assert len(flags) == 1
+    signer, flag = flags[0]
+    assert signer == f"{live.base_url}/actor"  # from the instance, not the reporter
+    alice = remote.actors["alice"]
+    assert flag["object"][0] == alice.id
+    assert len(flag["object"]) == 2
+    assert "content" not in flag
+    assert "melder" not in str(flag)

@@ -208,3 +208,37 @@ async def test_premoderation_holds_until_approved(live: Live, remote: RemoteServ
     d = await live.store.discussion("park")
     assert d is not None
     assert d.reply_count == 1
+
+
+async def test_a_blocked_domain_is_refused_at_every_entry_point(
+    live: Live, remote: RemoteServer
+) -> None:
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    group = f"{live.base_url}/d/park"
+    await Moderation(live.settings, live.store).block("domain", "blocked.example", "spam")
+    await live.services.blocklist.reload()
+    alice = remote.actor("alice")
+    bad = "https://sub.blocked.example/users/x"
+    cases = {
+        "to/cc": alice.create(alice.note("a", in_reply_to=f"{group}/m/0", cc=[bad])),
+        "inReplyTo": alice.create(alice.note("b", in_reply_to=f"{bad}/statuses/1")),
+        "object": alice.activity("Announce", f"{bad}/statuses/2"),
+    }
+    for name, activity in cases.items():
+        r = await alice.post(live.client, f"{group}/inbox", activity)
+        assert r.status_code == 403, name
+    # keyId on a blocked host: refused before any fetch
+    body = b'{"id": "https://x.example/1", "type": "Follow", "actor": "https://x.example/a"}'
+    headers = alice.signed_headers(f"{group}/inbox", body)
+    headers["signature"] = headers["signature"].replace(alice.key_id, f"{bad}#main-key")
+    r = await live.client.post(f"{group}/inbox", content=body, headers=headers)
+    assert r.status_code == 403
+    # delivery targets: nothing is sent to a blocked inbox
+    from fedi_forum.store import Outgoing
+
+    await live.store.queue(Outgoing("https://t/1", "{}", f"{live.base_url}/actor"),
+                           [f"{bad}/inbox"], "2026-11-28T00:00:00Z")  # fmt: skip
+    await _drain(live)
+    row = await live.store.db.fetch_one("SELECT state, last_error FROM deliveries "
+                                        "WHERE inbox LIKE '%blocked.example%'")  # fmt: skip
+    assert tuple(row) == ("dead", "blocked")
