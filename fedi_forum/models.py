@@ -124,6 +124,7 @@ class Note:
     published: str
     updated: str | None
     is_local: bool
+    official: bool = False  # a staff reply marked as the official answer
 
     @property
     def is_visible(self) -> bool:
@@ -183,3 +184,5 @@ class NewNote:
     updated: str | None
     raw: str | None
     accepted_at: str
+    is_local: bool = False
+    official: bool = False

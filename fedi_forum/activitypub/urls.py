@@ -33,6 +33,13 @@ class Urls:
     def static(self, name: str) -> str:
         return f"{self.base}/static/{name}"
 
+    # staff (Person actors of the facilitators)
+    def staff(self, username: str) -> str:
+        return f"{self.base}/staff/{username}"
+
+    def staff_note(self, username: str, note_id: str) -> str:
+        return f"{self.base}/staff/{username}/notes/{note_id}"
+
     # a discussion (Group actor)
     def group(self, slug: str) -> str:
         return f"{self.base}/d/{slug}"

@@ -390,3 +390,57 @@ def update(activity_id: str, actor: str, obj: dict[str, Any]) -> dict[str, Any]:
         "cc": [f"{actor}/followers"] if obj.get("type") == "Group" else obj.get("cc", []),
         "object": {k: v for k, v in obj.items() if k != "@context"},
     }
+
+
+def person_actor(
+    urls: Urls, *, username: str, domain: str, name: str, public_key_pem: str, published: str
+) -> dict[str, Any]:
+    """A staff member (moderator or facilitator) who can reply in discussions."""
+    actor_id = urls.staff(username)
+    return {
+        "@context": ACTOR_CONTEXT,
+        "id": actor_id,
+        "type": "Person",
+        "preferredUsername": username,
+        "name": name,
+        "summary": "",
+        "url": urls.base + "/about",
+        "inbox": f"{actor_id}/inbox",
+        "outbox": f"{actor_id}/outbox",
+        "followers": f"{actor_id}/followers",
+        "endpoints": {"sharedInbox": urls.shared_inbox},
+        "publicKey": public_key(actor_id, public_key_pem),
+        "icon": {"type": "Image", "mediaType": "image/png", "url": urls.static("group-icon.png")},
+        "published": published,
+        "manuallyApprovesFollowers": True,
+        "discoverable": False,
+        "indexable": False,
+        "webfinger": f"{username}@{domain}",
+    }
+
+
+def staff_note(
+    urls: Urls, *, note_id: str, username: str, slug: str, domain: str, content_html: str,
+    lang: str, published: str, in_reply_to: str,
+) -> dict[str, Any]:  # fmt: skip
+    """A staff reply in a discussion: public, addressed to the group (so Mastodon's
+    reply box mentions it), in reply to a note of the discussion."""
+    group = urls.group(slug)
+    note: dict[str, Any] = {
+        "@context": OBJECT_CONTEXT,
+        "id": note_id,
+        "type": "Note",
+        "attributedTo": urls.staff(username),
+        "content": content_html,
+        "contentMap": {lang: content_html},
+        "published": published,
+        "url": note_id,
+        "to": [PUBLIC],
+        "cc": [group, urls.followers(slug)],
+        "audience": group,
+        "context": urls.context(slug),
+        "inReplyTo": in_reply_to,
+        "sensitive": False,
+        "tag": [{"type": "Mention", "href": group, "name": f"@{slug}@{domain}"}],
+    }
+    return note

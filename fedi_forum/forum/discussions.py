@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 from typing import Any
 
 import orjson
@@ -12,7 +13,14 @@ from fedi_forum.activitypub import content, keys, vocab
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
-from fedi_forum.models import RESERVED_SLUGS, SLUG_RE, Discussion, DiscussionState, utcnow
+from fedi_forum.models import (
+    RESERVED_SLUGS,
+    SLUG_RE,
+    Discussion,
+    DiscussionState,
+    NewNote,
+    utcnow,
+)
 from fedi_forum.store import NewDiscussion, Outgoing, Store
 from fedi_forum.store.keyfiles import KeyFiles
 
@@ -75,8 +83,9 @@ class Discussions:
             raise InvalidInput("bad summary", public_message="summary too long")
         if lang not in LANGUAGES:
             raise InvalidInput("bad lang", public_message=f"language must be one of {LANGUAGES}")
-        if await self.store.discussion(slug) is not None:
+        if await self.store.discussion(slug) is not None or await self.store.staff(slug):
             # Checked again by the UNIQUE constraint; this avoids making a key for nothing.
+            # Staff are actors in the same namespace (@name@host).
             raise Conflict("taken", public_message="that name is already taken")
 
         private_key = self.key_files.load_or_create(group_key_name(slug))
@@ -201,6 +210,64 @@ class Discussions:
         if updated is None:
             raise NotFound(f"no discussion {slug!r}")
         return updated
+
+    def staff_document(self, username: str, published: str) -> dict[str, Any]:
+        key = self.key_files.load_or_create(f"staff-{username}")
+        return vocab.person_actor(
+            self.urls, username=username, domain=self.settings.domain, name=username,
+            public_key_pem=keys.public_pem(key), published=published,
+        )  # fmt: skip
+
+    async def staff_reply(
+        self, slug: str, *, username: str, text: str, in_reply_to_seq: int = 0,
+        official: bool = False,
+    ) -> int:  # fmt: skip
+        """A reply by a staff member (a local Person actor): stored as the next ordered
+        note and announced by the group like any reply; it may be the official answer.
+        Staff may reply in locked and closed discussions, and are never held."""
+        slug = normalise_slug(slug)
+        d = await self.store.discussion(slug)
+        if d is None or d.is_deleted:
+            raise NotFound(f"no discussion {slug!r}")
+        if not text.strip() or len(text) > MAX_BODY:
+            raise InvalidInput("bad reply", public_message=f"text must be 1-{MAX_BODY} chars")
+        parent = await self.store.note(d.id, in_reply_to_seq)
+        if parent is None:
+            raise NotFound(f"no message {in_reply_to_seq}")
+        self.key_files.load_or_create(f"staff-{username}")  # the actor's key exists
+        now = utcnow()
+        note_id = self.urls.staff_note(username, secrets.token_hex(8))
+        html = content.plain_text_to_html(text)
+        note = vocab.staff_note(
+            self.urls, note_id=note_id, username=username, slug=slug,
+            domain=self.settings.domain, content_html=html, lang=d.lang, published=now,
+            in_reply_to=parent.ap_id,
+        )  # fmt: skip
+        staff_id = self.urls.staff(username)
+        create = vocab.create(f"{note_id}/activity", staff_id, note)
+        group = self.urls.group(slug)
+
+        def announce(seq: int) -> Outgoing:
+            activity_id = f"{self.urls.note(slug, seq)}/announce"
+            followers = self.urls.followers(slug)
+            plain = vocab.announce(activity_id, group_id=group, followers=followers,
+                                   object_id=note_id, author=None, published=now)  # fmt: skip
+            wrapped = vocab.announce_activity(activity_id, group_id=group, followers=followers,
+                                              activity=create, published=now)  # fmt: skip
+            return Outgoing(activity_id, orjson.dumps(plain).decode(), group,
+                            orjson.dumps(wrapped).decode())  # fmt: skip
+
+        result = await self.store.accept_reply(
+            activity_id=create["id"], slug=slug, notes=[NewNote(
+                ap_id=note_id, activity_id=create["id"], author_id=staff_id,
+                in_reply_to=parent.ap_id, content=html, summary=None, sensitive=False,
+                lang=d.lang, url=None, visibility="public", published=now, updated=None,
+                raw=orjson.dumps(note).decode(), accepted_at=now, is_local=True,
+                official=official,
+            )], authors=[], announce=announce, announce_to_author=None, now=now,
+            as_staff=True,
+        )  # fmt: skip
+        return result.seqs[-1]
 
     async def set_premoderate(self, slug: str, on: bool) -> Discussion:
         """Hold every new reply until a moderator approves it."""

@@ -27,8 +27,8 @@ import orjson
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from fedi_forum.errors import InvalidInput
-from fedi_forum.models import format_time, parse_time, utcnow
+from fedi_forum.errors import Conflict, InvalidInput
+from fedi_forum.models import RESERVED_SLUGS, SLUG_RE, format_time, parse_time, utcnow
 from fedi_forum.store import Store
 
 SESSION_SECONDS = 8 * 3600
@@ -76,8 +76,11 @@ class Staff:
 
     async def create(self, username: str, password: str, role: str) -> None:
         username = username.strip().lower()
-        if not username.isidentifier() or len(username) > 40:
-            raise InvalidInput("bad username", public_message="username: letters, digits, _")
+        # Staff are actors too (@name@host): one namespace with the discussions.
+        if not SLUG_RE.fullmatch(username) or username in RESERVED_SLUGS:
+            raise InvalidInput("bad username", public_message="username: 1-30 of a-z 0-9 _")
+        if await self.store.discussion(username) is not None:
+            raise Conflict(f"{username} is a discussion", public_message="that name is taken")
         if role not in ROLES:
             raise InvalidInput("bad role", public_message=f"role: one of {ROLES}")
         if len(password) < 12:

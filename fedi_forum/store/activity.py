@@ -142,13 +142,13 @@ def _append_note(
     conn.execute(
         "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, in_reply_to, "
         "in_reply_to_seq, content, summary, sensitive, lang, url, visibility, published, "
-        "updated, accepted_at, raw, state) VALUES (?, ?, ?, ?, ?, ?, "
+        "updated, accepted_at, raw, state, is_local, official) VALUES (?, ?, ?, ?, ?, ?, "
         "(SELECT seq FROM notes WHERE ap_id = ? AND discussion_id = ?), "
-        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (discussion_id, seq, note.ap_id, note.activity_id, note.author_id, note.in_reply_to,
          note.in_reply_to, discussion_id, note.content, note.summary, int(note.sensitive),
          note.lang, note.url, note.visibility, note.published, note.updated, note.accepted_at,
-         note.raw, state),
+         note.raw, state, int(note.is_local), int(note.official)),
     )  # fmt: skip
     return seq
 
@@ -179,6 +179,17 @@ class ActivityStore:
             (ap_id,),
         )
         return None if row is None else (str(row[0]), int(row[1]))
+
+    async def local_note(self, ap_id: str) -> tuple[str, int, bytes | None, str] | None:
+        """(slug, seq, stored JSON, state) of one of our own notes, by its id."""
+        row = await self.db.fetch_one(
+            "SELECT d.slug, n.seq, n.raw, n.state FROM notes n "
+            "JOIN discussions d ON d.id = n.discussion_id WHERE n.ap_id = ? AND n.is_local = 1",
+            (ap_id,),
+        )
+        if row is None:
+            return None
+        return str(row[0]), int(row[1]), str(row[2]).encode() if row[2] else None, str(row[3])
 
     async def blocks(self) -> tuple[list[str], list[str]]:
         rows = await self.db.fetch_all("SELECT kind, value FROM blocks")
@@ -281,7 +292,7 @@ class ActivityStore:
     async def accept_reply(
         self, *, activity_id: str, slug: str, notes: Sequence[NewNote],
         authors: Sequence[RemoteActor], announce: AnnounceBuilder,
-        announce_to_author: str | None, now: str,
+        announce_to_author: str | None, now: str, as_staff: bool = False,
     ) -> ReplyResult:  # fmt: skip
         """Store ``notes`` (fetched parents first, the reply last) as the next ordered
         notes of discussion ``slug`` if it accepts replies; for the last one, record the
@@ -295,9 +306,10 @@ class ActivityStore:
             ).fetchone()
             if row is None or row[1] == "deleted":
                 return ReplyResult("unknown")
-            if row[1] != "open":
+            if row[1] != "open" and not as_staff:  # staff may answer in locked threads
                 return ReplyResult("closed")
-            discussion_id, announces, held = row[0], bool(row[2]), bool(row[3])
+            discussion_id, announces = row[0], bool(row[2])
+            held = bool(row[3]) and not as_staff
             if not _mark_seen(conn, activity_id, now):
                 return ReplyResult("accepted")
             for author in authors:

@@ -257,6 +257,13 @@ CREATE TABLE staff (
 ALTER TABLE discussions ADD COLUMN premoderate INTEGER NOT NULL DEFAULT 0;
 """,
     ),
+    (
+        6,
+        """
+-- Staff replies: a moderator's reply may be marked as the official answer.
+ALTER TABLE notes ADD COLUMN official INTEGER NOT NULL DEFAULT 0;
+""",
+    ),
 )
 
 

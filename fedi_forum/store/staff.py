@@ -20,9 +20,10 @@ class StaffMember:
     failed_logins: int
     locked_until: str | None
     session_epoch: int
+    created_at: str
 
 
-_COLS = "id, username, password_hash, role, failed_logins, locked_until, session_epoch"
+_COLS = "id, username, password_hash, role, failed_logins, locked_until, session_epoch, created_at"
 
 
 class StaffStore:

@@ -44,8 +44,8 @@ _DISCUSSION_COLS = (
 _NOTE_COLS = (
     "n.id, n.discussion_id, n.seq, n.ap_id, n.author_id, n.in_reply_to, n.in_reply_to_seq, "
     "n.content, n.summary, n.sensitive, n.lang, n.url, n.state, n.published, n.updated, "
-    "n.is_local, a.name AS a_name, a.preferred_username AS a_username, a.host AS a_host, "
-    "a.url AS a_url, a.icon_url AS a_icon"
+    "n.is_local, n.official, a.name AS a_name, a.preferred_username AS a_username, "
+    "a.host AS a_host, a.url AS a_url, a.icon_url AS a_icon"
 )
 _NOTE_FROM = "notes n LEFT JOIN actors a ON a.id = n.author_id"
 
@@ -101,6 +101,7 @@ def _note(row: _RowLike) -> Note:
         published=row["published"],
         updated=row["updated"],
         is_local=bool(row["is_local"]),
+        official=bool(row["official"]),
     )
 
 

@@ -270,3 +270,29 @@ def page_url_for(svc: Services, d: Discussion, seq: int) -> str:
         return f"{group_page}#m{seq}"
     after = ((seq - 1) // HTML_PAGE_SIZE) * HTML_PAGE_SIZE
     return f"{group_page}?after={after}#m{seq}"
+
+
+async def staff_actor(request: Request) -> Response:
+    svc = services(request)
+    member = await svc.store.staff(request.path_params["username"])
+    if member is None:
+        raise NotFound("no such staff member")
+    if preferred_representation(request.headers.get("accept")) != "as2":
+        return RedirectResponse("/about", status_code=302)
+    return activity_response(svc.discussions.staff_document(member.username, member.created_at))
+
+
+async def staff_note(request: Request) -> Response:
+    """A staff reply at its id: AS2 for servers, its place on the page for people."""
+    svc = services(request)
+    note_id = svc.urls.staff_note(request.path_params["username"], request.path_params["note"])
+    found = await svc.store.local_note(note_id)
+    if found is None or found[3] == "held":
+        raise NotFound("no such note")
+    slug, seq, raw, state = found
+    if preferred_representation(request.headers.get("accept")) != "as2":
+        d = await load_discussion(svc, slug)
+        return RedirectResponse(page_url_for(svc, d, seq), status_code=302)
+    if state == "deleted" or raw is None:
+        return tombstone(svc.urls.note(slug, seq), "Note", "")
+    return activity_response(raw)

@@ -257,3 +257,31 @@ async def delete_discussion(request: Request) -> Response:
     if svc.delivery is not None:
         svc.delivery.wake()
     return RedirectResponse("/admin#discussions", status_code=303)
+
+
+async def staff_reply(request: Request) -> Response:
+    """A moderator replies in a discussion as themselves (their Person actor)."""
+    try:
+        session, form = await _require(request)
+    except _LoginNeeded:
+        return _to_login()
+    svc = services(request)
+    d = await svc.store.discussion(request.path_params["slug"])
+    if d is None or d.is_deleted:
+        raise NotFound("no such discussion")
+    error = None
+    if form is not None:
+        seq = str(form.get("in_reply_to", "0"))
+        try:
+            await svc.discussions.staff_reply(
+                d.slug, username=session.username, text=str(form.get("text", "")),
+                in_reply_to_seq=int(seq) if seq.isdigit() else 0,
+                official=form.get("official") == "on",
+            )  # fmt: skip
+        except (InvalidInput, NotFound) as exc:
+            error = exc.public_message
+        else:
+            if svc.delivery is not None:
+                svc.delivery.wake()
+            return RedirectResponse(svc.urls.group(d.slug), status_code=303)
+    return render(request, "admin/reply.html", session=session, discussion=d, error=error)

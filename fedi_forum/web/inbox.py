@@ -51,7 +51,7 @@ def _public_url(svc: Services, request: Request) -> str:
 
 async def inbox(request: Request) -> Response:
     svc = services(request)
-    slug = request.path_params.get("slug")
+    slug = request.path_params.get("slug")  # None for the shared and the staff inboxes
     svc.inbox_by_client.take(request.client.host if request.client else "")
     _check_content_type(request.headers.get("content-type", ""))
     body = await _read_capped(request)

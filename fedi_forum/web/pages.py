@@ -62,7 +62,18 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
 
 
 def display_author(svc: Services, d: Discussion, note: Note) -> Author:
-    """Local notes are the group's own; remote ones come from the actor cache."""
+    """Local notes are the group's own or a staff member's; remote ones come from the
+    actor cache."""
+    staff_prefix = svc.urls.staff("")
+    if note.is_local and note.author.actor_id.startswith(staff_prefix):
+        username = note.author.actor_id.removeprefix(staff_prefix)
+        return Author(
+            actor_id=note.author.actor_id,
+            name=username,
+            handle=f"@{username}@{svc.settings.domain}",
+            profile_url=svc.urls.base + "/about",
+            avatar_url=svc.urls.static("group-icon.png"),
+        )
     if note.is_local:
         return Author(
             actor_id=svc.urls.group(d.slug),

@@ -23,8 +23,9 @@ def _json(doc: object, media_type: str) -> Response:
 
 def _username(resource: str, domain: str, base_url: str) -> str:
     """The local name a WebFinger resource asks about. Attacker-controlled input."""
-    if resource.startswith(f"{base_url}/d/"):
-        return resource.removeprefix(f"{base_url}/d/")
+    for prefix in (f"{base_url}/d/", f"{base_url}/staff/"):
+        if resource.startswith(prefix):
+            return resource.removeprefix(prefix)
     if resource == f"{base_url}/actor":
         return domain
     acct = resource.removeprefix("acct:").lstrip("@")
@@ -51,6 +52,10 @@ async def webfinger(request: Request) -> Response:
         raise NotFound(f"no such user {user!r}")
     discussion = await svc.store.discussion(user)
     if discussion is None:
+        if await svc.store.staff(user) is not None:  # a staff member (Person)
+            actor_id = svc.urls.staff(user)
+            doc = vocab.webfinger(f"acct:{user}@{domain}", actor_id, actor_id, [actor_id])
+            return _json(doc, JRD)
         raise NotFound(f"no discussion {user!r}")
     if discussion.is_deleted:
         raise Gone(f"discussion {user!r} deleted")

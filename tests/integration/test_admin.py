@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from fedi_forum.forum.staff import Session
+from fedi_forum.models import DiscussionState
 from tests.conftest import Live
 from tests.support.remote import RemoteServer
 
@@ -243,3 +244,59 @@ async def test_reports_are_forwarded_anonymised(live: Live, remote: RemoteServer
     assert len(flag["object"]) == 2
     assert "content" not in flag
     assert "melder" not in str(flag)
+
+
+async def test_staff_reply_is_a_local_actor_and_federates(live: Live, remote: RemoteServer) -> None:
+    await _setup(live, remote)
+    lemmy = remote  # the follower's server says it is a group server
+    lemmy.software = "lemmy"
+    await login(live.client, "moderator")
+    await live.discussions.set_state("park", DiscussionState.LOCKED)  # staff may still answer
+    form = await live.client.get("/admin/discussions/park/reply", headers=BROWSER)
+    r = await live.client.post(
+        "/admin/discussions/park/reply",
+        headers=BROWSER,
+        data={
+            "csrf": _csrf(form.text),
+            "text": "Het park krijgt nieuwe bankjes.",
+            "in_reply_to": "1",
+            "official": "on",
+        },
+    )
+    assert r.status_code == 303
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert "Het park krijgt nieuwe bankjes." in page
+    assert "Officieel antwoord" in page
+    assert f"@moderator@{live.domain}" in page
+    assert "reactie op #1" in page
+    feed = (await live.client.get("/d/park/feed.rss")).text
+    assert "Officieel antwoord" in feed
+    # the staff member is a real actor: WebFinger, actor, the note at its id
+    finger = await live.client.get(
+        "/.well-known/webfinger", params={"resource": f"acct:moderator@{live.domain}"}
+    )
+    actor_id = finger.json()["links"][0]["href"]
+    actor = (await live.client.get(actor_id, headers={"Accept": "application/activity+json"})
+             ).json()  # fmt: skip
+    assert actor["type"] == "Person"
+    assert actor["publicKey"]["id"] == f"{actor_id}#main-key"
+    assert live.services.delivery is not None
+    async with asyncio.timeout(20):
+        await live.services.delivery.drain()
+    announce = [d for _, _, d in remote.delivered if d["type"] == "Announce"][-1]
+    create = announce["object"]
+    assert create["type"] == "Create"
+    assert create["actor"] == actor_id
+    note_id = create["object"]["id"]
+    note = (await live.client.get(note_id, headers={"Accept": "application/activity+json"})
+            ).json()  # fmt: skip
+    assert note["attributedTo"] == actor_id
+    assert note["inReplyTo"].endswith("/statuses/2")
+    html = await live.client.get(note_id, headers=BROWSER)
+    assert html.status_code == 302
+    assert html.headers["location"].endswith("#m2")
+    # names are one namespace: a discussion cannot take a staff name, nor the reverse
+    with pytest.raises(Exception, match="taken"):
+        await live.discussions.create(slug="moderator", title="x", body="y", lang="nl")
+    with pytest.raises(Exception, match="discussion"):
+        await live.services.staff.create("park", PASSWORD, "moderator")
