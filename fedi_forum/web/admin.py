@@ -285,3 +285,39 @@ async def staff_reply(request: Request) -> Response:
                 svc.delivery.wake()
             return RedirectResponse(svc.urls.group(d.slug), status_code=303)
     return render(request, "admin/reply.html", session=session, discussion=d, error=error)
+
+
+async def import_blocks(request: Request) -> Response:
+    """A Mastodon domain-block CSV: first a preview of what changes, then apply."""
+    try:
+        session, form = await _require(request, "admin")
+    except _LoginNeeded:
+        return _to_login()
+    svc = services(request)
+    moderation = Moderation(svc.settings, svc.store)
+    preview = None
+    text = ""
+    if form is not None:
+        upload = form.get("csv_text")
+        text = str(upload or "")[:MAX_FORM]
+        if form.get("apply") == "yes":
+            await moderation.import_blocks(text, str(form.get("reason", "spam")))
+            await svc.blocklist.reload()
+            return RedirectResponse("/admin#blocks", status_code=303)
+        preview = await moderation.preview_import(text)
+    return render(request, "admin/import.html", session=session, preview=preview, text=text,
+                  reasons=REASONS)  # fmt: skip
+
+
+async def set_dialect(request: Request) -> Response:
+    """Override how a server is spoken to (its NodeInfo guess can be wrong)."""
+    try:
+        _, form = await _require(request, "admin")
+    except _LoginNeeded:
+        return _to_login()
+    assert form is not None
+    dialect = str(form.get("dialect", ""))
+    await services(request).store.set_dialect_override(
+        request.path_params["host"], dialect if dialect in ("group", "microblog") else None
+    )
+    return RedirectResponse("/admin/federation", status_code=303)

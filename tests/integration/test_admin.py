@@ -300,3 +300,30 @@ async def test_staff_reply_is_a_local_actor_and_federates(live: Live, remote: Re
         await live.discussions.create(slug="moderator", title="x", body="y", lang="nl")
     with pytest.raises(Exception, match="discussion"):
         await live.services.staff.create("park", PASSWORD, "moderator")
+
+
+async def test_blocklist_import_preview_and_dialect_override(
+    live: Live, remote: RemoteServer
+) -> None:
+    await _setup(live, remote)
+    await login(live.client, "beheer")
+    form = await live.client.get("/admin/blocks/import", headers=BROWSER)
+    token = _csrf(form.text)
+    csv = "#domain,#severity\nspam.example,suspend\nquiet.example,silence\n"
+    preview = await live.client.post("/admin/blocks/import", headers=BROWSER,
+                                     data={"csrf": token, "csv_text": csv})  # fmt: skip
+    assert "Nieuwe blokkades: 1" in preview.text
+    assert "spam.example" in preview.text
+    assert await live.store.block_list() == []  # a preview changes nothing
+    await live.client.post(
+        "/admin/blocks/import",
+        data={"csrf": token, "csv_text": csv, "apply": "yes", "reason": "spam"},
+    )
+    assert [b["value"] for b in await live.store.block_list()] == ["spam.example"]
+    host = remote.base_url.removeprefix("http://")
+    await live.client.post(
+        f"/admin/instances/{host}/dialect", data={"csrf": token, "dialect": "group"}
+    )
+    info = await live.store.instance(host)
+    assert info is not None
+    assert info.dialect_override == "group"
