@@ -327,3 +327,28 @@ async def test_blocklist_import_preview_and_dialect_override(
     info = await live.store.instance(host)
     assert info is not None
     assert info.dialect_override == "group"
+
+
+async def test_every_discussion_switch_from_admin(live: Live, remote: RemoteServer) -> None:
+    await _setup(live, remote)
+    await login(live.client, "beheer")
+    token = _csrf((await live.client.get("/admin", headers=BROWSER)).text)
+    expected = {
+        "close": ("closed", True, False),
+        "unlock": ("open", True, False),
+        "announce-off": ("open", False, False),
+        "premoderate-on": ("open", False, True),
+        "premoderate-off": ("open", False, False),
+        "announce-on": ("open", True, False),
+    }
+    for action, (state, announces, held) in expected.items():
+        r = await live.client.post(f"/admin/discussions/park/{action}", data={"csrf": token})
+        assert r.status_code == 303, action
+        d = await live.store.discussion("park")
+        assert d is not None
+        assert (d.state, d.announce_replies, d.premoderate) == (state, announces, held), action
+    await live.client.post("/d/park/m/1/report", data={"reason": "spam"})
+    page = (await live.client.get("/admin", headers=BROWSER)).text
+    report_id = re.search(r"/admin/reports/(\d+)/dismiss", page).group(1)  # type: ignore[union-attr]
+    await live.client.post(f"/admin/reports/{report_id}/dismiss", data={"csrf": token})
+    assert (await live.store.reports())[0]["state"] == "dismissed"
