@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -68,6 +69,27 @@ def _to_login() -> Response:
     return RedirectResponse("/admin/login", status_code=303)
 
 
+StaffHandler = Callable[[Request, Session, FormData | None], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def staff_only(role: str = "moderator") -> Callable[[StaffHandler], Endpoint]:
+    """Wrap a handler: no valid session → the login page; wrong role → 403; for POSTs
+    the form is read and its CSRF token checked before the handler runs."""
+
+    def wrap(handler: StaffHandler) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            try:
+                session, form = await _require(request, role)
+            except _LoginNeeded:
+                return _to_login()
+            return await handler(request, session, form)
+
+        return endpoint
+
+    return wrap
+
+
 async def login(request: Request) -> Response:
     svc = services(request)
     if request.method == "GET":
@@ -91,22 +113,16 @@ async def login(request: Request) -> Response:
     return response
 
 
-async def logout(request: Request) -> Response:
-    try:
-        session, _ = await _require(request)
-    except _LoginNeeded:
-        return _to_login()
+@staff_only()
+async def logout(request: Request, session: Session, form: FormData | None) -> Response:
     await services(request).staff.logout(session)
     response = _to_login()
     response.delete_cookie(SESSION_COOKIE, path="/admin")
     return response
 
 
-async def dashboard(request: Request) -> Response:
-    try:
-        session, _ = await _require(request)
-    except _LoginNeeded:
-        return _to_login()
+@staff_only()
+async def dashboard(request: Request, session: Session, form: FormData | None) -> Response:
     svc = services(request)
     context: dict[str, Any] = {
         "session": session,
@@ -119,11 +135,8 @@ async def dashboard(request: Request) -> Response:
     return render(request, "admin/dashboard.html", **context)
 
 
-async def moderate_note(request: Request) -> Response:
-    try:
-        _, form = await _require(request)
-    except _LoginNeeded:
-        return _to_login()
+@staff_only()
+async def moderate_note(request: Request, session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
     await Moderation(svc.settings, svc.store).moderate(
@@ -135,11 +148,8 @@ async def moderate_note(request: Request) -> Response:
     return RedirectResponse("/admin#replies", status_code=303)
 
 
-async def report_state(request: Request) -> Response:
-    try:
-        _, form = await _require(request)
-    except _LoginNeeded:
-        return _to_login()
+@staff_only()
+async def report_state(request: Request, session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
     action = request.path_params["action"]
@@ -155,11 +165,8 @@ async def report_state(request: Request) -> Response:
     return RedirectResponse("/admin#reports", status_code=303)
 
 
-async def discussion_state(request: Request) -> Response:
-    try:
-        await _require(request, "admin")
-    except _LoginNeeded:
-        return _to_login()
+@staff_only("admin")
+async def discussion_state(request: Request, session: Session, form: FormData | None) -> Response:
     svc = services(request)
     action = request.path_params["action"]
     slug = request.path_params["slug"]
@@ -174,11 +181,8 @@ async def discussion_state(request: Request) -> Response:
     return RedirectResponse("/admin#discussions", status_code=303)
 
 
-async def blocks(request: Request) -> Response:
-    try:
-        _, form = await _require(request, "admin")
-    except _LoginNeeded:
-        return _to_login()
+@staff_only("admin")
+async def blocks(request: Request, session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
     moderation = Moderation(svc.settings, svc.store)
@@ -191,22 +195,16 @@ async def blocks(request: Request) -> Response:
     return RedirectResponse("/admin#blocks", status_code=303)
 
 
-async def federation(request: Request) -> Response:
-    try:
-        session, _ = await _require(request, "admin")
-    except _LoginNeeded:
-        return _to_login()
+@staff_only("admin")
+async def federation(request: Request, session: Session, form: FormData | None) -> Response:
     health = await services(request).store.federation_health()
     return render(request, "admin/federation.html", session=session, **health)
 
 
-async def discussion_form(request: Request) -> Response:
+@staff_only("admin")
+async def discussion_form(request: Request, session: Session, form: FormData | None) -> Response:
     """Create (``/admin/discussions/new``) or edit (``…/{slug}/edit``) a discussion;
     admins only. Edits federate as Update{Note} and Update{Group}."""
-    try:
-        session, form = await _require(request, "admin")
-    except _LoginNeeded:
-        return _to_login()
     svc = services(request)
     slug = request.path_params.get("slug")
     existing = await svc.store.discussion(slug) if slug else None
@@ -247,11 +245,8 @@ async def discussion_form(request: Request) -> Response:
                   editing=existing is not None, error=error)  # fmt: skip
 
 
-async def delete_discussion(request: Request) -> Response:
-    try:
-        await _require(request, "admin")
-    except _LoginNeeded:
-        return _to_login()
+@staff_only("admin")
+async def delete_discussion(request: Request, session: Session, form: FormData | None) -> Response:
     svc = services(request)
     await svc.discussions.set_state(request.path_params["slug"], DiscussionState.DELETED)
     if svc.delivery is not None:
@@ -259,12 +254,9 @@ async def delete_discussion(request: Request) -> Response:
     return RedirectResponse("/admin#discussions", status_code=303)
 
 
-async def staff_reply(request: Request) -> Response:
+@staff_only()
+async def staff_reply(request: Request, session: Session, form: FormData | None) -> Response:
     """A moderator replies in a discussion as themselves (their Person actor)."""
-    try:
-        session, form = await _require(request)
-    except _LoginNeeded:
-        return _to_login()
     svc = services(request)
     d = await svc.store.discussion(request.path_params["slug"])
     if d is None or d.is_deleted:
@@ -287,12 +279,9 @@ async def staff_reply(request: Request) -> Response:
     return render(request, "admin/reply.html", session=session, discussion=d, error=error)
 
 
-async def import_blocks(request: Request) -> Response:
+@staff_only("admin")
+async def import_blocks(request: Request, session: Session, form: FormData | None) -> Response:
     """A Mastodon domain-block CSV: first a preview of what changes, then apply."""
-    try:
-        session, form = await _require(request, "admin")
-    except _LoginNeeded:
-        return _to_login()
     svc = services(request)
     moderation = Moderation(svc.settings, svc.store)
     preview = None
@@ -309,12 +298,9 @@ async def import_blocks(request: Request) -> Response:
                   reasons=REASONS)  # fmt: skip
 
 
-async def set_dialect(request: Request) -> Response:
+@staff_only("admin")
+async def set_dialect(request: Request, session: Session, form: FormData | None) -> Response:
     """Override how a server is spoken to (its NodeInfo guess can be wrong)."""
-    try:
-        _, form = await _require(request, "admin")
-    except _LoginNeeded:
-        return _to_login()
     assert form is not None
     dialect = str(form.get("dialect", ""))
     await services(request).store.set_dialect_override(
