@@ -487,7 +487,15 @@ class ActivityStore:
         return await self.db.write(write)
 
     async def refresh_actor(self, actor: RemoteActor) -> None:
+        """A new profile (name, avatar, key). Pages showing their notes change too, so
+        those discussions get a new revision (it keys the page caches)."""
+
         def write(conn: sqlite3.Connection) -> None:
             _upsert_actor(conn, actor)
+            conn.execute(
+                "UPDATE discussions SET revision = revision + 1 WHERE id IN "
+                "(SELECT DISTINCT discussion_id FROM notes WHERE author_id = ?)",
+                (actor.id,),
+            )
 
         await self.db.write(write)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gettext
 import io
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import datetime
 from email.utils import format_datetime
 from importlib.resources import files
@@ -30,6 +30,7 @@ from fedi_forum.config import LANGUAGES
 from fedi_forum.models import Author, Note, parse_time
 
 MESSAGE_CACHE_SIZE = 20_000  # ~1 KB each
+PAGE_CACHE_SIZE = 500  # ~30 KB each
 
 
 def load_translations(lang: str) -> gettext.NullTranslations:
@@ -60,6 +61,7 @@ class Renderer:
     def __init__(self, globals_: Mapping[str, Any], timezone: str) -> None:
         zone = ZoneInfo(timezone)
         self._messages: OrderedDict[tuple[str, Note, Author, str], Markup] = OrderedDict()
+        self._pages: OrderedDict[Hashable, str] = OrderedDict()
         self._envs: dict[str, Environment] = {}
         for lang in LANGUAGES:
             env = Environment(
@@ -83,6 +85,18 @@ class Renderer:
 
     def render(self, lang: str, template: str, **context: Any) -> str:
         return self._envs[lang].get_template(template).render(**context)
+
+    def page(self, key: Hashable) -> str | None:
+        """A whole rendered page, if its key (everything it shows) was seen before."""
+        found = self._pages.get(key)
+        if found is not None:
+            self._pages.move_to_end(key)
+        return found
+
+    def keep_page(self, key: Hashable, html: str) -> None:
+        self._pages[key] = html
+        if len(self._pages) > PAGE_CACHE_SIZE:
+            self._pages.popitem(last=False)
 
     def message(self, lang: str, note: Note, author: Author, slug: str) -> Markup:
         """One message's HTML, cached.

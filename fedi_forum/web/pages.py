@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -106,11 +107,34 @@ async def discussion(request: Request) -> Response:
     after = cursor(request.query_params, "after") or 0
     if after and after >= d.last_seq:
         raise NotFound(f"page after {after} beyond {d.last_seq}")
+    client = request.client.host if request.client else ""
+    svc.views.record(d.id, client, request.headers.get("user-agent", ""))
+    lang = choose_language(request, svc.settings.default_lang)
+    explicit = request.query_params.get("lang") in LANGUAGES
+    # The whole page is cached: its key holds everything it shows except the view count
+    # (the discussion value minus views, whose `revision` changes with any note, the
+    # page, the language); the count is put in at the end. A hit costs one small read.
+    key = (lang, explicit, dataclasses.replace(d, views=0, last_activity_at=""), after)
+    views = str(d.views + svc.views.pending(d.id))
+    page = svc.renderer.page(key)
+    if page is None:
+        page = await _discussion_page(request, svc, d, after, lang)
+        svc.renderer.keep_page(key, page)
+    return HTMLResponse(
+        page.replace(VIEWS_MARK, views),
+        headers={"Content-Language": lang, "Vary": "Accept, Accept-Language"},
+    )
+
+
+VIEWS_MARK = "\u2063views\u2063"  # an invisible separator: never in real content
+
+
+async def _discussion_page(
+    request: Request, svc: Services, d: Discussion, after: int, lang: str
+) -> str:
     notes = await svc.store.notes_page(d.id, after + 1, after + PAGE_SIZE)
     opening = next((n for n in notes if n.seq == 0), None)
     replies = [n for n in notes if n.seq > 0]
-    client = request.client.host if request.client else ""
-    svc.views.record(d.id, client, request.headers.get("user-agent", ""))
     last_after = ((d.last_seq - 1) // PAGE_SIZE) * PAGE_SIZE if d.last_seq else 0
     pages = {
         "first": None if after == 0 else "?after=0",
@@ -120,22 +144,22 @@ async def discussion(request: Request) -> Response:
         "number": after // PAGE_SIZE + 1,
         "count": last_after // PAGE_SIZE + 1,
     }
-    lang = choose_language(request, svc.settings.default_lang)
     rendered = {
         n.seq: svc.renderer.message(lang, n, display_author(svc, d, n), d.slug) for n in notes
     }
-    return render(
+    response = render(
         request,
         "discussion.html",
         discussion=d,
         handle=f"@{d.slug}@{svc.settings.domain}",
-        views=d.views + svc.views.pending(d.id),
+        views=VIEWS_MARK,
         opening=rendered[opening.seq] if opening else None,
         reply_count_on_page=len(replies),
         # one string, not 50 template loop iterations
         replies_html=Markup("".join(f"<li>{rendered[n.seq]}</li>\n" for n in replies)),  # noqa: S704
         pages=pages,
     )
+    return bytes(response.body).decode()
 
 
 def _instance_text(path: Path | None) -> list[str] | None:

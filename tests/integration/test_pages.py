@@ -10,6 +10,7 @@ import pytest
 
 from fedi_forum.models import DiscussionState, RemoteActor, utcnow
 from tests.conftest import Live
+from tests.support.remote import RemoteServer
 from tests.support.seed import add_replies, remote_actor
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -230,3 +231,36 @@ async def test_operator_texts_are_shown_as_text(tmp_path: Path) -> None:
         page = (await c.get("/about", headers=BROWSER)).text
     assert "<p>Gemeente Voorbeeld &lt;b&gt;forum&lt;/b&gt;.</p>" in page
     assert "<p>Tweede alinea.</p>" in page
+
+
+async def test_cached_pages_never_go_stale(live: Live, remote: RemoteServer) -> None:
+    """Pages are cached whole; anything they show changes their key."""
+    await live.discussions.create(slug="vers", title="Vers", body="b", lang="nl")
+    group = f"{live.base_url}/d/vers"
+    alice = remote.actor("alice")
+    await alice.post(
+        live.client,
+        f"{group}/inbox",
+        alice.create(alice.note("eerste", in_reply_to=f"{group}/m/0")),
+    )
+    first = (await live.client.get("/d/vers", headers=BROWSER)).text
+    assert ">Alice</a>" in first
+    assert "Weergaven: 1" in first
+    # a profile change of an author on the page
+    await alice.post(
+        live.client,
+        f"{group}/inbox",
+        alice.activity("Update", alice.document() | {"name": "Alice B."}),
+    )
+    page = (await live.client.get("/d/vers", headers={**BROWSER, "User-Agent": "b"})).text
+    assert ">Alice B.</a>" in page
+    assert "Weergaven: 2" in page
+    # a new reply, a moderation, a state change
+    await alice.post(
+        live.client,
+        f"{group}/inbox",
+        alice.create(alice.note("tweede", in_reply_to=f"{group}/m/0")),
+    )
+    assert "tweede" in (await live.client.get("/d/vers", headers=BROWSER)).text
+    await live.discussions.set_state("vers", DiscussionState.LOCKED)
+    assert "Vergrendeld" in (await live.client.get("/d/vers", headers=BROWSER)).text
