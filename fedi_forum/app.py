@@ -93,6 +93,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 inbox_by_client=TokenBuckets(settings.inbox_rate, int(settings.inbox_rate * 10)),
                 inbox_by_server=TokenBuckets(settings.inbox_rate, int(settings.inbox_rate * 10)),
                 staff=Staff(store, key_files.load_or_create_secret("session")),
+                client=client,
+                interact_limiter=RateLimiter(limit=20, window=600),
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
             yield

@@ -218,6 +218,8 @@ def ordered_collection_page(
 
 
 def webfinger(subject: str, actor_id: str, profile_url: str, aliases: list[str]) -> dict[str, Any]:
+    base = actor_id.split("/", 3)
+    interact = f"{base[0]}//{base[2]}/authorize_interaction?uri={{uri}}"
     return {
         "subject": subject,
         "aliases": aliases,
@@ -228,6 +230,8 @@ def webfinger(subject: str, actor_id: str, profile_url: str, aliases: list[str])
                 "type": "text/html",
                 "href": profile_url,
             },
+            # remote interaction, for others' users (web/interaction.py)
+            {"rel": "http://ostatus.org/schema/1.0/subscribe", "template": interact},
         ],
     }
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.delivery import DeliveryWorker
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
@@ -44,6 +45,8 @@ class Services:
     inbox_by_client: TokenBuckets
     inbox_by_server: TokenBuckets
     staff: Staff
+    client: FederationClient
+    interact_limiter: RateLimiter
 
 
 def services(request: Request) -> Services:

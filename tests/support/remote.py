@@ -168,6 +168,8 @@ class RemoteServer:
         self.delivered: list[tuple[str, str, dict[str, Any]]] = []
         self.rejected: list[str] = []
         self.key_cache: dict[str, tuple[str, str]] = {}
+        # remote interaction templates its WebFinger advertises (rel → template)
+        self.templates: dict[str, str] = {}
 
     def actor(
         self,
@@ -213,13 +215,10 @@ class RemoteServer:
             name = resource.removeprefix("acct:").split("@")[0]
             if name not in self.actors:
                 return Response(status_code=404)
+            links = [{"rel": "self", "type": AS2, "href": self.actors[name].id}]
+            links += [{"rel": rel, "template": t} for rel, t in self.templates.items()]
             return Response(
-                orjson.dumps(
-                    {
-                        "subject": resource,
-                        "links": [{"rel": "self", "type": AS2, "href": self.actors[name].id}],
-                    }
-                ),
+                orjson.dumps({"subject": resource, "links": links}),
                 media_type="application/jrd+json",
             )
 
