@@ -10,8 +10,10 @@ Shape (reference/performance.md §1.5–1.6, LemmyNet/lemmy#4529/#4623):
 * Retries follow ``retry.decide`` (Mastodon's salvageable codes, backoff with jitter for
   ~2 days, Retry-After honoured); 410 removes the follower; a server failing for 3 days
   is skipped, with one probe an hour, until it answers or sends us something.
-* Signatures (draft-cavage rsa-sha256, the signing actor's key) are cached per
-  delivery for 30 minutes, so retries inside the Date window do not re-sign.
+* Signatures (the signing actor's key) are cached per delivery for 30 minutes, so
+  retries inside the window do not re-sign. Servers we have not delivered to yet get an
+  RFC 9421 signature first and draft-cavage at once if they answer 400/401
+  ("double-knocking", as Fedify does); what each server accepted is remembered.
 * Dialect per server, from its NodeInfo (cached in ``instances``, admin override wins):
   group servers get FEP-1b12 ``Announce{Create}``; everyone else, and anyone we are
   unsure about, gets ``Announce{object: id}``, which Mastodon understands.
@@ -75,7 +77,8 @@ class DeliveryWorker:
         self._current: dict[str, int] = {}  # inbox → the row its lane holds
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._keys: dict[str, RSAPrivateKey] = {}
-        self._signed: OrderedDict[int, tuple[datetime, dict[str, str]]] = OrderedDict()
+        self._signed: OrderedDict[tuple[int, str], tuple[datetime, dict[str, str]]] = OrderedDict()
+        self._specs: dict[str, str | None] = {}
         self._dialects: dict[str, tuple[str, datetime]] = {}
         self._dialect_locks: dict[str, asyncio.Lock] = {}
         self._stopping = False
@@ -178,7 +181,8 @@ class DeliveryWorker:
             verdict = retry.Verdict(retry.Decision.GIVE_UP)
         if verdict.decision is retry.Decision.DONE:
             self.sent += 1
-            self._signed.pop(row.id, None)
+            self._signed.pop((row.id, "cavage"), None)
+            self._signed.pop((row.id, "rfc9421"), None)
         else:
             log.info("delivery %s to %s: %s (%s)", row.activity_id, row.inbox,
                      verdict.decision, error or status)  # fmt: skip
@@ -201,24 +205,44 @@ class DeliveryWorker:
             ).encode()
             if not body:
                 return 204, None, None  # nothing for this server's dialect (e.g. an edit)
-            headers = self._signature(row, body)
-            status, retry_after = await self.client.post(row.inbox, body, headers)
+            known = await self._known_spec(row.host)
+            spec = known or "rfc9421"
+            status, retry_after = await self.client.post(
+                row.inbox, body, self._signature(row, body, spec)
+            )
+            if known is None and status in (400, 401):
+                # Double-knocking (as Fedify does): a server that refuses an RFC 9421
+                # signature gets draft-cavage at once, and we remember what it accepts.
+                spec = "cavage"
+                status, retry_after = await self.client.post(
+                    row.inbox, body, self._signature(row, body, spec)
+                )
+            if status < 300 and known != spec:
+                self._specs[row.host] = spec
+                await self.store.set_signature_spec(row.host, spec)
         except FetchError as exc:
             return None, None, str(exc)[:500]
         except FediForumError as exc:
             return None, None, str(exc)[:500]
         return status, retry_after, None if status < 300 else f"HTTP {status}"
 
-    def _signature(self, row: DeliveryRow, body: bytes) -> dict[str, str]:
+    async def _known_spec(self, host: str) -> str | None:
+        if host not in self._specs:
+            info = await self.store.instance(host)
+            self._specs[host] = info.signature_spec if info else None
+        return self._specs[host]
+
+    def _signature(self, row: DeliveryRow, body: bytes, spec: str) -> dict[str, str]:
         now = self._now()
-        cached = self._signed.get(row.id)
+        cached = self._signed.get((row.id, spec))
         if cached is not None and now - cached[0] < SIGNATURE_REUSE:
             return cached[1]
-        headers = signatures.sign_request(
+        sign = signatures.sign_request_rfc9421 if spec == "rfc9421" else signatures.sign_request
+        headers = sign(
             method="POST", url=row.inbox, key_id=self.urls.key_id(row.signer),
             private_key=self._key_for(row.signer), body=body, now=now,
         )  # fmt: skip
-        self._signed[row.id] = (now, headers)
+        self._signed[(row.id, spec)] = (now, headers)
         if len(self._signed) > 50_000:
             self._signed.popitem(last=False)
         return headers

@@ -42,6 +42,7 @@ class InstanceInfo:
     dialect: str | None  # "microblog" | "group"
     dialect_override: str | None
     nodeinfo_fetched_at: str | None
+    signature_spec: str | None = None  # "cavage" | "rfc9421": what it accepted last
 
 
 def _row(r: Sequence[Any]) -> DeliveryRow:
@@ -176,8 +177,8 @@ class DeliveryStore:
 
     async def instance(self, host: str) -> InstanceInfo | None:
         row = await self.db.fetch_one(
-            "SELECT host, software, dialect, dialect_override, nodeinfo_fetched_at "
-            "FROM instances WHERE host = ?",
+            "SELECT host, software, dialect, dialect_override, nodeinfo_fetched_at, "
+            "signature_spec FROM instances WHERE host = ?",
             (host,),
         )
         return None if row is None else InstanceInfo(*row)
@@ -192,6 +193,16 @@ class DeliveryStore:
                 "software = excluded.software, version = excluded.version, "
                 "dialect = excluded.dialect, nodeinfo_fetched_at = excluded.nodeinfo_fetched_at",
                 (host, software, version, dialect, now),
+            )
+
+        await self.db.write(write)
+
+    async def set_signature_spec(self, host: str, spec: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO instances (host, signature_spec) VALUES (?, ?) "
+                "ON CONFLICT (host) DO UPDATE SET signature_spec = excluded.signature_spec",
+                (host, spec),
             )
 
         await self.db.write(write)

@@ -305,3 +305,31 @@ async def test_editing_a_discussion_sends_updates(live: Live, remote: RemoteServ
     served = (await live.client.get("/d/park/m/0", headers={"Accept": AS2})).json()
     assert "Nieuwe tekst." in served["content"]
     assert served["name"] == "Park 3"
+
+
+async def test_double_knock_rfc9421_then_cavage_and_remember(
+    live: Live, servers: list[RemoteServer]
+) -> None:
+    group = await _discussion(live)
+    modern, old, _ = servers
+    old.accept_rfc9421 = False  # Mastodon before 4.4: only draft-cavage
+    for server in (modern, old):
+        f = server.actor("f")
+        await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
+    await drain(live)
+    for server in (modern, old):
+        assert server.rejected == []
+        assert [d["type"] for _, _, d in server.delivered] == ["Accept"]
+    assert "signature-input" in modern.received[-1][1]  # verified by another library
+    assert [("signature-input" in h) for _, h, _ in old.received] == [True, False]
+    for server, spec in ((modern, "rfc9421"), (old, "cavage")):
+        info = await live.store.instance(server.base_url.removeprefix("http://"))
+        assert info is not None
+        assert info.signature_spec == spec
+    # remembered: the old server is not knocked twice again
+    author = modern.actor("writer", key_index=1)
+    await author.post(
+        live.client, f"{group}/inbox", author.create(author.note("x", in_reply_to=f"{group}/m/0"))
+    )
+    await drain(live)
+    assert [("signature-input" in h) for _, h, _ in old.received] == [True, False, False]

@@ -170,6 +170,7 @@ class RemoteServer:
         self.key_cache: dict[str, tuple[str, str]] = {}
         # remote interaction templates its WebFinger advertises (rel → template)
         self.templates: dict[str, str] = {}
+        self.accept_rfc9421 = True  # False: answers 401 to RFC 9421, like Mastodon < 4.4
 
     def actor(
         self,
@@ -227,13 +228,17 @@ class RemoteServer:
             self.received.append((request.url.path, dict(request.headers), body))
             if self.inbox_delay:
                 await asyncio.sleep(self.inbox_delay)
+            if "signature-input" in request.headers and not self.accept_rfc9421:
+                return Response(status_code=401)  # like Mastodon before 4.4
             status, headers = self.inbox_queue.pop(0) if self.inbox_queue else (
                 self.inbox_status, {})  # fmt: skip
             if status < 300:
                 try:
-                    signer = await verify_delivery("POST", request.url.path,
-                                                   dict(request.headers), body,
-                                                   self.key_cache)  # fmt: skip
+                    public_url = f"{self.base_url}{request.url.path}"
+                    signer = await verify_delivery(
+                        "POST", request.url.path, dict(request.headers), body,
+                        self.key_cache, public_url,
+                    )  # fmt: skip
                 except Exception as exc:
                     self.rejected.append(repr(exc))
                     return Response(status_code=401)
