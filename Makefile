@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run test lint bench clean
+.PHONY: install install-dev run test lint bench bench-quick clean
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,17 @@ lint: install-dev
 test: lint
 	$(BIN)/pytest
 
-## bench: performance figures (see bench/README.md)
+## bench: performance figures, medians of 3 (bench/README.md)
 bench: install-dev
 	$(BIN)/python bench/html_page.py
 	$(BIN)/python bench/inbox.py
 	$(BIN)/python bench/fanout.py
+
+## bench-quick: one run of each, smaller sizes (about two minutes)
+bench-quick: install-dev
+	$(BIN)/python bench/html_page.py --runs 1 --seconds 4 --replies 2000
+	$(BIN)/python bench/inbox.py --runs 1 --seconds 4 --requests 15000
+	$(BIN)/python bench/fanout.py --runs 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
