@@ -43,6 +43,7 @@ class InstanceInfo:
     dialect_override: str | None
     nodeinfo_fetched_at: str | None
     signature_spec: str | None = None  # "cavage" | "rfc9421": what it accepted last
+    version: str | None = None
 
 
 def _row(r: Sequence[Any]) -> DeliveryRow:
@@ -178,7 +179,7 @@ class DeliveryStore:
     async def instance(self, host: str) -> InstanceInfo | None:
         row = await self.db.fetch_one(
             "SELECT host, software, dialect, dialect_override, nodeinfo_fetched_at, "
-            "signature_spec FROM instances WHERE host = ?",
+            "signature_spec, version FROM instances WHERE host = ?",
             (host,),
         )
         return None if row is None else InstanceInfo(*row)

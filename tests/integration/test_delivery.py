@@ -311,25 +311,30 @@ async def test_double_knock_rfc9421_then_cavage_and_remember(
     live: Live, servers: list[RemoteServer]
 ) -> None:
     group = await _discussion(live)
-    modern, old, _ = servers
-    old.accept_rfc9421 = False  # Mastodon before 4.4: only draft-cavage
-    for server in (modern, old):
+    modern, claims_but_refuses, older = servers
+    modern.software_version = claims_but_refuses.software_version = "4.5.1"
+    claims_but_refuses.accept_rfc9421 = False  # NodeInfo says 4.5, it only takes cavage
+    for server in servers:  # older: Mastodon 4.3, never offered RFC 9421
         f = server.actor("f")
         await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
     await drain(live)
-    for server in (modern, old):
+    for server in servers:
         assert server.rejected == []
         assert [d["type"] for _, _, d in server.delivered] == ["Accept"]
     assert "signature-input" in modern.received[-1][1]  # verified by another library
-    assert [("signature-input" in h) for _, h, _ in old.received] == [True, False]
-    for server, spec in ((modern, "rfc9421"), (old, "cavage")):
+    assert [("signature-input" in h) for _, h, _ in claims_but_refuses.received] == [
+        True, False]  # fmt: skip
+    assert [("signature-input" in h) for _, h, _ in older.received] == [False]
+    for server, spec in ((modern, "rfc9421"), (claims_but_refuses, "cavage"),
+                         (older, "cavage")):  # fmt: skip
         info = await live.store.instance(server.base_url.removeprefix("http://"))
         assert info is not None
         assert info.signature_spec == spec
-    # remembered: the old server is not knocked twice again
+    # remembered: no second knock
     author = modern.actor("writer", key_index=1)
     await author.post(
         live.client, f"{group}/inbox", author.create(author.note("x", in_reply_to=f"{group}/m/0"))
     )
     await drain(live)
-    assert [("signature-input" in h) for _, h, _ in old.received] == [True, False, False]
+    assert [("signature-input" in h) for _, h, _ in claims_but_refuses.received] == [
+        True, False, False]  # fmt: skip

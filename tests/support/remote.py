@@ -165,6 +165,7 @@ class RemoteServer:
         self.inbox_queue: list[tuple[int, dict[str, str]]] = []
         self.inbox_delay = 0.0
         self.software = "mastodon"
+        self.software_version = "4.3.0"
         self.delivered: list[tuple[str, str, dict[str, Any]]] = []
         self.rejected: list[str] = []
         self.key_cache: dict[str, tuple[str, str]] = {}
@@ -265,7 +266,7 @@ class RemoteServer:
                 orjson.dumps(
                     {
                         "version": "2.0",
-                        "software": {"name": self.software, "version": "1.0"},
+                        "software": {"name": self.software, "version": self.software_version},
                         "protocols": ["activitypub"],
                     }
                 ),
