@@ -67,6 +67,16 @@ def _announced(remote: RemoteServer) -> list[str]:
     return [d["object"] for _, _, d in remote.delivered if d["type"] == "Announce"]
 
 
+async def _new_forum(tmp_path: Path) -> tuple[int, str]:
+    """A data directory with discussion `park`, for a server on a free port."""
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    created = await _cli(tmp_path, "discussion", "create", "--slug", "park", "--title", "Park",
+                         "--body", "b", "--base-url", base)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    return port, base
+
+
 async def _wait(predicate, seconds: float) -> None:  # type: ignore[no-untyped-def]
     async with asyncio.timeout(seconds):
         while not predicate():
@@ -74,23 +84,7 @@ async def _wait(predicate, seconds: float) -> None:  # type: ignore[no-untyped-d
 
 
 async def test_kill_9_mid_fanout_loses_nothing(tmp_path: Path, remote: RemoteServer) -> None:
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    assert (
-        await _cli(
-            tmp_path,
-            "discussion",
-            "create",
-            "--slug",
-            "park",
-            "--title",
-            "Park",
-            "--body",
-            "b",
-            "--base-url",
-            base,
-        )
-    ).returncode == 0
+    port, base = await _new_forum(tmp_path)
     server = await _serve(tmp_path, port)
     try:
         group = f"{base}/d/park"
@@ -117,23 +111,7 @@ async def test_kill_9_mid_fanout_loses_nothing(tmp_path: Path, remote: RemoteSer
 
 
 async def test_several_workers_never_send_a_row_twice(tmp_path: Path, remote: RemoteServer) -> None:
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    assert (
-        await _cli(
-            tmp_path,
-            "discussion",
-            "create",
-            "--slug",
-            "park",
-            "--title",
-            "Park",
-            "--body",
-            "b",
-            "--base-url",
-            base,
-        )
-    ).returncode == 0
+    port, base = await _new_forum(tmp_path)
     server = await _serve(tmp_path, port, "--no-worker")
     workers = [_spawn(tmp_path, "worker", "--log-level", "warning") for _ in range(2)]
     try:
