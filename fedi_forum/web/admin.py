@@ -19,6 +19,7 @@ from fedi_forum.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fedi_forum.forum.moderation import REASONS, Moderation
 from fedi_forum.forum.staff import SESSION_SECONDS, Session
 from fedi_forum.models import DiscussionState
+from fedi_forum.web.forms import read_form
 from fedi_forum.web.pages import render
 from fedi_forum.web.state import Services, services
 
@@ -36,9 +37,7 @@ async def _session(request: Request) -> Session | None:
 
 
 async def _form(request: Request) -> FormData:
-    if int(request.headers.get("content-length") or 0) > MAX_FORM:
-        raise InvalidInput("form too large")
-    return await request.form(max_files=0, max_fields=50)
+    return await read_form(request, max_bytes=MAX_FORM, max_fields=50)
 
 
 def _check_csrf(expected: str, form: FormData) -> None:

@@ -8,10 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fedi_forum.errors import Forbidden, InvalidInput, NotFound, RequestTooLarge
+from fedi_forum.errors import Forbidden, InvalidInput, NotFound
 from fedi_forum.forum.moderation import REASONS
 from fedi_forum.models import NoteState, utcnow
 from fedi_forum.web import activitypub as ap
+from fedi_forum.web.forms import read_form
 from fedi_forum.web.pages import choose_language, display_author, render
 from fedi_forum.web.state import services
 
@@ -36,9 +37,7 @@ async def report(request: Request) -> Response:
     origin = request.headers.get("origin")
     if origin and origin != svc.settings.base_url:  # a cross-site POST: not from our page
         raise Forbidden(f"report posted from {origin}")
-    if int(request.headers.get("content-length") or 0) > MAX_FORM:
-        raise RequestTooLarge("report form too large")
-    form = await request.form(max_files=0, max_fields=10)
+    form = await read_form(request, max_bytes=MAX_FORM, max_fields=10)
     if form.get("website"):  # the honeypot: people never see it, bots fill it in
         return render(request, "report.html", sent=True, **context)
     client = request.client.host if request.client else ""

@@ -242,3 +242,24 @@ async def test_a_blocked_domain_is_refused_at_every_entry_point(
     row = await live.store.db.fetch_one("SELECT state, last_error FROM deliveries "
                                         "WHERE inbox LIKE '%blocked.example%'")  # fmt: skip
     assert tuple(row) == ("dead", "blocked")
+
+
+async def test_report_form_bodies_are_bounded(live: Live, remote: RemoteServer) -> None:
+    await _reply(live, remote)
+    huge = await live.client.post(
+        "/d/park/m/1/report",
+        content=b"reason=spam&comment=" + b"x" * 20_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert huge.status_code == 413
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield b"reason=spam"
+
+    chunked = await live.client.post(
+        "/d/park/m/1/report",
+        content=chunks(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert chunked.status_code == 400
+    assert await live.store.reports() == []
