@@ -22,6 +22,8 @@ from fedi_forum.federation.delivery import DeliveryWorker
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
+from fedi_forum.forum.notes import NoteFetcher
+from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Database, Store
@@ -72,6 +74,9 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 worker = DeliveryWorker(settings, store, client, key_files, blocklist)
                 await worker.start()
                 stack.push_async_callback(worker.stop)
+            notes = NoteFetcher(client, keys_resolver, blocklist)
+            remote = RemoteDiscussions(settings, store, keys_resolver, client, notes)
+            stack.push_async_callback(remote.stop)
             views = ViewCounter(store)
             await views.start()
             stack.push_async_callback(views.stop)
@@ -86,7 +91,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 static=load_static(),
                 blocklist=blocklist,
                 keys=keys_resolver,
-                inbox=Inbox(settings, store, keys_resolver, client, blocklist),
+                inbox=Inbox(settings, store, keys_resolver, client, blocklist, remote),
+                remote=remote,
                 delivery=worker,
                 report_limiter=RateLimiter(limit=5, window=600),
                 login_limiter=RateLimiter(limit=10, window=600),

@@ -15,16 +15,22 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
+from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import FediForumError
+from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.client import AddressPolicy, FederationClient, InstanceSigner
+from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.moderation import REASONS, Moderation
+from fedi_forum.forum.notes import NoteFetcher
+from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.models import DiscussionState
 from fedi_forum.store import Database, Store
@@ -117,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     blocks.add_argument("--reason", choices=REASONS, default="spam")
     reports = sub.add_parser("reports", help="reports waiting for the moderators")
     _common(reports)
+
+    follow = sub.add_parser("follow", help="follow a discussion on another server, by handle")
+    _common(follow)
+    follow.add_argument("handle", help="@slug@their.server (a fedi-forum or Lemmy group)")
+    follow.add_argument("--allow-loopback", action="store_true", default=None)
+    unfollow = sub.add_parser("unfollow", help="stop following a discussion on another server")
+    _common(unfollow)
+    unfollow.add_argument("handle")
+    unfollow.add_argument("--allow-loopback", action="store_true", default=None)
+    following = sub.add_parser("following", help="discussions on other servers we follow")
+    _common(following)
 
     admin = sub.add_parser("admin", help="staff accounts for /admin")
     asub = admin.add_subparsers(dest="action", required=True)
@@ -291,46 +308,74 @@ def _discussion_command(args: argparse.Namespace, settings: Settings, explicit: 
     return asyncio.run(_with_services(settings, explicit, run))
 
 
+@contextlib.asynccontextmanager
+async def _federation(
+    s: Settings, discussions: Discussions
+) -> AsyncIterator[tuple[FederationClient, Blocklist]]:
+    """The outbound client (signing as the instance actor) and the blocklist."""
+    urls = Urls(s.base_url)
+    client = FederationClient(
+        policy=AddressPolicy(allow_loopback=s.allow_loopback),
+        signer=InstanceSigner(urls.key_id(urls.instance_actor),
+                              discussions.key_files.load(INSTANCE_KEY)),
+        base_url=s.base_url,
+    )  # fmt: skip
+    await client.start()
+    try:
+        blocklist = Blocklist(discussions.store)
+        await blocklist.reload()
+        yield client, blocklist
+    finally:
+        await client.close()
+
+
+def _remote_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    """follow / unfollow / following: discussions on other servers."""
+
+    async def run(s: Settings, discussions: Discussions) -> int:
+        store = discussions.store
+        if args.command == "following":
+            for g in await store.remote_groups():
+                print(f"{g.state}\t@{g.handle}\t{g.note_count} notes\t{g.name}\t"
+                      f"backfilled {g.backfilled_at or '-'}")  # fmt: skip
+            return 0
+        async with _federation(s, discussions) as (client, blocklist):
+            keys = KeyResolver(store, client, blocklist)
+            remote = RemoteDiscussions(s, store, keys, client, NoteFetcher(client, keys, blocklist))
+            if args.command == "follow":
+                group = await remote.follow(args.handle)
+                print(f"follow of @{group.handle} ({group.name}) queued: {group.state}; "
+                      "the history is read once the group accepts")  # fmt: skip
+            else:
+                group = await remote.unfollow(args.handle)
+                print(f"unfollow of @{group.handle} queued")
+        return 0
+
+    return asyncio.run(_with_services(settings, explicit, run))
+
+
 def _worker(settings: Settings, explicit: bool, log_level: str) -> int:
     """Run only the delivery worker until SIGINT/SIGTERM."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s %(message)s")
 
     async def run(s: Settings, discussions: Discussions) -> int:
-        from fedi_forum.activitypub.urls import Urls
-        from fedi_forum.federation.blocklist import Blocklist
-        from fedi_forum.federation.client import (
-            AddressPolicy,
-            FederationClient,
-            InstanceSigner,
-        )
         from fedi_forum.federation.delivery import DeliveryWorker
 
-        urls = Urls(s.base_url)
-        key_files = discussions.key_files
-        client = FederationClient(
-            policy=AddressPolicy(allow_loopback=s.allow_loopback),
-            signer=InstanceSigner(urls.key_id(urls.instance_actor),
-                                  key_files.load(INSTANCE_KEY)),
-            base_url=s.base_url,
-        )  # fmt: skip
-        await client.start()
-        blocklist = Blocklist(discussions.store)
-        await blocklist.reload()
-        worker = DeliveryWorker(s, discussions.store, client, key_files, blocklist)
-        await worker.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        print(f"fedi-forum worker delivering for {s.base_url}", flush=True)
-        try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 10)
-                await blocklist.maybe_reload()
-        finally:
-            await worker.stop()
-            await client.close()
+        async with _federation(s, discussions) as (client, blocklist):
+            worker = DeliveryWorker(s, discussions.store, client, discussions.key_files, blocklist)
+            await worker.start()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            print(f"fedi-forum worker delivering for {s.base_url}", flush=True)
+            try:
+                while not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 10)
+                    await blocklist.maybe_reload()
+            finally:
+                await worker.stop()
         return 0
 
     return asyncio.run(_with_services(settings, explicit, run))
@@ -409,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_with_services(settings, explicit, create_user))
         if args.command in ("moderate", "block", "unblock", "blocks", "reports"):
             return _moderation_command(args, settings, explicit)
+        if args.command in ("follow", "unfollow", "following"):
+            return _remote_command(args, settings, explicit)
         if args.command == "worker":
             return _worker(settings, explicit, args.log_level)
         if args.command == "deliveries":

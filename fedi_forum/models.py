@@ -139,6 +139,37 @@ class CollectionItem:
     json: bytes
 
 
+class RemoteGroupState(enum.StrEnum):
+    PENDING = "pending"  # our Follow is on its way
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    ENDED = "ended"  # we unfollowed, or the group was deleted
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemoteGroup:
+    """A discussion on another server that we follow (a fedi-forum group, a Lemmy
+    community, …). Name, summary and URL come from its actor document: untrusted text."""
+
+    id: int
+    actor_id: str
+    handle: str  # "slug@host"
+    state: RemoteGroupState
+    follow_activity_id: str
+    note_count: int
+    name: str
+    summary: str
+    url: str
+    inbox: str | None
+    created_at: str
+    updated_at: str
+    backfilled_at: str | None
+
+    @property
+    def host(self) -> str:
+        return self.handle.rpartition("@")[2]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class InstanceStats:
     discussions: int

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,15 +55,16 @@ async def remote() -> AsyncIterator[RemoteServer]:
         yield server
 
 
-@pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[Live]:
+@contextlib.asynccontextmanager
+async def live_instance(home: Path) -> AsyncIterator[Live]:
+    """A real instance (own data dir and keys under ``home``) on a free loopback port."""
     made: dict[str, Settings] = {}
 
     def make(base_url: str):  # type: ignore[no-untyped-def]
         made["s"] = Settings(
             base_url=base_url,
-            data_dir=tmp_path / "data",
-            keys_dir=tmp_path / "keys",
+            data_dir=home / "data",
+            keys_dir=home / "keys",
             instance_name="Testforum",
             contact_email="moderatie@example.nl",
             allow_loopback=True,
@@ -74,3 +76,9 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
         httpx.AsyncClient(base_url=base_url, timeout=10) as client,
     ):
         yield Live(base_url, client, app.state.services, made["s"])
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    async with live_instance(tmp_path) as instance:
+        yield instance

@@ -33,6 +33,10 @@ class Urls:
     def static(self, name: str) -> str:
         return f"{self.base}/static/{name}"
 
+    def remote(self, handle: str) -> str:
+        """Our page showing a discussion we follow on another server (``slug@host``)."""
+        return f"{self.base}/r/{handle}"
+
     # staff (Person actors of the facilitators)
     def staff(self, username: str) -> str:
         return f"{self.base}/staff/{username}"

@@ -214,6 +214,10 @@ class KeyResolver:
         await self.store.upsert_actor(actor)
         return actor
 
+    async def actor_by_handle(self, user: str, host: str) -> parse.ParsedActor:
+        """``user@host`` → its actor document, by WebFinger (through the SSRF guard)."""
+        return await self._actor_by_webfinger(f"acct:{user}@{host}")
+
     async def _actor_by_webfinger(self, acct: str) -> parse.ParsedActor:
         user_host = acct.removeprefix("acct:")
         host = user_host.rpartition("@")[2]

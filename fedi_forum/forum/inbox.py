@@ -13,19 +13,16 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
 
-from fedi_forum.activitypub import content, parse, vocab
+from fedi_forum.activitypub import parse, vocab
 from fedi_forum.activitypub.parse import Activity, IncomingNote
-from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import (
     ActorMismatch,
     FediForumError,
-    FetchError,
     Forbidden,
     InvalidActivity,
     NotFound,
@@ -33,14 +30,21 @@ from fedi_forum.errors import (
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.keys import KeyResolver, VerifiedKey
-from fedi_forum.models import Discussion, DiscussionState, NewNote, RemoteActor, utcnow
+from fedi_forum.forum.notes import NoteFetcher, new_note
+from fedi_forum.forum.remote import RemoteDiscussions
+from fedi_forum.models import (
+    Discussion,
+    DiscussionState,
+    RemoteActor,
+    RemoteGroupState,
+    utcnow,
+)
 from fedi_forum.store import Outgoing, Store
 from fedi_forum.store.activity import FollowUpBuilder
 
 log = logging.getLogger(__name__)
 
 MAX_PARENT_DEPTH = 5  # inReplyTo chain fetched to find (and fill) the discussion
-MAX_CONTENT = 50_000  # characters of sanitized HTML kept per note
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -63,12 +67,15 @@ class Inbox:
         keys: KeyResolver,
         client: FederationClient,
         blocklist: Blocklist,
+        remote: RemoteDiscussions,
     ) -> None:
         self.settings = settings
         self.store = store
         self.keys = keys
         self.client = client
         self.blocklist = blocklist
+        self.notes = NoteFetcher(client, keys, blocklist)
+        self.remote = remote
         self.urls = Urls(settings.base_url)
         self._handlers: dict[str, Handler] = {
             "Follow": self._on_follow,
@@ -78,7 +85,9 @@ class Inbox:
             "Delete": self._on_delete,
             "Like": self._on_reaction,
             "EmojiReact": self._on_reaction,
-            "Announce": self._on_reaction,
+            "Announce": self._on_announce,
+            "Accept": self._on_answer,
+            "Reject": self._on_answer,
             "Flag": self._on_flag,
             "Block": self._on_block,
         }
@@ -193,12 +202,12 @@ class Inbox:
         if doc is None or not (parse.types_of(doc) & parse.NOTE_TYPES):
             if doc is not None:
                 return Outcome(f"ignored: Create {activity.object_type}")
-            doc, author = await self._fetch_note(object_id)  # only an id: fetch from origin
+            doc, author = await self.notes.fetch(object_id)  # only an id: fetch from origin
         note = parse.parse_note(doc, activity)
         if parse.host_of(note.id) != parse.host_of(actor.id) or note.attributed_to != actor.id:
             # Not the signer's own note (forwarded or spoofed): never trust the embedded
             # copy; take it from its origin instead (GoToSocial's rule, §4.4).
-            doc, author = await self._fetch_note(note.id)
+            doc, author = await self.notes.fetch(note.id)
             note = parse.parse_note(doc)
         if note.visibility == "private":
             return Outcome("ignored: not public")  # followers-only and direct: never content
@@ -207,13 +216,13 @@ class Inbox:
         if target is None:
             return Outcome("ignored: not for any of our discussions")
         now = utcnow()
-        new_notes = [self._new_note(n, now, activity_id=None) for n in reversed(parents)]
-        new_notes.append(self._new_note(note, now, activity_id=activity.id, raw=doc))
+        new_notes = [new_note(n, now, activity_id=None) for n in reversed(parents)]
+        new_notes.append(new_note(note, now, activity_id=activity.id, raw=doc))
         # The signer is cached already (key resolution); only authors we fetched are new.
         authors = [] if author is actor else [author]
         for parent in parents:
             if parent.attributed_to and parent.attributed_to != author.id:
-                parent_author = await self._try_fetch_actor(parent.attributed_to)
+                parent_author = await self.notes.try_actor(parent.attributed_to)
                 if parent_author is not None:
                     authors.append(parent_author)
         group = self.urls.group(target)
@@ -280,7 +289,7 @@ class Inbox:
             if len(parents) == MAX_PARENT_DEPTH:
                 break
             try:
-                parent_doc, _ = await self._fetch_note(parent_id)
+                parent_doc, _ = await self.notes.fetch(parent_id)
                 parent = parse.parse_note(parent_doc)
             except FediForumError as exc:
                 log.info("could not fetch parent %s: %s", parent_id, exc)
@@ -296,57 +305,6 @@ class Inbox:
                 return d.slug, []  # parents outside our discussions are not pulled in
         # 3. it came to a discussion's own inbox
         return slug, []
-
-    def _new_note(
-        self, note: IncomingNote, now: str, *, activity_id: str | None,
-        raw: dict[str, Any] | None = None,
-    ) -> NewNote:  # fmt: skip
-        html = note.content
-        if note.name and note.type in ("Article", "Page", "Question"):
-            html = content.opening_post_html(note.name, html)
-        html = clean_html(html + parse.attachments_html(note.attachments))[:MAX_CONTENT]
-        summary = content.html_to_text(note.summary)[:500] if note.summary else None
-        return NewNote(
-            ap_id=note.id,
-            activity_id=activity_id,
-            author_id=note.attributed_to or "",
-            in_reply_to=note.in_reply_to,
-            content=html,
-            summary=summary,
-            sensitive=note.sensitive or bool(summary),
-            lang=note.lang,
-            url=note.url,
-            visibility=note.visibility,
-            published=note.published or now,
-            updated=note.updated,
-            raw=orjson.dumps(raw).decode() if raw is not None else None,
-            accepted_at=now,
-        )
-
-    async def _fetch_note(self, object_id: str) -> tuple[dict[str, Any], RemoteActor]:
-        """A note from its origin: the fetched id must be the URL, and its author must
-        live on the same host (federation-rules.md §4.4)."""
-        self.blocklist.check_url(object_id)
-        try:
-            fetched = await self.client.get_json(object_id)
-        except FetchError as exc:
-            raise InvalidActivity(
-                f"fetching {object_id}: {exc}", public_message="object not found at its origin"
-            ) from exc
-        doc = fetched.document
-        if parse.id_of(doc.get("id")) != object_id or fetched.url != object_id:
-            raise InvalidActivity(f"fetched object is not {object_id}")
-        author_id = parse.parse_note(doc).attributed_to
-        if author_id is None or parse.host_of(author_id) != parse.host_of(object_id):
-            raise InvalidActivity("note attributed to another host")
-        author = await self.keys.fetch_actor(author_id)
-        return doc, author
-
-    async def _try_fetch_actor(self, actor_id: str) -> RemoteActor | None:
-        try:
-            return await self.keys.fetch_actor(actor_id)
-        except FediForumError:
-            return None
 
     # -- Update / Delete ----------------------------------------------------------------------
 
@@ -370,7 +328,7 @@ class Inbox:
             raise ActorMismatch("only the author can edit a note")
         if note.updated is None:
             return Outcome("ignored: edit without 'updated'")
-        fresh = self._new_note(note, utcnow(), activity_id=activity.id, raw=doc)
+        fresh = new_note(note, utcnow(), activity_id=activity.id, raw=doc)
         changed = await self.store.update_note(
             activity_id=activity.id, ap_id=note.id, author_id=actor.id, content=fresh.content,
             summary=fresh.summary, sensitive=fresh.sensitive, updated=note.updated,
@@ -424,6 +382,23 @@ class Inbox:
         return build
 
     # -- reactions and reports --------------------------------------------------------------
+
+    async def _on_announce(
+        self, activity: Activity, actor: RemoteActor, slug: str | None
+    ) -> Outcome:
+        """From a group we follow: its discussion's content. From anyone else: a boost."""
+        if actor.type == "Group":
+            group = await self.store.remote_group(actor.id)
+            if group is not None and group.state in (
+                RemoteGroupState.ACCEPTED, RemoteGroupState.PENDING,
+            ):  # fmt: skip
+                return Outcome(await self.remote.on_announce(group, activity, actor), group.handle)
+        return await self._on_reaction(activity, actor, slug)
+
+    async def _on_answer(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
+        """A group's Accept/Reject of a Follow our instance sent."""
+        result = await self.remote.on_answer(activity, actor, activity.type == "Accept")
+        return Outcome(result)
 
     async def _on_reaction(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
         target = activity.object_id

@@ -435,6 +435,16 @@ class ActivityStore:
                     (discussion_id,),
                 )
             conn.execute("UPDATE actors SET state = 'gone' WHERE id = ?", (actor_id,))
+            # in discussions we follow elsewhere: their notes go, a deleted group ends
+            conn.execute(
+                "UPDATE remote_notes SET state = 'deleted', content = '', summary = NULL, "
+                "updated = ? WHERE author_id = ? AND state != 'deleted'",
+                (now, actor_id),
+            )
+            conn.execute(
+                "UPDATE remote_groups SET state = 'ended', updated_at = ? WHERE actor_id = ?",
+                (now, actor_id),
+            )
 
         await self.db.write(write)
 

@@ -264,6 +264,50 @@ ALTER TABLE discussions ADD COLUMN premoderate INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE notes ADD COLUMN official INTEGER NOT NULL DEFAULT 0;
 """,
     ),
+    (
+        7,
+        """
+-- Discussions on other servers that this instance follows (its instance actor sends the
+-- Follow), e.g. another municipality's fedi-forum or a Lemmy community.
+CREATE TABLE remote_groups (
+    id                 INTEGER PRIMARY KEY,
+    actor_id           TEXT NOT NULL UNIQUE,        -- the Group; its key/inbox in actors
+    handle             TEXT NOT NULL,               -- slug@host, lower-case
+    follow_activity_id TEXT NOT NULL,
+    state              TEXT NOT NULL
+                       CHECK (state IN ('pending', 'accepted', 'rejected', 'ended')),
+    note_count         INTEGER NOT NULL DEFAULT 0,
+    created_at         TEXT NOT NULL,
+    updated_at         TEXT NOT NULL,
+    backfilled_at      TEXT
+);
+CREATE INDEX remote_groups_handle ON remote_groups (handle);
+
+-- Their notes, in the group's order (position 0 = its opening post when known). Content
+-- is sanitized like any remote note; positions are dense and follow the group's context
+-- collection after a backfill, arrival order before.
+CREATE TABLE remote_notes (
+    id                   INTEGER PRIMARY KEY,
+    group_id             INTEGER NOT NULL REFERENCES remote_groups (id),
+    position             INTEGER NOT NULL,
+    ap_id                TEXT NOT NULL,
+    author_id            TEXT NOT NULL,
+    in_reply_to          TEXT,
+    in_reply_to_position INTEGER,
+    content              TEXT NOT NULL,
+    summary              TEXT,
+    sensitive            INTEGER NOT NULL DEFAULT 0,
+    lang                 TEXT,
+    url                  TEXT,
+    state                TEXT NOT NULL DEFAULT 'visible' CHECK (state IN ('visible', 'deleted')),
+    published            TEXT NOT NULL,
+    updated              TEXT,
+    received_at          TEXT NOT NULL,
+    UNIQUE (group_id, ap_id)
+);
+CREATE INDEX remote_notes_order ON remote_notes (group_id, position);
+""",
+    ),
 )
 
 

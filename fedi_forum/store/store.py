@@ -14,14 +14,12 @@ from typing import Any
 
 from fedi_forum.errors import Conflict
 from fedi_forum.models import (
-    Author,
     CollectionItem,
     Discussion,
     DiscussionState,
     InstanceStats,
     NewNote,
     Note,
-    NoteState,
     RemoteActor,
 )
 from fedi_forum.store.activity import (
@@ -34,6 +32,8 @@ from fedi_forum.store.activity import (
 from fedi_forum.store.db import Database
 from fedi_forum.store.delivery import DeliveryStore
 from fedi_forum.store.moderation import AdminViewStore, ModerationStore
+from fedi_forum.store.remote import RemoteStore
+from fedi_forum.store.rows import RowLike, note_from_row
 from fedi_forum.store.staff import StaffStore
 
 _DISCUSSION_COLS = (
@@ -51,7 +51,7 @@ _NOTE_FROM = "notes n LEFT JOIN actors a ON a.id = n.author_id"
 
 # SQL text below is assembled only from the constant column lists above; every value is
 # a bound parameter.
-_RowLike = sqlite3.Row | Mapping[str, Any]
+_RowLike = RowLike
 
 
 def _discussion(row: _RowLike) -> Discussion:
@@ -72,36 +72,6 @@ def _discussion(row: _RowLike) -> Discussion:
         last_activity_at=row["last_activity_at"],
         revision=row["revision"],
         premoderate=bool(row["premoderate"]),
-    )
-
-
-def _note(row: _RowLike) -> Note:
-    username, host = row["a_username"], row["a_host"]
-    author = Author(
-        actor_id=row["author_id"],
-        name=row["a_name"] or username or "",
-        handle=f"@{username}@{host}" if username and host else "",
-        profile_url=row["a_url"] or row["author_id"],
-        avatar_url=row["a_icon"] or "",
-    )
-    return Note(
-        id=row["id"],
-        discussion_id=row["discussion_id"],
-        seq=row["seq"],
-        ap_id=row["ap_id"],
-        author=author,
-        in_reply_to=row["in_reply_to"],
-        in_reply_to_seq=row["in_reply_to_seq"],
-        content=row["content"],
-        summary=row["summary"],
-        sensitive=bool(row["sensitive"]),
-        lang=row["lang"],
-        url=row["url"],
-        state=NoteState(row["state"]),
-        published=row["published"],
-        updated=row["updated"],
-        is_local=bool(row["is_local"]),
-        official=bool(row["official"]),
     )
 
 
@@ -127,7 +97,7 @@ class NewDiscussion:
     now: str
 
 
-class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, StaffStore):
+class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, StaffStore, RemoteStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -326,7 +296,7 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
             "(SELECT max(n2.id) FROM notes n2 WHERE n2.discussion_id = d.id) DESC LIMIT ?",
             (limit,),
         )
-        return [(_discussion(_split(r, 0, 16)), _note(_split(r, 16, None))) for r in rows]
+        return [(_discussion(_split(r, 0, 16)), note_from_row(_split(r, 16, None))) for r in rows]
 
     async def append_note(self, discussion_id: int, note: NewNote) -> int | None:
         """Store ``note`` as the next ordered note of the discussion; return its seq.
@@ -394,14 +364,14 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
             "ORDER BY 3",
             (discussion_id, discussion_id, max(first, 1), last),
         )
-        return [_note(r) for r in rows]
+        return [note_from_row(r) for r in rows]
 
     async def note(self, discussion_id: int, seq: int) -> Note | None:
         row = await self.db.fetch_one(
             f"SELECT {_NOTE_COLS} FROM {_NOTE_FROM} WHERE n.discussion_id = ? AND n.seq = ?",
             (discussion_id, seq),
         )
-        return None if row is None else _note(row)
+        return None if row is None else note_from_row(row)
 
     async def note_raw(self, discussion_id: int, seq: int) -> bytes | None:
         row = await self.db.fetch_one(
@@ -425,7 +395,7 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
             "ORDER BY n.id DESC LIMIT ?",
             (*params, limit),
         )
-        return [(_discussion(_split(r, 0, 16)), _note(_split(r, 16, None))) for r in rows]
+        return [(_discussion(_split(r, 0, 16)), note_from_row(_split(r, 16, None))) for r in rows]
 
     async def context_page(
         self, discussion_id: int, after: int, limit: int

@@ -31,6 +31,7 @@ def routes() -> list[Route]:
         Route("/.well-known/nodeinfo", wellknown.nodeinfo_links),
         Route("/nodeinfo/{version}", wellknown.nodeinfo),
         Route("/d/{slug}", pages.discussion),
+        Route("/r/{handle}", pages.remote_discussion),
         Route("/d/{slug}/outbox", activitypub.outbox),
         Route("/d/{slug}/followers", activitypub.followers),
         Route("/d/{slug}/following", activitypub.following),

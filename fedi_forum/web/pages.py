@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, Response
 from fedi_forum.activitypub import content
 from fedi_forum.config import LANGUAGES
 from fedi_forum.errors import NotAcceptable, NotFound
-from fedi_forum.models import Author, Discussion, Note
+from fedi_forum.models import Author, Discussion, Note, RemoteGroupState
 from fedi_forum.web import activitypub as ap
 from fedi_forum.web.negotiation import preferred_language, preferred_representation
 from fedi_forum.web.pagination import cursor
@@ -92,7 +92,34 @@ async def index(request: Request) -> Response:
     items = [
         {"discussion": d, "excerpt": content.excerpt(opening.content, 240)} for d, opening in rows
     ]
-    return render(request, "index.html", items=items)
+    followed = await svc.store.remote_groups(RemoteGroupState.ACCEPTED)
+    return render(request, "index.html", items=items, followed=followed)
+
+
+async def remote_discussion(request: Request) -> Response:
+    """``/r/{slug@host}``: a discussion we follow on another server, in its order."""
+    svc = services(request)
+    group = await svc.store.remote_group_by_handle(request.path_params["handle"])
+    if group is None:
+        raise NotFound("not a discussion we follow")
+    after = cursor(request.query_params, "after")
+    first = 0 if after is None else after + 1
+    notes = await svc.store.remote_notes_page(group.id, first, first + PAGE_SIZE)
+    shown, more = notes[:PAGE_SIZE], len(notes) > PAGE_SIZE
+    lang = choose_language(request, svc.settings.default_lang)
+    messages = Markup("".join(  # noqa: S704 - fragments rendered with autoescape on
+        f"<li>{svc.renderer.message(lang, n, n.author, '')}</li>\n" for n in shown
+    ))  # fmt: skip
+    pages = {
+        "prev": None if first == 0 else f"?after={max(first - PAGE_SIZE, 0) - 1}",
+        "next": f"?after={shown[-1].seq}" if more else None,
+    }
+    if pages["prev"] == "?after=-1":
+        pages["prev"] = "?"
+    return render(
+        request, "remote.html", group=group, summary=content.html_to_text(group.summary)[:500],
+        messages_html=messages, pages=pages,
+    )  # fmt: skip
 
 
 async def discussion(request: Request) -> Response:

@@ -16,6 +16,7 @@ from fedi_forum.federation.delivery import DeliveryWorker
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
+from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Store
@@ -47,6 +48,7 @@ class Services:
     staff: Staff
     client: FederationClient
     interact_limiter: RateLimiter
+    remote: RemoteDiscussions
 
 
 def services(request: Request) -> Services:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from fedi_forum.config import Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.models import DiscussionState, NewNote, utcnow
-from fedi_forum.store import Database, Store
+from fedi_forum.store import Database, Outgoing, Store
 from fedi_forum.store.keyfiles import KeyFiles
 from tests.support.seed import add_replies, remote_actor
 
@@ -191,3 +192,43 @@ async def test_views_and_base_url_claim(discussions: Discussions) -> None:
     assert fresh.views == 5
     assert await discussions.store.claim_base_url("https://a.nl") == "https://a.nl"
     assert await discussions.store.claim_base_url("https://b.nl") == "https://a.nl"
+
+
+def _remote_note(ap_id: str, in_reply_to: str | None = None) -> NewNote:
+    return NewNote(
+        ap_id=ap_id, activity_id=None, author_id="https://a.example/users/x",
+        in_reply_to=in_reply_to, content="<p>x</p>", summary=None, sensitive=False, lang=None,
+        url=None, visibility="public", published="2026-11-28T10:00:00Z", updated=None, raw=None,
+        accepted_at="2026-11-28T10:00:00Z",
+    )  # fmt: skip
+
+
+async def test_remote_notes_take_the_groups_order_after_a_backfill(db: Database) -> None:
+    """Live arrivals come first (arrival order); the backfill's context listing then puts
+    the group's history in its order, and notes it did not list stay after, in order."""
+    store = Store(db)
+    group = dataclasses.replace(remote_actor("park"), id="https://a.example/d/park", type="Group")
+    follow = Outgoing("https://b.example/actor#follows/1", "{}", "https://b.example/actor")
+    g = await store.start_remote_follow(
+        group=group, handle="Park@a.example", follow=follow, inbox="https://a.example/inbox",
+        now=utcnow(),
+    )  # fmt: skip
+    assert g.handle == "park@a.example"
+    assert await store.answer_remote_follow(
+        group_actor=group.id, follow_id="https://b.example/actor#follows/other", accepted=True,
+        now=utcnow(),
+    ) is None  # fmt: skip
+    base = "https://a.example/d/park/m/"
+    live = [_remote_note(f"{base}5", in_reply_to=f"{base}1"), _remote_note(f"{base}9")]
+    assert await store.add_remote_notes(g.id, live, [], utcnow()) == 2
+    history = [_remote_note(f"{base}{i}") for i in (0, 1, 2)]
+    assert await store.add_remote_notes(g.id, [*history, live[0]], [], utcnow()) == 3
+    await store.order_remote_notes(g.id, [f"{base}{i}" for i in (0, 1, 2, 5)], utcnow())
+    notes = await store.remote_notes_page(g.id, 0, 50)
+    assert [n.ap_id.removeprefix(base) for n in notes] == ["0", "1", "2", "5", "9"]
+    assert [n.seq for n in notes] == [0, 1, 2, 3, 4]
+    assert notes[3].in_reply_to_seq == 1
+    assert (await store.remote_group(group.id)).note_count == 5  # type: ignore[union-attr]
+    assert await store.remove_remote_note(g.id, f"{base}2", utcnow())
+    assert not await store.remove_remote_note(g.id, f"{base}2", utcnow())
+    assert (await store.remote_notes_page(g.id, 2, 2))[0].state == "deleted"

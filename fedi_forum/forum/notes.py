@@ -1,0 +1,102 @@
+"""Remote notes: fetched from their origin with the origin rules, and turned into what
+we store. Shared by the inbox (replies to our discussions) and by the discussions we
+follow on other servers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from fedi_forum.activitypub import content, parse
+from fedi_forum.activitypub.parse import Activity, IncomingNote
+from fedi_forum.activitypub.sanitize import clean_html
+from fedi_forum.errors import FediForumError, FetchError, InvalidActivity
+from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.client import FederationClient
+from fedi_forum.federation.keys import KeyResolver
+from fedi_forum.models import NewNote, RemoteActor
+
+MAX_CONTENT = 50_000  # characters of sanitized HTML kept per note
+
+
+def new_note(
+    note: IncomingNote, now: str, *, activity_id: str | None, raw: dict[str, Any] | None = None
+) -> NewNote:
+    """What we keep of a remote note: sanitized HTML (an Article's title in bold on top,
+    attachments as links), a plain-text content warning."""
+    html = note.content
+    if note.name and note.type in ("Article", "Page", "Question"):
+        html = content.opening_post_html(note.name, html)
+    html = clean_html(html + parse.attachments_html(note.attachments))[:MAX_CONTENT]
+    summary = content.html_to_text(note.summary)[:500] if note.summary else None
+    return NewNote(
+        ap_id=note.id,
+        activity_id=activity_id,
+        author_id=note.attributed_to or "",
+        in_reply_to=note.in_reply_to,
+        content=html,
+        summary=summary,
+        sensitive=note.sensitive or bool(summary),
+        lang=note.lang,
+        url=note.url,
+        visibility=note.visibility,
+        published=note.published or now,
+        updated=note.updated,
+        raw=orjson.dumps(raw).decode() if raw is not None else None,
+        accepted_at=now,
+    )
+
+
+class NoteFetcher:
+    def __init__(self, client: FederationClient, keys: KeyResolver, blocklist: Blocklist) -> None:
+        self.client = client
+        self.keys = keys
+        self.blocklist = blocklist
+
+    async def fetch(self, object_id: str) -> tuple[dict[str, Any], RemoteActor]:
+        """A note from its origin: the fetched id must be the URL, and its author must
+        live on the same host (federation-rules.md §4.4)."""
+        self.blocklist.check_url(object_id)
+        try:
+            fetched = await self.client.get_json(object_id)
+        except FetchError as exc:
+            raise InvalidActivity(
+                f"fetching {object_id}: {exc}", public_message="object not found at its origin"
+            ) from exc
+        doc = fetched.document
+        if parse.id_of(doc.get("id")) != object_id or fetched.url != object_id:
+            raise InvalidActivity(f"fetched object is not {object_id}")
+        author_id = parse.parse_note(doc).attributed_to
+        if author_id is None or parse.host_of(author_id) != parse.host_of(object_id):
+            raise InvalidActivity("note attributed to another host")
+        author = await self.keys.fetch_actor(author_id)
+        return doc, author
+
+    async def trusted(
+        self, doc: dict[str, Any] | None, object_id: str, sender: RemoteActor,
+        activity: Activity | None = None, *, host_vouches: bool = False,
+    ) -> tuple[IncomingNote, dict[str, Any], RemoteActor]:  # fmt: skip
+        """The note ``object_id`` as we may believe it. An embedded copy counts only when
+        the signer wrote it (``host_vouches``: or the signer's server hosts it, as a group
+        does for its own posts); anything else (forwarded, announced by a group for
+        another server, or only an id) is fetched from its origin (GoToSocial's rule,
+        §4.4)."""
+        if doc is not None and parse.types_of(doc) & parse.NOTE_TYPES:
+            note = parse.parse_note(doc, activity)
+            if note.id == object_id and parse.host_of(note.id) == parse.host_of(sender.id):
+                if note.attributed_to == sender.id:
+                    return note, doc, sender
+                author_id = note.attributed_to
+                if host_vouches and author_id and parse.host_of(author_id) == sender.host:
+                    author = await self.try_actor(author_id)
+                    if author is not None:
+                        return note, doc, author
+        fetched, author = await self.fetch(object_id)
+        return parse.parse_note(fetched), fetched, author
+
+    async def try_actor(self, actor_id: str) -> RemoteActor | None:
+        try:
+            return await self.keys.fetch_actor(actor_id)
+        except FediForumError:
+            return None

@@ -1,0 +1,264 @@
+"""Discussions on other servers that we follow, and their notes (``remote_groups``,
+``remote_notes``). Positions are dense per group, so pages are ``BETWEEN`` ranges like
+our own discussions' seqs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from fedi_forum.models import NewNote, Note, RemoteActor, RemoteGroup, RemoteGroupState
+from fedi_forum.store.activity import Outgoing, _enqueue, _upsert_actor
+from fedi_forum.store.db import Database
+from fedi_forum.store.rows import note_from_row
+
+# The group's name, summary (text only when it is a string) and inbox come from its
+# cached actor document.
+_GROUP_COLS = (
+    "g.id, g.actor_id, g.handle, g.state, g.follow_activity_id, g.note_count, "
+    "coalesce(a.name, a.preferred_username, g.handle), "
+    "CASE WHEN json_valid(a.raw) AND json_type(a.raw, '$.summary') = 'text' "
+    "THEN json_extract(a.raw, '$.summary') ELSE '' END, "
+    "coalesce(a.url, g.actor_id), coalesce(a.shared_inbox, a.inbox), "
+    "g.created_at, g.updated_at, g.backfilled_at"
+)
+_GROUP_FROM = "remote_groups g LEFT JOIN actors a ON a.id = g.actor_id"
+# Same names as the notes query of store.py, so one row → Note mapping serves both.
+_NOTE_COLS = (
+    "n.id, n.group_id AS discussion_id, n.position AS seq, n.ap_id, n.author_id, "
+    "n.in_reply_to, n.in_reply_to_position AS in_reply_to_seq, n.content, n.summary, "
+    "n.sensitive, n.lang, n.url, n.state, n.published, n.updated, 0 AS is_local, "
+    "0 AS official, a.name AS a_name, a.preferred_username AS a_username, "
+    "a.host AS a_host, a.url AS a_url, a.icon_url AS a_icon"
+)
+_NOTE_FROM = "remote_notes n LEFT JOIN actors a ON a.id = n.author_id"
+
+
+def _group(row: Sequence[Any]) -> RemoteGroup:
+    return RemoteGroup(
+        id=row[0], actor_id=row[1], handle=row[2], state=RemoteGroupState(row[3]),
+        follow_activity_id=row[4], note_count=row[5], name=row[6], summary=row[7],
+        url=row[8], inbox=row[9], created_at=row[10], updated_at=row[11],
+        backfilled_at=row[12],
+    )  # fmt: skip
+
+
+def _group_by(conn: sqlite3.Connection, column: str, value: object) -> RemoteGroup | None:
+    # column is one of our constants ("g.id", "g.actor_id"), never input
+    row = conn.execute(
+        f"SELECT {_GROUP_COLS} FROM {_GROUP_FROM} WHERE {column} = ?", (value,)
+    ).fetchone()
+    return None if row is None else _group(row)
+
+
+def _link_replies(conn: sqlite3.Connection, group_id: int) -> None:
+    """Point every note at its parent's position (parents may arrive after children)."""
+    conn.execute(
+        "UPDATE remote_notes SET in_reply_to_position = (SELECT p.position FROM remote_notes p "
+        "WHERE p.group_id = remote_notes.group_id AND p.ap_id = remote_notes.in_reply_to) "
+        "WHERE group_id = ? AND in_reply_to IS NOT NULL",
+        (group_id,),
+    )
+
+
+class RemoteStore:
+    db: Database
+
+    async def remote_group(self, actor_id: str) -> RemoteGroup | None:
+        row = await self.db.fetch_one(
+            f"SELECT {_GROUP_COLS} FROM {_GROUP_FROM} WHERE g.actor_id = ?", (actor_id,)
+        )
+        return None if row is None else _group(row)
+
+    async def remote_group_by_handle(self, handle: str) -> RemoteGroup | None:
+        row = await self.db.fetch_one(
+            f"SELECT {_GROUP_COLS} FROM {_GROUP_FROM} WHERE g.handle = ? ORDER BY g.id DESC",
+            (handle.lower(),),
+        )
+        return None if row is None else _group(row)
+
+    async def remote_groups(self, *states: RemoteGroupState) -> list[RemoteGroup]:
+        wanted = [s.value for s in states] or [s.value for s in RemoteGroupState]
+        marks = ",".join("?" * len(wanted))
+        rows = await self.db.fetch_all(
+            f"SELECT {_GROUP_COLS} FROM {_GROUP_FROM} WHERE g.state IN ({marks}) "
+            "ORDER BY g.updated_at DESC",
+            wanted,
+        )
+        return [_group(r) for r in rows]
+
+    async def start_remote_follow(
+        self, *, group: RemoteActor, handle: str, follow: Outgoing, inbox: str, now: str
+    ) -> RemoteGroup:
+        """Record the group (pending) and queue our Follow, in one transaction."""
+
+        def write(conn: sqlite3.Connection) -> RemoteGroup:
+            _upsert_actor(conn, group)
+            conn.execute(
+                "INSERT INTO remote_groups (actor_id, handle, follow_activity_id, state, "
+                "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?) "
+                "ON CONFLICT (actor_id) DO UPDATE SET handle = excluded.handle, "
+                "follow_activity_id = excluded.follow_activity_id, state = 'pending', "
+                "updated_at = excluded.updated_at",
+                (group.id, handle.lower(), follow.activity_id, now, now),
+            )
+            _enqueue(conn, follow, inbox, now)
+            found = _group_by(conn, "g.actor_id", group.id)
+            assert found is not None
+            return found
+
+        return await self.db.write(write)
+
+    async def end_remote_follow(
+        self, *, group_id: int, undo: Outgoing, inbox: str | None, now: str
+    ) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE remote_groups SET state = 'ended', updated_at = ? WHERE id = ?",
+                (now, group_id),
+            )
+            if inbox is not None:
+                _enqueue(conn, undo, inbox, now)
+
+        await self.db.write(write)
+
+    async def answer_remote_follow(
+        self, *, group_actor: str, follow_id: str | None, accepted: bool, now: str
+    ) -> RemoteGroup | None:
+        """The group's Accept/Reject of our Follow. Only our current Follow counts (an
+        answer to an older one, or to nothing we sent, changes nothing)."""
+        state = "accepted" if accepted else "rejected"
+
+        def write(conn: sqlite3.Connection) -> RemoteGroup | None:
+            cur = conn.execute(
+                "UPDATE remote_groups SET state = ?, updated_at = ? WHERE actor_id = ? "
+                "AND state IN ('pending', 'accepted') "
+                "AND (? IS NULL OR follow_activity_id = ?)",
+                (state, now, group_actor, follow_id, follow_id),
+            )
+            return _group_by(conn, "g.actor_id", group_actor) if cur.rowcount else None
+
+        return await self.db.write(write)
+
+    async def end_remote_group(self, group_actor: str, now: str) -> bool:
+        """The group itself is gone (it sent Delete of itself)."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE remote_groups SET state = 'ended', updated_at = ? WHERE actor_id = ? "
+                "AND state != 'ended'",
+                (now, group_actor),
+            )
+            return cur.rowcount == 1
+
+        return await self.db.write(write)
+
+    async def add_remote_notes(
+        self, group_id: int, notes: Sequence[NewNote], authors: Sequence[RemoteActor], now: str
+    ) -> int:
+        """Append notes (oldest first) after the group's last one; known ids are skipped.
+        Returns how many were new."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            for author in authors:
+                _upsert_actor(conn, author)
+            added = 0
+            for note in notes:
+                cur = conn.execute(
+                    "INSERT INTO remote_notes (group_id, position, ap_id, author_id, "
+                    "in_reply_to, content, summary, sensitive, lang, url, published, updated, "
+                    "received_at) SELECT ?, coalesce(max(position), -1) + 1, ?, ?, ?, ?, ?, ?, "
+                    "?, ?, ?, ?, ? FROM remote_notes WHERE group_id = ? "
+                    "ON CONFLICT (group_id, ap_id) DO NOTHING",
+                    (group_id, note.ap_id, note.author_id, note.in_reply_to, note.content,
+                     note.summary, int(note.sensitive), note.lang, note.url, note.published,
+                     note.updated, now, group_id),
+                )  # fmt: skip
+                added += cur.rowcount
+            if added:
+                _link_replies(conn, group_id)
+                conn.execute(
+                    "UPDATE remote_groups SET note_count = note_count + ?, updated_at = ? "
+                    "WHERE id = ?",
+                    (added, now, group_id),
+                )
+            return added
+
+        return await self.db.write(write)
+
+    async def order_remote_notes(self, group_id: int, ordered: Sequence[str], now: str) -> None:
+        """Put the notes in the group's own order (its context collection, oldest first);
+        notes it did not list keep their relative order after those it did."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_order (ap_id TEXT, n INTEGER)")
+            conn.execute("DELETE FROM wanted_order")
+            conn.executemany(
+                "INSERT INTO wanted_order VALUES (?, ?)", [(a, i) for i, a in enumerate(ordered)]
+            )
+            # rank: listed ones by their place in the listing, the rest after, by position
+            conn.execute(
+                "WITH ranked AS (SELECT n.id, row_number() OVER (ORDER BY w.n IS NULL, w.n, "
+                "n.position) - 1 AS pos FROM remote_notes n LEFT JOIN "
+                "(SELECT ap_id, min(n) AS n FROM wanted_order GROUP BY ap_id) w "
+                "ON w.ap_id = n.ap_id WHERE n.group_id = ?) "
+                "UPDATE remote_notes SET position = (SELECT pos FROM ranked "
+                "WHERE ranked.id = remote_notes.id) WHERE group_id = ?",
+                (group_id, group_id),
+            )
+            conn.execute("DELETE FROM wanted_order")
+            _link_replies(conn, group_id)
+            conn.execute(
+                "UPDATE remote_groups SET backfilled_at = ?, updated_at = ? WHERE id = ?",
+                (now, now, group_id),
+            )
+
+        await self.db.write(write)
+
+    async def update_remote_note(self, group_id: int, note: NewNote) -> bool:
+        """A newer version of a note we hold (older or equal ``updated`` changes nothing)."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE remote_notes SET content = ?, summary = ?, sensitive = ?, updated = ? "
+                "WHERE group_id = ? AND ap_id = ? AND state = 'visible' "
+                "AND coalesce(updated, published) < ?",
+                (note.content, note.summary, int(note.sensitive), note.updated, group_id,
+                 note.ap_id, note.updated),
+            )  # fmt: skip
+            return cur.rowcount == 1
+
+        return await self.db.write(write)
+
+    async def remove_remote_note(self, group_id: int, ap_id: str, now: str) -> bool:
+        """Deleted by its author or removed by the group's moderators: its place stays."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE remote_notes SET state = 'deleted', content = '', summary = NULL, "
+                "updated = ? WHERE group_id = ? AND ap_id = ? AND state != 'deleted'",
+                (now, group_id, ap_id),
+            )
+            return cur.rowcount == 1
+
+        return await self.db.write(write)
+
+    async def remote_note_ids(self, group_id: int, ap_ids: Sequence[str]) -> set[str]:
+        """Which of these ids we already hold for the group."""
+        if not ap_ids:
+            return set()
+        marks = ",".join("?" * len(ap_ids))
+        rows = await self.db.fetch_all(
+            f"SELECT ap_id FROM remote_notes WHERE group_id = ? AND ap_id IN ({marks})",
+            [group_id, *ap_ids],
+        )
+        return {r[0] for r in rows}
+
+    async def remote_notes_page(self, group_id: int, first: int, last: int) -> list[Note]:
+        rows = await self.db.fetch_all(
+            f"SELECT {_NOTE_COLS} FROM {_NOTE_FROM} WHERE n.group_id = ? "
+            "AND n.position BETWEEN ? AND ? ORDER BY n.position",
+            (group_id, first, last),
+        )
+        return [note_from_row(r) for r in rows]

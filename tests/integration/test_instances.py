@@ -1,0 +1,215 @@
+"""Two real fedi-forum instances (own ports, data dirs, keys) federating: B follows a
+discussion on A with the `fedi-forum follow` command, A accepts, B backfills A's
+history from its context collection, later replies reach B as FEP-1b12
+Announce{Create} and are fetched from their origin, B shows them in A's order, and
+`fedi-forum unfollow` stops it. Plus any FEP-1b12 group (a Lemmy community's shapes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from fedi_forum.errors import InvalidInput
+from fedi_forum.models import RemoteGroupState
+from tests.conftest import Live, live_instance
+from tests.support.remote import PUBLIC, RemoteServer
+
+
+async def cli(instance: Live, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command, on an instance's data directory while its server runs."""
+    s = instance.settings
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fedi_forum", *args, "--base-url", s.base_url,
+        "--data-dir", str(s.data_dir), "--keys-dir", str(s.keys_dir),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.1)
+
+
+async def reply(remote: RemoteServer, a: Live, text: str, parent: str) -> str:
+    """alice (on a Mastodon-like server) replies to A's discussion, as Mastodon does."""
+    alice = remote.actors.get("alice") or remote.actor("alice")
+    group = f"{a.base_url}/d/park"
+    note = alice.note(text, in_reply_to=parent, mention=group)
+    response = await alice.post(a.client, f"{group}/inbox", alice.create(note))
+    assert response.status_code == 202, response.text
+    return str(note["id"])
+
+
+async def test_instance_follows_a_discussion_on_another_instance(
+    tmp_path: Path, remote: RemoteServer
+) -> None:
+    async with live_instance(tmp_path / "a") as a, live_instance(tmp_path / "b") as b:
+        await a.discussions.create(slug="park", title="Het park", body="Wat vindt u?", lang="nl")
+        opening = f"{a.base_url}/d/park/m/0"
+        first = await reply(remote, a, "Eerste reactie", opening)  # before B follows
+
+        done = await cli(b, "follow", f"@park@{a.domain}", "--allow-loopback")
+        assert done.returncode == 0, done.stderr
+        assert "queued" in done.stdout
+        group_id = f"{a.base_url}/d/park"
+
+        async def backfilled() -> bool:
+            g = await b.store.remote_group(group_id)
+            return g is not None and g.state is RemoteGroupState.ACCEPTED and g.note_count == 2
+
+        await until(backfilled)
+        assert await a.store.followers_count((await a.store.discussion("park")).id) == 1  # type: ignore[union-attr]
+
+        second = await reply(remote, a, "Tweede reactie", first)  # live: Announce{Create}
+
+        async def arrived() -> bool:
+            g = await b.store.remote_group(group_id)
+            return g is not None and g.note_count == 3
+
+        await until(arrived)
+        g = await b.store.remote_group(group_id)
+        assert g is not None
+        notes = await b.store.remote_notes_page(g.id, 0, 50)
+        assert [n.ap_id for n in notes] == [opening, first, second]  # A's order
+        assert [n.seq for n in notes] == [0, 1, 2]
+        assert notes[2].in_reply_to_seq == 1
+        assert notes[1].author.handle == f"@alice@{remote.base_url.split('//')[1]}"
+
+        page = await b.client.get(f"/r/park@{a.domain}", headers={"Accept-Language": "en"})
+        assert page.status_code == 200
+        html = page.text
+        assert "Het park" in html
+        assert f"A discussion on {a.domain}" in html
+        assert html.index("Eerste reactie") < html.index("Tweede reactie")
+        assert f'href="{group_id}"' in html  # the original discussion
+        assert f'href="{remote.base_url}/@alice/' in html  # each message's original
+        index = await b.client.get("/", headers={"Accept-Language": "nl"})
+        assert "Gevolgd op andere servers" in index.text
+        assert f"/r/park@{a.domain}" in index.text
+
+        listing = await cli(b, "following")
+        assert f"accepted\t@park@{a.domain}\t3 notes" in listing.stdout
+
+        # unfollow: A forgets B, and what A shares next no longer arrives
+        done = await cli(b, "unfollow", f"@park@{a.domain}", "--allow-loopback")
+        assert done.returncode == 0, done.stderr
+        d = await a.store.discussion("park")
+        assert d is not None
+
+        async def unfollowed() -> bool:
+            return await a.store.followers_count(d.id) == 0
+
+        await until(unfollowed)
+        await reply(remote, a, "Derde reactie", opening)
+        assert a.services.delivery is not None
+        async with asyncio.timeout(20):
+            await a.services.delivery.drain()
+        g = await b.store.remote_group(group_id)
+        assert g is not None
+        assert g.state is RemoteGroupState.ENDED
+        assert g.note_count == 3
+        page = await b.client.get(f"/r/park@{a.domain}", headers={"Accept-Language": "en"})
+        assert "No longer followed" in page.text
+        assert "Derde reactie" not in page.text
+
+
+def lemmy_community(remote: RemoteServer) -> Any:
+    community = remote.actor("main", type_="Group", path="/c/main", key_index=1)
+    remote.actor("lemmy_alpha", path="/u/lemmy_alpha", key_index=2)
+    return community
+
+
+async def test_following_a_lemmy_style_group_fetches_announced_notes_and_parents(
+    live: Live, remote: RemoteServer
+) -> None:
+    """A FEP-1b12 group elsewhere: Announce{Create{Note}} in Lemmy's shapes (golden
+    payload), the note fetched from its origin, its missing parents fetched (bounded)."""
+    community = lemmy_community(remote)
+    group = await live.services.remote.follow(f"@main@{remote.base_url.split('//')[1]}")
+    assert group.state is RemoteGroupState.PENDING
+    assert live.services.delivery is not None
+    async with asyncio.timeout(20):
+        await live.services.delivery.drain()
+    ((signer, path, follow),) = remote.delivered
+    assert (signer, path, follow["type"]) == (
+        live.services.urls.instance_actor,
+        "/users/main/inbox",
+        "Follow",
+    )
+
+    # an Accept of someone else's follow id changes nothing; ours does
+    wrong = community.activity("Accept", {**follow, "id": follow["id"] + "x"})
+    assert (await community.post(live.client, f"{live.base_url}/inbox", wrong)).status_code == 202
+    assert (await live.store.remote_group(community.id)).state is RemoteGroupState.PENDING  # type: ignore[union-attr]
+    accept = community.activity("Accept", follow)
+    assert (await community.post(live.client, f"{live.base_url}/inbox", accept)).status_code == 202
+    assert (await live.store.remote_group(community.id)).state is RemoteGroupState.ACCEPTED  # type: ignore[union-attr]
+
+    # the post (a Page) and a comment the reply answers: held by the origin only
+    base = remote.base_url
+    post = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{base}/post/1",
+            "type": "Page", "name": "Bankjes in het park", "content": "<p>Meer bankjes?</p>",
+            "attributedTo": f"{base}/u/lemmy_alpha", "to": [community.id, PUBLIC],
+            "audience": community.id, "published": "2026-11-27T10:00:00Z"}  # fmt: skip
+    remote.objects[post["id"]] = post
+    payload = orjson.loads(
+        (Path(__file__).parents[1] / "interop/payloads/lemmy_create_note.json").read_bytes()
+    )
+    text = orjson.dumps(payload).decode().replace("http://ds9.lemmy.ml", base).replace(
+        "http://enterprise.lemmy.ml/c/main", community.id)  # fmt: skip
+    create = orjson.loads(text)
+    comment = create["object"]
+    remote.objects[comment["id"]] = {"@context": "https://www.w3.org/ns/activitystreams", **comment}
+    announce = community.activity("Announce", create, to=[PUBLIC], cc=[community.followers])
+    response = await community.post(live.client, f"{live.base_url}/inbox", announce)
+    assert response.status_code == 202, response.text
+    notes = await live.store.remote_notes_page(group.id, 0, 50)
+    assert [n.ap_id for n in notes] == [post["id"], comment["id"]]
+    assert "Bankjes in het park" in notes[0].content
+    assert notes[1].in_reply_to_seq == 0
+    # the comment lives on the group's own host, which vouches for it (embedded copy
+    # used); its missing parent was fetched. (Notes of other hosts: first test.)
+    assert f"{base}/post/1" in remote.fetches
+    assert f"{base}/comment/1" not in remote.fetches
+
+    # the same Announce again: nothing new; a relayed Delete removes it from our copy
+    assert (
+        await community.post(live.client, f"{live.base_url}/inbox", announce)
+    ).status_code == 202
+    delete = community.activity("Announce", community.activity("Delete", comment["id"]))
+    assert (await community.post(live.client, f"{live.base_url}/inbox", delete)).status_code == 202
+    notes = await live.store.remote_notes_page(group.id, 0, 50)
+    assert len(notes) == 2
+    assert notes[1].state == "deleted"
+
+    # a group we do not follow: its Announce is only a boost, nothing is stored
+    other = remote.actor("other", type_="Group", path="/c/other", key_index=3)
+    stray = other.activity("Announce", create)
+    assert (await other.post(live.client, f"{live.base_url}/inbox", stray)).status_code == 202
+    assert await live.store.remote_group(other.id) is None
+
+
+async def test_follow_refuses_what_is_not_a_group(live: Live, remote: RemoteServer) -> None:
+    remote.actor("bob")
+    response = await live.client.get("/")
+    assert response.status_code == 200
+    host = remote.base_url.split("//")[1]
+    with pytest.raises(InvalidInput, match="is a Person"):
+        await live.services.remote.follow(f"@bob@{host}")
+    with pytest.raises(InvalidInput):
+        await live.services.remote.follow("@bob@[::1")  # not a handle
+    done = await cli(live, "unfollow", f"@nobody@{host}")
+    assert done.returncode == 2
+    assert "not following" in done.stderr
