@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run test lint bench bench-quick clean
+.PHONY: install install-dev run test lint peer bench bench-quick clean
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,18 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## peer: the independent ActivityPub peer of tests/interop (Fedify, from npm, versions
+## pinned by its package-lock.json); skipped without Node.js
+PEER := tests/interop/fedify_peer
+$(PEER)/node_modules/.installed: $(PEER)/package.json $(PEER)/package-lock.json
+	npm ci --prefix $(PEER) --no-audit --no-fund --loglevel=error
+	touch $@
+peer:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(PEER)/node_modules/.installed; \
+	else echo "npm not found: the Fedify interop test will be skipped"; fi
+
 ## test: lint, type-check and the whole test suite
-test: lint
+test: lint peer
 	$(BIN)/pytest
 
 ## bench: performance figures, medians of 3 (bench/README.md)
@@ -47,4 +57,4 @@ bench-quick: install-dev
 	$(BIN)/python bench/fanout.py --runs 1
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(PEER)/node_modules

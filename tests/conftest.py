@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,9 @@ async def remote() -> AsyncIterator[RemoteServer]:
 
 
 @contextlib.asynccontextmanager
-async def live_instance(home: Path) -> AsyncIterator[Live]:
-    """A real instance (own data dir and keys under ``home``) on a free loopback port."""
+async def live_instance(home: Path, tls: tuple[Path, Path] | None = None) -> AsyncIterator[Live]:
+    """A real instance (own data dir and keys under ``home``) on a free loopback port,
+    over https with ``tls`` = (certificate, key)."""
     made: dict[str, Settings] = {}
 
     def make(base_url: str):  # type: ignore[no-untyped-def]
@@ -72,8 +74,12 @@ async def live_instance(home: Path) -> AsyncIterator[Live]:
         return create_app(made["s"])
 
     async with (
-        live_server(make) as (base_url, app),
-        httpx.AsyncClient(base_url=base_url, timeout=10) as client,
+        live_server(make, tls) as (base_url, app),
+        httpx.AsyncClient(
+            base_url=base_url, timeout=10, verify=ssl.create_default_context(cafile=tls[0])
+        )
+        if tls
+        else httpx.AsyncClient(base_url=base_url, timeout=10) as client,
     ):
         yield Live(base_url, client, app.state.services, made["s"])
 

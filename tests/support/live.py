@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -30,12 +31,19 @@ def bind_loopback() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def live_server(make_app: Callable[[str], Starlette]) -> AsyncIterator[tuple[str, Starlette]]:
-    """Yield (base_url, app) for an app built by ``make_app(base_url)``, served for real."""
+async def live_server(
+    make_app: Callable[[str], Starlette], tls: tuple[Path, Path] | None = None
+) -> AsyncIterator[tuple[str, Starlette]]:
+    """Yield (base_url, app) for an app built by ``make_app(base_url)``, served for real
+    (over https with ``tls`` = (certificate, key) files)."""
     sock = bind_loopback()
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    scheme = "https" if tls else "http"
+    base_url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
     app = make_app(base_url)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", loop="asyncio")
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", loop="asyncio",
+        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
+    )  # fmt: skip
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
