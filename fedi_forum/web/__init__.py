@@ -59,6 +59,7 @@ def routes() -> list[Route]:
         Route("/admin/blocks/import", admin.import_blocks, methods=["GET", "POST"]),
         Route("/admin/blocks/{action:str}", admin.blocks, methods=["POST"]),
         Route("/admin/instances/{host}/dialect", admin.set_dialect, methods=["POST"]),
+        Route("/admin/remote/{action:str}", admin.remote_follow, methods=["POST"]),
         Route("/d/{slug}/interact", interaction.interact),
         Route("/authorize_interaction", interaction.authorize_interaction),
         Route("/modlog", moderation.modlog),

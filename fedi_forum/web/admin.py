@@ -196,8 +196,23 @@ async def blocks(request: Request, session: Session, form: FormData | None) -> R
 
 @staff_only("admin")
 async def federation(request: Request, session: Session, form: FormData | None) -> Response:
-    health = await services(request).store.federation_health()
-    return render(request, "admin/federation.html", session=session, **health)
+    store = services(request).store
+    health = await store.federation_health()
+    followed = await store.remote_groups()
+    return render(request, "admin/federation.html", session=session, followed=followed, **health)
+
+
+@staff_only("admin")
+async def remote_follow(request: Request, session: Session, form: FormData | None) -> Response:
+    """Follow (or stop following) a discussion on another server, by handle."""
+    assert form is not None
+    remote = services(request).remote
+    handle = str(form.get("handle", ""))
+    if request.path_params["action"] == "follow":
+        await remote.follow(handle)
+    else:
+        await remote.unfollow(handle)
+    return RedirectResponse("/admin/federation#following", status_code=303)
 
 
 @staff_only("admin")

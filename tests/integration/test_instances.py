@@ -22,6 +22,8 @@ from fedi_forum.models import RemoteGroupState
 from tests.conftest import Live, live_instance
 from tests.support.remote import PUBLIC, RemoteServer
 
+PAYLOADS = Path(__file__).parents[1] / "interop" / "payloads"
+
 
 async def cli(instance: Live, *args: str) -> subprocess.CompletedProcess[str]:
     """The real command, on an instance's data directory while its server runs."""
@@ -157,28 +159,35 @@ async def test_following_a_lemmy_style_group_fetches_announced_notes_and_parents
     assert (await community.post(live.client, f"{live.base_url}/inbox", accept)).status_code == 202
     assert (await live.store.remote_group(community.id)).state is RemoteGroupState.ACCEPTED  # type: ignore[union-attr]
 
-    # the post (a Page) and a comment the reply answers: held by the origin only
+    # golden Lemmy payloads, their hosts moved to our fake server: the community shares
+    # a post (Announce{Create{Page}}, embedded, vouched for by the group's host) ...
     base = remote.base_url
+    remote.actor("lemmy_beta", path="/u/lemmy_beta", key_index=2)
+
+    def golden(name: str) -> dict[str, Any]:
+        text = (PAYLOADS / name).read_text().replace("http://enterprise.lemmy.ml", base)
+        return orjson.loads(text.replace("http://ds9.lemmy.ml", base))  # type: ignore[no-any-return]
+
+    shared = golden("lemmy_announce_create_page.json")
+    response = await community.post(live.client, f"{live.base_url}/inbox", shared)
+    assert response.status_code == 202, response.text
+    # ... then a comment on a post we never saw: the parent is fetched from its origin
     post = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{base}/post/1",
             "type": "Page", "name": "Bankjes in het park", "content": "<p>Meer bankjes?</p>",
             "attributedTo": f"{base}/u/lemmy_alpha", "to": [community.id, PUBLIC],
             "audience": community.id, "published": "2026-11-27T10:00:00Z"}  # fmt: skip
     remote.objects[post["id"]] = post
-    payload = orjson.loads(
-        (Path(__file__).parents[1] / "interop/payloads/lemmy_create_note.json").read_bytes()
-    )
-    text = orjson.dumps(payload).decode().replace("http://ds9.lemmy.ml", base).replace(
-        "http://enterprise.lemmy.ml/c/main", community.id)  # fmt: skip
-    create = orjson.loads(text)
+    create = golden("lemmy_create_note.json")
     comment = create["object"]
     remote.objects[comment["id"]] = {"@context": "https://www.w3.org/ns/activitystreams", **comment}
     announce = community.activity("Announce", create, to=[PUBLIC], cc=[community.followers])
     response = await community.post(live.client, f"{live.base_url}/inbox", announce)
     assert response.status_code == 202, response.text
     notes = await live.store.remote_notes_page(group.id, 0, 50)
-    assert [n.ap_id for n in notes] == [post["id"], comment["id"]]
-    assert "Bankjes in het park" in notes[0].content
-    assert notes[1].in_reply_to_seq == 0
+    assert [n.ap_id for n in notes] == [f"{base}/post/7", post["id"], comment["id"]]
+    assert "post 4" in notes[0].content
+    assert "Bankjes in het park" in notes[1].content
+    assert notes[2].in_reply_to_seq == 1
     # the comment lives on the group's own host, which vouches for it (embedded copy
     # used); its missing parent was fetched. (Notes of other hosts: first test.)
     assert f"{base}/post/1" in remote.fetches
@@ -191,8 +200,8 @@ async def test_following_a_lemmy_style_group_fetches_announced_notes_and_parents
     delete = community.activity("Announce", community.activity("Delete", comment["id"]))
     assert (await community.post(live.client, f"{live.base_url}/inbox", delete)).status_code == 202
     notes = await live.store.remote_notes_page(group.id, 0, 50)
-    assert len(notes) == 2
-    assert notes[1].state == "deleted"
+    assert len(notes) == 3
+    assert notes[2].state == "deleted"
 
     # a group we do not follow: its Announce is only a boost, nothing is stored
     other = remote.actor("other", type_="Group", path="/c/other", key_index=3)
@@ -213,3 +222,36 @@ async def test_follow_refuses_what_is_not_a_group(live: Live, remote: RemoteServ
     done = await cli(live, "unfollow", f"@nobody@{host}")
     assert done.returncode == 2
     assert "not following" in done.stderr
+
+
+async def test_admin_follows_and_unfollows_from_the_federation_page(
+    live: Live, remote: RemoteServer
+) -> None:
+    from tests.integration.test_admin import BROWSER, PASSWORD, _csrf, login
+
+    community = lemmy_community(remote)
+    await live.services.staff.create("beheer", PASSWORD, "admin")
+    await login(live.client, "beheer")
+    page = await live.client.get("/admin/federation", headers=BROWSER)
+    token = _csrf(page.text)
+    handle = f"@main@{remote.base_url.removeprefix('http://')}"
+    response = await live.client.post(
+        "/admin/remote/follow", headers=BROWSER, data={"csrf": token, "handle": handle}
+    )
+    assert response.status_code == 303
+    group = await live.store.remote_group(community.id)
+    assert group is not None
+    assert group.state is RemoteGroupState.PENDING
+    page = await live.client.get("/admin/federation", headers=BROWSER)
+    assert handle in page.text
+    response = await live.client.post(
+        "/admin/remote/unfollow", headers=BROWSER, data={"csrf": token, "handle": handle}
+    )
+    assert response.status_code == 303
+    group = await live.store.remote_group(community.id)
+    assert group is not None
+    assert group.state is RemoteGroupState.ENDED
+    bad = await live.client.post(
+        "/admin/remote/follow", headers=BROWSER, data={"csrf": token, "handle": "nonsense"}
+    )
+    assert bad.status_code == 400
