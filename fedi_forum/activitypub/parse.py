@@ -10,6 +10,7 @@ only here and in ``vocab``: callers get frozen dataclasses.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -47,10 +48,17 @@ def loads(body: bytes) -> dict[str, Any]:
 def is_http_url(value: object) -> bool:
     if not isinstance(value, str) or len(value) > MAX_URL:
         return False
+    return _is_http_url(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_http_url(value: str) -> bool:
+    # cached: the same actor, followers and discussion URLs recur in every activity
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+@functools.lru_cache(maxsize=8192)
 def host_of(url: str) -> str:
     """The origin's host with a non-default port (``host`` or ``host:port``), lower-cased.
 

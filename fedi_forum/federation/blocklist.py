@@ -8,6 +8,7 @@ at most every ``RELOAD_SECONDS``: checks are synchronous and cost a few set look
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
@@ -55,7 +56,7 @@ class Blocklist:
         return any(".".join(labels[i:]) in self._domains for i in range(len(labels)))
 
     def is_blocked_url(self, url: str) -> bool:
-        host = urlsplit(url).hostname or ""
+        host = _hostname(url)
         return self.is_blocked_domain(host) or url.split("#", 1)[0] in self._actors
 
     def check_url(self, url: str) -> None:
@@ -65,3 +66,9 @@ class Blocklist:
     def check_urls(self, urls: Iterable[str]) -> None:
         for url in urls:
             self.check_url(url)
+
+
+@functools.lru_cache(maxsize=8192)
+def _hostname(url: str) -> str:
+    # cached: every activity repeats its actor's and its addressees' URLs
+    return urlsplit(url).hostname or ""
