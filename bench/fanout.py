@@ -161,6 +161,14 @@ async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, 
         ids = await _post_replies(base, key, next_id, 1)
         next_id += 1
         single = await _wait_delivered(db_path, ids, HOSTS, 60)
+        spy = None
+        if args.profile and not runs:
+            py_spy = str(Path(sys.executable).with_name("py-spy"))
+            spy = subprocess.Popen(
+                [py_spy, "record", "--threads", "--format", "raw", "-o", args.profile,
+                 "--pid", str(pid), "--duration", "12"], stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            await asyncio.sleep(1)
         cpu0 = _cpu_seconds(pid)
         t0 = time.perf_counter()
         ids = await _post_replies(base, key, next_id, 50)
@@ -168,6 +176,8 @@ async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, 
         await _wait_delivered(db_path, ids, HOSTS * 50, 120)
         elapsed = time.perf_counter() - t0
         cpu = _cpu_seconds(pid) - cpu0
+        if spy is not None:
+            spy.wait(timeout=60)
         runs.append({"single_s": single, "ceiling_s": ceiling,
                      "sustained_per_s": HOSTS * 50 / elapsed,
                      "cpu_ms_per_delivery": 1000 * cpu / (HOSTS * 50)})  # fmt: skip
@@ -178,6 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency", default="50,250", help="sink delay, ms (lo,hi)")
+    parser.add_argument("--profile", metavar="TXT", help="py-spy raw profile of one sustained run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ff-fanout-") as tmp_name:
         tmp = Path(tmp_name)
