@@ -216,7 +216,6 @@ class DeliveryWorker:
             next_attempt_at=format_time(verdict.next_attempt_at) if verdict.next_attempt_at
             else None, now=format_time(now), lease_until=format_time(now + self._lease),
             unavailable_after=format_time(now - retry.UNAVAILABLE_AFTER),
-            probe_before=format_time(now - retry.PROBE_INTERVAL),
         )  # fmt: skip
 
     async def _send(self, row: DeliveryRow) -> tuple[int | None, str | None, str | None]:
