@@ -43,30 +43,33 @@ from fedi_forum.store.keyfiles import KeyFiles
 
 HOSTS = 200
 FOLLOWERS = 10_000
+DEAD, FAILING = 20, 10  # G2-iso: 10% never answer, 5% answer 500
 AUTHOR = "http://remote.invalid/users/writer"
 
 
-async def seed(settings: Settings, sink_port: int, author_pem: str) -> None:
+async def seed(settings: Settings, sinks: dict[str, int], author_pem: str) -> None:
+    """One discussion per sink (slug → sink port), each with FOLLOWERS followers on
+    HOSTS shared inboxes of that sink."""
     db = Database(settings.db_path)
     await db.open()
     try:
         store = Store(db)
         await store.claim_base_url(settings.base_url)
-        d = await Discussions(settings, store, KeyFiles(settings.keys_dir)).create(
-            slug="fan", title="Fan-out", body="b", lang="nl"
-        )
+        discussions = Discussions(settings, store, KeyFiles(settings.keys_dir))
         now = utcnow()
-        for start in range(0, FOLLOWERS, 1000):
-            await asyncio.gather(*(store.add_follower(
-                d.id, actor_id=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}",
-                inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}/inbox",
-                shared_inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/inbox",
-                follow_activity_id=None, now=now,
-            ) for i in range(start, start + 1000)))  # fmt: skip
-        for i in range(HOSTS):  # their software is known already (a warm NodeInfo cache)
-            await store.set_instance_software(f"127.0.0.{i + 1}:{sink_port}",
-                                              software="mastodon", version="4.5",
-                                              dialect="microblog", now=now)  # fmt: skip
+        for slug, sink_port in sinks.items():
+            d = await discussions.create(slug=slug, title="Fan-out", body="b", lang="nl")
+            for start in range(0, FOLLOWERS, 1000):
+                await asyncio.gather(*(store.add_follower(
+                    d.id, actor_id=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}",
+                    inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}/inbox",
+                    shared_inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/inbox",
+                    follow_activity_id=None, now=now,
+                ) for i in range(start, start + 1000)))  # fmt: skip
+            for i in range(HOSTS):  # their software is known already (a warm NodeInfo cache)
+                await store.set_instance_software(f"127.0.0.{i + 1}:{sink_port}",
+                                                  software="mastodon", version="4.5",
+                                                  dialect="microblog", now=now)  # fmt: skip
         await store.upsert_actor(RemoteActor(
             id=AUTHOR, host="remote.invalid", type="Person", preferred_username="writer",
             name="Writer", url=None, icon_url=None, inbox=None, shared_inbox=None,
@@ -90,12 +93,37 @@ def _delivered(db_path: Path, ids: list[str]) -> int:
         db.close()
 
 
+def _states(db_path: Path, ids: list[str]) -> dict[str, int]:
+    """Deliveries of these notes by state; "retry" = pending, tried, waiting for backoff."""
+    db = sqlite3.connect(db_path)
+    try:
+        marks = ",".join("?" * len(ids))
+        rows = db.execute(
+            f"SELECT CASE WHEN state = 'pending' AND attempts > 0 THEN 'retry' ELSE state END, "
+            f"count(*), max(attempts) FROM deliveries WHERE activity_id IN (SELECT activity_id "
+            f"FROM outbox WHERE object_id IN ({marks})) GROUP BY 1",
+            ids,
+        ).fetchall()
+        return {r[0]: r[1] for r in rows} | {"max_attempts": max(r[2] for r in rows)}
+    finally:
+        db.close()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _post_replies(base: str, key: object, first: int, count: int) -> list[str]:
+async def _post_replies(
+    base: str, key: object, first: int, count: int, slug: str = "fan"
+) -> list[str]:
     ids = []
     async with aiohttp.ClientSession() as session:
 
@@ -105,12 +133,12 @@ async def _post_replies(base: str, key: object, first: int, count: int) -> list[
                 "@context": "https://www.w3.org/ns/activitystreams", "id": f"{note_id}/activity",
                 "type": "Create", "actor": AUTHOR,
                 "object": {"id": note_id, "type": "Note", "attributedTo": AUTHOR,
-                           "content": f"<p>reply {n}</p>", "inReplyTo": f"{base}/d/fan/m/0",
+                           "content": f"<p>reply {n}</p>", "inReplyTo": f"{base}/d/{slug}/m/0",
                            "to": ["https://www.w3.org/ns/activitystreams#Public"],
                            "published": "2026-11-28T10:00:00Z"},
             }  # fmt: skip
             body = json.dumps(activity).encode()
-            url = f"{base}/d/fan/inbox"
+            url = f"{base}/d/{slug}/inbox"
             headers = sign_request(
                 method="POST", url=url, key_id=f"{AUTHOR}#main-key", private_key=key, body=body
             )  # type: ignore[arg-type]
@@ -164,7 +192,7 @@ async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, 
         spy = None
         if args.profile and not runs:
             py_spy = str(Path(sys.executable).with_name("py-spy"))
-            spy = subprocess.Popen(
+            spy = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for below
                 [py_spy, "record", "--threads", "--format", "raw", "-o", args.profile,
                  "--pid", str(pid), "--duration", "12"], stdout=subprocess.DEVNULL,
             )  # fmt: skip
@@ -181,7 +209,22 @@ async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, 
         runs.append({"single_s": single, "ceiling_s": ceiling,
                      "sustained_per_s": HOSTS * 50 / elapsed,
                      "cpu_ms_per_delivery": 1000 * cpu / (HOSTS * 50)})  # fmt: skip
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
+        # G2-iso: the same fan-out where 10% of the servers never answer and 5% answer
+        # 500; the healthy 85% must still be done within G2 + 10%
+        rss0 = _rss_mb(pid)
+        ids = await _post_replies(base, key, next_id, 1, slug="iso")
+        next_id += 1
+        healthy = HOSTS - DEAD - FAILING
+        iso = await _wait_delivered(db_path, ids, healthy, 60)
+        await asyncio.sleep(0.5)
+        states = _states(db_path, ids)
+        runs[-1] |= {
+            "iso_healthy_s": iso, "iso_ratio": iso / single,
+            "iso_rss_growth_mb": _rss_mb(pid) - rss0,
+            "iso_max_attempts": states["max_attempts"], "iso_states": states,
+        }  # fmt: skip
+    numeric = [k for k in runs[0] if isinstance(runs[0][k], float | int)]
+    return {k: statistics.median(r[k] for r in runs) for k in numeric} | {"runs": runs}
 
 
 def main() -> None:
@@ -192,24 +235,31 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ff-fanout-") as tmp_name:
         tmp = Path(tmp_name)
-        port, sink_port = free_port(), free_port()
+        port, sink_port, iso_port = free_port(), free_port(), free_port()
         settings = Settings(base_url=f"http://127.0.0.1:{port}", data_dir=tmp / "data",
                             keys_dir=tmp / "keys")  # fmt: skip
         key = keys.generate_private_key()
-        asyncio.run(seed(settings, sink_port, keys.public_pem(key)))
+        asyncio.run(seed(settings, {"fan": sink_port, "iso": iso_port}, keys.public_pem(key)))
+        sink_py = str(Path(__file__).parent / "sink.py")
         sink = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "sink.py"), str(sink_port), str(HOSTS),
-             "600", args.latency], stdout=subprocess.PIPE, text=True,
+            [sys.executable, sink_py, str(sink_port), str(HOSTS), "600", args.latency],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        iso_sink = subprocess.Popen(
+            [sys.executable, sink_py, str(iso_port), str(HOSTS), "600", args.latency,
+             str(DEAD), str(FAILING)], stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            assert sink.stdout is not None
-            assert sink.stdout.readline().strip() == "ready"
+            for proc in (sink, iso_sink):
+                assert proc.stdout is not None
+                assert proc.stdout.readline().strip() == "ready"
             with server(settings.data_dir, settings.keys_dir, port, 1,
                         "--allow-loopback") as (base, pid):  # fmt: skip
                 result = asyncio.run(measure(args, base, settings.db_path, pid, sink_port, key))
         finally:
-            sink.terminate()
-            sink.wait(timeout=10)
+            for proc in (sink, iso_sink):
+                proc.terminate()
+                proc.wait(timeout=10)
     path = save("fanout", result)
     print(
         f"fan-out to {FOLLOWERS} followers on {HOSTS} shared inboxes, latency "
@@ -223,6 +273,12 @@ def main() -> None:
     print(
         f"  50 replies = 10,000 deliveries: {result['sustained_per_s']:.0f} deliveries/s, "
         f"{result['cpu_ms_per_delivery']:.2f} ms CPU each"
+    )
+    print(
+        f"  G2-iso, {DEAD} of {HOSTS} servers never answer, {FAILING} answer 500: healthy "
+        f"{HOSTS - DEAD - FAILING} done in {result['iso_healthy_s']:.2f} s "
+        f"({result['iso_ratio']:.2f}x G2); at most {result['iso_max_attempts']:.0f} attempt per "
+        f"delivery (the rest wait for backoff); server RSS +{result['iso_rss_growth_mb']:.1f} MB"
     )
     print(f"results: {path}")
 

@@ -2,7 +2,11 @@
 202 after a uniform random delay, listening on 127.0.0.1..127.0.0.N (loopback only)
 to stand for N remote servers. Stops by itself after LIFETIME seconds.
 
-    python bench/sink.py PORT NHOSTS LIFETIME_S LO_MS,HI_MS
+    python bench/sink.py PORT NHOSTS LIFETIME_S LO_MS,HI_MS [DEAD FAILING]
+
+With DEAD and FAILING (G2-iso), the last DEAD hosts read requests and never answer
+(a black hole after connect: the sender waits for its timeout) and the FAILING hosts
+before them answer 500.
 """
 
 from __future__ import annotations
@@ -12,18 +16,24 @@ import contextlib
 import random
 import signal
 import sys
+from typing import ClassVar
 
 REPLY = b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n"
+ERROR = b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n"
 NODEINFO = b'{"links":[]}'
 
 
 class Sink(asyncio.Protocol):
     lo = hi = 0.0
     count = 0
+    dead: ClassVar[set[str]] = set()
+    failing: ClassVar[set[str]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        host = transport.get_extra_info("sockname")[0]
+        self.reply = None if host in Sink.dead else ERROR if host in Sink.failing else REPLY
         self.buf = b""
         self.need: int | None = None
 
@@ -50,13 +60,17 @@ class Sink(asyncio.Protocol):
             asyncio.get_running_loop().call_later(delay, self._reply)
 
     def _reply(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(REPLY)
+        if self.reply is not None and not self.transport.is_closing():
+            self.transport.write(self.reply)
 
 
 async def main() -> None:
     port, hosts, lifetime = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     Sink.lo, Sink.hi = (float(x) for x in sys.argv[4].split(","))
+    if len(sys.argv) > 6:
+        dead, failing = int(sys.argv[5]), int(sys.argv[6])
+        Sink.dead = {f"127.0.0.{i}" for i in range(hosts - dead + 1, hosts + 1)}
+        Sink.failing = {f"127.0.0.{i}" for i in range(hosts - dead - failing + 1, hosts - dead + 1)}
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         Sink, host=[f"127.0.0.{i}" for i in range(1, hosts + 1)], port=port, backlog=4096
