@@ -11,8 +11,11 @@ Rules (federation-rules.md §1.3, §4.6):
   restart does not refetch every key.
 * Single-flight: concurrent requests for one unknown key cause one fetch.
 * Negative cache: a key that could not be fetched is not tried again for a while.
-* Per-host budget: at most ``HOST_BUDGET`` fetches per host per minute, so one sender
-  cannot make us hammer a third party (or ourselves) with key fetches.
+* Per-host budget: after ``HOST_BUDGET`` failed fetches from a host within a minute,
+  no more fetches go there until the minute is over, so one sender cannot make us
+  hammer a third party (or ourselves) with keyIds that lead nowhere. Fetches that work
+  are not limited in number (a popular server sends many new actors at once; each key
+  is fetched once), only in concurrency: at most ``HOST_CONCURRENCY`` at a time.
 * On a verification failure with a cached key, the key is refetched once (rotation),
   at most once per ``REFRESH_INTERVAL`` per key.
 """
@@ -44,8 +47,9 @@ log = logging.getLogger(__name__)
 
 NEGATIVE_TTL = 300.0
 REFRESH_INTERVAL = 60.0
-HOST_BUDGET = 30  # fetches per host per minute
+HOST_BUDGET = 30  # failed fetches per host per minute
 HOST_WINDOW = 60.0
+HOST_CONCURRENCY = 16  # key fetches in flight to one host
 MAX_CACHED = 50_000
 
 
@@ -72,7 +76,9 @@ class KeyResolver:
         self._inflight: dict[str, asyncio.Future[VerifiedKey]] = {}
         self._failed: dict[str, float] = {}
         self._refreshed: dict[str, float] = {}
-        self._host_fetches: dict[str, list[float]] = {}
+        self._host_failures: dict[str, list[float]] = {}
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._host_users: dict[str, int] = {}
         self.fetch_count = 0  # observable for tests and benchmarks
 
     async def verify(self, request: signatures.Request) -> VerifiedKey:
@@ -127,6 +133,7 @@ class KeyResolver:
             verified = await self._fetch(key_id)
         except FediForumError as exc:
             self._failed[key_id] = self.clock()
+            self._note_failure(key_id)
             failure = KeyFetchFailed(f"key {key_id}: {exc}")
             future.set_exception(failure)
             future.exception()  # retrieved: no "never retrieved" warning without waiters
@@ -150,20 +157,40 @@ class KeyResolver:
             self._cache.pop(next(iter(self._cache)))
         self._cache[verified.key_id] = verified
 
-    def _spend_budget(self, url: str) -> None:
-        host = parse.host_of(url)
+    def _recent_failures(self, host: str) -> list[float]:
         now = self.clock()
-        recent = [t for t in self._host_fetches.get(host, []) if now - t < HOST_WINDOW]
-        if len(recent) >= HOST_BUDGET:
+        recent = [t for t in self._host_failures.get(host, ()) if now - t < HOST_WINDOW]
+        if recent:
+            self._host_failures[host] = recent
+        else:
+            self._host_failures.pop(host, None)  # bounded: only hosts failing right now
+        return recent
+
+    def _check_budget(self, url: str) -> None:
+        host = parse.host_of(url)
+        if len(self._recent_failures(host)) >= HOST_BUDGET:
             raise KeyFetchFailed(f"key-fetch budget for {host} spent")
-        recent.append(now)
-        self._host_fetches[host] = recent
+
+    def _note_failure(self, url: str) -> None:
+        host = parse.host_of(url) if parse.is_http_url(url) else url.rpartition("@")[2]
+        self._host_failures[host] = [*self._recent_failures(host), self.clock()]
 
     async def _get(self, url: str) -> Fetched:
         self.blocklist.check_url(url)
-        self._spend_budget(url)
-        self.fetch_count += 1
-        return await self.client.get_json(url)
+        self._check_budget(url)
+        host = parse.host_of(url)
+        slots = self._host_slots.get(host)
+        if slots is None:
+            slots = self._host_slots[host] = asyncio.Semaphore(HOST_CONCURRENCY)
+        self._host_users[host] = self._host_users.get(host, 0) + 1
+        try:
+            async with slots:
+                self.fetch_count += 1
+                return await self.client.get_json(url)
+        finally:
+            self._host_users[host] -= 1
+            if not self._host_users[host]:  # idle: keep nothing per host
+                del self._host_users[host], self._host_slots[host]
 
     async def _fetch(self, key_id: str) -> VerifiedKey:
         if key_id.startswith("acct:"):
@@ -226,7 +253,7 @@ class KeyResolver:
         scheme = "http" if self.client.policy.allow_loopback else "https"
         url = f"{scheme}://{host}/.well-known/webfinger?resource={acct}"
         self.blocklist.check_url(url)
-        self._spend_budget(url)
+        self._check_budget(url)
         try:
             fetched = await self.client.get_json(url, accept=JRD_ACCEPT)
         except FetchError as exc:

@@ -3,6 +3,8 @@ negative cache and the per-host fetch budget."""
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 
 from fedi_forum.activitypub.signatures import sign_request
@@ -73,3 +75,20 @@ async def test_unknown_keys_are_cached_negatively_and_fetches_budgeted(
     assert live.services.keys.fetch_count == 5
     r = await live.client.post(f"{group}/inbox", content=b"{}", headers={"content-type": AS2})
     assert r.status_code == 400
+
+
+async def test_many_new_actors_of_one_server_are_not_budgeted(
+    live: Live, remote: RemoteServer, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Only failed fetches spend the per-host budget: a popular server sending many new
+    actors at once gets every key fetched (once each)."""
+    monkeypatch.setattr(keys_module, "HOST_BUDGET", 3)
+    monkeypatch.setattr(keys_module, "HOST_CONCURRENCY", 2)
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    group = f"{live.base_url}/d/park"
+    people = [remote.actor(f"p{i}", key_index=i % 3) for i in range(8)]
+    responses = await asyncio.gather(
+        *(p.post(live.client, f"{group}/inbox", p.activity("Follow", group)) for p in people)
+    )
+    assert [r.status_code for r in responses] == [202] * 8
+    assert sorted(f for f in remote.fetches if "/users/p" in f) == sorted(p.id for p in people)
