@@ -45,11 +45,16 @@ def ensure_wrk() -> str | None:
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], port: int, cwd: Path | None = None) -> Iterator[tuple[str, int]]:
-    """Run ``cmd`` until it listens on ``port``; stop it (and only it) afterwards."""
-    # Load from one loopback address would trip the per-client inbox rate limit, which
-    # is not what is measured here.
-    env = {**os.environ, "FEDI_FORUM_INBOX_RATE": "0", "FEDI_FORUM_MAX_IN_FLIGHT": "100000"}
+def process(
+    cmd: list[str], port: int, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """Run ``cmd`` until it listens on ``port``; stop it (and only it) afterwards.
+    ``env`` overrides the environment; a value of "" removes the variable."""
+    # Load from one loopback address would trip the per-client inbox rate limit, and the
+    # in-flight cap is G6's subject: both are off unless a bench turns them back on.
+    merged = {**os.environ, "FEDI_FORUM_INBOX_RATE": "0", "FEDI_FORUM_MAX_IN_FLIGHT": "100000",
+              **(env or {})}  # fmt: skip
+    env = {k: v for k, v in merged.items() if v != ""}
     proc = subprocess.Popen(
         cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
     )
@@ -74,13 +79,16 @@ def process(cmd: list[str], port: int, cwd: Path | None = None) -> Iterator[tupl
             proc.wait()
 
 
-def server(data_dir: Path, keys_dir: Path, port: int, workers: int = 1, *extra: str) -> Any:
+def server(
+    data_dir: Path, keys_dir: Path, port: int, workers: int = 1, *extra: str,
+    env: dict[str, str] | None = None,
+) -> Any:  # fmt: skip
     """The real `fedi-forum serve` on a data directory."""
     return process(
         [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), "--workers",
          str(workers), "--data-dir", str(data_dir), "--keys-dir", str(keys_dir),
          "--log-level", "warning", "--no-access-log", *extra],
-        port,
+        port, env=env,
     )  # fmt: skip
 
 

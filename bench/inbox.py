@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import dataclasses
 import os
 import shutil
 import sqlite3
@@ -28,14 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import ensure_wrk, free_port, parse_wrk, process, save, server, summary
+from _signed import LUA, REMOTE, Plan, rejected_variants, sign, write_load
 
 from fedi_forum.activitypub import keys
-from fedi_forum.activitypub.signatures import sign_request
 from fedi_forum.config import Settings
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.models import RemoteActor, utcnow
@@ -45,67 +44,6 @@ from fedi_forum.store.keyfiles import KeyFiles
 ACTORS = 200
 DISCUSSIONS = 10
 KEYS = 20
-SEP = b"\n#--8<--#\n"
-REMOTE = "http://remote.invalid"
-LUA = """
-local reqs = {}
-local i = 0
-init = function(args)
-  local f = assert(io.open(args[1], "rb"))
-  local data = f:read("*a"); f:close()
-  local sep = "\\n#--8<--#\\n"
-  local s = 1
-  while true do
-    local a, b = string.find(data, sep, s, true)
-    if not a then table.insert(reqs, string.sub(data, s)); break end
-    table.insert(reqs, string.sub(data, s, a - 1)); s = b + 1
-  end
-end
-request = function() i = i % #reqs + 1; return reqs[i] end
-"""
-
-
-def _sign_chunk(args: tuple[list[bytes], int, int, str]) -> list[bytes]:
-    pems, start, stop, base = args
-    private = [keys.load_private_pem(p) for p in pems]
-    out = []
-    for i in range(start, stop):
-        a = i % ACTORS
-        actor = f"{REMOTE}/users/a{a}"
-        d = i % DISCUSSIONS
-        note = {
-            "id": f"{actor}/statuses/{i}", "type": "Note", "attributedTo": actor,
-            "content": f"<p>Reactie {i}: de fietsroute langs het kanaal is een goed idee, "
-                       "maar let op de verlichting.</p>",
-            "inReplyTo": f"{base}/d/b{d}/m/0", "published": "2026-11-28T10:00:00Z",
-            "to": ["https://www.w3.org/ns/activitystreams#Public"],
-            "cc": [f"{actor}/followers", f"{base}/d/b{d}"],
-        }  # fmt: skip
-        activity = {"@context": "https://www.w3.org/ns/activitystreams",
-                    "id": f"{note['id']}/activity", "type": "Create", "actor": actor,
-                    "to": note["to"], "cc": note["cc"], "object": note}  # fmt: skip
-        body = json.dumps(activity).encode()
-        path = f"/d/b{d}/inbox"
-        headers = sign_request(
-            method="POST",
-            url=f"{base}{path}",
-            key_id=f"{actor}#main-key",
-            private_key=private[a % KEYS],
-            body=body,
-        )
-        head = (
-            f"POST {path} HTTP/1.1\r\n"
-            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            + f"content-length: {len(body)}\r\n\r\n"
-        )
-        out.append(head.encode() + body)
-    return out
-
-
-def sign_all(pems: list[bytes], count: int, base: str) -> bytes:
-    chunks = [(pems, s, min(s + 2000, count), base) for s in range(0, count, 2000)]
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        return SEP.join(r for part in pool.map(_sign_chunk, chunks) for r in part)
 
 
 async def seed(settings: Settings, pems: list[bytes]) -> None:
@@ -157,6 +95,22 @@ app = Starlette(routes=[Route("/d/{{slug}}/inbox", inbox, methods=["POST"])])
 """
 
 
+def _counts(db_path: Path) -> dict[str, int]:
+    db = sqlite3.connect(db_path)
+    try:
+        tables = ("notes", "activities_seen", "deliveries", "actors", "outbox")
+        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+    finally:
+        db.close()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -165,6 +119,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--profile", metavar="SVG", help="py-spy flame graph of one full run")
+    parser.add_argument("--g6-cap", default="", help="FEDI_FORUM_MAX_IN_FLIGHT for G6 "
+                        "(default: the server's own default)")  # fmt: skip
     args = parser.parse_args()
     wrk = ensure_wrk()
     if wrk is None:
@@ -183,8 +139,12 @@ def main() -> None:
                             keys_dir=tmp / "template" / "keys")  # fmt: skip
         asyncio.run(seed(template, pems))
         t0 = time.perf_counter()
-        load = tmp / "load.bin"
-        load.write_bytes(sign_all(pems, args.requests, base))
+        plan = Plan(base=base, pems=pems, actors=ACTORS, discussions=DISCUSSIONS)
+        good = sign(plan, 0, args.requests)
+        load = write_load(tmp / "load.bin", good)
+        # G1-rej: 100 distinct bad requests, replayed (a quarter are 1 MiB bodies)
+        stale = sign(dataclasses.replace(plan, tag="stale", skew_s=7200), 0, 25)
+        bad = write_load(tmp / "bad.bin", rejected_variants(good[:100], stale))
         print(f"signed {args.requests} unique requests in {time.perf_counter() - t0:.1f}s")
         script = tmp / "load.lua"
         script.write_text(LUA)
@@ -194,17 +154,23 @@ def main() -> None:
             )
         )
 
-        full, verify, stored = [], [], []
+        rows: dict[str, list[dict[str, float]]] = {
+            "verify_only": [], "full": [], "full_c8": [], "rejects": [], "overload": [],
+            "overload_2048": [],
+        }  # fmt: skip
+        stored, rej_writes, overload = [], [], []
+        half = args.requests // 2
         for run in range(args.runs):
             # the ceiling: signature verification only
             verify_cmd = [sys.executable, "-m", "uvicorn", "verify_app:app", "--port",
                           str(port), "--workers", str(args.workers), "--no-access-log",
                           "--log-level", "warning"]  # fmt: skip
             with process(verify_cmd, port, cwd=tmp):
-                verify.append(_wrk(wrk, base, script, load, args))
+                rows["verify_only"].append(_wrk(wrk, base, script, load, args))
             # the real server on a fresh copy of the seeded data directory
             copy = tmp / f"run{run}"
             shutil.copytree(tmp / "template", copy)
+            db_path = copy / "data" / "fedi-forum.sqlite3"
             # the inbox path alone: deliveries are measured by bench/fanout.py
             with server(copy / "data", copy / "keys", port, args.workers, "--no-worker") as (
                 _,
@@ -218,49 +184,84 @@ def main() -> None:
                         [py_spy, "record", "--subprocesses", "--threads", "--format", fmt,
                          "-o", args.profile, "--pid", str(pid), "--duration", str(args.seconds)]
                     )  # fmt: skip
-                full.append(_wrk(wrk, base, script, load, args))
+                before = _counts(db_path)
+                rows["full"].append(_wrk(wrk, base, script, load, args))
                 if spy is not None:
                     spy.wait(timeout=60)
-            db = sqlite3.connect(copy / "data" / "fedi-forum.sqlite3")
-            notes = db.execute("SELECT count(*) FROM notes WHERE seq > 0").fetchone()[0]
-            queued = db.execute("SELECT count(*) FROM deliveries").fetchone()[0]
-            db.close()
-            stored.append({"notes": notes, "deliveries": queued,
-                           "accepted_per_s": notes / args.seconds})  # fmt: skip
+                after = _counts(db_path)
+                stored.append({"notes": after["notes"] - before["notes"],
+                               "deliveries": after["deliveries"] - before["deliveries"],
+                               "accepted_per_s": (after["notes"] - before["notes"])
+                               / args.seconds})  # fmt: skip
+                # G1-lat at 8 connections, on requests the c64 run did not reach
+                rows["full_c8"].append(_wrk(wrk, base, script, load, args, connections=8,
+                                            offset=half))  # fmt: skip
+                # G1-rej: nothing may be written
+                before = _counts(db_path)
+                rows["rejects"].append(_wrk(wrk, base, script, bad, args))
+                rej_writes.append(sum(_counts(db_path).values()) - sum(before.values()))
+            shutil.rmtree(copy)
+            # G6: 512 connections, the server's own limits (in-flight cap → 503)
+            copy = tmp / f"g6run{run}"
+            shutil.copytree(tmp / "template", copy)
+            with server(copy / "data", copy / "keys", port, args.workers, "--no-worker",
+                        env={"FEDI_FORUM_MAX_IN_FLIGHT": args.g6_cap}) as (_, pid):  # fmt: skip
+                db_path = copy / "data" / "fedi-forum.sqlite3"
+                rss0 = _rss_mb(pid)
+                detail: dict[str, float] = {}
+                for conns, secs, name in ((512, 10, "overload"), (2048, 5, "overload_2048")):
+                    before = _counts(db_path)["notes"]
+                    result = _wrk(wrk, base, script, load, args, connections=conns,
+                                  seconds=secs, offset=half)  # fmt: skip
+                    rows[name].append(result)
+                    detail[f"{name}_goodput"] = (_counts(db_path)["notes"] - before) / secs
+                    detail[f"{name}_refused_per_s"] = result["non_2xx"] / secs
+                detail["rss_growth_mb"] = _rss_mb(pid) - rss0
+                overload.append(detail)
             shutil.rmtree(copy)
     accepted = sorted(s["accepted_per_s"] for s in stored)
-    result = {
-        "requests": args.requests, "connections": args.connections, "seconds": args.seconds,
-        "workers": args.workers, "full": summary(full), "verify_only": summary(verify),
-        "stored": stored, "accepted_per_s_median": accepted[len(accepted) // 2],
-    }  # fmt: skip
-    ratio = result["full"]["rps_median"] / result["verify_only"]["rps_median"]
-    result["ratio"] = ratio
+    result = {"requests": args.requests, "connections": args.connections,
+              "seconds": args.seconds, "workers": args.workers,
+              **{name: summary(runs) for name, runs in rows.items()},
+              "stored": stored, "accepted_per_s_median": accepted[len(accepted) // 2],
+              "reject_db_writes": rej_writes, "overload_detail": overload}  # fmt: skip
+    ceiling = result["verify_only"]["rps_median"]
+    result["ratio"] = result["full"]["rps_median"] / ceiling
+    result["reject_ratio"] = result["rejects"]["rps_median"] / ceiling
+    goodput = sorted(o["overload_goodput"] for o in overload)[len(overload) // 2]
+    result["overload_goodput_ratio"] = goodput / result["accepted_per_s_median"]
     path = save("inbox", result)
     print(
-        f"inbox, {ACTORS} actors, {DISCUSSIONS} discussions, c{args.connections}, "
-        f"{args.workers} worker(s), {args.seconds}s x {args.runs}; median [min-max]"
+        f"inbox, {ACTORS} actors, {DISCUSSIONS} discussions, {args.workers} worker(s), "
+        f"{args.seconds}s x {args.runs}; median [min-max]"
     )
-    for name in ("verify_only", "full"):
+    labels = {"verify_only": "verify-only c64", "full": "G1 full c64", "full_c8": "G1 full c8",
+              "rejects": "G1-rej c64", "overload": "G6 c512 (all)",
+              "overload_2048": "c2048 (all)"}  # fmt: skip
+    for name, label in labels.items():
         s = result[name]
-        print(
-            f"{name:>12}: {s['rps_median']:8.0f}/s [{s['rps_min']:.0f}-{s['rps_max']:.0f}]"
-            f"  p99 {s['p99_ms_median']:.1f} ms"
-        )
-    print(
-        f"{'stored':>12}: {result['accepted_per_s_median']:8.0f} notes/s "
-        f"(each with its Announce + delivery row); full/verify = {ratio:.0%}"
-    )
+        print(f"{label:>16}: {s['rps_median']:8.0f}/s [{s['rps_min']:.0f}-{s['rps_max']:.0f}]"
+              f"  p99 {s['p99_ms_median']:.1f} ms")  # fmt: skip
+    print(f"{'stored':>16}: {result['accepted_per_s_median']:8.0f} notes/s (each with its "
+          f"Announce + delivery row); full/verify = {result['ratio']:.0%}")  # fmt: skip
+    print(f"{'rejected':>16}: {result['reject_ratio']:.0%} of verify-only; rows written by "
+          f"rejected requests: {rej_writes}")  # fmt: skip
+    o = overload[len(overload) // 2]
+    print(f"{'G6':>16}: goodput {goodput:.0f} notes/s = {result['overload_goodput_ratio']:.0%} "
+          f"of G1, refused {o['overload_refused_per_s']:.0f}/s; at c2048 goodput "
+          f"{o['overload_2048_goodput']:.0f}/s, refused {o['overload_2048_refused_per_s']:.0f}/s "
+          f"(503); RSS +{o['rss_growth_mb']:.0f} MB; server alive")  # fmt: skip
     print(f"results: {path}")
 
 
 def _wrk(
-    wrk: str, base: str, script: Path, load: Path, args: argparse.Namespace
-) -> dict[str, float]:
+    wrk: str, base: str, script: Path, load: Path, args: argparse.Namespace,
+    connections: int | None = None, seconds: int | None = None, offset: int = 0,
+) -> dict[str, float]:  # fmt: skip
     out = subprocess.run(
-        [wrk, "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", "-s",
-         str(script), base, "--", str(load)],
-        capture_output=True, text=True, timeout=args.seconds + 60, check=False,
+        [wrk, "-t1", f"-c{connections or args.connections}", f"-d{seconds or args.seconds}s",
+         "--latency", "-s", str(script), base, "--", str(load), str(offset)],
+        capture_output=True, text=True, timeout=(seconds or args.seconds) + 60, check=False,
     )  # fmt: skip
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")

@@ -249,6 +249,11 @@ def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
         "forwarded_allow_ips": args.forwarded_allow_ips,
         "server_header": False,
         "date_header": True,
+        # No uvicorn limit_concurrency: it counts open keep-alive connections, so a few
+        # more idle connections than the limit made it refuse every request (measured).
+        # The app admits max_in_flight at a time instead (web/errors.py GuardMiddleware);
+        # bounding connections is the reverse proxy's job.
+        "backlog": 2048,
     }
     if args.forwarded_allow_ips is not None:
         options["forwarded_allow_ips"] = args.forwarded_allow_ips

@@ -65,7 +65,7 @@ class Settings:
     inbox_rate: float = 50.0
     # Requests handled at once per process; past it: 503 with Retry-After, at once,
     # instead of an unbounded queue (GoToSocial fell over at ~550 in flight).
-    max_in_flight: int = 512
+    max_in_flight: int = 128
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)

@@ -50,7 +50,7 @@ def test_form_limiter_window() -> None:
     limiter.hit("1.2.3.4")
 
 
-async def test_overload_is_shed_with_503_at_once() -> None:
+async def test_overload_waits_briefly_then_is_shed_with_503() -> None:
     release = asyncio.Event()
 
     async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -58,7 +58,7 @@ async def test_overload_is_shed_with_503_at_once() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    guard = GuardMiddleware(slow_app, max_in_flight=2)
+    guard = GuardMiddleware(slow_app, max_in_flight=2, admission_wait=0.1)
     transport = httpx.ASGITransport(app=guard)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         busy = [asyncio.create_task(client.get("/")) for _ in range(2)]
@@ -66,7 +66,12 @@ async def test_overload_is_shed_with_503_at_once() -> None:
         shed = await client.get("/")
         assert shed.status_code == 503
         assert shed.headers["retry-after"] == "5"
+        assert guard.in_flight == 2
+        # one more waits for a slot, and gets it when one frees within the wait
+        waiting = asyncio.create_task(client.get("/"))
+        await asyncio.sleep(0.02)
         release.set()
         assert [r.status_code for r in await asyncio.gather(*busy)] == [200, 200]
+        assert (await waiting).status_code == 200
         assert (await client.get("/")).status_code == 200  # capacity is back
     assert guard.in_flight == 0
