@@ -223,19 +223,21 @@ class DeliveryStore:
     async def delivery_report(self) -> dict[str, Any]:
         """For `fedi-forum deliveries`: counts, failing servers, the oldest pending."""
         states = await self.db.fetch_all(
-            "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state"
+            "SELECT state, count(*) FROM deliveries GROUP BY state ORDER BY state", offload=True
         )
         oldest = await self.db.fetch_one(
-            "SELECT min(created_at) FROM deliveries WHERE state = 'pending'"
+            "SELECT min(created_at) FROM deliveries WHERE state = 'pending'", offload=True
         )
         hosts = await self.db.fetch_all(
             "SELECT host, failures, failing_since, unavailable_since, software, "
             "coalesce(dialect_override, dialect) FROM instances "
-            "WHERE failures > 0 ORDER BY failures DESC LIMIT 20"
+            "WHERE failures > 0 ORDER BY failures DESC LIMIT 20",
+            offload=True,
         )
         pending_by_host = await self.db.fetch_all(
             "SELECT host, count(*) FROM deliveries WHERE state = 'pending' GROUP BY host "
-            "ORDER BY count(*) DESC LIMIT 20"
+            "ORDER BY count(*) DESC LIMIT 20",
+            offload=True,
         )
         return {
             "states": {r[0]: r[1] for r in states},

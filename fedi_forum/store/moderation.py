@@ -290,15 +290,18 @@ class AdminViewStore:
         followers = await self.db.fetch_all(
             "SELECT d.slug, d.title, count(f.id) FROM discussions d "
             "LEFT JOIN follows f ON f.discussion_id = d.id WHERE d.state != 'deleted' "
-            "GROUP BY d.id ORDER BY d.slug"
+            "GROUP BY d.id ORDER BY d.slug",
+            offload=True,
         )
         instances = await self.db.fetch_all(
             "SELECT host, software, coalesce(dialect_override, dialect), failures, "
             "unavailable_since, last_seen_at FROM instances ORDER BY failures DESC, host "
-            "LIMIT 200"
+            "LIMIT 200",
+            offload=True,
         )
         pending = await self.db.fetch_all(
-            "SELECT host, count(*) FROM deliveries WHERE state = 'pending' GROUP BY host"
+            "SELECT host, count(*) FROM deliveries WHERE state = 'pending' GROUP BY host",
+            offload=True,
         )
         return {
             "followers": [tuple(r) for r in followers],

@@ -320,6 +320,10 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
                 "payload) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id) DO NOTHING",
                 (discussion_id, activity_id, type_, object_id, published, payload),
             )
+            # cached outbox pages are keyed by the revision
+            conn.execute(
+                "UPDATE discussions SET revision = revision + 1 WHERE id = ?", (discussion_id,)
+            )
 
         await self.db.write(write)
 
@@ -484,7 +488,8 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
             "(SELECT count(*) FROM discussions WHERE state != 'deleted'), "
             "(SELECT count(*) FROM notes WHERE is_local = 1 AND state = 'visible'), "
             "(SELECT count(*) FROM notes WHERE seq > 0 AND state = 'visible'), "
-            "(SELECT count(DISTINCT actor_id) FROM follows)"
+            "(SELECT count(DISTINCT actor_id) FROM follows)",
+            offload=True,  # scans: not on the event loop
         )
         return InstanceStats(
             discussions=row[0], local_posts=row[1], replies=row[2], followers=row[3]

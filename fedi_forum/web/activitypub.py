@@ -77,6 +77,11 @@ async def outbox(request: Request) -> Response:
                 base, total=total, first=f"{base}?page=true", last=f"{base}?page=true&min_id=0"
             )
         )
+    # Pages change only with the discussion's revision (bumped by every outbox entry).
+    key = ("outbox", d.id, d.revision, request.url.query)
+    cached = svc.renderer.document(key)
+    if cached is not None:
+        return activity_response(cached)
     max_id = cursor(request.query_params, "max_id")
     min_id = cursor(request.query_params, "min_id")
     items = await svc.store.outbox_page(d.id, before=max_id, after=min_id, limit=PAGE_SIZE)
@@ -92,7 +97,9 @@ async def outbox(request: Request) -> Response:
         next_page=f"{base}?page=true&max_id={items[-1].cursor}" if has_older else None,
         prev_page=f"{base}?page=true&min_id={items[0].cursor}" if has_newer else None,
     )
-    return activity_response(doc)
+    body = orjson.dumps(doc)
+    svc.renderer.keep_document(key, body)
+    return activity_response(body)
 
 
 async def followers(request: Request) -> Response:
@@ -183,17 +190,20 @@ async def context(request: Request) -> Response:
                 extra={"attributedTo": group_id, "audience": group_id},
             )
         return activity_response(doc, headers=headers)
-    after = cursor(request.query_params, "min_id")
-    rows = await svc.store.context_page(d.id, -1 if after is None else after, CONTEXT_PAGE_SIZE)
-    next_page = f"{base}?page=true&min_id={rows[-1][0]}" if len(rows) == CONTEXT_PAGE_SIZE else None
-    doc = vocab.ordered_collection_page(
-        f"{base}?{request.url.query}",
-        part_of=base,
-        items=[ap_id for _, ap_id in rows],
-        next_page=next_page,
-        prev_page=None,
-    )
-    return activity_response(doc, headers=headers)
+    key = ("context", d.id, d.revision, request.url.query)  # the ETag's inputs
+    body = svc.renderer.document(key)
+    if body is None:
+        after = cursor(request.query_params, "min_id")
+        rows = await svc.store.context_page(d.id, -1 if after is None else after,
+                                            CONTEXT_PAGE_SIZE)  # fmt: skip
+        full = len(rows) == CONTEXT_PAGE_SIZE
+        body = orjson.dumps(vocab.ordered_collection_page(
+            f"{base}?{request.url.query}", part_of=base, items=[ap_id for _, ap_id in rows],
+            next_page=f"{base}?page=true&min_id={rows[-1][0]}" if full else None,
+            prev_page=None,
+        ))  # fmt: skip
+        svc.renderer.keep_document(key, body)
+    return activity_response(body, headers=headers)
 
 
 async def note(request: Request) -> Response:

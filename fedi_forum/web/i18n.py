@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from datetime import datetime
 from email.utils import format_datetime
@@ -28,9 +27,11 @@ from markupsafe import Markup
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.config import LANGUAGES
 from fedi_forum.models import Author, Note, parse_time
+from fedi_forum.web.lru import Lru
 
 MESSAGE_CACHE_SIZE = 20_000  # ~1 KB each
 PAGE_CACHE_SIZE = 500  # ~30 KB each
+DOCUMENT_CACHE_SIZE = 1_000  # AS2 collection pages, ~5-10 KB each
 
 
 def load_translations(lang: str) -> gettext.NullTranslations:
@@ -60,8 +61,9 @@ def _time(value: str) -> datetime:
 class Renderer:
     def __init__(self, globals_: Mapping[str, Any], timezone: str) -> None:
         zone = ZoneInfo(timezone)
-        self._messages: OrderedDict[tuple[str, Note, Author, str], Markup] = OrderedDict()
-        self._pages: OrderedDict[Hashable, str] = OrderedDict()
+        self._messages: Lru[tuple[str, Note, Author, str], Markup] = Lru(MESSAGE_CACHE_SIZE)
+        self._pages: Lru[Hashable, str] = Lru(PAGE_CACHE_SIZE)
+        self._documents: Lru[Hashable, bytes] = Lru(DOCUMENT_CACHE_SIZE)
         self._envs: dict[str, Environment] = {}
         for lang in LANGUAGES:
             env = Environment(
@@ -88,15 +90,17 @@ class Renderer:
 
     def page(self, key: Hashable) -> str | None:
         """A whole rendered page, if its key (everything it shows) was seen before."""
-        found = self._pages.get(key)
-        if found is not None:
-            self._pages.move_to_end(key)
-        return found
+        return self._pages.get(key)
 
     def keep_page(self, key: Hashable, html: str) -> None:
-        self._pages[key] = html
-        if len(self._pages) > PAGE_CACHE_SIZE:
-            self._pages.popitem(last=False)
+        self._pages.put(key, html)
+
+    def document(self, key: Hashable) -> bytes | None:
+        """A serialised AS2 document (collection page), keyed like ``page``."""
+        return self._documents.get(key)
+
+    def keep_document(self, key: Hashable, body: bytes) -> None:
+        self._documents.put(key, body)
 
     def message(self, lang: str, note: Note, author: Author, slug: str) -> Markup:
         """One message's HTML, cached.
@@ -110,14 +114,11 @@ class Renderer:
         key = (lang, note, author, slug)
         cached = self._messages.get(key)
         if cached is not None:
-            self._messages.move_to_end(key)
             return cached
         html = Markup(  # noqa: S704 - a template rendered with autoescape on
             self._envs[lang]
             .get_template("message.html")
             .render(note=note, author=author, slug=slug)
         )
-        self._messages[key] = html
-        if len(self._messages) > MESSAGE_CACHE_SIZE:
-            self._messages.popitem(last=False)
+        self._messages.put(key, html)
         return html
