@@ -8,9 +8,9 @@ app (the ceiling for G5). Per run:
 * G5: the group actor, its WebFinger and its opening note (AS2), a third each, wrk c64,
   against hello-JSON on the same uvicorn settings; and a burst of 600 GETs spread over
   one second (open loop), p99;
-* G3-mixed: wrk on HTML pages (random keyset) and actor GETs while a Python client
-  sends signed replies to the inbox at half the G1 rate (fixed rate, open loop); read
-  p99 (wrk) and inbox p99.
+* G3-mixed: wrk on HTML pages (random keyset) while a second wrk sends signed replies
+  to the inbox at about half the G1 rate (16 connections, each pausing between
+  requests); read p99 and inbox p99.
 
     .venv/bin/python bench/reads.py [--runs 3] [--seconds 8] [--replies 5000]
 """
@@ -21,17 +21,17 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import RESULTS, ensure_wrk, free_port, process, run_wrk, save, server
-from _signed import Plan, p99, sign
+from _harness import RESULTS, ensure_wrk, free_port, parse_wrk, process, run_wrk, save, server
+from _signed import LUA, Plan, p99, sign, write_load
 from html_page import seed as seed_page
 from inbox import ACTORS, KEYS
 from inbox import seed as seed_inbox
@@ -41,6 +41,7 @@ from fedi_forum.config import Settings
 from fedi_forum.store import Database, Store
 
 PAGE = 50
+INBOX_CONNECTIONS = 16
 HELLO_APP = """
 from starlette.applications import Starlette
 from starlette.responses import Response
@@ -106,30 +107,12 @@ async def burst(url: str, count: int, over: float) -> list[float]:
     return latencies
 
 
-async def steady_inbox(base: str, requests: list, rate: float, seconds: float) -> list[float]:
-    """Signed replies at a fixed rate (open loop); latencies of the accepted ones, ms."""
-    latencies: list[float] = []
-    count = min(len(requests), int(rate * seconds))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512)) as session:
-
-        async def one(i: int) -> None:
-            await asyncio.sleep(i / rate)
-            path, headers, body = requests[i]
-            t0 = time.perf_counter()
-            async with session.post(f"{base}{path}", data=body, headers=headers) as r:
-                await r.read()
-                if r.status == 202:
-                    latencies.append((time.perf_counter() - t0) * 1000)
-
-        await asyncio.gather(*(one(i) for i in range(count)))
-    return latencies
-
-
 def g1_rate() -> float:
-    """The G1 figure of the latest inbox bench, if any (else a conservative 1,000/s)."""
-    runs = sorted(RESULTS.glob("inbox-*.json"))
-    if runs:
-        return float(json.loads(runs[-1].read_text())["accepted_per_s_median"])
+    """G1 of the latest 2-worker inbox bench, if any (else a conservative 1,000/s)."""
+    for path in sorted(RESULTS.glob("inbox-*.json"), reverse=True):
+        found = json.loads(path.read_text())
+        if found.get("workers") == 2:
+            return float(found["accepted_per_s_median"])
     return 1000.0
 
 
@@ -153,7 +136,11 @@ def main() -> None:
         asyncio.run(seed_page(settings, args.replies))  # "bench" with N replies
         asyncio.run(seed_outbox(settings, "bench"))
         plan = Plan(base=base, pems=pems, actors=ACTORS, discussions=10, tag="mixed")
-        inbox_load = sign(plan, 0, int(half_rate * args.seconds * args.runs) + 100)
+        inbox_load = sign(plan, 0, int(half_rate * 1.5 * args.seconds * args.runs) + 100)
+        inbox_file = write_load(tmp / "inbox.bin", inbox_load)
+        # each connection pauses so that together they send about half_rate per second
+        pause = max(0, int(1000 * INBOX_CONNECTIONS / half_rate) - 2)
+        (tmp / "inbox.lua").write_text(LUA + f"delay = function() return {pause} end\n")
         (tmp / "hello_app.py").write_text(HELLO_APP)
         last_after = ((args.replies - 1) // PAGE) * PAGE
         outbox_ids = range(1, args.replies + 1)
@@ -168,12 +155,12 @@ def main() -> None:
                     "/d/bench/m/0",
                 ],
                 "application/activity+json",
-            ),  # fmt: skip
+            ),
             "hello": lua_random(["/hello"], "application/activity+json"),
             "g3": lua_random(
                 [f"/d/bench?after={a}" for a in range(0, last_after + 1, PAGE)] + ["/d/bench"] * 10,
                 "text/html",
-            ),  # fmt: skip
+            ),
             "actor": lua_random(["/d/bench"], "application/activity+json"),
         }
         for name, text in scripts.items():
@@ -193,21 +180,22 @@ def main() -> None:
                 row |= {"g4_rps": g4["rps"], "g4_p99_ms": g4["p99_ms"], "g4_errors": g4["non_2xx"],
                         "g5_rps": g5["rps"], "g5_p99_ms": g5["p99_ms"], "g5_errors": g5["non_2xx"],
                         "burst_p99_ms": p99(lat)}  # fmt: skip
-                # G3-mixed: pages + actor GETs while the inbox runs at half the G1 rate
-                share = inbox_load[run * len(inbox_load) // args.runs :]
-                inbox_lat: list[float] = []
-                client = threading.Thread(  # its own event loop, beside wrk
-                    target=lambda: inbox_lat.extend(
-                        asyncio.run(steady_inbox(base, share, half_rate, args.seconds))
-                    )
-                )
-                client.start()
+                # G3-mixed: pages + actor GETs while the inbox runs at about half the G1
+                # rate: a second wrk replays signed replies with a pause per connection
+                inbox_run = subprocess.Popen(
+                    [wrk, "-t1", f"-c{INBOX_CONNECTIONS}", f"-d{args.seconds}s", "--latency",
+                     "-s", str(tmp / "inbox.lua"), base, "--", str(inbox_file),
+                     str(run * len(inbox_load) // args.runs)],
+                    stdout=subprocess.PIPE, text=True,
+                )  # fmt: skip
                 pages = run_wrk(wrk, base, tmp / "g3.lua", 16, args.seconds)
-                client.join(timeout=args.seconds + 60)
-                row |= {"g3mixed_rps": pages["rps"], "g3mixed_read_p99_ms": pages["p99_ms"],
-                        "g3mixed_inbox_p99_ms": p99(inbox_lat),
-                        "g3mixed_inbox_rate": len(inbox_lat) / args.seconds,
-                        "g3mixed_target_rate": half_rate}  # fmt: skip
+                inbox_out, _ = inbox_run.communicate(timeout=args.seconds + 60)
+                inbox = parse_wrk(inbox_out)
+                row |= {
+                    "g3mixed_rps": pages["rps"], "g3mixed_read_p99_ms": pages["p99_ms"],
+                    "g3mixed_inbox_p99_ms": inbox["p99_ms"], "g3mixed_inbox_rate": inbox["rps"],
+                    "g3mixed_target_rate": half_rate,
+                }  # fmt: skip
             row["g5_ratio"] = row["g5_rps"] / row["hello_rps"]
             runs.append(row)
     result = {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
