@@ -44,17 +44,24 @@ peer:
 test: lint peer
 	$(BIN)/pytest
 
-## bench: performance figures, medians of 3 (bench/README.md)
+## bench: every goal of the performance issue, medians of 3, then the goal table
+## (bench/README.md; about 15 minutes)
 bench: install-dev
-	$(BIN)/python bench/html_page.py
-	$(BIN)/python bench/inbox.py
+	$(BIN)/python bench/html_page.py --replies 5000
+	$(BIN)/python bench/inbox.py --workers 2
+	$(BIN)/python bench/keys.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/reads.py
+	$(BIN)/python bench/goals.py
 
-## bench-quick: one run of each, smaller sizes (about two minutes)
+## bench-quick: one short run of each, smaller sizes (under two minutes after the venv)
 bench-quick: install-dev
-	$(BIN)/python bench/html_page.py --runs 1 --seconds 4 --replies 2000
-	$(BIN)/python bench/inbox.py --runs 1 --seconds 4 --requests 15000
+	$(BIN)/python bench/html_page.py --runs 1 --seconds 2 --replies 2000
+	$(BIN)/python bench/inbox.py --runs 1 --seconds 3 --requests 12000 --workers 2 --g6-seconds 4
+	$(BIN)/python bench/keys.py --runs 1 --new 300 --seconds 3
 	$(BIN)/python bench/fanout.py --runs 1
+	$(BIN)/python bench/reads.py --runs 1 --seconds 3 --replies 2000
+	$(BIN)/python bench/goals.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(PEER)/node_modules

@@ -14,6 +14,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,16 +56,17 @@ def process(
     merged = {**os.environ, "FEDI_FORUM_INBOX_RATE": "0", "FEDI_FORUM_MAX_IN_FLIGHT": "100000",
               **(env or {})}  # fmt: skip
     env = {k: v for k, v in merged.items() if v != ""}
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
+    # stderr to a file, never an unread pipe: a server that logs a lot would block on a
+    # full pipe (and look hung)
+    log = tempfile.NamedTemporaryFile(prefix="ff-bench-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log, env=env)
     try:
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
                 break
             if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "died")
+                raise RuntimeError(Path(log.name).read_text()[-4000:] or "died")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{cmd[:4]} did not start")
             time.sleep(0.1)
@@ -77,6 +79,12 @@ def process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
+        errors = Path(log.name).read_text()
+        if "Traceback" in errors:  # a 500 in the server is a finding, not noise
+            print(f"server errors ({log.name}):\n{errors[-3000:]}", file=sys.stderr)
+        else:
+            Path(log.name).unlink()
 
 
 def server(

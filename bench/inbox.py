@@ -32,7 +32,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import ensure_wrk, free_port, parse_wrk, process, save, server, summary
-from _signed import LUA, REMOTE, Plan, rejected_variants, sign, write_load
+from _signed import (
+    LUA,
+    REMOTE,
+    Plan,
+    oversize,
+    oversize_load,
+    rejected_variants,
+    sign,
+    write_load,
+)
 
 from fedi_forum.activitypub import keys
 from fedi_forum.config import Settings
@@ -119,6 +128,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--profile", metavar="SVG", help="py-spy flame graph of one full run")
+    parser.add_argument("--g6-seconds", type=int, default=10, help="c512 run (c2048: half)")
     parser.add_argument("--g6-cap", default="", help="FEDI_FORUM_MAX_IN_FLIGHT for G6 "
                         "(default: the server's own default)")  # fmt: skip
     args = parser.parse_args()
@@ -142,9 +152,10 @@ def main() -> None:
         plan = Plan(base=base, pems=pems, actors=ACTORS, discussions=DISCUSSIONS)
         good = sign(plan, 0, args.requests)
         load = write_load(tmp / "load.bin", good)
-        # G1-rej: 100 distinct bad requests, replayed (a quarter are 1 MiB bodies)
-        stale = sign(dataclasses.replace(plan, tag="stale", skew_s=7200), 0, 25)
-        bad = write_load(tmp / "bad.bin", rejected_variants(good[:100], stale))
+        # G1-rej: 300 distinct bad requests, replayed; and 20 bodies over the cap
+        stale = sign(dataclasses.replace(plan, tag="stale", skew_s=7200), 0, 100)
+        bad = write_load(tmp / "bad.bin", rejected_variants(good[:300], stale))
+        big = oversize(good[:20])
         print(f"signed {args.requests} unique requests in {time.perf_counter() - t0:.1f}s")
         script = tmp / "load.lua"
         script.write_text(LUA)
@@ -156,7 +167,7 @@ def main() -> None:
 
         rows: dict[str, list[dict[str, float]]] = {
             "verify_only": [], "full": [], "full_c8": [], "rejects": [], "overload": [],
-            "overload_2048": [],
+            "overload_2048": [], "oversize": [],
         }  # fmt: skip
         stored, rej_writes, overload = [], [], []
         half = args.requests // 2
@@ -188,6 +199,7 @@ def main() -> None:
                 rows["full"].append(_wrk(wrk, base, script, load, args))
                 if spy is not None:
                     spy.wait(timeout=60)
+                time.sleep(1)  # requests still in flight when wrk stopped are committed
                 after = _counts(db_path)
                 stored.append({"notes": after["notes"] - before["notes"],
                                "deliveries": after["deliveries"] - before["deliveries"],
@@ -197,8 +209,12 @@ def main() -> None:
                 rows["full_c8"].append(_wrk(wrk, base, script, load, args, connections=8,
                                             offset=half))  # fmt: skip
                 # G1-rej: nothing may be written
+                time.sleep(1)
                 before = _counts(db_path)
                 rows["rejects"].append(_wrk(wrk, base, script, bad, args))
+                rows["oversize"].append(asyncio.run(oversize_load(port, big, 16, args.seconds))
+                                        | {"p99_ms": float("nan"), "non_2xx": 0.0})  # fmt: skip
+                time.sleep(1)
                 rej_writes.append(sum(_counts(db_path).values()) - sum(before.values()))
             shutil.rmtree(copy)
             # G6: 512 connections, the server's own limits (in-flight cap → 503)
@@ -209,10 +225,15 @@ def main() -> None:
                 db_path = copy / "data" / "fedi-forum.sqlite3"
                 rss0 = _rss_mb(pid)
                 detail: dict[str, float] = {}
-                for conns, secs, name in ((512, 10, "overload"), (2048, 5, "overload_2048")):
+                g6 = args.g6_seconds
+                # c512 replays from the middle of the load, c2048 from its start: no
+                # request repeats, so every 2xx of a new request is a stored note
+                runs_g6 = ((512, g6, "overload", half), (2048, max(g6 // 2, 4), "overload_2048", 0))
+                for conns, secs, name, start in runs_g6:
+                    time.sleep(1)  # the previous run's queued requests finish first
                     before = _counts(db_path)["notes"]
                     result = _wrk(wrk, base, script, load, args, connections=conns,
-                                  seconds=secs, offset=half)  # fmt: skip
+                                  seconds=secs, offset=start)  # fmt: skip
                     rows[name].append(result)
                     detail[f"{name}_goodput"] = (_counts(db_path)["notes"] - before) / secs
                     detail[f"{name}_refused_per_s"] = result["non_2xx"] / secs
@@ -236,7 +257,8 @@ def main() -> None:
         f"{args.seconds}s x {args.runs}; median [min-max]"
     )
     labels = {"verify_only": "verify-only c64", "full": "G1 full c64", "full_c8": "G1 full c8",
-              "rejects": "G1-rej c64", "overload": "G6 c512 (all)",
+              "rejects": "G1-rej c64", "oversize": "1 MiB+ bodies c16",
+              "overload": "G6 c512 (all)",
               "overload_2048": "c2048 (all)"}  # fmt: skip
     for name, label in labels.items():
         s = result[name]
@@ -260,7 +282,8 @@ def _wrk(
 ) -> dict[str, float]:  # fmt: skip
     out = subprocess.run(
         [wrk, "-t1", f"-c{connections or args.connections}", f"-d{seconds or args.seconds}s",
-         "--latency", "-s", str(script), base, "--", str(load), str(offset)],
+         "--timeout", "10s", "--latency", "-s", str(script), base, "--", str(load),
+         str(offset)],
         capture_output=True, text=True, timeout=(seconds or args.seconds) + 60, check=False,
     )  # fmt: skip
     if out.returncode != 0:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 
 from fedi_forum import __version__
 from fedi_forum.activitypub import keys
@@ -31,6 +32,7 @@ from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 from fedi_forum.web import routes
 from fedi_forum.web.errors import (
     GuardMiddleware,
+    on_client_gone,
     on_forum_error,
     on_http_exception,
     on_unexpected,
@@ -110,6 +112,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         middleware=[Middleware(GuardMiddleware, max_in_flight=settings.max_in_flight)],
         exception_handlers={
             FediForumError: on_forum_error,
+            ClientDisconnect: on_client_gone,
             HTTPException: on_http_exception,
             Exception: on_unexpected,
         },

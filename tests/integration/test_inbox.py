@@ -530,3 +530,22 @@ async def test_inbox_rate_limits_per_client(tmp_path, remote: RemoteServer) -> N
         assert statuses[-1] == 429
         limited = await c.post("/inbox", content=b"{}", headers={"content-type": AS2})
         assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_sender_hanging_up_mid_body_is_not_a_server_error(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the benchmark: a sender that disconnects before its body is complete
+    was logged as an unhandled 500 (and a server logging to an unread pipe hung)."""
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    port = int(live.base_url.rsplit(":", 1)[1])
+    for _ in range(3):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = b"POST /d/park/inbox HTTP/1.1\r\nhost: x\r\ncontent-length: 5000\r\n"
+        writer.write(head + b'content-type: application/activity+json\r\n\r\n{"id":')
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    await asyncio.sleep(0.3)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert (await live.client.get("/d/park", headers={"Accept": AS2})).status_code == 200
