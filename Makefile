@@ -57,10 +57,10 @@ bench: install-dev
 ## bench-quick: one short run of each, smaller sizes (under two minutes after the venv)
 bench-quick: install-dev
 	$(BIN)/python bench/html_page.py --runs 1 --seconds 2 --replies 2000
-	$(BIN)/python bench/inbox.py --runs 1 --seconds 3 --requests 12000 --workers 2 --g6-seconds 4
-	$(BIN)/python bench/keys.py --runs 1 --new 300 --seconds 3
+	$(BIN)/python bench/inbox.py --runs 1 --seconds 2 --requests 10000 --workers 2 --g6-seconds 4
+	$(BIN)/python bench/keys.py --runs 1 --new 200 --seconds 2
 	$(BIN)/python bench/fanout.py --runs 1
-	$(BIN)/python bench/reads.py --runs 1 --seconds 3 --replies 2000
+	$(BIN)/python bench/reads.py --runs 1 --seconds 2 --replies 2000
 	$(BIN)/python bench/goals.py
 
 clean:

@@ -145,6 +145,11 @@ def main() -> None:
                         [f"{url}?after={a}" for a in afters], args.connections, args.seconds
                     )
 
+                # steady state: every page rendered once in each worker first (a cold
+                # page costs ~10 ms of Jinja on the loop; 100-200 of them would make up
+                # the p99 of a short run)
+                if wrk:
+                    run_wrk(wrk, url, script, args.connections, 2)
                 random_runs = [load(script) for _ in range(args.runs)]
                 first = [load(fixed["first"], 0) for _ in range(args.runs)]
                 last = [load(fixed["last"], last_after) for _ in range(args.runs)]

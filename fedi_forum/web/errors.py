@@ -104,7 +104,10 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.admission_wait)
+            if self._slots.locked():  # only then wait (wait_for costs a task per call)
+                await asyncio.wait_for(self._slots.acquire(), self.admission_wait)
+            else:
+                await self._slots.acquire()  # free: returns at once
         except TimeoutError:
             response = Response(
                 orjson.dumps({"error": "overloaded, try again soon"}), status_code=503,
