@@ -20,6 +20,7 @@ writer wait instead of failing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -38,6 +39,7 @@ T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], T]
 
 MAX_BATCH = 512
+CHECKPOINT_SECONDS = 1.0
 QUICK_BUSY_TIMEOUT_MS = 1_000  # a read on the event loop thread waits at most this
 BUSY_TIMEOUT_MS = 10_000
 
@@ -122,6 +124,10 @@ class Writer:
         _configure(conn)
         apply_migrations(conn)
         conn.execute("PRAGMA busy_timeout = 0")  # _begin_immediate polls instead
+        # Checkpoints (which fsync the database file) run on their own connection and
+        # thread (Checkpointer): after a COMMIT they made every caller of that batch wait
+        # for the fsync (the inbox's p99 of 140-160 ms, even at 8 connections).
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
         return conn
 
     async def run(self, fn: WriteFn[T]) -> T:
@@ -214,6 +220,55 @@ class Writer:
         return True, result
 
 
+class Checkpointer:
+    """Copies the WAL back into the database file every ``interval`` seconds (PASSIVE:
+    never waits for, nor blocks, readers or the writer), on its own connection and
+    thread, so no write waits for a checkpoint's fsync."""
+
+    def __init__(self, path: Path, interval: float = CHECKPOINT_SECONDS) -> None:
+        self._path = path
+        self._interval = interval
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ckpt")
+        self._conn: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, self._open)
+        self._task = asyncio.create_task(self._run(), name="sqlite-checkpoint")
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {QUICK_BUSY_TIMEOUT_MS}")
+        return conn
+
+    def _checkpoint(self) -> None:
+        assert self._conn is not None
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.OperationalError as exc:  # another process is checkpointing
+            log.debug("checkpoint skipped: %s", exc)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._interval)
+            await loop.run_in_executor(self._executor, self._checkpoint)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._conn is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._checkpoint)  # leave it small
+            await loop.run_in_executor(self._executor, self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+
 class Database:
     """The writer, plus two read-only connections on the same file.
 
@@ -230,6 +285,7 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.writer = Writer(path)
+        self.checkpointer = Checkpointer(path)
         self._reader: aiosqlite.Connection | None = None
         self._quick: sqlite3.Connection | None = None
 
@@ -245,15 +301,17 @@ class Database:
         quick.execute(f"PRAGMA busy_timeout = {QUICK_BUSY_TIMEOUT_MS}")
         quick.execute("PRAGMA query_only = 1")
         self._quick = quick
+        await self.checkpointer.start()
 
     async def close(self) -> None:
+        await self.writer.stop()  # the last writes first, then the last checkpoint
+        await self.checkpointer.stop()
         if self._quick is not None:
             self._quick.close()
             self._quick = None
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
-        await self.writer.stop()
 
     async def fetch_all(
         self, sql: str, params: Sequence[Any] = (), *, offload: bool = False
