@@ -100,6 +100,14 @@ def server(
     )  # fmt: skip
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
     out = subprocess.run(
         [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],

@@ -31,7 +31,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import free_port, save, server
+from _harness import free_port, rss_mb, save, server
 
 from fedi_forum.activitypub import keys
 from fedi_forum.activitypub.signatures import sign_request
@@ -107,13 +107,6 @@ def _states(db_path: Path, ids: list[str]) -> dict[str, int]:
         return {r[0]: r[1] for r in rows} | {"max_attempts": max(r[2] for r in rows)}
     finally:
         db.close()
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -211,7 +204,7 @@ async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, 
                      "cpu_ms_per_delivery": 1000 * cpu / (HOSTS * 50)})  # fmt: skip
         # G2-iso: the same fan-out where 10% of the servers never answer and 5% answer
         # 500; the healthy 85% must still be done within G2 + 10%
-        rss0 = _rss_mb(pid)
+        rss0 = rss_mb(pid)
         ids = await _post_replies(base, key, next_id, 1, slug="iso")
         next_id += 1
         healthy = HOSTS - DEAD - FAILING
@@ -220,7 +213,7 @@ async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, 
         states = _states(db_path, ids)
         runs[-1] |= {
             "iso_healthy_s": iso, "iso_ratio": iso / single,
-            "iso_rss_growth_mb": _rss_mb(pid) - rss0,
+            "iso_rss_growth_mb": rss_mb(pid) - rss0,
             "iso_max_attempts": states["max_attempts"], "iso_states": states,
         }  # fmt: skip
     numeric = [k for k in runs[0] if isinstance(runs[0][k], float | int)]

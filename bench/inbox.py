@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import ensure_wrk, free_port, parse_wrk, process, save, server, summary
+from _harness import ensure_wrk, free_port, parse_wrk, process, rss_mb, save, server, summary
 from _signed import (
     LUA,
     REMOTE,
@@ -111,13 +111,6 @@ def _counts(db_path: Path) -> dict[str, int]:
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     finally:
         db.close()
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
@@ -223,7 +216,7 @@ def main() -> None:
             with server(copy / "data", copy / "keys", port, args.workers, "--no-worker",
                         env={"FEDI_FORUM_MAX_IN_FLIGHT": args.g6_cap}) as (_, pid):  # fmt: skip
                 db_path = copy / "data" / "fedi-forum.sqlite3"
-                rss0 = _rss_mb(pid)
+                rss0 = rss_mb(pid)
                 detail: dict[str, float] = {}
                 g6 = args.g6_seconds
                 # c512 replays from the middle of the load, c2048 from its start: no
@@ -237,7 +230,7 @@ def main() -> None:
                     rows[name].append(result)
                     detail[f"{name}_goodput"] = (_counts(db_path)["notes"] - before) / secs
                     detail[f"{name}_refused_per_s"] = result["non_2xx"] / secs
-                detail["rss_growth_mb"] = _rss_mb(pid) - rss0
+                detail["rss_growth_mb"] = rss_mb(pid) - rss0
                 overload.append(detail)
             shutil.rmtree(copy)
     accepted = sorted(s["accepted_per_s"] for s in stored)
