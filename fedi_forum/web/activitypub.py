@@ -3,6 +3,7 @@ store call, respond. (The inbox routes arrive with the inbox issue.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -51,7 +52,15 @@ async def group_actor(request: Request, svc: Services) -> Response:
         raise NotFound(f"no discussion {slug!r}")
     if discussion.is_deleted:
         return tombstone(svc.urls.group(discussion.slug), "Group", discussion.updated_at)
-    return activity_response(svc.discussions.group_document(discussion))
+    # Fetched by every follower's server after each Announce: serialised once per
+    # version of the discussion (its counters, which the document does not show, aside).
+    key = ("group", dataclasses.replace(discussion, views=0, last_activity_at="",
+                                        revision=0, last_seq=0, reply_count=0))  # fmt: skip
+    body = svc.renderer.document(key)
+    if body is None:
+        body = orjson.dumps(svc.discussions.group_document(discussion))
+        svc.renderer.keep_document(key, body)
+    return activity_response(body)
 
 
 async def instance_actor(request: Request) -> Response:
