@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -110,11 +112,14 @@ class Writer:
             asyncio.Queue()
         )
         self._conn: sqlite3.Connection | None = None
+        self._turn: int | None = None  # fd of the writers' turn lock (beside the database)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._conn = await loop.run_in_executor(self._executor, self._open)
+        lock_path = self._path.with_name(self._path.name + "-writer.lock")
+        self._turn = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         self._task = asyncio.create_task(self._run(), name="sqlite-writer")
 
     def _open(self) -> sqlite3.Connection:
@@ -147,6 +152,9 @@ class Writer:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        if self._turn is not None:
+            os.close(self._turn)
+            self._turn = None
         self._executor.shutdown(wait=True)
 
     async def _run(self) -> None:
@@ -192,19 +200,28 @@ class Writer:
         first time.) Saves two statements per write on the common path."""
         conn = self._conn
         assert conn is not None
-        _begin_immediate(conn)
+        assert self._turn is not None
+        # Our processes (uvicorn workers, the CLI) take turns through a blocking file
+        # lock: the kernel wakes the waiter the moment the holder lets go. Through
+        # SQLite's lock alone, the holder (its queue never empty) took the lock again
+        # before a polling waiter looked: one worker's inbox waited up to a second.
+        fcntl.flock(self._turn, fcntl.LOCK_EX)
         try:
+            _begin_immediate(conn)  # still needed: other programs may write the file
             try:
-                outcomes: list[tuple[bool, Any]] = [(True, fn(conn)) for fn in fns]
-            except Exception:
-                conn.execute("ROLLBACK")
-                _begin_immediate(conn)
-                outcomes = [self._isolated(conn, fn) for fn in fns]
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                try:
+                    outcomes: list[tuple[bool, Any]] = [(True, fn(conn)) for fn in fns]
+                except Exception:
+                    conn.execute("ROLLBACK")
+                    _begin_immediate(conn)
+                    outcomes = [self._isolated(conn, fn) for fn in fns]
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            fcntl.flock(self._turn, fcntl.LOCK_UN)
         return outcomes
 
     @staticmethod
