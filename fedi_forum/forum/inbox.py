@@ -22,7 +22,6 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import (
     ActorMismatch,
-    FediForumError,
     Forbidden,
     InvalidActivity,
     NotFound,
@@ -198,17 +197,11 @@ class Inbox:
         object_id = activity.object_id
         if object_id is None:
             raise InvalidActivity("Create without an object")
-        author = actor
-        if doc is None or not (parse.types_of(doc) & parse.NOTE_TYPES):
-            if doc is not None:
-                return Outcome(f"ignored: Create {activity.object_type}")
-            doc, author = await self.notes.fetch(object_id)  # only an id: fetch from origin
-        note = parse.parse_note(doc, activity)
-        if parse.host_of(note.id) != parse.host_of(actor.id) or note.attributed_to != actor.id:
-            # Not the signer's own note (forwarded or spoofed): never trust the embedded
-            # copy; take it from its origin instead (GoToSocial's rule, §4.4).
-            doc, author = await self.notes.fetch(note.id)
-            note = parse.parse_note(doc)
+        if doc is not None and not (parse.types_of(doc) & parse.NOTE_TYPES):
+            return Outcome(f"ignored: Create {activity.object_type}")
+        # Only the signer's own note from its own host is taken as embedded; anything
+        # else (forwarded, spoofed, only an id) comes from its origin (§4.4).
+        note, doc, author = await self.notes.trusted(doc, object_id, actor, activity)
         if note.visibility == "private":
             return Outcome("ignored: not public")  # followers-only and direct: never content
         self.blocklist.check_urls([u for u in (note.in_reply_to, note.context) if u])
@@ -272,32 +265,18 @@ class Inbox:
         returned (newest first) so the thread is complete. A reply to one of our own
         notes costs no database read here: the store checks the discussion when it
         writes."""
+
         # 1. it replies to a note we hold (ours or a reply we accepted)
-        parents: list[IncomingNote] = []
-        parent_id = note.in_reply_to
-        seen: set[str] = {note.id}
-        for _ in range(MAX_PARENT_DEPTH + 1):
-            if parent_id is None or parent_id in seen:
-                break
-            seen.add(parent_id)
+        async def held(parent_id: str) -> str | None:
             local = self._local_slug(parent_id)
             if local is not None:
-                return local, parents
+                return local
             located = await self.store.note_location(parent_id)
-            if located is not None:
-                return located[0], parents
-            if len(parents) == MAX_PARENT_DEPTH:
-                break
-            try:
-                parent_doc, _ = await self.notes.fetch(parent_id)
-                parent = parse.parse_note(parent_doc)
-            except FediForumError as exc:
-                log.info("could not fetch parent %s: %s", parent_id, exc)
-                break
-            if parent.visibility == "private":
-                break
-            parents.append(parent)
-            parent_id = parent.in_reply_to
+            return located[0] if located else None
+
+        found, parents = await self.notes.parent_chain(note, held, MAX_PARENT_DEPTH)
+        if found is not None:
+            return found, parents
         # 2. it is addressed to one of our discussions (to/cc/audience/Mention/context)
         for address in (*note.addresses, *([note.context] if note.context else [])):
             d = await self._discussion(self._local_slug(address))

@@ -4,7 +4,9 @@ follow on other servers."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -17,7 +19,10 @@ from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.models import NewNote, RemoteActor
 
+log = logging.getLogger(__name__)
+
 MAX_CONTENT = 50_000  # characters of sanitized HTML kept per note
+T = TypeVar("T")
 
 
 def new_note(
@@ -94,6 +99,35 @@ class NoteFetcher:
                         return note, doc, author
         fetched, author = await self.fetch(object_id)
         return parse.parse_note(fetched), fetched, author
+
+    async def parent_chain(
+        self, note: IncomingNote, held: Callable[[str], Awaitable[T | None]], depth: int
+    ) -> tuple[T | None, list[IncomingNote]]:
+        """Walk ``inReplyTo`` up from ``note``: stop at the first parent ``held`` knows
+        (returning what it says), after ``depth`` fetched parents, or at one that cannot
+        be fetched or is not public. Also returns the parents fetched, newest first, so
+        the caller can store the thread complete."""
+        parents: list[IncomingNote] = []
+        parent_id = note.in_reply_to
+        seen = {note.id}
+        while parent_id is not None and parent_id not in seen:
+            seen.add(parent_id)
+            found = await held(parent_id)
+            if found is not None:
+                return found, parents
+            if len(parents) == depth:
+                break
+            try:
+                doc, _ = await self.fetch(parent_id)
+                parent = parse.parse_note(doc)
+            except FediForumError as exc:
+                log.info("could not fetch parent %s: %s", parent_id, exc)
+                break
+            if parent.visibility == "private":
+                break
+            parents.append(parent)
+            parent_id = parent.in_reply_to
+        return None, parents
 
     async def try_actor(self, actor_id: str) -> RemoteActor | None:
         try:

@@ -190,24 +190,11 @@ class RemoteDiscussions:
     async def _missing_parents(self, group: RemoteGroup, note: IncomingNote) -> list[IncomingNote]:
         """Parents we lack (newest first), fetched from their origins, at most
         MAX_PARENT_DEPTH; the chain stops at one we hold or cannot get."""
-        parents: list[IncomingNote] = []
-        parent_id = note.in_reply_to
-        seen = {note.id}
-        while parent_id and parent_id not in seen and len(parents) < MAX_PARENT_DEPTH:
-            seen.add(parent_id)
-            if await self.store.remote_note_ids(group.id, [parent_id]):
-                break
-            try:
-                doc, _ = await self.notes.fetch(parent_id)
-                parent = parse.parse_note(doc)
-            except FediForumError as exc:
-                log.info("could not fetch parent %s: %s", parent_id, exc)
-                break
-            if parent.visibility == "private":
-                break
-            parents.append(parent)
-            parent_id = parent.in_reply_to
-        return parents
+
+        async def held(parent_id: str) -> bool | None:
+            return True if await self.store.remote_note_ids(group.id, [parent_id]) else None
+
+        return (await self.notes.parent_chain(note, held, MAX_PARENT_DEPTH))[1]
 
     # -- backfill (FEP-f228) --------------------------------------------------------------
 
