@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from fedi_forum.errors import InvalidInput
-from fedi_forum.models import RemoteGroupState
+from fedi_forum.models import NewNote, RemoteGroupState
 from tests.conftest import Live, live_instance
 from tests.support.remote import PUBLIC, RemoteServer
 
@@ -255,3 +255,80 @@ async def test_admin_follows_and_unfollows_from_the_federation_page(
         "/admin/remote/follow", headers=BROWSER, data={"csrf": token, "handle": "nonsense"}
     )
     assert bad.status_code == 400
+
+
+async def test_group_without_context_is_backfilled_from_its_outbox_and_edits_apply(
+    live: Live, remote: RemoteServer
+) -> None:
+    """A group that publishes no FEP-f228 context (no featured post): its outbox's
+    Announces give the history, oldest first. A relayed Update with a newer `updated`
+    replaces the content; the pages of our copy are paged and unknown copies are 404."""
+    community = lemmy_community(remote)
+    base = remote.base_url
+    alpha = f"{base}/u/lemmy_alpha"
+
+    def post(n: int, text: str, **extra: Any) -> dict[str, Any]:
+        doc = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{base}/post/{n}",
+               "type": "Page", "name": f"Post {n}", "content": f"<p>{text}</p>",
+               "attributedTo": alpha, "to": [community.id, PUBLIC],
+               "published": f"2026-11-2{n}T10:00:00Z", **extra}  # fmt: skip
+        remote.objects[doc["id"]] = doc
+        return doc
+
+    older, newer = post(1, "eerste"), post(2, "tweede")
+    remote.objects[f"{community.id}/outbox"] = {
+        "@context": "https://www.w3.org/ns/activitystreams", "id": f"{community.id}/outbox",
+        "type": "OrderedCollection", "totalItems": 2,
+        "orderedItems": [  # newest first, as outboxes are
+            {"type": "Announce", "actor": community.id,
+             "object": {"type": "Create", "actor": alpha, "object": newer["id"]}},
+            {"type": "Announce", "actor": community.id, "object": older["id"]},
+        ],
+    }  # fmt: skip
+    group = await live.services.remote.follow(f"@main@{base.removeprefix('http://')}")
+    assert live.services.delivery is not None
+    async with asyncio.timeout(20):
+        await live.services.delivery.drain()
+    follow = remote.delivered[-1][2]
+    accept = community.activity("Accept", follow)
+    assert (await community.post(live.client, f"{live.base_url}/inbox", accept)).status_code == 202
+
+    async def backfilled() -> bool:
+        return len(await live.store.remote_notes_page(group.id, 0, 50)) == 2
+
+    await until(backfilled)
+    notes = await live.store.remote_notes_page(group.id, 0, 50)
+    assert [n.ap_id for n in notes] == [older["id"], newer["id"]]
+
+    # an edit relayed by the group: fetched from its origin, newer → applied
+    edited = post(2, "tweede, herzien", updated="2026-11-28T12:00:00Z")
+    update = community.activity(
+        "Announce", {"type": "Update", "actor": alpha, "object": edited["id"]}
+    )
+    assert (await community.post(live.client, f"{live.base_url}/inbox", update)).status_code == 202
+    notes = await live.store.remote_notes_page(group.id, 0, 50)
+    assert "herzien" in notes[1].content
+    assert notes[1].updated == "2026-11-28T12:00:00Z"
+
+    # pages of 50, keyset by position; an unknown copy is a 404, not a 500
+    now = "2026-11-28T12:00:00Z"
+    extra = [
+        NewNote(ap_id=f"{base}/comment/{i}", activity_id=None, author_id=alpha,
+                in_reply_to=None, content=f"<p>reactie {i}</p>", summary=None,
+                sensitive=False, lang="nl", url=None, visibility="public", published=now,
+                updated=None, raw=None, accepted_at=now)
+        for i in range(60)
+    ]  # fmt: skip
+    await live.store.add_remote_notes(group.id, extra, [], now)
+    handle = f"main@{base.removeprefix('http://')}"
+    first = await live.client.get(f"/r/{handle}", headers={"Accept-Language": "en"})
+    assert first.status_code == 200
+    assert "reactie 47" in first.text
+    assert "reactie 48" not in first.text  # positions 0-49: 2 posts + 48 comments
+    assert 'href="?after=49' in first.text
+    second = await live.client.get(f"/r/{handle}?after=49", headers={"Accept-Language": "en"})
+    assert "reactie 48" in second.text
+    assert "reactie 59" in second.text
+    assert "reactie 47" not in second.text
+    missing = await live.client.get("/r/nobody@nowhere.example")
+    assert missing.status_code == 404
