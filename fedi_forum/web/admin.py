@@ -208,10 +208,13 @@ async def remote_follow(request: Request, session: Session, form: FormData | Non
     assert form is not None
     remote = services(request).remote
     handle = str(form.get("handle", ""))
-    if request.path_params["action"] == "follow":
+    action = request.path_params["action"]
+    if action == "follow":
         await remote.follow(handle)
-    else:
+    elif action == "unfollow":
         await remote.unfollow(handle)
+    else:
+        raise NotFound(f"no action {action!r}")
     return RedirectResponse("/admin/federation#following", status_code=303)
 
 

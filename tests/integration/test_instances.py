@@ -244,6 +244,13 @@ async def test_admin_follows_and_unfollows_from_the_federation_page(
     assert group.state is RemoteGroupState.PENDING
     page = await live.client.get("/admin/federation", headers=BROWSER)
     assert handle in page.text
+    unknown = await live.client.post(
+        "/admin/remote/forget", headers=BROWSER, data={"csrf": token, "handle": handle}
+    )
+    assert unknown.status_code == 404
+    still = await live.store.remote_group(community.id)
+    assert still is not None
+    assert still.state is RemoteGroupState.PENDING  # an unknown action changes nothing
     response = await live.client.post(
         "/admin/remote/unfollow", headers=BROWSER, data={"csrf": token, "handle": handle}
     )
