@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import re
 from datetime import UTC, datetime
+from typing import TypeVar
 
 SLUG_RE = re.compile(r"[a-z0-9_]{1,30}")
 
@@ -55,16 +56,57 @@ class NoteState(enum.StrEnum):
     DELETED = "deleted"  # tombstone; keeps its place in the order
 
 
+# Which state may follow which. Deleted is final for both: followers were told the
+# discussion (or reply) is gone, so it never comes back; anything else is refused.
+DISCUSSION_TRANSITIONS: dict[DiscussionState, frozenset[DiscussionState]] = {
+    DiscussionState.OPEN: frozenset({DiscussionState.LOCKED, DiscussionState.CLOSED,
+                                     DiscussionState.DELETED}),
+    DiscussionState.LOCKED: frozenset({DiscussionState.OPEN, DiscussionState.CLOSED,
+                                       DiscussionState.DELETED}),
+    DiscussionState.CLOSED: frozenset({DiscussionState.OPEN, DiscussionState.LOCKED,
+                                       DiscussionState.DELETED}),
+    DiscussionState.DELETED: frozenset(),
+}  # fmt: skip
+NOTE_TRANSITIONS: dict[NoteState, frozenset[NoteState]] = {
+    NoteState.VISIBLE: frozenset({NoteState.HIDDEN, NoteState.DELETED}),
+    NoteState.HIDDEN: frozenset({NoteState.VISIBLE, NoteState.DELETED}),
+    NoteState.HELD: frozenset({NoteState.VISIBLE, NoteState.DELETED}),
+    NoteState.DELETED: frozenset(),
+}
+
+
+_S = TypeVar("_S", DiscussionState, NoteState)
+
+
+def states_leading_to(table: dict[_S, frozenset[_S]], target: _S) -> tuple[str, ...]:
+    """The states from which ``target`` may be reached (for a guarded UPDATE)."""
+    return tuple(sorted(state.value for state, nexts in table.items() if target in nexts))
+
+
 def utcnow() -> str:
     return format_time(datetime.now(UTC))
 
 
 def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Our canonical UTC form. Whole seconds print without a fraction (what we mint);
+    a remote time keeps its fraction, so two edits within one second stay ordered."""
+    moment = moment.astimezone(UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    """Any time we stored (with or without a fraction) → an aware instant. Times are
+    compared as instants, never as strings of different precision."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def is_newer_edit(updated: str, last_edit: str | None) -> bool:
+    """Mastodon's rule for an incoming edit: the first edit always applies; a later one
+    only when its ``updated`` is a later instant than the last edit we applied."""
+    return last_edit is None or parse_time(updated) > parse_time(last_edit)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -134,6 +134,11 @@ class Discussions:
         discussion = await self.store.set_discussion_state(slug, state, utcnow(), farewell=farewell)
         if discussion is None:
             raise NotFound(f"no discussion {slug!r}")
+        if discussion.state is not state:  # not a transition DISCUSSION_TRANSITIONS allows
+            raise Conflict(
+                f"{slug}: {discussion.state} → {state} refused",
+                public_message=f"a {discussion.state} discussion cannot become {state}",
+            )
         return discussion
 
     async def set_announce_replies(self, slug: str, on: bool) -> Discussion:
@@ -258,7 +263,7 @@ class Discussions:
                             orjson.dumps(wrapped).decode())  # fmt: skip
 
         result = await self.store.accept_reply(
-            activity_id=create["id"], slug=slug, notes=[NewNote(
+            activity_id=create["id"], actor_id=staff_id, slug=slug, notes=[NewNote(
                 ap_id=note_id, activity_id=create["id"], author_id=staff_id,
                 in_reply_to=parent.ap_id, content=html, summary=None, sensitive=False,
                 lang=d.lang, url=None, visibility="public", published=now, updated=None,

@@ -29,7 +29,7 @@ from fedi_forum.errors import (
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.keys import KeyResolver, VerifiedKey
-from fedi_forum.forum.notes import NoteFetcher, new_note
+from fedi_forum.forum.notes import NoteFetcher, group_removal, new_note
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.models import (
     Discussion,
@@ -106,6 +106,10 @@ class Inbox:
         # trusted, federation-rules.md §4.3/§4.4).
         if parse.strip_fragment(signer.actor.id) != activity.actor:
             raise ActorMismatch(f"signed by {signer.actor.id}, actor is {activity.actor}")
+        # An activity's id names it on its actor's server; one minted on another host
+        # could squat that host's ids (the dedupe) or pose as its traffic (§4.4).
+        if parse.host_of(activity.id) != signer.actor.host:
+            raise ActorMismatch(f"activity {activity.id} is not on {signer.actor.host}")
         self.blocklist.check_urls([activity.actor, *activity.to, *activity.cc])
         if activity.object_id:
             self.blocklist.check_url(activity.object_id)
@@ -162,22 +166,21 @@ class Inbox:
             raise InvalidActivity("Undo without an object")
         if inner is not None and parse.id_of(inner.get("actor")) not in (None, actor.id):
             raise ActorMismatch("Undo of someone else's activity")
+        if parse.host_of(inner_id) != actor.host:
+            raise ActorMismatch("Undo of an activity from another host")
         kind = activity.object_type
-        if kind == "Follow" or kind is None:
-            target = parse.id_of(inner.get("object")) if inner else None
+        if kind not in (None, "Follow", "Like", "EmojiReact", "Announce"):
+            return Outcome(f"ignored: Undo {kind}")
+        d = None
+        if kind == "Follow" and inner is not None:  # also ends a follow stored by its id
+            target = parse.id_of(inner.get("object"))
             d = await self._discussion(self._local_slug(target) if target else None)
-            removed = await self.store.remove_follow(
-                activity_id=activity.id, actor_id=actor.id, follow_id=inner_id,
-                discussion_id=d.id if d else None, now=utcnow(),
-            )  # fmt: skip
-            if removed or kind == "Follow":
-                return Outcome("accepted" if removed else "ignored: not following")
-        if kind in ("Like", "EmojiReact", "Announce") or kind is None:
-            removed_reaction = await self.store.remove_reaction(
-                activity_id=activity.id, reaction_id=inner_id, actor_id=actor.id, now=utcnow()
-            )
-            return Outcome("accepted" if removed_reaction else "ignored: unknown reaction")
-        return Outcome(f"ignored: Undo {kind}")
+        result = await self.store.undo(
+            activity_id=activity.id, actor_id=actor.id, undone_id=inner_id,
+            discussion_id=d.id if d else None, now=utcnow(),
+        )  # fmt: skip
+        return Outcome(f"accepted: {result}" if result in ("follow", "reaction") else
+                       f"ignored: {result}")  # fmt: skip
 
     async def _on_block(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
         target = activity.object_id
@@ -201,7 +204,13 @@ class Inbox:
             return Outcome(f"ignored: Create {activity.object_type}")
         # Only the signer's own note from its own host is taken as embedded; anything
         # else (forwarded, spoofed, only an id) comes from its origin (§4.4).
+        if doc is not None and parse.parse_note(doc, activity).attributed_to != actor.id:
+            # A Create speaks only for its own actor: someone else's note is never
+            # carried in by pointing at it (checked before any fetch).
+            raise ActorMismatch("a Create carries only its actor's own note")
         note, doc, author = await self.notes.trusted(doc, object_id, actor, activity)
+        if author.id != actor.id:  # an id-only Create: known after the origin fetch
+            raise ActorMismatch("a Create carries only its actor's own note")
         if note.visibility == "private":
             return Outcome("ignored: not public")  # followers-only and direct: never content
         self.blocklist.check_urls([u for u in (note.in_reply_to, note.context) if u])
@@ -211,8 +220,8 @@ class Inbox:
         now = utcnow()
         new_notes = [new_note(n, now, activity_id=None) for n in reversed(parents)]
         new_notes.append(new_note(note, now, activity_id=activity.id, raw=doc))
-        # The signer is cached already (key resolution); only authors we fetched are new.
-        authors = [] if author is actor else [author]
+        # The signer is cached already (key resolution); only parents' authors are new.
+        authors: list[RemoteActor] = []
         for parent in parents:
             if parent.attributed_to and parent.attributed_to != author.id:
                 parent_author = await self.notes.try_actor(parent.attributed_to)
@@ -220,9 +229,9 @@ class Inbox:
                     authors.append(parent_author)
         group = self.urls.group(target)
 
-        # Group servers get the Create verbatim (FEP-1b12), but only when it is the
-        # signer's own; a refetched note goes out as a plain Announce of its id.
-        verbatim = activity.raw if author is actor and doc is activity.object_doc else None
+        # Group servers get the Create verbatim (FEP-1b12) when it embedded the note; a
+        # note fetched by id goes out as a plain Announce of its id.
+        verbatim = activity.raw if doc is activity.object_doc else None
 
         def announce(seq: int) -> Outgoing:
             activity_id = f"{self.urls.note(target, seq)}/announce"
@@ -242,8 +251,9 @@ class Inbox:
         # One transaction: the discussion's state is checked, the notes get their seqs,
         # the Announce and its deliveries are queued (no read before it on this path).
         result = await self.store.accept_reply(
-            activity_id=activity.id, slug=target, notes=new_notes, authors=authors,
-            announce=announce, announce_to_author=author.shared_inbox or author.inbox, now=now,
+            activity_id=activity.id, actor_id=actor.id, slug=target, notes=new_notes,
+            authors=authors, announce=announce,
+            announce_to_author=author.shared_inbox or author.inbox, now=now,
         )  # fmt: skip
         if result.status == "closed":
             raise Forbidden(f"{target} does not accept replies",
@@ -282,8 +292,11 @@ class Inbox:
             d = await self._discussion(self._local_slug(address))
             if d is not None:
                 return d.slug, []  # parents outside our discussions are not pulled in
-        # 3. it came to a discussion's own inbox
-        return slug, []
+        # Nothing else: a note that never addressed a discussion does not enter it, not
+        # even when posted to that discussion's inbox (someone pointing at it).
+        if slug is not None and await self._discussion(slug) is None:
+            raise NotFound(f"no discussion {slug!r}")
+        return None, []
 
     # -- Update / Delete ----------------------------------------------------------------------
 
@@ -305,6 +318,14 @@ class Inbox:
         note = parse.parse_note(doc, activity)
         if parse.host_of(note.id) != parse.host_of(actor.id) or note.attributed_to != actor.id:
             raise ActorMismatch("only the author can edit a note")
+        if note.visibility == "private":
+            # Edited to a smaller audience (followers-only, direct): it leaves public view
+            # at once, and those who got the group's boost get it taken back.
+            result = await self.store.delete_note(
+                activity_id=activity.id, ap_id=note.id, author_id=actor.id, now=utcnow(),
+                follow_up=group_removal(self.urls, "withdrawn"),
+            )  # fmt: skip
+            return Outcome(f"accepted: withdrawn ({result})")
         if note.updated is None:
             return Outcome("ignored: edit without 'updated'")
         fresh = new_note(note, utcnow(), activity_id=activity.id, raw=doc)

@@ -29,9 +29,9 @@ from fedi_forum.config import Settings
 from fedi_forum.errors import InvalidInput, NotFound
 from fedi_forum.federation.blocklist import normalise_domain
 from fedi_forum.forum.discussions import normalise_slug
+from fedi_forum.forum.notes import group_removal
 from fedi_forum.models import utcnow
 from fedi_forum.store import Outgoing, Store
-from fedi_forum.store.activity import FollowUpBuilder
 
 # Reason codes, numbered like the terms of use.
 REASONS = ("respect", "spam", "privacy", "illegal", "other")
@@ -61,7 +61,8 @@ class Moderation:
         result = await self.store.moderate_note(
             slug=normalise_slug(slug), seq=seq, action=action,
             reason="" if action in ("restore", "approve") else self._reason(reason),
-            now=utcnow(), follow_up=self._removal() if action == "delete" else None,
+            now=utcnow(),
+            follow_up=group_removal(self.urls, "removed") if action == "delete" else None,
             announce=self._announce(normalise_slug(slug)) if action == "approve" else None,
         )  # fmt: skip
         if result == "unknown":
@@ -80,26 +81,6 @@ class Moderation:
                 object_id=note_id, author=None, published=utcnow(),
             )  # fmt: skip
             return Outgoing(activity_id, orjson.dumps(payload).decode(), group)
-
-        return build
-
-    def _removal(self) -> FollowUpBuilder:
-        def build(slug: str, seq: int, announce_id: str, note_id: str) -> Outgoing:
-            group = self.urls.group(slug)
-            followers = self.urls.followers(slug)
-            note_url = self.urls.note(slug, seq)
-            delete_id = f"{note_url}/removed"
-            delete = {"id": delete_id, "type": "Delete", "actor": group, "to": [vocab.PUBLIC],
-                      "cc": [followers], "audience": group, "object": note_id}  # fmt: skip
-            group_form = vocab.announce_activity(
-                f"{delete_id}/announce", group_id=group, followers=followers, activity=delete,
-                published=utcnow(),
-            )  # fmt: skip
-            undo = vocab.undo(f"{delete_id}/undo", group, followers, announce_id)
-            return Outgoing(
-                f"{delete_id}/announce", orjson.dumps(undo).decode(), group,
-                orjson.dumps(group_form).decode(),
-            )  # fmt: skip
 
         return build
 

@@ -10,14 +10,17 @@ from typing import Any, TypeVar
 
 import orjson
 
-from fedi_forum.activitypub import content, parse
+from fedi_forum.activitypub import content, parse, vocab
 from fedi_forum.activitypub.parse import Activity, IncomingNote
 from fedi_forum.activitypub.sanitize import clean_html
+from fedi_forum.activitypub.urls import Urls
 from fedi_forum.errors import FediForumError, FetchError, InvalidActivity
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.keys import KeyResolver
-from fedi_forum.models import NewNote, RemoteActor
+from fedi_forum.models import NewNote, RemoteActor, utcnow
+from fedi_forum.store import Outgoing
+from fedi_forum.store.activity import FollowUpBuilder
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,32 @@ def new_note(
         raw=orjson.dumps(raw).decode() if raw is not None else None,
         accepted_at=now,
     )
+
+
+def group_removal(urls: Urls, label: str) -> FollowUpBuilder:
+    """What the followers of a discussion get when a reply it shared leaves public view
+    without a Delete of its author's to pass on (a moderator removed it, ``label``
+    "removed"; its author narrowed its audience, "withdrawn"): group servers the group's
+    own ``Delete`` inside an ``Announce`` (FEP-1b12), microblog servers an ``Undo`` of
+    the group's boost. Nothing of the note's new text goes out."""
+
+    def build(slug: str, seq: int, announce_id: str, note_id: str) -> Outgoing:
+        group = urls.group(slug)
+        followers = urls.followers(slug)
+        delete_id = f"{urls.note(slug, seq)}/{label}"
+        delete = {"id": delete_id, "type": "Delete", "actor": group, "to": [vocab.PUBLIC],
+                  "cc": [followers], "audience": group, "object": note_id}  # fmt: skip
+        group_form = vocab.announce_activity(
+            f"{delete_id}/announce", group_id=group, followers=followers, activity=delete,
+            published=utcnow(),
+        )  # fmt: skip
+        undo = vocab.undo(f"{delete_id}/undo", group, followers, announce_id)
+        return Outgoing(
+            f"{delete_id}/announce", orjson.dumps(undo).decode(), group,
+            orjson.dumps(group_form).decode(),
+        )  # fmt: skip
+
+    return build
 
 
 class NoteFetcher:

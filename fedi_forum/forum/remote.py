@@ -181,6 +181,9 @@ class RemoteDiscussions:
         if not await self.store.remote_note_ids(group.id, [object_id]):
             return "ignored: unknown note"
         note, _, _ = await self.notes.trusted(doc, object_id, sender, host_vouches=True)
+        if note.visibility == "private":  # edited to a smaller audience: out of our copy
+            await self.store.remove_remote_note(group.id, object_id, utcnow())
+            return "accepted: no longer public"
         if note.updated is None:
             return "ignored: edit without 'updated'"
         fresh = new_note(note, utcnow(), activity_id=None)

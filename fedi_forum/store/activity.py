@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fedi_forum.errors import NotFound
-from fedi_forum.models import NewNote, RemoteActor
+from fedi_forum.models import NewNote, RemoteActor, is_newer_edit
 from fedi_forum.store.db import Database
 from fedi_forum.store.delivery import mark_alive
 
@@ -70,15 +70,18 @@ def _follow_up(
         _enqueue_followers(conn, row[0], build(row[1], row[2], row[3], row[4]), now)
 
 
-def _mark_seen(conn: sqlite3.Connection, activity_id: str, now: str) -> bool:
-    """True the first time an activity id is seen (the dedupe of federation-rules §4.5).
+def _mark_seen(conn: sqlite3.Connection, actor_id: str, activity_id: str, now: str) -> bool:
+    """True the first time ``actor_id`` sends ``activity_id`` (the dedupe of FEDERATION.md
+    "Identity and origin"). Keyed by the verified signer too, so no actor can mark
+    another's activity as seen before it arrives.
 
-    Hearing from a server also ends its "unavailable" mark (it is alive)."""
-    mark_alive(conn, urlsplit(activity_id).netloc.lower())
+    A request signed by one of a server's actors proves that server alive, so it ends
+    its "unavailable" mark; the activity's id proves nothing (anyone can write any id)."""
+    mark_alive(conn, urlsplit(actor_id).netloc.lower())
     cur = conn.execute(
-        "INSERT INTO activities_seen (activity_id, received_at) VALUES (?, ?) "
-        "ON CONFLICT (activity_id) DO NOTHING",
-        (activity_id, now),
+        "INSERT INTO activities_seen (actor_id, activity_id, received_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (actor_id, activity_id) DO NOTHING",
+        (actor_id, activity_id, now),
     )
     return cur.rowcount == 1
 
@@ -197,12 +200,6 @@ class ActivityStore:
         actors = [r[1] for r in rows if r[0] == "actor"]
         return domains, actors
 
-    async def is_seen(self, activity_id: str) -> bool:
-        row = await self.db.fetch_one(
-            "SELECT 1 FROM activities_seen WHERE activity_id = ?", (activity_id,)
-        )
-        return row is not None
-
     async def deliveries_for(self, activity_id: str) -> list[tuple[str, str, str]]:
         """(inbox, signer, payload) queued for one activity (tests, admin views)."""
         rows = await self.db.fetch_all(
@@ -252,7 +249,7 @@ class ActivityStore:
         """Store the follower (when ``accepted``) and queue the Accept (or Reject) to it."""
 
         def write(conn: sqlite3.Connection) -> bool:
-            if not _mark_seen(conn, activity_id, now):
+            if not _mark_seen(conn, follower.id, activity_id, now):
                 return False
             _upsert_actor(conn, follower)
             if accepted:
@@ -278,7 +275,7 @@ class ActivityStore:
         """Undo{Follow} / Block: by the Follow's id, or by (discussion, actor)."""
 
         def write(conn: sqlite3.Connection) -> int:
-            if not _mark_seen(conn, activity_id, now):
+            if not _mark_seen(conn, actor_id, activity_id, now):
                 return 0
             cur = conn.execute(
                 "DELETE FROM follows WHERE actor_id = ? AND "
@@ -290,7 +287,7 @@ class ActivityStore:
         return await self.db.write(write)
 
     async def accept_reply(
-        self, *, activity_id: str, slug: str, notes: Sequence[NewNote],
+        self, *, activity_id: str, actor_id: str, slug: str, notes: Sequence[NewNote],
         authors: Sequence[RemoteActor], announce: AnnounceBuilder,
         announce_to_author: str | None, now: str, as_staff: bool = False,
     ) -> ReplyResult:  # fmt: skip
@@ -310,7 +307,7 @@ class ActivityStore:
                 return ReplyResult("closed")
             discussion_id, announces = row[0], bool(row[2])
             held = bool(row[3]) and not as_staff
-            if not _mark_seen(conn, activity_id, now):
+            if not _mark_seen(conn, actor_id, activity_id, now):
                 return ReplyResult("accepted")
             for author in authors:
                 _upsert_actor(conn, author)
@@ -344,19 +341,19 @@ class ActivityStore:
         have (Mastodon's rule); the previous version is kept in note_revisions."""
 
         def write(conn: sqlite3.Connection) -> bool:
-            if not _mark_seen(conn, activity_id, now):
+            if not _mark_seen(conn, author_id, activity_id, now):
                 return False
             row = conn.execute(
-                "SELECT id, discussion_id, content, summary, coalesce(updated, published), raw "
+                "SELECT id, discussion_id, content, summary, updated, raw, published "
                 "FROM notes WHERE ap_id = ? AND author_id = ? AND state != 'deleted'",
                 (ap_id, author_id),
             ).fetchone()
-            if row is None or updated <= row[4]:
+            if row is None or not is_newer_edit(updated, row[4]):
                 return False
             conn.execute(
                 "INSERT INTO note_revisions (note_id, content, summary, updated, raw, "
                 "replaced_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (row[0], row[2], row[3], row[4], row[5], now),
+                (row[0], row[2], row[3], row[4] or row[6], row[5], now),
             )
             conn.execute(
                 "UPDATE notes SET content = ?, summary = ?, sensitive = ?, updated = ?, raw = ? "
@@ -384,7 +381,7 @@ class ActivityStore:
             ).fetchone()
             if existing is not None and existing[2] != author_id:
                 return "not-author"
-            if not _mark_seen(conn, activity_id, now):
+            if not _mark_seen(conn, author_id, activity_id, now):
                 return "duplicate"
             conn.execute(
                 "INSERT INTO tombstones (ap_id, actor_id, deleted_at) VALUES (?, ?, ?) "
@@ -415,7 +412,7 @@ class ActivityStore:
         tombstones (keeping their places), their cached profile is marked gone."""
 
         def write(conn: sqlite3.Connection) -> None:
-            if not _mark_seen(conn, activity_id, now):
+            if not _mark_seen(conn, actor_id, activity_id, now):
                 return
             conn.execute("DELETE FROM follows WHERE actor_id = ?", (actor_id,))
             rows = conn.execute(
@@ -454,7 +451,7 @@ class ActivityStore:
     ) -> bool:  # fmt: skip
         def write(conn: sqlite3.Connection) -> bool:
             note = conn.execute("SELECT id FROM notes WHERE ap_id = ?", (note_ap_id,)).fetchone()
-            if note is None or not _mark_seen(conn, activity_id, now):
+            if note is None or not _mark_seen(conn, actor_id, activity_id, now):
                 return False
             cur = conn.execute(
                 "INSERT INTO reactions (note_id, actor_id, kind, content, activity_id, "
@@ -465,17 +462,30 @@ class ActivityStore:
 
         return await self.db.write(write)
 
-    async def remove_reaction(
-        self, *, activity_id: str, reaction_id: str, actor_id: str, now: str
-    ) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
-            if not _mark_seen(conn, activity_id, now):
-                return False
-            cur = conn.execute(
+    async def undo(
+        self, *, activity_id: str, actor_id: str, undone_id: str, discussion_id: int | None,
+        now: str,
+    ) -> str:  # fmt: skip
+        """``actor_id`` takes back its activity ``undone_id``: a Follow (by its id, or of
+        ``discussion_id``) or a reaction. One dedupe mark for the Undo, then whatever it
+        undoes: the Undo's id is seen once, whichever kind it turns out to be. Returns
+        "follow", "reaction", "nothing" or "duplicate"."""
+
+        def write(conn: sqlite3.Connection) -> str:
+            if not _mark_seen(conn, actor_id, activity_id, now):
+                return "duplicate"
+            follows = conn.execute(
+                "DELETE FROM follows WHERE actor_id = ? AND "
+                "(follow_activity_id = ? OR discussion_id = ?)",
+                (actor_id, undone_id, discussion_id),
+            ).rowcount
+            reactions = conn.execute(
                 "DELETE FROM reactions WHERE activity_id = ? AND actor_id = ?",
-                (reaction_id, actor_id),
-            )
-            return cur.rowcount == 1
+                (undone_id, actor_id),
+            ).rowcount
+            if follows:
+                return "follow"
+            return "reaction" if reactions else "nothing"
 
         return await self.db.write(write)
 
@@ -484,7 +494,7 @@ class ActivityStore:
         note_ids: str, comment: str, now: str,
     ) -> bool:  # fmt: skip
         def write(conn: sqlite3.Connection) -> bool:
-            if not _mark_seen(conn, activity_id, now):
+            if not _mark_seen(conn, reporter, activity_id, now):
                 return False
             conn.execute(
                 "INSERT INTO reports (source, activity_id, reporter, discussion_id, note_ids, "

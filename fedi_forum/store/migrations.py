@@ -308,6 +308,24 @@ CREATE TABLE remote_notes (
 CREATE INDEX remote_notes_order ON remote_notes (group_id, position);
 """,
     ),
+    (
+        8,
+        """
+-- Dedupe keyed by (actor, activity id): one actor can never mark another's activity as
+-- seen before it arrives (activity-id squatting). Rows from before carry actor ''.
+CREATE TABLE activities_seen_by_actor (
+    actor_id    TEXT NOT NULL,
+    activity_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (actor_id, activity_id)
+);
+INSERT INTO activities_seen_by_actor (actor_id, activity_id, received_at)
+    SELECT '', activity_id, received_at FROM activities_seen;
+DROP TABLE activities_seen;
+ALTER TABLE activities_seen_by_actor RENAME TO activities_seen;
+CREATE INDEX activities_seen_received ON activities_seen (received_at);
+""",
+    ),
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from fedi_forum.models import NOTE_TRANSITIONS, NoteState
 from fedi_forum.store.activity import (
     FollowUpBuilder,
     Outgoing,
@@ -19,6 +20,15 @@ from fedi_forum.store.activity import (
     _follow_up,
 )
 from fedi_forum.store.db import Database
+
+# action → (the state it leads to, the states it applies to); the moves themselves must
+# be in NOTE_TRANSITIONS (deleted is final).
+_NOTE_ACTIONS: dict[str, tuple[NoteState, tuple[str, ...]]] = {
+    "hide": (NoteState.HIDDEN, ("visible",)),
+    "restore": (NoteState.VISIBLE, ("hidden",)),
+    "delete": (NoteState.DELETED, ("visible", "hidden", "held")),
+    "approve": (NoteState.VISIBLE, ("held",)),
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,12 +79,10 @@ class ModerationStore:
             if row is None:
                 return "unknown"
             note_id, discussion_id, state, ap_id, author_id = row
-            wanted = {"hide": "hidden", "restore": "visible", "delete": "deleted",
-                      "approve": "visible"}[action]  # fmt: skip
-            allowed_from = {"hide": ("visible",), "restore": ("hidden",),
-                            "delete": ("visible", "hidden", "held"),
-                            "approve": ("held",)}[action]  # fmt: skip
-            if state not in allowed_from:
+            # Each action is one transition of NOTE_TRANSITIONS, from the states named
+            # here (restore only un-hides; approve only releases a held reply).
+            wanted, sources = _NOTE_ACTIONS[action]
+            if state not in sources or wanted not in NOTE_TRANSITIONS[NoteState(state)]:
                 return "unchanged"
             if action == "delete":
                 conn.execute(
@@ -89,7 +97,7 @@ class ModerationStore:
                 )
                 _follow_up(conn, note_id, follow_up, now)
             else:
-                conn.execute("UPDATE notes SET state = ? WHERE id = ?", (wanted, note_id))
+                conn.execute("UPDATE notes SET state = ? WHERE id = ?", (wanted.value, note_id))
             if action == "approve" and announce is not None:
                 shares = conn.execute(
                     "SELECT announce_replies FROM discussions WHERE id = ?", (discussion_id,)

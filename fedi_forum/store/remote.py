@@ -8,7 +8,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from fedi_forum.models import NewNote, Note, RemoteActor, RemoteGroup, RemoteGroupState
+from fedi_forum.models import (
+    NewNote,
+    Note,
+    RemoteActor,
+    RemoteGroup,
+    RemoteGroupState,
+    is_newer_edit,
+)
 from fedi_forum.store.activity import Outgoing, _enqueue, _upsert_actor
 from fedi_forum.store.db import Database
 from fedi_forum.store.rows import note_from_row
@@ -220,14 +227,19 @@ class RemoteStore:
         """A newer version of a note we hold (older or equal ``updated`` changes nothing)."""
 
         def write(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
+            row = conn.execute(
+                "SELECT id, updated FROM remote_notes WHERE group_id = ? AND ap_id = ? "
+                "AND state = 'visible'",
+                (group_id, note.ap_id),
+            ).fetchone()
+            if row is None or note.updated is None or not is_newer_edit(note.updated, row[1]):
+                return False
+            conn.execute(
                 "UPDATE remote_notes SET content = ?, summary = ?, sensitive = ?, updated = ? "
-                "WHERE group_id = ? AND ap_id = ? AND state = 'visible' "
-                "AND coalesce(updated, published) < ?",
-                (note.content, note.summary, int(note.sensitive), note.updated, group_id,
-                 note.ap_id, note.updated),
-            )  # fmt: skip
-            return cur.rowcount == 1
+                "WHERE id = ?",
+                (note.content, note.summary, int(note.sensitive), note.updated, row[0]),
+            )
+            return True
 
         return await self.db.write(write)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from fedi_forum.errors import Conflict
 from fedi_forum.models import (
+    DISCUSSION_TRANSITIONS,
     CollectionItem,
     Discussion,
     DiscussionState,
@@ -21,6 +22,7 @@ from fedi_forum.models import (
     NewNote,
     Note,
     RemoteActor,
+    states_leading_to,
 )
 from fedi_forum.store.activity import (
     ActivityStore,
@@ -185,20 +187,23 @@ class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, Staff
     async def set_discussion_state(
         self, slug: str, state: DiscussionState, now: str, *, farewell: Outgoing | None = None
     ) -> Discussion | None:
-        """Change the state; ``farewell`` (the group's Delete, when removing it) is queued
-        to every follower server in the same transaction, and the follows end."""
+        """Change the state if ``DISCUSSION_TRANSITIONS`` allows it (the caller compares
+        the state returned with the one asked for); ``farewell`` (the group's Delete, when
+        removing it) is queued to every follower server in the same transaction, and the
+        follows end."""
+
+        allowed = states_leading_to(DISCUSSION_TRANSITIONS, state)
+        marks = ", ".join("?" * len(allowed))
 
         def write(conn: sqlite3.Connection) -> Discussion | None:
-            conn.execute(
-                "UPDATE discussions SET state = ?, updated_at = ? WHERE slug = ?",
-                (state.value, now, slug),
-            )
-            if farewell is not None:
-                found = conn.execute("SELECT id FROM discussions WHERE slug = ?", (slug,))
-                row = found.fetchone()
-                if row is not None:
-                    _enqueue_followers(conn, row[0], farewell, now)
-                    conn.execute("DELETE FROM follows WHERE discussion_id = ?", (row[0],))
+            changed = conn.execute(
+                f"UPDATE discussions SET state = ?, updated_at = ? WHERE slug = ? "
+                f"AND state IN ({marks}) RETURNING id",
+                (state.value, now, slug, *allowed),
+            ).fetchone()
+            if changed is not None and farewell is not None:
+                _enqueue_followers(conn, changed[0], farewell, now)
+                conn.execute("DELETE FROM follows WHERE discussion_id = ?", (changed[0],))
             row = conn.execute(
                 f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE slug = ?", (slug,)
             ).fetchone()

@@ -7,6 +7,7 @@ from starlette.routing import Route
 from fedi_forum.web import (
     activitypub,
     admin,
+    convertors,
     feeds,
     inbox,
     interaction,
@@ -18,6 +19,7 @@ from fedi_forum.web import (
 
 
 def routes() -> list[Route]:
+    convertors.register()  # bounded ids and closed action sets, for every route below
     return [
         Route("/", pages.index),
         Route("/about", pages.about),
@@ -25,7 +27,7 @@ def routes() -> list[Route]:
         Route("/actor", activitypub.instance_actor),
         Route("/inbox", inbox.inbox, methods=["POST"]),
         Route("/d/{slug}/inbox", inbox.inbox, methods=["POST"]),
-        Route("/feed.{kind}", feeds.instance_feed),
+        Route("/feed.{kind:feed_kind}", feeds.instance_feed),
         Route("/.well-known/webfinger", wellknown.webfinger),
         Route("/.well-known/host-meta", wellknown.host_meta),
         Route("/.well-known/nodeinfo", wellknown.nodeinfo_links),
@@ -37,11 +39,11 @@ def routes() -> list[Route]:
         Route("/d/{slug}/following", activitypub.following),
         Route("/d/{slug}/featured", activitypub.featured),
         Route("/d/{slug}/context", activitypub.context),
-        Route("/d/{slug}/feed.{kind}", feeds.discussion_feed),
-        Route("/d/{slug}/m/{seq:int}", activitypub.note),
-        Route("/d/{slug}/m/{seq:int}/replies", activitypub.replies),
-        Route("/d/{slug}/m/{seq:int}/activity", activitypub.note_activity),
-        Route("/d/{slug}/m/{seq:int}/report", moderation.report, methods=["GET", "POST"]),
+        Route("/d/{slug}/feed.{kind:feed_kind}", feeds.discussion_feed),
+        Route("/d/{slug}/m/{seq:id}", activitypub.note),
+        Route("/d/{slug}/m/{seq:id}/replies", activitypub.replies),
+        Route("/d/{slug}/m/{seq:id}/activity", activitypub.note_activity),
+        Route("/d/{slug}/m/{seq:id}/report", moderation.report, methods=["GET", "POST"]),
         Route("/staff/{username}", activitypub.staff_actor),
         Route("/staff/{username}/notes/{note}", activitypub.staff_note),
         Route("/staff/{username}/inbox", inbox.inbox, methods=["POST"]),
@@ -50,16 +52,26 @@ def routes() -> list[Route]:
         Route("/admin/login", admin.login, methods=["GET", "POST"]),
         Route("/admin/logout", admin.logout, methods=["POST"]),
         Route("/admin/federation", admin.federation),
-        Route("/admin/notes/{slug}/{seq:int}/{action:str}", admin.moderate_note, methods=["POST"]),
-        Route("/admin/reports/{id:int}/{action:str}", admin.report_state, methods=["POST"]),
+        Route(
+            "/admin/notes/{slug}/{seq:id}/{action:note_action}",
+            admin.moderate_note,
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/reports/{id:id}/{action:report_action}", admin.report_state, methods=["POST"]
+        ),
         Route("/admin/discussions/new", admin.discussion_form, methods=["GET", "POST"]),
         Route("/admin/discussions/{slug}/edit", admin.discussion_form, methods=["GET", "POST"]),
         Route("/admin/discussions/{slug}/delete", admin.delete_discussion, methods=["POST"]),
-        Route("/admin/discussions/{slug}/{action:str}", admin.discussion_state, methods=["POST"]),
+        Route(
+            "/admin/discussions/{slug}/{action:discussion_action}",
+            admin.discussion_state,
+            methods=["POST"],
+        ),
         Route("/admin/blocks/import", admin.import_blocks, methods=["GET", "POST"]),
-        Route("/admin/blocks/{action:str}", admin.blocks, methods=["POST"]),
+        Route("/admin/blocks/{action:block_action}", admin.blocks, methods=["POST"]),
         Route("/admin/instances/{host}/dialect", admin.set_dialect, methods=["POST"]),
-        Route("/admin/remote/{action:str}", admin.remote_follow, methods=["POST"]),
+        Route("/admin/remote/{action:remote_action}", admin.remote_follow, methods=["POST"]),
         Route("/d/{slug}/interact", interaction.interact),
         Route("/authorize_interaction", interaction.authorize_interaction),
         Route("/modlog", moderation.modlog),

@@ -159,7 +159,9 @@ async def report_state(request: Request, session: Session, form: FormData | None
         if svc.delivery is not None:
             svc.delivery.wake()
         return RedirectResponse("/admin#reports", status_code=303)
-    state = {"resolve": "resolved", "dismiss": "dismissed"}[action]
+    state = {"resolve": "resolved", "dismiss": "dismissed"}.get(action)
+    if state is None:  # the route admits only resolve/dismiss/forward; a closed set here too
+        raise NotFound(f"no action {action!r}")
     await svc.store.set_report_state(request.path_params["id"], state)
     return RedirectResponse("/admin#reports", status_code=303)
 
@@ -176,7 +178,10 @@ async def discussion_state(request: Request, session: Session, form: FormData | 
     else:
         states = {"lock": DiscussionState.LOCKED, "unlock": DiscussionState.OPEN,
                   "close": DiscussionState.CLOSED}  # fmt: skip
-        await svc.discussions.set_state(slug, states[action])
+        state = states.get(action)
+        if state is None:
+            raise NotFound(f"no action {action!r}")
+        await svc.discussions.set_state(slug, state)
     return RedirectResponse("/admin#discussions", status_code=303)
 
 
@@ -186,10 +191,13 @@ async def blocks(request: Request, session: Session, form: FormData | None) -> R
     svc = services(request)
     moderation = Moderation(svc.settings, svc.store)
     kind, value = str(form.get("kind", "domain")), str(form.get("value", ""))
-    if request.path_params["action"] == "add":
+    action = request.path_params["action"]
+    if action == "add":
         await moderation.block(kind, value, str(form.get("reason", "spam")))
-    else:
+    elif action == "remove":
         await moderation.unblock(kind, value)
+    else:
+        raise NotFound(f"no action {action!r}")
     await svc.blocklist.reload()
     return RedirectResponse("/admin#blocks", status_code=303)
 
@@ -284,7 +292,7 @@ async def staff_reply(request: Request, session: Session, form: FormData | None)
         try:
             await svc.discussions.staff_reply(
                 d.slug, username=session.username, text=str(form.get("text", "")),
-                in_reply_to_seq=int(seq) if seq.isdigit() else 0,
+                in_reply_to_seq=int(seq) if seq.isdigit() and len(seq) <= 18 else 0,
                 official=form.get("official") == "on",
             )  # fmt: skip
         except (InvalidInput, NotFound) as exc:

@@ -65,6 +65,7 @@ class Renderer:
         self._pages: Lru[Hashable, str] = Lru(PAGE_CACHE_SIZE)
         self._documents: Lru[Hashable, bytes] = Lru(DOCUMENT_CACHE_SIZE)
         self._envs: dict[str, Environment] = {}
+        self._translations: dict[str, Any] = {}
         for lang in LANGUAGES:
             env = Environment(
                 loader=PackageLoader("fedi_forum.web", "templates"),
@@ -74,7 +75,9 @@ class Renderer:
                 lstrip_blocks=True,
                 auto_reload=False,  # templates ship with the package; no stat per render
             )
-            env.install_gettext_translations(load_translations(lang), newstyle=True)  # type: ignore[attr-defined]
+            translations = load_translations(lang)
+            self._translations[lang] = translations
+            env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
             env.globals.update(globals_)
             env.globals["lang"] = lang
             env.filters["datetime"] = lambda v, _l=lang: babel_datetime(
@@ -87,6 +90,12 @@ class Renderer:
 
     def render(self, lang: str, template: str, **context: Any) -> str:
         return self._envs[lang].get_template(template).render(**context)
+
+    def gettext(self, lang: str, message: str) -> str:
+        """``message`` from the catalogue the templates use; English for a language we
+        have no catalogue for (a discussion's language may be any)."""
+        translations = self._translations.get(lang) or self._translations["en"]
+        return str(translations.gettext(message))
 
     def page(self, key: Hashable) -> str | None:
         """A whole rendered page, if its key (everything it shows) was seen before."""

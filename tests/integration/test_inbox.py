@@ -206,18 +206,18 @@ async def test_actor_must_be_the_signer_and_objects_come_from_their_origin(
         f"{group}/inbox", content=body, headers=alice.signed_headers(f"{group}/inbox", body)
     )
     assert r.status_code == 403
-    # alice forwards bob's note inside her own Create: it is refetched from bob's origin
-    # and stored as bob's words, exactly as bob's server serves them
+    # alice forwards bob's note inside her own Create: a Create speaks only for its own
+    # actor, so bob's words never enter through alice (security issue #11, item 1)
     bobs = bob.note("origineel van bob", in_reply_to=f"{group}/m/0")
     tampered = dict(bobs, content="<p>vervalst door alice</p>")
     forwarded = alice.activity("Create", tampered)
-    assert (await alice.post(live.client, f"{group}/inbox", forwarded)).status_code == 202
+    assert (await alice.post(live.client, f"{group}/inbox", forwarded)).status_code == 403
     page = (await live.client.get("/d/park", headers=BROWSER)).text
-    assert "origineel van bob" in page
+    assert "origineel van bob" not in page
     assert "vervalst" not in page
-    # a note that its claimed origin does not serve is refused
-    ghost = dict(bob.note("bestaat niet"), id=f"{remote.base_url}/users/bob/statuses/999")
-    r = await alice.post(live.client, f"{group}/inbox", alice.activity("Create", ghost))
+    # alice's own note claimed on her host but not served there: refused by id
+    ghost_id = f"{remote.base_url}/users/alice/statuses/999"
+    r = await alice.post(live.client, f"{group}/inbox", alice.activity("Create", ghost_id))
     assert r.status_code == 400
 
 

@@ -312,13 +312,17 @@ def test_malformed_signature_headers_are_401_not_500(header: str) -> None:
 def test_hs2019_created_and_expires_pseudo_headers(key: rsa.RSAPrivateKey) -> None:
     created = int(NOW.timestamp())
     digest = "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode()
-    base = f"(request-target): post /d/afval/inbox\n(created): {created}\ndigest: {digest}"
+    base = (
+        f"(request-target): post /d/afval/inbox\nhost: forum.example.nl\n(created): {created}\n"
+        f"digest: {digest}"
+    )
     sig = base64.b64encode(key.sign(base.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
     headers = {
+        "host": "forum.example.nl",
         "digest": digest,
         "signature": (
             f'keyId="{KEY_ID}",algorithm="hs2019",created={created},'
-            f'headers="(request-target) (created) digest",signature="{sig}"'
+            f'headers="(request-target) host (created) digest",signature="{sig}"'
         ),
     }
     read_signature(Request("POST", URL, headers, BODY), NOW).verify(key.public_key())
@@ -380,3 +384,100 @@ def test_our_rfc9421_signer_matches_the_library_byte_for_byte(
     if body is not None:  # a POST without a body is refused by our verifier, rightly
         claim = read_signature(Request("POST", url, ours, body), now=when)
         claim.verify(key.public_key())
+
+
+def _cavage(key: rsa.RSAPrivateKey, names: list[str], headers: dict[str, str], extra: str) -> str:
+    """A cavage Signature header over ``names`` (values from ``headers``), made by hand."""
+    lines = []
+    for name in names:
+        if name == "(request-target)":
+            lines.append("(request-target): post /d/afval/inbox")
+        else:
+            lines.append(f"{name}: {headers[name]}")
+    sig = base64.b64encode(
+        key.sign("\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256())
+    ).decode()
+    return f'keyId="{KEY_ID}",algorithm="hs2019",{extra}headers="{" ".join(names)}",signature="{sig}"'
+
+
+def test_freshness_comes_only_from_signed_material(key: rsa.RSAPrivateKey) -> None:
+    """A captured hs2019 request with an old Date cannot be refreshed by writing a new,
+    unsigned ``created=`` (or ``expires=``) into its Signature header."""
+    stale = NOW - timedelta(days=3)
+    digest = "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode()
+    headers = {
+        "host": "forum.example.nl",
+        "date": stale.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "digest": digest,
+    }
+    names = ["(request-target)", "host", "date", "digest"]
+    fresh_params = f"created={int(NOW.timestamp())},expires={int(NOW.timestamp()) + 300},"
+    replay = dict(headers, signature=_cavage(key, names, headers, fresh_params))
+    with pytest.raises(ClockSkew):
+        read_signature(Request("POST", URL, replay, BODY), NOW)
+    # the same signature within its window is fine: it is the Date that counts
+    read_signature(Request("POST", URL, replay, BODY), stale).verify(key.public_key())
+    # a signed (expires) is the sender's deadline, with a minute's allowance only
+    created = int(NOW.timestamp())
+    timed = dict(headers, **{"(created)": str(created), "(expires)": str(created + 30)})
+    names = ["(request-target)", "host", "(created)", "(expires)", "digest"]
+    header = _cavage(key, names, timed, f"created={created},expires={created + 30},")
+    request = Request("POST", URL, dict(headers, signature=header), BODY)
+    read_signature(request, NOW + timedelta(seconds=60)).verify(key.public_key())
+    with pytest.raises(ClockSkew):
+        read_signature(request, NOW + timedelta(minutes=5))
+
+
+def test_the_signed_host_must_be_ours(key: rsa.RSAPrivateKey) -> None:
+    """A request signed for another server's inbox (same path) does not replay here."""
+    elsewhere = sign_request(
+        method="POST", url="https://other.example/d/afval/inbox", key_id=KEY_ID,
+        private_key=key, body=BODY, now=NOW,
+    )  # fmt: skip
+    with pytest.raises(SignatureInvalid, match="host"):
+        read_signature(Request("POST", URL, elsewhere, BODY), NOW)
+    # host left out of the signature: refused too (every fediverse server signs it)
+    digest = "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode()
+    headers = {"date": NOW.strftime("%a, %d %b %Y %H:%M:%S GMT"), "digest": digest}
+    unbound = _cavage(key, ["(request-target)", "date", "digest"], headers, "")
+    with pytest.raises(SignatureInvalid, match="host"):
+        read_signature(Request("POST", URL, dict(headers, signature=unbound), BODY), NOW)
+    # ours, with the default port written out, is fine
+    ours = sign_request(
+        method="POST", url=URL, key_id=KEY_ID, private_key=key, body=BODY, now=NOW
+    )
+    ours["host"] = "forum.example.nl:443"
+    with pytest.raises(SignatureInvalid):  # the value signed was without the port
+        read_signature(Request("POST", URL, ours, BODY), NOW).verify(key.public_key())
+
+
+def test_rfc9421_is_bound_to_our_authority_and_its_expiry(key: rsa.RSAPrivateKey) -> None:
+    elsewhere = sign_request_rfc9421(
+        method="POST", url="https://other.example/d/afval/inbox", key_id=KEY_ID,
+        private_key=key, body=BODY, now=NOW,
+    )  # fmt: skip
+    with pytest.raises(SignatureInvalid):
+        read_signature(Request("POST", URL, elsewhere, BODY), NOW).verify(key.public_key())
+
+    def signed(expires: datetime) -> Request:
+        class Message:
+            method = "POST"
+            url = URL
+            headers: dict[str, str] = {"content-type": "application/activity+json"}
+
+        message = Message()
+        message.headers = {"content-type": "application/activity+json"}
+        HTTPMessageSigner(
+            signature_algorithm=algorithms.RSA_V1_5_SHA256,
+            key_resolver=MappingKeyResolver(private_keys={KEY_ID: key}, public_keys={}),
+        ).sign(
+            message, key_id=KEY_ID, label="sig1", created=NOW, expires=expires,
+            covered_component_ids=("@method", "@target-uri", "@authority", "content-digest"),
+            body=BODY,
+        )  # fmt: skip
+        return Request("POST", URL, {k.lower(): v for k, v in message.headers.items()}, BODY)
+
+    request = signed(NOW + timedelta(seconds=30))
+    read_signature(request, NOW + timedelta(seconds=60)).verify(key.public_key())
+    with pytest.raises(ClockSkew):  # no hour of grace after an explicit expires
+        read_signature(request, NOW + timedelta(minutes=10))

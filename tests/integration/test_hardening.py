@@ -1,0 +1,106 @@
+"""Hardening over real HTTP (security issue #11, items 11-20): numbers, admin actions,
+redirects, feeds, spoofing characters, hopeless deliveries, file modes."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Live
+from tests.integration.test_admin import PASSWORD, _csrf, login
+from tests.support.remote import RemoteServer
+
+BROWSER = {"Accept": "text/html"}
+HUGE = "99999999999999999999999"  # past 2**63: SQLite would overflow (a 500)
+
+
+async def test_numbers_past_64_bits_are_404_never_500(live: Live) -> None:
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    for path in (
+        f"/d/park/m/{HUGE}",
+        f"/d/park/m/{HUGE}/replies",
+        f"/d/park/m/{HUGE}/activity",
+        f"/d/park/m/{HUGE}/report",
+        "/d/park/m/9223372036854775808",  # 2**63
+    ):
+        for accept in ("text/html", "application/activity+json"):
+            r = await live.client.get(path, headers={"Accept": accept})
+            assert r.status_code == 404, (path, accept, r.status_code)
+    r = await live.client.post(f"/d/park/m/{HUGE}/report", data={"reason": "spam"})
+    assert r.status_code in (404, 400)
+    await live.services.staff.create("beheer", PASSWORD, "admin")
+    assert (await login(live.client, "beheer")).status_code == 303
+    csrf = _csrf((await live.client.get("/admin", headers=BROWSER)).text)
+    for path in (f"/admin/reports/{HUGE}/resolve", f"/admin/notes/park/{HUGE}/hide"):
+        r = await live.client.post(path, data={"csrf": csrf, "reason": "spam"}, headers=BROWSER)
+        assert r.status_code == 404, path
+
+
+async def test_unknown_admin_actions_are_404_and_change_nothing(
+    live: Live, remote: RemoteServer
+) -> None:
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    await live.services.staff.create("beheer", PASSWORD, "admin")
+    assert (await login(live.client, "beheer")).status_code == 303
+    csrf = _csrf((await live.client.get("/admin", headers=BROWSER)).text)
+
+    async def post(path: str, **data: str) -> httpx.Response:
+        return await live.client.post(path, data={"csrf": csrf, **data}, headers=BROWSER)
+
+    assert (await post("/admin/blocks/add", kind="domain", value="spam.example",
+                       reason="spam")).status_code == 303  # fmt: skip
+    for path in (
+        "/admin/blocks/whatever",
+        "/admin/blocks/unblock",
+        "/admin/reports/1/frobnicate",
+        "/admin/discussions/park/explode",
+        "/admin/notes/park/1/obliterate",
+        "/admin/remote/befriend",
+    ):
+        r = await post(path, kind="domain", value="spam.example", handle="x@y.example")
+        assert r.status_code == 404, path
+    blocks = await live.store.block_list()
+    assert [b["value"] for b in blocks] == ["spam.example"]  # nothing was unblocked
+
+
+async def test_feeds_stay_valid_xml_with_ordinary_and_hostile_content(
+    live: Live, remote: RemoteServer
+) -> None:
+    import feedparser
+
+    await live.discussions.create(slug="park", title="Park & <plein>", body="b", lang="nl")
+    group = f"{live.base_url}/d/park"
+    alice = remote.actor("alice")
+    # what Mastodon really sends: <br>, &nbsp;, a mention link; and worse
+    bodies = [
+        '<p><span class="h-card"><a href="https://m.example/@x" class="u-url mention">@<span>'
+        "park</span></a></span> Eerste regel<br>tweede&nbsp;regel &amp; meer</p>",
+        "<p>controle\x0bteken\x01 en \ufffe en ]]> en <![CDATA[ x ]]></p>",
+        '<p>a</p><script>alert(1)</script><img src=x onerror="alert(2)"><p>b &lt; c</p>',
+    ]
+    for text in bodies:
+        note = dict(alice.note("x", in_reply_to=f"{group}/m/0"), content=text)
+        r = await alice.post(live.client, f"{group}/inbox", alice.create(note))
+        assert r.status_code == 202, r.text
+    for path in ("/d/park/feed.rss", "/d/park/feed.atom", "/feed.rss", "/feed.atom"):
+        r = await live.client.get(path)
+        assert r.status_code == 200
+        parsed = feedparser.parse(r.content)
+        assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+        assert len(parsed.entries) == 4, path
+        html = parsed.entries[2].get("summary", "") or parsed.entries[2].content[0].value
+        assert "tweede" in parsed.entries[2].summary if "rss" in path else "tweede" in html
+        assert "<script" not in r.text
+        if path.startswith("/d/"):
+            assert parsed.feed.get("language", "nl") == "nl" or parsed.feed.get("lang") == "nl"
+        # conditional GET
+        again = await live.client.get(path, headers={"If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304
+        assert r.headers["last-modified"]
+    entry = feedparser.parse((await live.client.get("/d/park/feed.atom")).content).entries[2]
+    assert "<br" in entry.content[0].value  # the HTML survives, escaped in the XML
+    assert feedparser.parse((await live.client.get("/d/park/feed.rss")).content).feed.title == (
+        "Park & <plein>"
+    )
+    # the moderation log's feed too
+    modlog = feedparser.parse((await live.client.get("/modlog.rss")).content)
+    assert not modlog.bozo
