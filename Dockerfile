@@ -12,7 +12,7 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/fedi-forum fedi \
  && chmod 700 /var/lib/fedi-forum/keys
 
 WORKDIR /app
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt README.md LICENSE ./
 COPY fedi_forum ./fedi_forum
 RUN pip install --no-cache-dir -c constraints.txt .
 

@@ -9,8 +9,9 @@ the OStatus subscribe template (``{uri}``, what Mastodon offers as
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fedi_forum.errors import FediForumError, InvalidInput
 from fedi_forum.federation.blocklist import Blocklist
@@ -29,20 +30,31 @@ def parse_handle(raw: str) -> tuple[str, str]:
     return match.group(1), match.group(2).lower()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Destination:
+    """Where to send the visitor; ``same_host`` is False when the template points away
+    from the server the handle names (and the one its WebFinger answered from): the page
+    then shows the address before the visitor leaves, instead of redirecting."""
+
+    url: str
+    same_host: bool
+
+
 async def interaction_url(
     client: FederationClient, blocklist: Blocklist, handle: str, note_url: str, mention: str
-) -> str | None:
+) -> Destination | None:
     """Where the visitor's own server lets them reply to ``note_url``; None when their
-    server offers no template (or cannot be asked)."""
+    server offers no template (or cannot be asked). The template is attacker-controlled:
+    anyone can publish a WebFinger answer whose template points at a phishing page."""
     user, host = parse_handle(handle)
     scheme = "http" if client.policy.allow_loopback else "https"
     url = f"{scheme}://{host}/.well-known/webfinger?resource=acct:{quote(user)}@{quote(host)}"
     blocklist.check_url(url)
     try:
-        doc = (await client.get_json(url, accept=JRD_ACCEPT)).document
+        fetched = await client.get_json(url, accept=JRD_ACCEPT)
     except FediForumError:
         return None
-    links = doc.get("links")
+    links = fetched.document.get("links")
     templates: dict[str, str] = {}
     for link in links if isinstance(links, list) else []:
         if isinstance(link, dict) and isinstance(link.get("template"), str):
@@ -56,4 +68,5 @@ async def interaction_url(
         chosen = templates[SUBSCRIBE].replace("{uri}", quote(note_url, safe=""))
     if chosen is None or not chosen.startswith(("https://", f"{scheme}://")):
         return None  # never send a visitor to javascript: or anything else
-    return chosen
+    target = urlsplit(chosen).netloc.lower()
+    return Destination(chosen, target in (host, urlsplit(fetched.url).netloc.lower()))

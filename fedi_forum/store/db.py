@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from fedi_forum.store.migrations import MIGRATIONS
+from fedi_forum.store.private import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +308,7 @@ class Database:
         self._quick: sqlite3.Connection | None = None
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(private_dir(self.path.parent) / self.path.name)
         await self.writer.start()  # creates the file and migrates before anyone reads
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         self._reader.row_factory = sqlite3.Row

@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fedi_forum.activitypub import keys
+from fedi_forum.store.private import private_dir
 
 INSTANCE_KEY = "instance"
 
@@ -28,9 +29,9 @@ class KeyFiles:
     def load_or_create(self, name: str) -> RSAPrivateKey:
         """Load the actor's key, generating and saving it (0600) on first use."""
         path = self.path_for(name)
+        private_dir(self.directory)  # created 0700, or a warning when it is wider
         if path.exists():
             return keys.load_private_pem(path.read_bytes())
-        self.directory.mkdir(parents=True, exist_ok=True)
         key = keys.generate_private_key()
         # O_EXCL: two processes creating the same key at once must not both win.
         try:
@@ -49,7 +50,7 @@ class KeyFiles:
         path = self.directory / f"{name}.secret"
         if path.exists():
             return path.read_bytes()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

@@ -37,7 +37,9 @@ async def interact(request: Request) -> Response:
         return render(request, "interact.html", status=400, bad_handle=True, **context)
     if target is None:
         return render(request, "interact.html", unknown=True, **context)
-    return RedirectResponse(target, status_code=303)
+    if not target.same_host:  # never a blind redirect to a third site: show it first
+        return render(request, "interact.html", leave_to=target.url, **context)
+    return RedirectResponse(target.url, status_code=303)
 
 
 async def authorize_interaction(request: Request) -> Response:

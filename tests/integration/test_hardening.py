@@ -104,3 +104,27 @@ async def test_feeds_stay_valid_xml_with_ordinary_and_hostile_content(
     # the moderation log's feed too
     modlog = feedparser.parse((await live.client.get("/modlog.rss")).content)
     assert not modlog.bozo
+
+
+async def test_reply_from_your_server_never_redirects_to_a_third_site(
+    live: Live, remote: RemoteServer
+) -> None:
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    remote.actor("jan")
+    host = remote.base_url.removeprefix("http://")
+    phishing = "https://phishing.example/login?next={uri}"
+    remote.templates["http://ostatus.org/schema/1.0/subscribe"] = phishing
+    r = await live.client.get(
+        "/d/park/interact", params={"handle": f"@jan@{host}"}, headers=BROWSER
+    )
+    assert r.status_code == 200  # no 303 to the attacker's site
+    assert "location" not in r.headers
+    assert "https://phishing.example/login" in r.text  # shown, so the visitor can judge
+    assert "andere website" in r.text
+    # the handle's own server is still a plain redirect
+    remote.templates["http://ostatus.org/schema/1.0/subscribe"] = (
+        f"{remote.base_url}/authorize_interaction?uri={{uri}}"
+    )
+    r = await live.client.get("/d/park/interact", params={"handle": f"@jan@{host}"})
+    assert r.status_code == 303
+    assert r.headers["location"].startswith(f"{remote.base_url}/authorize_interaction")

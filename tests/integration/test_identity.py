@@ -56,9 +56,7 @@ async def test_someone_elses_note_is_never_injected_as_a_reply(
     assert d is not None
     assert d.reply_count == 0
     # nothing was announced to anyone: only the Accept of alice's Follow is queued
-    assert [orjson.loads(p)["type"] for *_, p in await live.store.queued_deliveries()] == [
-        "Accept"
-    ]
+    assert [orjson.loads(p)["type"] for *_, p in await live.store.queued_deliveries()] == ["Accept"]
 
 
 async def test_activity_ids_cannot_be_squatted(live: Live, remote: RemoteServer) -> None:
@@ -224,7 +222,9 @@ async def test_edits_in_the_same_second_apply_in_order(live: Live, remote: Remot
     assert "v2" in page
     assert "stale" not in page
     with _db(live) as db:
-        (updated,) = db.execute("SELECT updated FROM notes WHERE ap_id = ?", (note["id"],)).fetchone()
+        (updated,) = db.execute(
+            "SELECT updated FROM notes WHERE ap_id = ?", (note["id"],)
+        ).fetchone()
     assert updated == "2026-11-28T10:00:01.980000Z"  # full precision kept
 
 

@@ -397,7 +397,8 @@ def _cavage(key: rsa.RSAPrivateKey, names: list[str], headers: dict[str, str], e
     sig = base64.b64encode(
         key.sign("\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256())
     ).decode()
-    return f'keyId="{KEY_ID}",algorithm="hs2019",{extra}headers="{" ".join(names)}",signature="{sig}"'
+    signed = " ".join(names)
+    return f'keyId="{KEY_ID}",algorithm="hs2019",{extra}headers="{signed}",signature="{sig}"'
 
 
 def test_freshness_comes_only_from_signed_material(key: rsa.RSAPrivateKey) -> None:
@@ -443,9 +444,7 @@ def test_the_signed_host_must_be_ours(key: rsa.RSAPrivateKey) -> None:
     with pytest.raises(SignatureInvalid, match="host"):
         read_signature(Request("POST", URL, dict(headers, signature=unbound), BODY), NOW)
     # ours, with the default port written out, is fine
-    ours = sign_request(
-        method="POST", url=URL, key_id=KEY_ID, private_key=key, body=BODY, now=NOW
-    )
+    ours = sign_request(method="POST", url=URL, key_id=KEY_ID, private_key=key, body=BODY, now=NOW)
     ours["host"] = "forum.example.nl:443"
     with pytest.raises(SignatureInvalid):  # the value signed was without the port
         read_signature(Request("POST", URL, ours, BODY), NOW).verify(key.public_key())
@@ -463,10 +462,11 @@ def test_rfc9421_is_bound_to_our_authority_and_its_expiry(key: rsa.RSAPrivateKey
         class Message:
             method = "POST"
             url = URL
-            headers: dict[str, str] = {"content-type": "application/activity+json"}
+
+            def __init__(self) -> None:
+                self.headers = {"content-type": "application/activity+json"}
 
         message = Message()
-        message.headers = {"content-type": "application/activity+json"}
         HTTPMessageSigner(
             signature_algorithm=algorithms.RSA_V1_5_SHA256,
             key_resolver=MappingKeyResolver(private_keys={KEY_ID: key}, public_keys={}),
