@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +100,25 @@ def types_of(doc: dict[str, Any]) -> frozenset[str]:
 
 def _text(value: object, limit: int = MAX_TEXT) -> str | None:
     return value[:limit] if isinstance(value, str) else None
+
+
+# Attacker-controlled names can reorder what is shown after them (bidi overrides: "‮moc.
+# knab" shows as "bank.com") or hide inside a look-alike ("ad​min"). These are dropped
+# from display names; the templates also isolate every name (<bdi>). A zero-width joiner
+# is kept only between emoji, where it builds one glyph (👩‍💻).
+_EMOJI = "\U0001f000-\U0001faff\u2600-\u27bf\ufe0f"
+_SPOOFING = re.compile(
+    "[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\u200c\u2060\ufeff\u00ad]"
+    f"|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
+)
+
+
+def display_name(value: object, limit: int = 100) -> str | None:
+    """A remote display name without bidi controls and invisible characters."""
+    text = _text(value, limit * 2)
+    if text is None:
+        return None
+    return _SPOOFING.sub("", text).strip()[:limit] or None
 
 
 def _time(value: object) -> str | None:
@@ -336,14 +356,14 @@ def parse_actor(doc: dict[str, Any], fetched_at: str) -> ParsedActor:
     url = _first_url(doc.get("url"))
     if url and host_of(url) != host_of(actor_id):  # Mastodon: url only from the same host
         url = None
-    username = _text(doc.get("preferredUsername"), 100)
+    username = display_name(doc.get("preferredUsername"))
     return ParsedActor(
         actor=RemoteActor(
             id=actor_id,
             host=host_of(actor_id),
             type=min(types),
             preferred_username=username,
-            name=_text(doc.get("name"), 100),
+            name=display_name(doc.get("name")),
             url=url,
             icon_url=icon_url,
             inbox=inbox,

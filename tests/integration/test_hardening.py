@@ -128,3 +128,26 @@ async def test_reply_from_your_server_never_redirects_to_a_third_site(
     r = await live.client.get("/d/park/interact", params={"handle": f"@jan@{host}"})
     assert r.status_code == 303
     assert r.headers["location"].startswith(f"{remote.base_url}/authorize_interaction")
+
+
+async def test_spoofing_characters_in_remote_names_are_dropped_and_isolated(
+    live: Live, remote: RemoteServer
+) -> None:
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    group = f"{live.base_url}/d/park"
+    mallory = remote.actor("mallory")
+    document = mallory.document
+
+    def spoofed() -> dict[str, object]:
+        # "Gemeente" then a right-to-left override, zero-width spaces and a joiner
+        return {**document(), "name": "Gem\u200beente\u202e nigol\u200d\u2066 👩\u200d💻"}
+
+    mallory.document = spoofed  # type: ignore[method-assign]
+    note = mallory.note("hallo", in_reply_to=f"{group}/m/0")
+    assert (
+        await mallory.post(live.client, f"{group}/inbox", mallory.create(note))
+    ).status_code == 202
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert "<bdi>Gemeente nigol 👩\u200d💻</bdi>" in page
+    for char in ("\u202e", "\u200b", "\u2066"):
+        assert char not in page
