@@ -83,13 +83,17 @@ class Fetched:
     document: dict[str, Any]
 
 
+class GuardRefused(OSError):
+    """The address a name resolved to is not one we may connect to."""
+
+
 def _guarded_socket_factory(
     policy: AddressPolicy,
 ) -> Callable[[tuple[Any, ...]], socket.socket]:
     def factory(addr_info: tuple[Any, ...]) -> socket.socket:
         family, type_, proto, _, sockaddr = addr_info
         if not policy.allows(str(sockaddr[0])):
-            raise OSError(f"connection to {sockaddr[0]} refused by the SSRF guard")
+            raise GuardRefused(f"connection to {sockaddr[0]} refused by the SSRF guard")
         return socket.socket(family=family, type=type_, proto=proto)
 
     return factory
@@ -174,6 +178,10 @@ class FederationClient:
             ) as response:
                 await response.content.read(64 * 1024)  # drain a little; never the whole
                 return response.status, response.headers.get("Retry-After")
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, GuardRefused):  # will never be allowed: not a retry
+                raise UnsafeUrl(f"POST {url}: {exc.os_error}") from exc
+            raise FetchError(f"POST {url} failed: {exc!r}") from exc
         except aiohttp.ClientError as exc:
             raise FetchError(f"POST {url} failed: {exc!r}") from exc
         except TimeoutError as exc:

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fedi_forum.activitypub import parse, signatures
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
-from fedi_forum.errors import FediForumError, FetchError
+from fedi_forum.errors import FediForumError, FetchError, UnsafeUrl
 from fedi_forum.federation import retry
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import JRD_ACCEPT, FederationClient
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 200
 PER_HOST = 8
+UNSAFE = "refused by the address guard: "  # marks a delivery that can never be made
 POLL_SECONDS = 1.0
 SIGNATURE_REUSE = timedelta(minutes=30)
 NODEINFO_TTL = timedelta(days=7)
@@ -204,6 +205,11 @@ class DeliveryWorker:
         )  # fmt: skip
         if error == "blocked":
             verdict = retry.Verdict(retry.Decision.GIVE_UP)
+        elif error is not None and error.startswith(UNSAFE):
+            # An inbox the address guard refuses (loopback, private ranges, a name that
+            # resolves there) never becomes deliverable: no two days of retries; the
+            # follows that lead to it end, like a 410.
+            verdict = retry.Verdict(retry.Decision.GONE)
         if verdict.decision is retry.Decision.DONE:
             self.sent += 1
             self._signed.pop((row.id, "cavage"), None)
@@ -244,6 +250,8 @@ class DeliveryWorker:
             if status < 300 and known != spec:
                 self._specs[row.host] = spec
                 await self.store.set_signature_spec(row.host, spec)
+        except UnsafeUrl as exc:
+            return None, None, f"{UNSAFE}{exc}"[:500]
         except FetchError as exc:
             return None, None, str(exc)[:500]
         except FediForumError as exc:

@@ -145,6 +145,13 @@ class Inbox:
             return Outcome("ignored: not one of our discussions")
         if actor.inbox is None:
             raise InvalidActivity("follower has no inbox")
+        ours = f"{self.settings.base_url}/"
+        if any(u.startswith(ours) for u in (actor.id, actor.inbox, actor.shared_inbox) if u):
+            # a follower whose inbox is one of ours would make the group deliver to itself
+            raise Forbidden(
+                f"{actor.id} delivers to this server",
+                public_message="a follower's inbox cannot be on this server",
+            )
         group = self.urls.group(d.slug)
         accepted = d.state is not DiscussionState.CLOSED
         reply_id = f"{group}#{'accepts' if accepted else 'rejects'}/{_digest(activity.id)}"

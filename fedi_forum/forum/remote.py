@@ -72,6 +72,10 @@ class RemoteDiscussions:
     async def follow(self, handle: str) -> RemoteGroup:
         """Follow ``@slug@host`` (attacker-influenced: whatever the server answers)."""
         user, host = parse_handle(handle)
+        if host == self.settings.domain:  # our own discussions need no following
+            raise InvalidInput(
+                f"{handle} is here", public_message="that discussion is on this server"
+            )
         try:
             group = (await self.keys.actor_by_handle(user, host)).actor
         except KeyFetchFailed as exc:
@@ -82,6 +86,10 @@ class RemoteDiscussions:
             )
         if group.inbox is None:
             raise InvalidInput(f"{handle} has no inbox", public_message="that group has no inbox")
+        if group.id.startswith(f"{self.settings.base_url}/"):  # a WebFinger pointing back here
+            raise InvalidInput(
+                f"{handle} is here", public_message="that discussion is on this server"
+            )
         me = self.urls.instance_actor
         follow_id = f"{me}#follows/{uuid.uuid4().hex}"
         follow = {

@@ -338,3 +338,55 @@ async def test_double_knock_rfc9421_then_cavage_and_remember(
     await drain(live)
     assert [("signature-input" in h) for _, h, _ in claims_but_refuses.received] == [
         True, False, False]  # fmt: skip
+
+
+async def test_an_inbox_the_address_guard_refuses_ends_the_follow_at_once(
+    live: Live, servers: list[RemoteServer]
+) -> None:
+    """No two days of retries for an inbox that can never be reached from here (security
+    issue #11, item 19). The address is refused before any connection is made."""
+    group = await _discussion(live)
+    evil = servers[0].actor("evil")
+    document = evil.document
+
+    def private_inbox() -> dict[str, object]:
+        doc = document()
+        doc["inbox"] = "http://10.0.0.1/inbox"
+        doc["endpoints"] = {"sharedInbox": "http://169.254.169.254/inbox"}
+        return doc
+
+    evil.document = private_inbox  # type: ignore[method-assign]
+    assert (
+        await evil.post(live.client, f"{group}/inbox", evil.activity("Follow", group))
+    ).status_code == 202
+    assert (await live.client.get("/d/park/followers")).json()["totalItems"] == 1
+    await drain(live)
+    rows = await live.store.db.fetch_all(
+        "SELECT inbox, state, attempts, last_error FROM deliveries"
+    )
+    assert [(r[1], r[2]) for r in rows] == [("dead", 1)], [tuple(r) for r in rows]
+    assert "address guard" in rows[0][3]
+    assert (await live.client.get("/d/park/followers")).json()["totalItems"] == 0
+
+
+async def test_a_follower_delivering_to_this_server_and_following_ourselves_are_refused(
+    live: Live, servers: list[RemoteServer]
+) -> None:
+    group = await _discussion(live)
+    loop_actor = servers[0].actor("loop")
+    document = loop_actor.document
+
+    def our_inbox() -> dict[str, object]:
+        doc = document()
+        doc["inbox"] = f"{group}/inbox"
+        doc["endpoints"] = {"sharedInbox": f"{live.base_url}/inbox"}
+        return doc
+
+    loop_actor.document = our_inbox  # type: ignore[method-assign]
+    r = await loop_actor.post(live.client, f"{group}/inbox", loop_actor.activity("Follow", group))
+    assert r.status_code == 403
+    assert (await live.client.get("/d/park/followers")).json()["totalItems"] == 0
+    from fedi_forum.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="here"):
+        await live.services.remote.follow(f"park@{live.domain}")
