@@ -139,6 +139,22 @@ class RateLimited(FediForumError):
         self.retry_after = retry_after
 
 
+class RequestTimeout(FediForumError):
+    status = 408
+    public_message = "the request took too long to arrive"
+
+
+class Overloaded(FediForumError):
+    """Busy right now (admission, key fetches for unknown signers): try again soon."""
+
+    status = 503
+    public_message = "overloaded, try again soon"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class FetchError(FediForumError):
     status = 502
     public_message = "could not fetch a remote resource"

@@ -23,10 +23,11 @@ Rules (federation-rules.md §1.3, §4.6):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
@@ -36,6 +37,7 @@ from fedi_forum.errors import (
     FetchError,
     InvalidActivity,
     KeyFetchFailed,
+    Overloaded,
     SignatureInvalid,
 )
 from fedi_forum.federation.blocklist import Blocklist
@@ -51,6 +53,18 @@ HOST_BUDGET = 30  # failed fetches per host per minute
 HOST_WINDOW = 60.0
 HOST_CONCURRENCY = 16  # key fetches in flight to one host
 MAX_CACHED = 50_000
+# Requests waiting on keys we do not hold (fetching, or queued behind HOST_CONCURRENCY):
+# in all, and per keyId host. A popular server's burst of new actors fits well inside;
+# a flood of made-up keyIds on slow servers is answered 503 past it.
+MAX_UNKNOWN_WAITING = 512
+MAX_UNKNOWN_PER_HOST = 128
+
+WaitOutside = Callable[[], contextlib.AbstractAsyncContextManager[None]]
+
+
+@contextlib.asynccontextmanager
+async def _nothing_to_set_aside() -> AsyncIterator[None]:
+    yield
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,13 +93,26 @@ class KeyResolver:
         self._host_failures: dict[str, list[float]] = {}
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._host_users: dict[str, int] = {}
+        self._unknown_total = 0
+        self._unknown_by_host: dict[str, int] = {}
         self.fetch_count = 0  # observable for tests and benchmarks
 
-    async def verify(self, request: signatures.Request) -> VerifiedKey:
-        """Verify the request's signature; return the signer. Raises 401/403 errors."""
+    async def verify(
+        self, request: signatures.Request, while_fetching: WaitOutside = _nothing_to_set_aside
+    ) -> VerifiedKey:
+        """Verify the request's signature; return the signer. Raises 401/403 errors.
+
+        ``while_fetching()`` is entered around a fetch of a key we do not hold (the web
+        layer gives back the request's admission slot there: a flood of unknown signers
+        on slow servers must not hold the slots pages and known senders need)."""
         claim = signatures.read_signature(request)
         self.blocklist.check_url(claim.key_id)
-        known = await self.key_for(claim.key_id)
+        cached = self._cache.get(claim.key_id)
+        if cached is not None:
+            known = cached
+        else:
+            async with self._unknown_signer(claim.key_id), while_fetching():
+                known = await self.key_for(claim.key_id)
         try:
             claim.verify(known.key)
         except SignatureInvalid:
@@ -146,6 +173,28 @@ class KeyResolver:
             return verified
         finally:
             del self._inflight[key_id]
+
+    @contextlib.asynccontextmanager
+    async def _unknown_signer(self, key_id: str) -> AsyncIterator[None]:
+        """Bound how many requests wait on keys we do not hold: at most
+        ``MAX_UNKNOWN_WAITING`` in all and ``MAX_UNKNOWN_PER_HOST`` per keyId host
+        (counting those fetching and those queued behind ``HOST_CONCURRENCY``); past
+        that, 503 at once, without any fetch (the sender retries later)."""
+        host = parse.host_of(key_id) if parse.is_http_url(key_id) else key_id[-253:]
+        per_host = self._unknown_by_host.get(host, 0)
+        if self._unknown_total >= MAX_UNKNOWN_WAITING or per_host >= MAX_UNKNOWN_PER_HOST:
+            raise Overloaded(f"too many unknown signers waiting ({host})", retry_after=10)
+        self._unknown_total += 1
+        self._unknown_by_host[host] = per_host + 1
+        try:
+            yield
+        finally:
+            self._unknown_total -= 1
+            left = self._unknown_by_host[host] - 1
+            if left:
+                self._unknown_by_host[host] = left
+            else:
+                del self._unknown_by_host[host]
 
     def forget(self, actor_id: str) -> None:
         """Drop cached keys of an actor (it updated or deleted itself)."""

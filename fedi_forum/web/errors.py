@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fedi_forum.errors import FediForumError, RateLimited
+from fedi_forum.errors import FediForumError, Overloaded, RateLimited
+from fedi_forum.web.admission import ADMISSION_KEY, Admission
 from fedi_forum.web.negotiation import preferred_representation
 from fedi_forum.web.pages import render
 
@@ -54,7 +55,7 @@ async def on_forum_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FediForumError)
     log.info("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc)
     response = error_response(request, exc.status, exc.public_message)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Overloaded):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
@@ -103,12 +104,8 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        try:
-            if self._slots.locked():  # only then wait (wait_for costs a task per call)
-                await asyncio.wait_for(self._slots.acquire(), self.admission_wait)
-            else:
-                await self._slots.acquire()  # free: returns at once
-        except TimeoutError:
+        admission = Admission(self._slots, self.admission_wait)
+        if not await admission.acquire():
             response = Response(
                 orjson.dumps({"error": "overloaded, try again soon"}), status_code=503,
                 media_type="application/json", headers={"Retry-After": "5"},
@@ -116,11 +113,12 @@ class GuardMiddleware:
             await response(scope, receive, send)
             return
         self.in_flight += 1
+        scope[ADMISSION_KEY] = admission
         try:
             await self._guarded(scope, receive, send)
         finally:
             self.in_flight -= 1
-            self._slots.release()
+            admission.release()
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if len(scope["path"]) > MAX_PATH or len(scope["query_string"]) > MAX_QUERY:

@@ -7,11 +7,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fedi_forum.activitypub import parse, signatures
-from fedi_forum.errors import NotFound, RequestTooLarge, UnsupportedMediaType
+from fedi_forum.errors import NotFound, RequestTimeout, RequestTooLarge, UnsupportedMediaType
 from fedi_forum.models import SLUG_RE
+from fedi_forum.web.admission import outside_admission
+from fedi_forum.web.forms import read_deadline
 from fedi_forum.web.state import Services, services
 
 MAX_BODY = 1024 * 1024
+SLOW_BODY_COST = 25.0  # inbox tokens a body that misses its deadline costs its sender
 AS_PROFILE = "https://www.w3.org/ns/activitystreams"
 
 
@@ -52,9 +55,15 @@ def _public_url(svc: Services, request: Request) -> str:
 async def inbox(request: Request) -> Response:
     svc = services(request)
     slug = request.path_params.get("slug")  # None for the shared and the staff inboxes
-    svc.inbox_by_client.take(request.client.host if request.client else "")
+    client = request.client.host if request.client else ""
+    svc.inbox_by_client.take(client)
     _check_content_type(request.headers.get("content-type", ""))
-    body = await _read_capped(request)
+    try:
+        async with read_deadline(request):
+            body = await _read_capped(request)
+    except RequestTimeout:
+        svc.inbox_by_client.penalise(client, SLOW_BODY_COST)  # slowloris costs its sender
+        raise
     activity = parse.parse_activity(parse.loads(body))
     if slug is not None and not SLUG_RE.fullmatch(slug.lower()):
         raise NotFound(f"no discussion {slug!r}")  # unknown slugs: the forum says 404
@@ -64,7 +73,8 @@ async def inbox(request: Request) -> Response:
         return Response(status_code=202)  # before any signature work or fetch
     headers = {k: ", ".join(request.headers.getlist(k)) for k in request.headers}
     signer = await svc.keys.verify(
-        signatures.Request(request.method, _public_url(svc, request), headers, body)
+        signatures.Request(request.method, _public_url(svc, request), headers, body),
+        while_fetching=lambda: outside_admission(request.scope),
     )
     svc.inbox_by_server.take(signer.actor.host)  # after the signature: not spoofable
     await svc.inbox.receive(activity, signer, slug.lower() if slug else None)

@@ -56,18 +56,32 @@ class TokenBuckets:
         self.clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def take(self, key: str) -> None:
+    def penalise(self, key: str, cost: float) -> None:
+        """Spend ``cost`` tokens of ``key`` without refusing anything now (the bucket may go
+        below zero): what a misbehaving client did counts against its next requests."""
         if self.rate <= 0:
             return
         now = self.clock()
         tokens, last = self._buckets.get(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1:
+        self._buckets[key] = (tokens - cost, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > MAX_KEYS:
+            self._buckets.popitem(last=False)
+
+    def take(self, key: str, cost: float = 1.0) -> None:
+        """Spend ``cost`` tokens of ``key``'s bucket, or raise RateLimited (429)."""
+        if self.rate <= 0:
+            return
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < cost:
             self._buckets[key] = (tokens, now)
             raise RateLimited(
-                f"rate limit for {key}", retry_after=int((1 - tokens) / self.rate) + 1
+                f"rate limit for {key}", retry_after=int((cost - tokens) / self.rate) + 1
             )
-        self._buckets[key] = (tokens - 1, now)
+        self._buckets[key] = (tokens - cost, now)
         self._buckets.move_to_end(key)
         while len(self._buckets) > MAX_KEYS:
             self._buckets.popitem(last=False)

@@ -1,0 +1,63 @@
+"""Admission slots, per request: ``GuardMiddleware`` (web/errors.py) bounds how many
+requests are handled at once; a request waiting on something slow that serves only
+itself sets its slot aside meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.types import Scope
+
+from fedi_forum.errors import Overloaded
+
+ADMISSION_KEY = "fedi_forum.admission"
+
+
+class Admission:
+    """One request's admission slot. ``set_aside()`` gives it back while the request
+    waits on something slow that serves only itself (a body trickling in, a key fetch
+    for a signer we never saw), so pages and known senders keep their slots during a
+    flood of such requests; afterwards a slot is taken again (503 if none comes)."""
+
+    def __init__(self, slots: asyncio.Semaphore, wait: float) -> None:
+        self._slots = slots
+        self._wait = wait
+        self.held = False
+
+    async def acquire(self) -> bool:
+        try:
+            if self._slots.locked():  # only then wait (wait_for costs a task per call)
+                await asyncio.wait_for(self._slots.acquire(), self._wait)
+            else:
+                await self._slots.acquire()  # free: returns at once
+        except TimeoutError:
+            return False
+        self.held = True
+        return True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._slots.release()
+
+    @contextlib.asynccontextmanager
+    async def set_aside(self) -> AsyncIterator[None]:
+        self.release()
+        try:
+            yield
+        finally:
+            if not await self.acquire():
+                raise Overloaded("no admission slot after waiting outside one")
+
+
+@contextlib.asynccontextmanager
+async def outside_admission(scope: Scope) -> AsyncIterator[None]:
+    """``Admission.set_aside`` of the current request (a no-op outside the middleware)."""
+    admission = scope.get(ADMISSION_KEY)
+    if admission is None:
+        yield
+        return
+    async with admission.set_aside():
+        yield
