@@ -38,6 +38,7 @@ from fedi_forum.web.errors import (
     on_unexpected,
 )
 from fedi_forum.web.i18n import Renderer
+from fedi_forum.web.media import MediaProxy
 from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
 from fedi_forum.web.state import Services
 from fedi_forum.web.static_files import load_static
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             notes = NoteFetcher(client, keys_resolver, blocklist)
             remote = RemoteDiscussions(settings, store, keys_resolver, client, notes)
             stack.push_async_callback(remote.stop)
+            media = MediaProxy(settings.base_url, key_files.load_or_create_secret("media"), client)
             views = ViewCounter(store)
             await views.start()
             stack.push_async_callback(views.stop)
@@ -88,7 +90,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 store=store,
                 discussions=discussions,
                 views=views,
-                renderer=Renderer({"version": __version__}, settings.timezone),
+                renderer=Renderer({"version": __version__}, settings.timezone, media.url_for),
                 instance_public_key_pem=keys.public_pem(instance_key),
                 static=load_static(),
                 blocklist=blocklist,
@@ -103,6 +105,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 staff=Staff(store, key_files.load_or_create_secret("session")),
                 client=client,
                 interact_limiter=RateLimiter(limit=20, window=600),
+                media=media,
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
             yield

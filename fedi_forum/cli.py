@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import getpass
 import logging
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    serve.add_argument(
+        "--log-client-addresses",
+        action="store_true",
+        help="include visitors' IP addresses in the access log (off: the about page says "
+        "none are stored)",
+    )
 
     serve.add_argument(
         "--no-worker",
@@ -231,6 +238,19 @@ async def _with_services(
         await db.close()
 
 
+def access_log_config(*, with_client: bool) -> dict[str, Any]:
+    """uvicorn's logging setup, with the access line leaving out the visitor's address
+    unless the operator asks for it (the about page promises no IP addresses are kept)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    client = "%(client_addr)s - " if with_client else ""
+    config["formatters"]["access"]["fmt"] = (
+        f'%(levelprefix)s {client}"%(request_line)s" %(status_code)s'
+    )
+    return config
+
+
 def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
     import uvicorn
 
@@ -254,6 +274,8 @@ def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
         # The app admits max_in_flight at a time instead (web/errors.py GuardMiddleware);
         # bounding connections is the reverse proxy's job.
         "backlog": 2048,
+        "access_log": not args.no_access_log,
+        "log_config": access_log_config(with_client=args.log_client_addresses),
     }
     if args.forwarded_allow_ips is not None:
         options["forwarded_allow_ips"] = args.forwarded_allow_ips

@@ -168,6 +168,38 @@ class FederationClient:
             return Fetched(current, parse.loads(body))
         raise FetchError(f"too many redirects from {url}")
 
+    async def get_media(
+        self, url: str, *, types: frozenset[str], max_bytes: int
+    ) -> tuple[str, bytes]:
+        """An image for the media proxy: (content type, bytes). Unsigned, ≤ 3 checked
+        redirects, the content type must be one of ``types`` (never SVG: it can carry
+        script), at most ``max_bytes``. Everything about it is attacker-controlled."""
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            self.policy.check_url(current)
+            try:
+                async with self.session.get(
+                    current, headers={"Accept": ", ".join(sorted(types))}, allow_redirects=False
+                ) as response:
+                    if response.status in (301, 302, 303, 307, 308):
+                        location = response.headers.get("Location")
+                        if not location:
+                            raise FetchError(f"redirect without Location from {current}")
+                        current = urljoin(current, location)
+                        continue
+                    if response.status != 200:
+                        raise FetchError(f"GET {current} answered {response.status}")
+                    mime = response.headers.get("Content-Type", "").partition(";")[0]
+                    mime = mime.strip().lower()
+                    if mime not in types:
+                        raise FetchError(f"media of type {mime!r} refused")
+                    return mime, await _read_capped(response, max_bytes)
+            except aiohttp.ClientError as exc:
+                raise FetchError(f"GET {current} failed: {exc!r}") from exc
+            except TimeoutError as exc:
+                raise FetchError(f"GET {current} timed out") from exc
+        raise FetchError(f"too many redirects from {url}")
+
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
         """POST a signed activity; (status, Retry-After). No redirects are followed (a
         redirected POST is not a delivery). Network failures raise FetchError."""
@@ -205,15 +237,15 @@ def _check_content_type(value: str, accept: str) -> None:
     raise FetchError(f"unexpected content type {value!r}")
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+async def _read_capped(response: aiohttp.ClientResponse, limit: int = MAX_BODY) -> bytes:
     length = response.headers.get("Content-Length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+    if length is not None and length.isdigit() and int(length) > limit:
         raise FetchError("response too large")
     chunks = []
     size = 0
     async for chunk in response.content.iter_chunked(64 * 1024):
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > limit:
             raise FetchError("response too large")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -11,6 +11,7 @@ from fedi_forum.web import (
     feeds,
     inbox,
     interaction,
+    media,
     moderation,
     pages,
     static_files,
@@ -77,4 +78,5 @@ def routes() -> list[Route]:
         Route("/modlog", moderation.modlog),
         Route("/modlog.{kind}", moderation.modlog),
         Route("/static/{name}", static_files.static),
+        Route("/media/{signature}", media.media),
     ]

@@ -28,7 +28,7 @@ MAX_QUERY = 2048
 SECURITY_HEADERS = [
     (
         b"content-security-policy",
-        b"default-src 'none'; style-src 'self'; img-src 'self' https:; "
+        b"default-src 'none'; style-src 'self'; img-src 'self'; "
         b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     ),
     (b"x-content-type-options", b"nosniff"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
 from email.utils import format_datetime
 from importlib.resources import files
@@ -59,7 +59,10 @@ def _time(value: str) -> datetime:
 
 
 class Renderer:
-    def __init__(self, globals_: Mapping[str, Any], timezone: str) -> None:
+    def __init__(
+        self, globals_: Mapping[str, Any], timezone: str,
+        media_url: Callable[[str | None], str] = lambda url: url or "",
+    ) -> None:  # fmt: skip
         zone = ZoneInfo(timezone)
         self._messages: Lru[tuple[str, Note, Author, str], Markup] = Lru(MESSAGE_CACHE_SIZE)
         self._pages: Lru[Hashable, str] = Lru(PAGE_CACHE_SIZE)
@@ -86,6 +89,7 @@ class Renderer:
             env.filters["rfc822"] = lambda v: format_datetime(_time(v), usegmt=True)
             env.filters["sanitized"] = lambda v: Markup(clean_html(v))  # noqa: S704 - nh3-cleaned
             env.filters["safe_url"] = safe_url
+            env.filters["proxied"] = media_url  # remote images through /media
             self._envs[lang] = env
 
     def render(self, lang: str, template: str, **context: Any) -> str:

@@ -24,6 +24,7 @@ from fedi_forum.web.i18n import Renderer
 from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
 
 if TYPE_CHECKING:
+    from fedi_forum.web.media import MediaProxy
     from fedi_forum.web.static_files import StaticFile
 
 
@@ -49,6 +50,7 @@ class Services:
     client: FederationClient
     interact_limiter: RateLimiter
     remote: RemoteDiscussions
+    media: MediaProxy
 
 
 def services(request: Request) -> Services:

@@ -151,3 +151,55 @@ async def test_spoofing_characters_in_remote_names_are_dropped_and_isolated(
     assert "<bdi>Gemeente nigol 👩\u200d💻</bdi>" in page
     for char in ("\u202e", "\u200b", "\u2066"):
         assert char not in page
+
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
+    b"\x00\x00IEND\xaeB`\x82"
+)
+
+
+async def test_remote_avatars_come_through_our_media_proxy(
+    live: Live, remote: RemoteServer
+) -> None:
+    """No reader's browser talks to another server (security issue #11, item 16)."""
+    import re
+
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    group = f"{live.base_url}/d/park"
+    remote.custom["/x/alice.png"] = (200, {"content-type": "image/png"}, PNG)
+    remote.custom["/x/evil.svg"] = (200, {"content-type": "image/svg+xml"}, b"<svg/>")
+    alice, eve = remote.actor("alice"), remote.actor("eve", key_index=1)
+    for actor, icon in ((alice, "/x/alice.png"), (eve, "/x/evil.svg")):
+        document = actor.document
+
+        def with_icon(document=document, icon=icon):  # type: ignore[no-untyped-def]
+            return {**document(), "icon": {"type": "Image", "url": f"{remote.base_url}{icon}"}}
+
+        actor.document = with_icon  # type: ignore[method-assign]
+        note = actor.note(f"van {actor.name}", in_reply_to=f"{group}/m/0")
+        assert (
+            await actor.post(live.client, f"{group}/inbox", actor.create(note))
+        ).status_code == 202
+    r = await live.client.get("/d/park", headers=BROWSER)
+    assert "img-src 'self';" in r.headers["content-security-policy"]
+    sources = re.findall(r'<img src="([^"]+)"', r.text)
+    assert sources
+    assert not [s for s in sources if s.startswith(remote.base_url)]
+    proxied = [s.replace("&amp;", "&") for s in sources if "/media/" in s]
+    assert len(proxied) == 2
+    image = await live.client.get(proxied[0])
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/png"
+    assert image.content == PNG
+    assert "sandbox" in image.headers.get_list("content-security-policy")[0]
+    fetched = remote.fetches.count(f"{remote.base_url}/x/alice.png")
+    assert (await live.client.get(proxied[0])).status_code == 200
+    assert remote.fetches.count(f"{remote.base_url}/x/alice.png") == fetched  # cached
+    # SVG is refused (it can carry script); a URL we did not sign is refused unfetched
+    assert (await live.client.get(proxied[1])).status_code == 404
+    forged = proxied[0].replace("alice.png", "evil.svg")
+    assert (await live.client.get(forged)).status_code == 404
+    loopback = f"/media/{'0' * 32}?url=http%3A%2F%2F127.0.0.1%2Fadmin"
+    assert (await live.client.get(loopback)).status_code == 404
