@@ -29,6 +29,7 @@ MAX_BYTES = 2 * 1024 * 1024
 CACHE_BYTES = 64 * 1024 * 1024
 TTL = 24 * 3600.0
 FAILURE_TTL = 600.0
+FALLBACK = "group-icon.png"  # shown when a remote image cannot be had
 
 
 class MediaProxy:
@@ -94,12 +95,19 @@ async def media(request: Request) -> Response:
     url = request.query_params.get("url", "")  # attacker-controlled until the check
     if not proxy.is_signed(request.path_params["signature"], url):
         raise NotFound("media URL not signed by us")
-    mime, body = await proxy.get(url)
+    try:
+        mime, body = await proxy.get(url)
+        cache = "public, max-age=86400, immutable"
+    except NotFound:
+        # the remote image is gone, too big or not an image: our neutral avatar instead
+        # of a broken picture, kept briefly (the remote may recover)
+        fallback = services(request).static[FALLBACK]
+        mime, body, cache = fallback.media_type, fallback.body, "public, max-age=600"
     return Response(
         body,
         media_type=mime,
         headers={
-            "Cache-Control": "public, max-age=86400, immutable",
+            "Cache-Control": cache,
             # an image that tried to be a document gets nothing to run or load
             "Content-Security-Policy": "default-src 'none'; sandbox",
             "Content-Disposition": "inline",

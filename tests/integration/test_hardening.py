@@ -197,8 +197,13 @@ async def test_remote_avatars_come_through_our_media_proxy(
     fetched = remote.fetches.count(f"{remote.base_url}/x/alice.png")
     assert (await live.client.get(proxied[0])).status_code == 200
     assert remote.fetches.count(f"{remote.base_url}/x/alice.png") == fetched  # cached
-    # SVG is refused (it can carry script); a URL we did not sign is refused unfetched
-    assert (await live.client.get(proxied[1])).status_code == 404
+    # SVG is refused (it can carry script): our neutral avatar instead, briefly cached;
+    # a URL we did not sign is refused without any fetch
+    svg = await live.client.get(proxied[1])
+    assert svg.status_code == 200
+    assert svg.headers["content-type"] == "image/png"
+    assert svg.content != b"<svg/>"
+    assert svg.headers["cache-control"] == "public, max-age=600"
     forged = proxied[0].replace("alice.png", "evil.svg")
     assert (await live.client.get(forged)).status_code == 404
     loopback = f"/media/{'0' * 32}?url=http%3A%2F%2F127.0.0.1%2Fadmin"
