@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpsig
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
 
 from fedi_forum.activitypub import keys
@@ -330,6 +330,23 @@ def test_hs2019_created_and_expires_pseudo_headers(key: rsa.RSAPrivateKey) -> No
         read_signature(Request("POST", URL, headers, BODY), NOW + timedelta(hours=2))
 
 
+def test_remote_keys_must_be_rsa_of_1024_to_8192_bits() -> None:
+    """A weak modulus could be factored; a huge one makes every verification expensive."""
+
+    def pem(public: object) -> str:
+        return public.public_bytes(  # type: ignore[attr-defined, no-any-return]
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
+    for bits in (768, 1023, 8193, 9000):
+        public = rsa.RSAPublicNumbers(65537, 2 ** (bits - 1) + 1).public_key()
+        with pytest.raises(SignatureInvalid, match="bits"):
+            load_public_key(pem(public))
+    assert load_public_key(pem(rsa.RSAPublicNumbers(65537, 2**8191 + 1).public_key()))
+    with pytest.raises(SignatureInvalid, match="only RSA"):
+        load_public_key(pem(ec.generate_private_key(ec.SECP256R1()).public_key()))
+
+
 def test_remote_keys_are_checked() -> None:
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     pem = (
@@ -439,7 +456,12 @@ def test_the_signed_host_must_be_ours(key: rsa.RSAPrivateKey) -> None:
         read_signature(Request("POST", URL, elsewhere, BODY), NOW)
     # host left out of the signature: refused too (every fediverse server signs it)
     digest = "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode()
-    headers = {"date": NOW.strftime("%a, %d %b %Y %H:%M:%S GMT"), "digest": digest}
+    # (the Host header is ours, but the signature does not cover it: a replay could set it)
+    headers = {
+        "host": "forum.example.nl",
+        "date": NOW.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "digest": digest,
+    }
     unbound = _cavage(key, ["(request-target)", "date", "digest"], headers, "")
     with pytest.raises(SignatureInvalid, match="host"):
         read_signature(Request("POST", URL, dict(headers, signature=unbound), BODY), NOW)
