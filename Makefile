@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run test lint peer bench bench-quick clean
+.PHONY: install install-dev run test lint peer bench bench-quick mutation clean
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,7 @@ bench: install-dev
 	$(BIN)/python bench/html_page.py --replies 5000
 	$(BIN)/python bench/inbox.py --workers 2
 	$(BIN)/python bench/keys.py
+	$(BIN)/python bench/flood.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/reads.py
 	$(BIN)/python bench/goals.py
@@ -59,9 +60,18 @@ bench-quick: install-dev
 	$(BIN)/python bench/html_page.py --runs 1 --seconds 2 --replies 2000
 	$(BIN)/python bench/inbox.py --runs 1 --seconds 2 --requests 10000 --workers 2 --g6-seconds 4
 	$(BIN)/python bench/keys.py --runs 1 --new 200 --seconds 2
+	$(BIN)/python bench/flood.py --runs 1 --seconds 6
 	$(BIN)/python bench/fanout.py --runs 1
 	$(BIN)/python bench/reads.py --runs 1 --seconds 2 --replies 2000
 	$(BIN)/python bench/goals.py
 
+## mutation: mutation testing of the security core with mutmut (not part of `make test`;
+## scope, score and the mutants judged equivalent: docs/mutation.md; a few minutes)
+mutation: install-dev
+	$(BIN)/python -m pip install --quiet -c constraints.txt "mutmut==3.8.1"
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(PEER)/node_modules
+	rm -rf mutants $(VENV) .pytest_cache .mypy_cache .ruff_cache $(PEER)/node_modules

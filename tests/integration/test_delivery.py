@@ -390,3 +390,20 @@ async def test_a_follower_delivering_to_this_server_and_following_ourselves_are_
 
     with pytest.raises(InvalidInput, match="here"):
         await live.services.remote.follow(f"park@{live.domain}")
+
+
+async def test_a_redirected_delivery_is_not_followed(
+    live: Live, servers: list[RemoteServer]
+) -> None:
+    """A POST answered with a redirect is not a delivery, and we never follow it (the
+    target could be anywhere)."""
+    group = await _discussion(live)
+    follower, elsewhere = servers[0], servers[1]
+    f = follower.actor("f")
+    follower.inbox_queue = [(302, {"Location": f"{elsewhere.base_url}/inbox"})] * 5
+    await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
+    await drain(live)
+    assert follower.received  # our POST arrived and was answered with the redirect
+    assert elsewhere.received == []
+    rows = await live.store.db.fetch_all("SELECT state, last_status FROM deliveries")
+    assert [tuple(r) for r in rows] == [("dead", 302)]

@@ -114,3 +114,71 @@ async def test_ssrf_key_ids_are_401_without_any_connection(
     r = await alice.post(live.client, f"{live.base_url}/inbox", alice.create(sneaky))
     assert r.status_code == 202
     assert await live.store.note_location(sneaky["id"]) is None
+
+
+async def test_redirect_chains_of_three_are_followed_and_four_are_not(
+    client: FederationClient, remote: RemoteServer
+) -> None:
+    alice = remote.actor("alice")
+    for n, status in enumerate((301, 303, 307, 308)):  # every redirect status we follow
+        remote.custom[f"/x/r{n}"] = (status, {"Location": f"/x/r{n + 1}"}, b"")
+    remote.custom["/x/r4"] = (302, {"Location": "/users/alice"}, b"")
+    assert (await client.get_json(f"{remote.base_url}/x/r2")).url == alice.id  # 3 hops
+    with pytest.raises(FetchError, match="too many redirects"):
+        await client.get_json(f"{remote.base_url}/x/r1")  # 4 hops
+    remote.custom["/x/nowhere"] = (302, {}, b"")
+    with pytest.raises(FetchError, match="without Location"):
+        await client.get_json(f"{remote.base_url}/x/nowhere")
+
+
+async def test_gone_and_content_types(client: FederationClient, remote: RemoteServer) -> None:
+    from fedi_forum.federation.client import JRD_ACCEPT, GoneError
+
+    remote.custom["/x/gone"] = (410, {}, b"")
+    with pytest.raises(GoneError):
+        await client.get_json(f"{remote.base_url}/x/gone")
+    body = orjson.dumps({"id": "x"})
+    ld = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+    cases = [
+        (AS2, AS2, True),
+        (ld, AS2, True),
+        ("application/ld+json", AS2, False),  # JSON-LD without the ActivityStreams profile
+        ("application/json", AS2, False),
+        ("application/jrd+json", JRD_ACCEPT, True),
+        ("application/json; charset=utf-8", JRD_ACCEPT, True),
+        ("text/html", JRD_ACCEPT, False),
+    ]
+    for content_type, accept, ok in cases:
+        remote.custom["/x/doc"] = (200, {"Content-Type": content_type}, body)
+        if ok:
+            assert (await client.get_json(f"{remote.base_url}/x/doc", accept=accept)).document
+        else:
+            with pytest.raises(FetchError, match="content type"):
+                await client.get_json(f"{remote.base_url}/x/doc", accept=accept)
+
+
+async def test_a_body_without_length_is_capped_while_it_streams() -> None:
+    """No Content-Length (chunked): the cap is counted over the chunks as they come."""
+    from fedi_forum.federation.client import MAX_BODY, _read_capped
+
+    class Content:
+        def __init__(self, chunks: list[bytes]) -> None:
+            self.chunks = chunks
+
+        async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
+            for chunk in self.chunks:
+                yield chunk
+
+    class Response:
+        def __init__(self, chunks: list[bytes], length: str | None = None) -> None:
+            self.headers = {"Content-Length": length} if length else {}
+            self.content = Content(chunks)
+
+    piece = b"x" * (64 * 1024)
+    exact = [piece] * (MAX_BODY // len(piece))
+    assert await _read_capped(Response(exact)) == b"".join(exact)  # type: ignore[arg-type]
+    with pytest.raises(FetchError, match="too large"):
+        await _read_capped(Response([*exact, b"y"]))  # type: ignore[arg-type]
+    with pytest.raises(FetchError, match="too large"):
+        await _read_capped(Response([b"{}"], str(MAX_BODY + 1)))  # type: ignore[arg-type]
+    assert await _read_capped(Response([b"{}"], str(MAX_BODY))) == b"{}"  # type: ignore[arg-type]

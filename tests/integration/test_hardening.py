@@ -208,3 +208,18 @@ async def test_remote_avatars_come_through_our_media_proxy(
     assert (await live.client.get(forged)).status_code == 404
     loopback = f"/media/{'0' * 32}?url=http%3A%2F%2F127.0.0.1%2Fadmin"
     assert (await live.client.get(loopback)).status_code == 404
+    # redirects are followed (each hop checked), at most three
+    proxy = live.services.media
+    remote.custom["/x/hop1"] = (301, {"Location": "/x/hop2"}, b"")
+    remote.custom["/x/hop2"] = (308, {"Location": "/x/alice.png"}, b"")
+    hops = await live.client.get(proxy.url_for(f"{remote.base_url}/x/hop1"))
+    assert hops.content == PNG
+    remote.custom["/x/meta"] = (302, {"Location": "http://169.254.169.254/latest"}, b"")
+    remote.custom["/x/far"] = (302, {"Location": "/x/hop0"}, b"")
+    remote.custom["/x/hop0"] = (303, {"Location": "/x/hop1"}, b"")
+    remote.custom["/x/bare"] = (302, {}, b"")
+    for path in ("/x/meta", "/x/far", "/x/bare"):  # metadata address; 4 hops; no Location
+        before = proxy.fetches
+        refused = await live.client.get(proxy.url_for(f"{remote.base_url}{path}"))
+        assert refused.content != PNG, path
+        assert proxy.fetches == before + 1

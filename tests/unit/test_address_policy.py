@@ -56,6 +56,8 @@ def test_loopback_only_when_configured_and_private_never() -> None:
         "http://example.org/a",
         "ftp://example.org/a",
         "https://user:pw@example.org/a",
+        "https://user@example.org/a",
+        "https://:pw@example.org/a",
         "https://10.0.0.1/a",
         "https://[::1]/a",
         "https://169.254.169.254/latest/meta-data",

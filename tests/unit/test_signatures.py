@@ -503,3 +503,149 @@ def test_rfc9421_is_bound_to_our_authority_and_its_expiry(key: rsa.RSAPrivateKey
     read_signature(request, NOW + timedelta(seconds=60)).verify(key.public_key())
     with pytest.raises(ClockSkew):  # no hour of grace after an explicit expires
         read_signature(request, NOW + timedelta(minutes=10))
+
+
+# -- edges found by mutation testing (make mutation; docs/mutation.md) ------------------
+
+
+def _post_headers(key: rsa.RSAPrivateKey, names: list[str], extra: dict[str, str],
+                  params: str = "") -> dict[str, str]:  # fmt: skip
+    digest = "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode()
+    headers = {"host": "forum.example.nl", "date": NOW.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+               "digest": digest, **extra}  # fmt: skip
+    return dict(headers, signature=_cavage(key, names, headers, params))
+
+
+def test_digest_is_checked_whenever_it_is_signed(key: rsa.RSAPrivateKey) -> None:
+    names = ["(request-target)", "host", "date", "digest"]
+    # POST listing digest but sending none
+    headers = _post_headers(key, names, {})
+    del headers["digest"]
+    with pytest.raises(DigestMismatch):
+        read_signature(Request("POST", URL, headers, BODY), NOW)
+    # a GET that signs a Digest must carry the right one
+    get = sign_request(method="GET", url=URL, key_id=KEY_ID, private_key=key, now=NOW)
+    get["digest"] = "SHA-256=" + base64.b64encode(hashlib.sha256(b"x").digest()).decode()
+    get["signature"] = get["signature"].replace(
+        'headers="(request-target) host date"', 'headers="(request-target) host date digest"'
+    )
+    with pytest.raises(DigestMismatch):
+        read_signature(Request("GET", URL, get, b""), NOW)
+
+
+def test_digest_header_forms(key: rsa.RSAPrivateKey) -> None:
+    good = base64.b64encode(hashlib.sha256(BODY).digest()).decode()
+    names = ["(request-target)", "host", "date", "digest"]
+    for accepted in (f"MD5=abc, SHA-256={good}", f"sha-256={good}", f" SHA-256= {good} "):
+        headers = _post_headers(key, names, {"digest": accepted})
+        read_signature(Request("POST", URL, headers, BODY), NOW).verify(key.public_key())
+    for refused in ("SHA-256", f"SHA-256={good[:-2]}!!", "MD5=abc", f"SHA-512={good}"):
+        headers = _post_headers(key, names, {"digest": refused})
+        with pytest.raises(DigestMismatch):
+            read_signature(Request("POST", URL, headers, BODY), NOW)
+
+
+def test_created_pseudo_header_needs_hs2019_and_a_number(key: rsa.RSAPrivateKey) -> None:
+    names = ["(request-target)", "host", "(created)", "digest"]
+    created = str(int(NOW.timestamp()))
+    for params in (f"created={created},", "created=soon,", ""):
+        headers = _post_headers(key, names, {"(created)": created}, params)
+        if params.startswith("created=1"):
+            headers["signature"] = headers["signature"].replace("hs2019", "rsa-sha256")
+        with pytest.raises(SignatureInvalid, match=r"\(created\)"):
+            read_signature(Request("POST", URL, headers, BODY), NOW)
+
+
+def test_malformed_signature_parameters_are_refused_before_any_key_work(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    headers = signed_post(key).headers
+    for signature in (
+        f'keyId="{KEY_ID}",headers="(request-target) host date digest"',  # no signature
+        'signature="AAAA",headers="(request-target) host date digest"',  # no keyId
+        f'keyId="{KEY_ID}",algorithm="rsa-sha256",headers="(request-target) host date '
+        'digest",signature="!!not base64!!"',
+    ):
+        with pytest.raises(SignatureInvalid):
+            read_signature(Request("POST", URL, dict(headers, signature=signature), BODY), NOW)
+
+
+def test_default_ports_may_be_written_out_in_the_signed_host(key: rsa.RSAPrivateKey) -> None:
+    for url in (
+        "https://forum.example.nl:443/d/afval/inbox",
+        "http://forum.example.nl:80/d/afval/inbox",
+    ):
+        headers = sign_request(
+            method="POST", url=url, key_id=KEY_ID, private_key=key, body=BODY, now=NOW
+        )
+        ours = url.replace(":443", "").replace(":80", "")
+        read_signature(Request("POST", ours, headers, BODY), NOW).verify(key.public_key())
+    # but not another port
+    other = sign_request(method="POST", url="https://forum.example.nl:8443/d/afval/inbox",
+                         key_id=KEY_ID, private_key=key, body=BODY, now=NOW)  # fmt: skip
+    with pytest.raises(SignatureInvalid, match="host"):
+        read_signature(Request("POST", URL, other, BODY), NOW)
+
+
+def test_window_edges_are_inclusive(key: rsa.RSAPrivateKey) -> None:
+    """Exactly at the edge of each bound is still accepted, a second past it is not."""
+    request = signed_post(key)
+    read_signature(request, NOW - timedelta(hours=1))  # created exactly 1 h "ahead"
+    with pytest.raises(ClockSkew):
+        read_signature(request, NOW - timedelta(hours=1, seconds=1))
+    read_signature(request, NOW + timedelta(hours=1, minutes=5))
+    with pytest.raises(ClockSkew):
+        read_signature(request, NOW + timedelta(hours=1, minutes=5, seconds=1))
+    created = int(NOW.timestamp())
+    timed = {"(created)": str(created), "(expires)": str(created + 30)}
+    names = ["(request-target)", "host", "(created)", "(expires)", "digest"]
+    headers = _post_headers(key, names, timed, f"created={created},expires={created + 30},")
+    read_signature(Request("POST", URL, headers, BODY), NOW + timedelta(seconds=90))
+    with pytest.raises(ClockSkew):
+        read_signature(Request("POST", URL, headers, BODY), NOW + timedelta(seconds=91))
+
+
+def _rfc9421(key: rsa.RSAPrivateKey, method: str, components: tuple[str, ...],
+             body: bytes | None, **params: object) -> Request:  # fmt: skip
+    class Message:
+        url = URL
+
+        def __init__(self) -> None:
+            self.method = method
+            self.headers = {"content-type": "application/activity+json"}
+
+    message = Message()
+    HTTPMessageSigner(
+        signature_algorithm=algorithms.RSA_V1_5_SHA256,
+        key_resolver=MappingKeyResolver(private_keys={KEY_ID: key}, public_keys={}),
+    ).sign(message, key_id=KEY_ID, label="sig1", created=NOW, covered_component_ids=components,
+           body=body, **params)  # type: ignore[arg-type]  # fmt: skip
+    headers = {k.lower(): v for k, v in message.headers.items()}
+    return Request(method, URL, headers, body or b"")
+
+
+def test_rfc9421_requirements(key: rsa.RSAPrivateKey) -> None:
+    # a GET needs no content-digest; a POST does
+    get = _rfc9421(key, "GET", ("@method", "@target-uri", "@authority"), None)
+    read_signature(get, NOW).verify(key.public_key())
+    post = _rfc9421(key, "POST", ("@method", "@target-uri", "@authority"), None)
+    post = Request("POST", URL, post.headers, BODY)
+    with pytest.raises(SignatureInvalid):
+        read_signature(post, NOW).verify(key.public_key())
+    good = _rfc9421(key, "POST", ("@method", "@target-uri", "content-digest"), BODY)
+    read_signature(good, NOW).verify(key.public_key())
+    # two signatures, another algorithm, an empty keyid: refused before any key work
+    doubled = dict(good.headers)
+    doubled["signature-input"] += ", " + doubled["signature-input"].replace("sig1", "sig2")
+    doubled["signature"] += ", " + doubled["signature"].replace("sig1", "sig2")
+    other_alg = dict(good.headers)
+    other_alg["signature-input"] = other_alg["signature-input"].replace(
+        'alg="rsa-v1_5-sha256"', 'alg="hmac-sha256"')  # fmt: skip
+    if 'alg="hmac-sha256"' not in other_alg["signature-input"]:
+        other_alg["signature-input"] += ';alg="hmac-sha256"'
+    empty_key = dict(good.headers)
+    empty_key["signature-input"] = empty_key["signature-input"].replace(
+        f'keyid="{KEY_ID}"', 'keyid=""')  # fmt: skip
+    for headers in (doubled, other_alg, empty_key):
+        with pytest.raises(SignatureInvalid):
+            read_signature(Request("POST", URL, headers, BODY), NOW)
