@@ -67,6 +67,15 @@ def rows() -> list[dict[str, Any]]:
             f"c2048: {refused:,.0f}/s answered 503 + Retry-After; RSS +{rss:.0f} MB",
             "G1 of the same run", f"{goodput:.0%}", "no crash, bounded, ≥ 80%",
             goodput >= 0.8)  # fmt: skip
+    flood = newest("flood")
+    if flood:
+        refused = flood["known_refused_flood"] + flood["pages_refused_flood"]
+        add("G6-keys", "140 unknown signers, keys 6 s away, beside known replies and pages",
+            f"known p99 {flood['known_p99_flood_ms']:.0f} ms, page p99 "
+            f"{flood['page_p99_flood_ms']:.0f} ms, {refused:.0f} refused",
+            f"without the flood: {flood['known_p99_alone_ms']:.0f} / "
+            f"{flood['page_p99_alone_ms']:.0f} ms", "", "none refused, answered throughout",
+            refused == 0)  # fmt: skip
     keys = newest("keys")
     if keys:
         change = keys["p99_change"]
