@@ -20,7 +20,7 @@ USER fedi
 VOLUME ["/var/lib/fedi-forum/data", "/var/lib/fedi-forum/keys"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/.well-known/nodeinfo', timeout=4)"
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"
 
 # Set FEDI_FORUM_BASE_URL to the public https:// URL; TLS ends at the proxy in front.
 CMD ["fedi-forum", "serve", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]

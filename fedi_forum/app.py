@@ -112,7 +112,13 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
 
     return Starlette(
         routes=routes(),
-        middleware=[Middleware(GuardMiddleware, max_in_flight=settings.max_in_flight)],
+        middleware=[
+            Middleware(
+                GuardMiddleware,
+                max_in_flight=settings.max_in_flight,
+                trust_request_id=settings.trust_request_id,
+            )
+        ],
         exception_handlers={
             FediForumError: on_forum_error,
             ClientDisconnect: on_client_gone,

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from fedi_forum import __version__, logs
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import FediForumError
@@ -35,6 +36,7 @@ from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.models import DiscussionState
 from fedi_forum.store import Database, Store
+from fedi_forum.store.db import SchemaTooNew
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 
 T = TypeVar("T")
@@ -53,6 +55,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fedi-forum", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fedi-forum {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server")
@@ -238,21 +241,47 @@ async def _with_services(
         await db.close()
 
 
-def access_log_config(*, with_client: bool) -> dict[str, Any]:
-    """uvicorn's logging setup, with the access line leaving out the visitor's address
-    unless the operator asks for it (the about page promises no IP addresses are kept)."""
+def uvicorn_log_config(*, json: bool, with_client: bool, level: str = "INFO") -> dict[str, Any]:
+    """uvicorn's logging setup: its access line without the visitor's address unless
+    asked (the about page promises no IP addresses are kept), JSON when asked, and the
+    request id on every record."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     client = "%(client_addr)s - " if with_client else ""
     config["formatters"]["access"]["fmt"] = (
-        f'%(levelprefix)s {client}"%(request_line)s" %(status_code)s'
+        f'%(levelprefix)s {client}"%(request_line)s" %(status_code)s %(request_id)s'
     )
+    if json:
+        config["formatters"]["default"] = {"()": logs.JsonFormatter}
+        config["formatters"]["access"] = {
+            "()": logs.AccessJsonFormatter,
+            "with_client": with_client,
+        }
+    config["filters"] = {"request_id": {"()": logs.RequestIdFilter}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["request_id"]
+    # our own loggers (fedi_forum.*) go through the same handler and format
+    config["loggers"]["fedi_forum"] = {"handlers": ["default"], "level": level.upper(),
+                                       "propagate": False}  # fmt: skip
     return config
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
     import uvicorn
+
+    if not explicit and not (args.host in LOOPBACK_HOSTS or args.host.startswith("127.")):
+        # Reachable from elsewhere, the base URL must be the public one: it is recorded
+        # in the data directory on first start and every id embeds it.
+        print(
+            f"error: listening on {args.host} needs the public base URL: set "
+            "FEDI_FORUM_BASE_URL (or --base-url), e.g. https://forum.gemeente.nl",
+            file=sys.stderr,
+        )
+        return 2
 
     async def prepare(s: Settings, discussions: Discussions) -> Settings:
         if args.demo:
@@ -260,6 +289,7 @@ def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
         return s
 
     settings = asyncio.run(_with_services(settings, explicit, prepare))
+    settings = dataclasses.replace(settings, trust_request_id=args.proxy_headers)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     options: dict[str, Any] = {
         "host": args.host,
@@ -275,7 +305,11 @@ def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
         # bounding connections is the reverse proxy's job.
         "backlog": 2048,
         "access_log": not args.no_access_log,
-        "log_config": access_log_config(with_client=args.log_client_addresses),
+        "log_config": uvicorn_log_config(
+            json=settings.log_format == "json",
+            with_client=args.log_client_addresses,
+            level=args.log_level,
+        ),
     }
     if args.forwarded_allow_ips is not None:
         options["forwarded_allow_ips"] = args.forwarded_allow_ips
@@ -500,6 +534,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FediForumError as exc:
         print(f"error: {exc.public_message}", file=sys.stderr)
         return 2
-    except (BaseUrlMismatch, ValueError, OSError) as exc:
+    except (BaseUrlMismatch, SchemaTooNew, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

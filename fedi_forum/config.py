@@ -31,6 +31,7 @@ ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_DELIVERY_LEASE_SECONDS": "delivery_lease_seconds",
     "FEDI_FORUM_INBOX_RATE": "inbox_rate",
     "FEDI_FORUM_MAX_IN_FLIGHT": "max_in_flight",
+    "FEDI_FORUM_LOG_FORMAT": "log_format",
 }
 
 
@@ -66,6 +67,11 @@ class Settings:
     # Requests handled at once per process; past it: 503 with Retry-After, at once,
     # instead of an unbounded queue (GoToSocial fell over at ~550 in flight).
     max_in_flight: int = 128
+    # "text" for people, "json" (one object per line) for log shippers.
+    log_format: str = "text"
+    # Take a proxy's X-Request-Id as ours (only behind a trusted proxy: serve
+    # --proxy-headers sets it; never from the environment alone).
+    trust_request_id: bool = False
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)
@@ -80,6 +86,8 @@ class Settings:
             raise ValueError(f"unknown time zone {self.timezone!r}") from exc
         if not 5 <= self.delivery_lease_seconds <= 3600:
             raise ValueError("delivery lease must be 5-3600 seconds")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("log format must be text or json")
         if self.default_lang not in LANGUAGES:
             raise ValueError(f"default language must be one of {LANGUAGES}")
 

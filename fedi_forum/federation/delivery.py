@@ -113,6 +113,10 @@ class DeliveryWorker:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 

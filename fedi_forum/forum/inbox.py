@@ -118,7 +118,10 @@ class Inbox:
             log.debug("ignoring %s %s", activity.type, activity.id)
             return Outcome(f"ignored: {activity.type}")
         outcome = await handler(activity, signer.actor, slug)
-        log.info("%s %s from %s: %s", activity.type, activity.id, activity.actor, outcome.result)
+        log.info(
+            "%s %s from %s: %s", activity.type, activity.id, activity.actor, outcome.result,
+            extra={"remote_host": signer.actor.host, "activity_type": activity.type},
+        )  # fmt: skip
         return outcome
 
     # -- routing ----------------------------------------------------------------------------

@@ -56,6 +56,19 @@ def _configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer fedi-forum than this one."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version the database is at (0 for a new one), read without a write lock."""
+    try:
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    except sqlite3.OperationalError:  # no such table: nothing applied yet
+        return 0
+    return int(row[0])
+
+
 def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
     """Bring the schema to ``upto`` (default: latest). Returns the resulting version."""
     conn.execute(
@@ -63,6 +76,15 @@ def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
     current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+    known = MIGRATIONS[-1][0]
+    if current > known:
+        # A newer fedi-forum wrote this database: running older code on it could
+        # misread or damage what the newer one stored. Refuse, clearly.
+        raise SchemaTooNew(
+            f"the database is at schema version {current}, but this fedi-forum knows "
+            f"versions up to {known}: run the newer fedi-forum that wrote it (or restore a "
+            "backup made before the upgrade)"
+        )
     for version, sql in MIGRATIONS:
         if version <= current or (upto is not None and version > upto):
             continue
@@ -115,6 +137,11 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._turn: int | None = None  # fd of the writers' turn lock (beside the database)
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Its task runs (a writer that died would leave every write waiting)."""
+        return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -349,3 +376,12 @@ class Database:
 
     async def write(self, fn: WriteFn[T]) -> T:
         return await self.writer.run(fn)
+
+    @property
+    def writer_alive(self) -> bool:
+        return self.writer.alive
+
+    async def schema_version(self) -> int:
+        """The version the database is at (one indexed read on the reader, no lock)."""
+        row = await self.fetch_one("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        return int(row[0]) if row is not None else 0

@@ -9,6 +9,7 @@ from fedi_forum.web import (
     admin,
     convertors,
     feeds,
+    health,
     inbox,
     interaction,
     media,
@@ -22,6 +23,8 @@ from fedi_forum.web import (
 def routes() -> list[Route]:
     convertors.register()  # bounded ids and closed action sets, for every route below
     return [
+        Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
         Route("/", pages.index),
         Route("/about", pages.about),
         Route("/terms", pages.terms),

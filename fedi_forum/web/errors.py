@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import uuid
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -15,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fedi_forum import logs
 from fedi_forum.errors import FediForumError, Overloaded, RateLimited
 from fedi_forum.web.admission import ADMISSION_KEY, Admission
 from fedi_forum.web.negotiation import preferred_representation
@@ -23,6 +26,9 @@ from fedi_forum.web.pages import render
 log = logging.getLogger(__name__)
 
 MAX_PATH = 1024
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+REQUEST_ID_KEY = "fedi_forum.request_id"
+REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 MAX_QUERY = 2048
 
 SECURITY_HEADERS = [
@@ -93,8 +99,12 @@ class GuardMiddleware:
     only a little over the limit is served instead of refused.
     """
 
-    def __init__(self, app: ASGIApp, max_in_flight: int = 128, admission_wait: float = 1.0) -> None:
+    def __init__(
+        self, app: ASGIApp, max_in_flight: int = 128, admission_wait: float = 1.0,
+        trust_request_id: bool = False,
+    ) -> None:  # fmt: skip
         self.app = app
+        self.trust_request_id = trust_request_id
         self.max_in_flight = max_in_flight
         self.admission_wait = admission_wait
         self.in_flight = 0
@@ -103,6 +113,12 @@ class GuardMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        rid = self._request_id(scope)
+        logs.request_id.set(rid)  # this request's task: every log line carries it
+        scope[REQUEST_ID_KEY] = rid
+        if scope["path"] in HEALTH_PATHS:  # cheap, and must answer under load too
+            await self._guarded(scope, receive, send)
             return
         admission = Admission(self._slots, self.admission_wait)
         if not await admission.acquire():
@@ -120,6 +136,15 @@ class GuardMiddleware:
             self.in_flight -= 1
             admission.release()
 
+    def _request_id(self, scope: Scope) -> str:
+        """A new id; a proxy's ``X-Request-Id`` only when the proxy is trusted
+        (``serve --proxy-headers``) and the value is a plain token (it goes into logs)."""
+        if self.trust_request_id:
+            for name, value in scope.get("headers", ()):
+                if name == b"x-request-id" and REQUEST_ID_RE.fullmatch(value):
+                    return str(value.decode("ascii"))
+        return uuid.uuid4().hex
+
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if len(scope["path"]) > MAX_PATH or len(scope["query_string"]) > MAX_QUERY:
             response = Response(
@@ -130,9 +155,15 @@ class GuardMiddleware:
             await response(scope, receive, send)
             return
 
+        rid = scope.get(REQUEST_ID_KEY, "").encode("ascii")
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *SECURITY_HEADERS,
+                    (b"x-request-id", rid),
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -40,6 +40,8 @@ PAGES = {
     "/admin/login": "text/html",
     "/static/style.css": "text/css",
     "/nodeinfo/2.1": "application/json",
+    "/healthz": "application/json",
+    "/readyz": "application/json",
 }
 
 pytestmark = pytest.mark.slow

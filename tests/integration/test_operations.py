@@ -1,0 +1,129 @@
+"""Operations (issue #18, first part): liveness and readiness, a database from a newer
+fedi-forum, a public listener without a base URL, --version. Real HTTP and processes."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from fedi_forum import __version__
+from fedi_forum.store.migrations import latest_version
+from tests.conftest import Live
+
+
+async def test_healthz_and_readyz(live: Live) -> None:
+    r = await live.client.get("/healthz")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+    assert r.headers["cache-control"] == "no-store"
+    r = await live.client.get("/readyz")
+    assert (r.status_code, r.json()) == (200, {"status": "ready"})
+    # a database migrated by a newer fedi-forum: not ready, and says why
+    with sqlite3.connect(live.settings.db_path) as db:
+        db.execute("INSERT INTO schema_migrations VALUES (?, 'x')", (latest_version() + 1,))
+    r = await live.client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["problems"] == [
+        f"schema at {latest_version() + 1}, this code needs {latest_version()}"
+    ]
+    with sqlite3.connect(live.settings.db_path) as db:
+        db.execute("DELETE FROM schema_migrations WHERE version > ?", (latest_version(),))
+    # the delivery worker of this process stopped
+    assert live.services.delivery is not None
+    await live.services.delivery.stop()
+    r = await live.client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["problems"] == ["delivery worker stopped"]
+    assert (await live.client.get("/healthz")).status_code == 200  # still alive
+
+
+def _cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
+    return subprocess.run(
+        [sys.executable, "-m", "fedi_forum", *args, "--data-dir", str(tmp_path / "data"),
+         "--keys-dir", str(tmp_path / "keys")],
+        capture_output=True, text=True, timeout=60, env={**clean, **(env or {})}, check=False,
+    )  # fmt: skip
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    assert _cli(tmp_path, "init", "--base-url", "https://forum.example.nl").returncode == 0
+    with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
+        db.execute("INSERT INTO schema_migrations VALUES (?, 'x')", (latest_version() + 1,))
+    for args in (("discussion", "list"), ("serve", "--port", "1")):
+        result = _cli(tmp_path, *args)
+        assert result.returncode == 2, args
+        assert f"schema version {latest_version() + 1}" in result.stderr
+        assert f"versions up to {latest_version()}" in result.stderr
+
+
+def test_a_public_listener_needs_an_explicit_base_url(tmp_path: Path) -> None:
+    result = _cli(tmp_path, "serve", "--host", "0.0.0.0", "--port", "1")
+    assert result.returncode == 2
+    assert "FEDI_FORUM_BASE_URL" in result.stderr
+    assert not (tmp_path / "data").exists()  # nothing recorded for good
+
+
+def test_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fedi_forum", "--version"], capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert result.stdout.strip() == f"fedi-forum {__version__}"
+
+
+def test_json_logs_carry_the_request_id_of_the_response(tmp_path: Path) -> None:
+    """FEDI_FORUM_LOG_FORMAT=json: every line is an object; the access line of a request
+    carries the id the response returned. A client's own X-Request-Id is ignored unless
+    the proxy is trusted (--proxy-headers)."""
+    import json
+    import signal
+    import time
+
+    import httpx
+
+    from tests.support.live import bind_loopback
+
+    for trusted in (False, True):
+        sock = bind_loopback()
+        port = sock.getsockname()[1]
+        sock.close()
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
+        extra = ["--proxy-headers"] if trusted else []
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), *extra,
+             "--data-dir", str(tmp_path / f"d{trusted}"),
+             "--keys-dir", str(tmp_path / f"k{trusted}")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**clean, "FEDI_FORUM_LOG_FORMAT": "json"},
+        )  # fmt: skip
+        try:
+            for _ in range(200):
+                try:
+                    r = httpx.get(
+                        f"http://127.0.0.1:{port}/about",
+                        headers={"X-Request-Id": "from-the-proxy.1"},
+                        timeout=1,
+                    )
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=15)
+        rid = r.headers["x-request-id"]
+        assert (rid == "from-the-proxy.1") is trusted, rid
+        lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        assert lines, out
+        assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+        access = [line for line in lines if line.get("path") == "/about"]
+        assert len(access) == 1, lines
+        assert access[0]["request_id"] == rid
+        assert access[0]["status"] == 200
+        assert "client" not in access[0]  # no visitor address by default
+        assert not [line for line in out.splitlines() if line and not line.startswith("{")
+                    and "fedi-forum serving" not in line], out  # fmt: skip
