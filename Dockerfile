@@ -22,5 +22,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"
 
-# Set FEDI_FORUM_BASE_URL to the public https:// URL; TLS ends at the proxy in front.
+# Set FEDI_FORUM_BASE_URL to the public https:// URL (without it, serving on 0.0.0.0 is
+# refused); TLS ends at the proxy in front, whose address or network goes in
+# FEDI_FORUM_TRUSTED_PROXIES (e.g. 172.18.0.0/16 for a compose network) so that
+# per-visitor limits see visitors and not the proxy.
 CMD ["fedi-forum", "serve", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run test lint peer bench bench-quick mutation clean
+.PHONY: install install-dev run reset test lint peer bench bench-quick mutation clean
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ install-dev: $(VENV)/.dev
 ## exists, and serve on http://$(HOST):$(PORT)
 run: install
 	$(BIN)/fedi-forum serve --demo --host $(HOST) --port $(PORT)
+
+## reset: start the demo over (removes data/ and the generated keys; keeps keys/README.md)
+reset:
+	rm -rf data
+	rm -f keys/*.pem keys/*.secret
 
 lint: install-dev
 	$(BIN)/ruff check .

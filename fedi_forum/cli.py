@@ -19,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -71,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--forwarded-allow-ips",
         default=None,
-        help="proxy addresses trusted for X-Forwarded-* (uvicorn default: 127.0.0.1)",
+        help="proxy addresses/CIDRs trusted for X-Forwarded-* (default: "
+        "FEDI_FORUM_TRUSTED_PROXIES, else 127.0.0.1,::1)",
     )
     serve.add_argument("--demo", action="store_true", help="make sure a demo discussion exists")
     serve.add_argument(
@@ -288,7 +290,24 @@ def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
             await discussions.ensure_demo()
         return s
 
+    listening = settings.base_url
     settings = asyncio.run(_with_services(settings, explicit, prepare))
+    recorded = urlsplit(settings.base_url).hostname or ""
+    if (
+        not explicit
+        and settings.base_url != listening
+        and (recorded in LOOPBACK_HOSTS or recorded.startswith("127."))
+    ):
+        # A demo data directory made on another port (`make run PORT=…` after `make
+        # run`): serving it here would publish ids and links to a port nobody listens on.
+        print(
+            f"error: this data directory was created for {settings.base_url}, and every id "
+            f"it published embeds that URL; this server would be {listening}. Serve it on "
+            f"that port, or start over with `make reset` (removes data/ and the keys) or "
+            f"another --data-dir/--keys-dir.",
+            file=sys.stderr,
+        )
+        return 2
     settings = dataclasses.replace(settings, trust_request_id=args.proxy_headers)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     options: dict[str, Any] = {
@@ -296,7 +315,7 @@ def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
         "port": args.port,
         "log_level": args.log_level,
         "proxy_headers": args.proxy_headers,
-        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "forwarded_allow_ips": args.forwarded_allow_ips or settings.trusted_proxies,
         "server_header": False,
         "date_header": True,
         # No uvicorn limit_concurrency: it counts open keep-alive connections, so a few
@@ -311,8 +330,6 @@ def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
             level=args.log_level,
         ),
     }
-    if args.forwarded_allow_ips is not None:
-        options["forwarded_allow_ips"] = args.forwarded_allow_ips
     print(f"fedi-forum serving {settings.base_url} (listening on {args.host}:{args.port})")
     if args.workers > 1:
         os.environ[SETTINGS_ENV] = orjson.dumps(dataclasses.asdict(settings), default=str).decode()

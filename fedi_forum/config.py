@@ -7,6 +7,7 @@ server cannot drift from what it was started with.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_INBOX_RATE": "inbox_rate",
     "FEDI_FORUM_MAX_IN_FLIGHT": "max_in_flight",
     "FEDI_FORUM_LOG_FORMAT": "log_format",
+    "FEDI_FORUM_TRUSTED_PROXIES": "trusted_proxies",
 }
 
 
@@ -67,6 +69,10 @@ class Settings:
     # Requests handled at once per process; past it: 503 with Retry-After, at once,
     # instead of an unbounded queue (GoToSocial fell over at ~550 in flight).
     max_in_flight: int = 128
+    # Addresses/CIDRs of the reverse proxies whose X-Forwarded-For/-Proto are believed
+    # (with `serve --proxy-headers`); the per-client limits then see the visitor's
+    # address instead of the proxy's.
+    trusted_proxies: str = "127.0.0.1,::1"
     # "text" for people, "json" (one object per line) for log shippers.
     log_format: str = "text"
     # Take a proxy's X-Request-Id as ours (only behind a trusted proxy: serve
@@ -86,6 +92,9 @@ class Settings:
             raise ValueError(f"unknown time zone {self.timezone!r}") from exc
         if not 5 <= self.delivery_lease_seconds <= 3600:
             raise ValueError("delivery lease must be 5-3600 seconds")
+        for entry in filter(None, (e.strip() for e in self.trusted_proxies.split(","))):
+            if entry != "*":
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the bad one
         if self.log_format not in ("text", "json"):
             raise ValueError("log format must be text or json")
         if self.default_lang not in LANGUAGES:

@@ -127,3 +127,56 @@ def test_json_logs_carry_the_request_id_of_the_response(tmp_path: Path) -> None:
         assert "client" not in access[0]  # no visitor address by default
         assert not [line for line in out.splitlines() if line and not line.startswith("{")
                     and "fedi-forum serving" not in line], out  # fmt: skip
+
+
+def test_a_demo_directory_made_for_another_port_is_not_served_under_a_wrong_url(
+    tmp_path: Path,
+) -> None:
+    """`make run PORT=8732` after `make run`: said plainly, with how to start over."""
+    assert _cli(tmp_path, "init", "--base-url", "http://127.0.0.1:8000").returncode == 0
+    result = _cli(tmp_path, "serve", "--port", "8732")
+    assert result.returncode == 2
+    assert "created for http://127.0.0.1:8000" in result.stderr
+    assert "make reset" in result.stderr
+
+
+def test_trusted_proxies_decide_whose_forwarded_address_counts(tmp_path: Path) -> None:
+    """With --proxy-headers, X-Forwarded-For is believed only from FEDI_FORUM_TRUSTED_PROXIES
+    (CIDRs): then the visitor's address is the client (what per-client limits count)."""
+    import json
+    import signal
+    import time
+
+    import httpx
+
+    from tests.support.live import bind_loopback
+
+    for trusted, expected in (("127.0.0.0/8", "198.51.100.7"), ("10.0.0.0/8", "127.0.0.1")):
+        sock = bind_loopback()
+        port = sock.getsockname()[1]
+        sock.close()
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), "--proxy-headers",
+             "--log-client-addresses", "--data-dir", str(tmp_path / f"d{port}"),
+             "--keys-dir", str(tmp_path / f"k{port}")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**clean, "FEDI_FORUM_LOG_FORMAT": "json", "FEDI_FORUM_TRUSTED_PROXIES": trusted},
+        )  # fmt: skip
+        try:
+            for _ in range(200):
+                try:
+                    httpx.get(
+                        f"http://127.0.0.1:{port}/about",
+                        headers={"X-Forwarded-For": "198.51.100.7"},
+                        timeout=1,
+                    )
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=15)
+        lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        (access,) = [line for line in lines if line.get("path") == "/about"]
+        assert access["client"].rsplit(":", 1)[0] == expected, (trusted, access)
