@@ -36,7 +36,8 @@ from fedi_forum.forum.notes import NoteFetcher
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.models import DiscussionState
-from fedi_forum.store import Database, Store
+from fedi_forum.store import Database, Store, backup
+from fedi_forum.store.backup import BackupError
 from fedi_forum.store.db import SchemaTooNew
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 
@@ -106,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("deliveries", help="delivery queue: counts, failing servers")
     _common(report)
+
+    backup_cmd = sub.add_parser(
+        "backup", help="a consistent snapshot of the database, the keys and a manifest "
+        "(works while the server runs)",
+    )  # fmt: skip
+    _common(backup_cmd)
+    backup_cmd.add_argument(
+        "out", type=Path, help="the archive to write, e.g. forum-2026-11-29.tar.gz"
+    )
+    restore = sub.add_parser(
+        "restore", help="unpack a backup into an empty data directory and keys directory"
+    )
+    _common(restore)
+    restore.add_argument("archive", type=Path)
 
     moderate = sub.add_parser("moderate", help="hide, restore or delete a reply")
     _common(moderate)
@@ -459,6 +474,33 @@ def _worker(settings: Settings, explicit: bool, log_level: str) -> int:
     return asyncio.run(_with_services(settings, explicit, run))
 
 
+def _backup_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    """``backup OUT`` / ``restore ARCHIVE`` (store/backup.py)."""
+    if args.command == "backup":
+        if not str(args.out).endswith(".tar.gz"):
+            raise BackupError("the archive name must end in .tar.gz")
+        made = backup.backup(
+            settings.db_path, settings.keys_dir, args.out, __version__,
+            settings.base_url if explicit else None,
+        )  # fmt: skip
+        counts = ", ".join(f"{k} {v}" for k, v in made.counts.items())
+        print(f"backed up {made.base_url} (schema {made.schema_version}; {counts}; "
+              f"{len(made.keys)} key files) to {args.out}")  # fmt: skip
+        return 0
+    wanted = backup.read_manifest(args.archive)
+    if explicit and wanted.base_url != settings.base_url:
+        raise BackupError(
+            f"the backup is of {wanted.base_url}, not {settings.base_url}: every id it "
+            "published embeds its URL, so it can only be restored under that URL"
+        )
+    restored = backup.restore(args.archive, settings.data_dir, settings.keys_dir)
+    print(
+        f"restored {restored.base_url} (made {restored.created_at} by fedi-forum "
+        f"{restored.software_version}) into {settings.data_dir} and {settings.keys_dir}"
+    )
+    return 0
+
+
 def _deliveries(settings: Settings, explicit: bool) -> int:
     async def run(s: Settings, discussions: Discussions) -> int:
         report = await discussions.store.delivery_report()
@@ -538,6 +580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(settings, explicit, args.log_level)
         if args.command == "deliveries":
             return _deliveries(settings, explicit)
+        if args.command in ("backup", "restore"):
+            return _backup_command(args, settings, explicit)
         if args.command == "init":
 
             async def init(s: Settings, discussions: Discussions) -> int:
@@ -551,6 +595,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FediForumError as exc:
         print(f"error: {exc.public_message}", file=sys.stderr)
         return 2
-    except (BaseUrlMismatch, SchemaTooNew, ValueError, OSError) as exc:
+    except (BaseUrlMismatch, SchemaTooNew, BackupError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,167 @@
+"""Backup and restore of one instance: a consistent snapshot of the database taken with
+SQLite's online backup API while the server runs (never a file copy of a live WAL
+database: the copy could miss committed pages still in the WAL), the private keys, and a
+manifest (format, version, schema version, base URL, row counts) in one ``.tar.gz``.
+
+Restore writes only into an empty data directory and an empty keys directory, takes only
+the members it knows by name (an archive is input: no path in it is trusted), checks the
+restored row counts against the manifest, and keeps every file 0600 in 0700 directories.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fedi_forum.store.db import schema_version
+from fedi_forum.store.private import private_dir
+
+FORMAT = "fedi-forum-backup/1"
+DB_NAME = "fedi-forum.sqlite3"
+COUNTED = ("discussions", "notes", "follows", "actors", "deliveries", "reports", "staff")
+KEY_FILE = re.compile(r"[a-z0-9_-]{1,64}\.(pem|secret)")
+
+
+class BackupError(Exception):
+    """What is wrong with a backup or a restore target, in words for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    base_url: str
+    schema_version: int
+    counts: dict[str, int]
+    keys: list[str]
+    created_at: str
+    software_version: str
+
+    def to_json(self) -> bytes:
+        body = {"format": FORMAT, "base_url": self.base_url,
+                "schema_version": self.schema_version, "counts": self.counts,
+                "keys": self.keys, "created_at": self.created_at,
+                "software_version": self.software_version}  # fmt: skip
+        return orjson.dumps(body, option=orjson.OPT_INDENT_2)
+
+
+def _counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in COUNTED}
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o600
+    info.mtime = int(time.time())
+    tar.addfile(info, io.BytesIO(data))
+
+
+def backup(
+    db_path: Path, keys_dir: Path, out: Path, software_version: str, base_url: str | None
+) -> Manifest:
+    """Write the archive ``out`` (``.tar.gz``) from a running or stopped instance. The
+    base URL is the one the database recorded; ``base_url`` only stands in where none
+    was recorded (a database never served by `fedi-forum serve`)."""
+    if not db_path.exists():
+        raise BackupError(f"no database at {db_path}")
+    if out.exists():
+        raise BackupError(f"{out} exists; choose a new file")
+    with tempfile.TemporaryDirectory(prefix="fedi-forum-backup-") as tmp:
+        snapshot = Path(tmp) / DB_NAME
+        source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        target = sqlite3.connect(snapshot)
+        try:
+            source.backup(target)  # pages copied under SQLite's own locking: consistent
+        finally:
+            source.close()
+        try:
+            target.execute("PRAGMA journal_mode = DELETE")  # a single self-contained file
+            row = target.execute("SELECT value FROM meta WHERE key = 'base_url'").fetchone()
+            counts = _counts(target)
+            version = schema_version(target)
+        finally:
+            target.close()
+        keys = sorted(p.name for p in keys_dir.iterdir() if KEY_FILE.fullmatch(p.name)) \
+            if keys_dir.is_dir() else []  # fmt: skip
+        recorded = str(row[0]) if row else base_url
+        if not recorded:
+            raise BackupError("the database records no base URL: pass --base-url")
+        manifest = Manifest(
+            base_url=recorded, schema_version=version, counts=counts,
+            keys=keys, created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            software_version=software_version,
+        )  # fmt: skip
+        partial = out.with_name(out.name + ".partial")
+        with tarfile.open(partial, "w:gz") as tar:
+            _add(tar, "manifest.json", manifest.to_json())
+            _add(tar, f"data/{DB_NAME}", snapshot.read_bytes())
+            for name in keys:
+                _add(tar, f"keys/{name}", (keys_dir / name).read_bytes())
+        partial.chmod(0o600)
+        partial.rename(out)  # a crash mid-write never leaves a file that looks complete
+    return manifest
+
+
+def read_manifest(archive: Path) -> Manifest:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            member = tar.extractfile("manifest.json")
+            data: dict[str, Any] = orjson.loads(member.read() if member else b"")
+    except (OSError, KeyError, tarfile.TarError, orjson.JSONDecodeError) as exc:
+        raise BackupError(f"{archive} is not a fedi-forum backup ({exc})") from exc
+    if data.get("format") != FORMAT:
+        raise BackupError(f"{archive}: unknown backup format {data.get('format')!r}")
+    return Manifest(
+        base_url=str(data["base_url"]), schema_version=int(data["schema_version"]),
+        counts={str(k): int(v) for k, v in data["counts"].items()},
+        keys=[str(k) for k in data["keys"]], created_at=str(data["created_at"]),
+        software_version=str(data["software_version"]),
+    )  # fmt: skip
+
+
+def restore(archive: Path, data_dir: Path, keys_dir: Path) -> Manifest:
+    """Unpack ``archive`` into empty directories; returns its manifest."""
+    manifest = read_manifest(archive)
+    target_db = data_dir / DB_NAME
+    if target_db.exists() or (keys_dir.is_dir() and any(
+        KEY_FILE.fullmatch(p.name) for p in keys_dir.iterdir()
+    )):  # fmt: skip
+        raise BackupError(
+            f"{data_dir} or {keys_dir} already holds an instance; restore only into empty ones"
+        )
+    for name in manifest.keys:
+        if not KEY_FILE.fullmatch(name):
+            raise BackupError(f"unexpected key file name {name!r} in the manifest")
+    private_dir(data_dir)
+    private_dir(keys_dir)
+    with tarfile.open(archive, "r:gz") as tar:
+        wanted = {f"data/{DB_NAME}": target_db} | {
+            f"keys/{name}": keys_dir / name for name in manifest.keys
+        }
+        for member_name, path in wanted.items():
+            member = tar.extractfile(member_name)
+            if member is None:
+                raise BackupError(f"{archive} lacks {member_name}")
+            partial = path.with_name(path.name + ".partial")
+            partial.write_bytes(member.read())
+            partial.chmod(0o600)
+            partial.rename(path)
+    conn = sqlite3.connect(target_db)
+    try:
+        if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise BackupError("the restored database fails SQLite's integrity check")
+        counts = _counts(conn)
+    finally:
+        conn.close()
+    if counts != manifest.counts:
+        raise BackupError(f"restored rows {counts} differ from the manifest {manifest.counts}")
+    return manifest
