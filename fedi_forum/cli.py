@@ -37,6 +37,7 @@ from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.models import DiscussionState
 from fedi_forum.store import Database, Store, backup
+from fedi_forum.store import check as check_store
 from fedi_forum.store.backup import BackupError
 from fedi_forum.store.db import SchemaTooNew
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
@@ -116,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup_cmd.add_argument(
         "out", type=Path, help="the archive to write, e.g. forum-2026-11-29.tar.gz"
     )
+    check = sub.add_parser(
+        "check", help="integrity, foreign keys, key files, stale deliveries (exit 1 on problems)"
+    )
+    _common(check)
+    check.add_argument("--stale-days", type=int, default=3)
     restore = sub.add_parser(
         "restore", help="unpack a backup into an empty data directory and keys directory"
     )
@@ -580,6 +586,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(settings, explicit, args.log_level)
         if args.command == "deliveries":
             return _deliveries(settings, explicit)
+        if args.command == "check":
+            found = check_store.problems(
+                settings.db_path, settings.keys_dir, stale_days=args.stale_days
+            )
+            for problem in found:
+                print(f"problem: {problem}")
+            print("ok" if not found else f"{len(found)} problem(s)")
+            return 1 if found else 0
         if args.command in ("backup", "restore"):
             return _backup_command(args, settings, explicit)
         if args.command == "init":

@@ -180,3 +180,31 @@ def test_trusted_proxies_decide_whose_forwarded_address_counts(tmp_path: Path) -
         lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         (access,) = [line for line in lines if line.get("path") == "/about"]
         assert access["client"].rsplit(":", 1)[0] == expected, (trusted, access)
+
+
+def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
+    tmp_path: Path,
+) -> None:
+    created = _cli(tmp_path, "discussion", "create", "--slug", "park", "--title", "Park",
+                   "--body", "b", "--base-url", "https://forum.example.nl")  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    healthy = _cli(tmp_path, "check")
+    assert (healthy.returncode, healthy.stdout.strip()) == (0, "ok"), healthy.stderr
+    (tmp_path / "keys" / "group-park.pem").unlink()
+    with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
+        db.execute(
+            "INSERT INTO deliveries (activity_id, inbox, host, payload, signer, next_attempt_at,"
+            " created_at) VALUES ('a', 'https://x.example/inbox', 'x.example', '{}', 's',"
+            " '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+        )
+        db.execute("PRAGMA foreign_keys = OFF")
+        db.execute(
+            "INSERT INTO follows (discussion_id, actor_id, follow_activity_id, inbox,"
+            " created_at) VALUES (999, 'https://x.example/a', 'f', 'https://x.example/i', 'now')"
+        )
+    result = _cli(tmp_path, "check")
+    assert result.returncode == 1
+    assert "problem: key file group-park.pem missing" in result.stdout
+    assert "problem: 1 deliveries pending for more than 3 days" in result.stdout
+    assert "problem: follows row" in result.stdout
+    assert result.stdout.strip().endswith("3 problem(s)")
