@@ -387,7 +387,10 @@ class Inbox:
                 microblog = orjson.dumps(
                     vocab.undo(f"{activity_id}/undo", group, followers, announce_id)
                 ).decode()
-            return Outgoing(activity_id, microblog, group, orjson.dumps(group_form).decode())
+            return Outgoing(
+                activity_id, microblog, group, orjson.dumps(group_form).decode(),
+                skip_host=parse.host_of(activity.actor),
+            )  # fmt: skip
 
         return build
 

@@ -38,6 +38,9 @@ class Outgoing:
     payload: str
     signer: str
     group_payload: str | None = None
+    # A host that must not get it: an author's own Update/Delete is never relayed back
+    # to the author's server (it has it; a server hung on its own Delete stalled a lane).
+    skip_host: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,6 +109,8 @@ def _enqueue_followers(
         (discussion_id,),
     ).fetchall()
     inboxes = {r[0] for r in rows} | set(extra_inboxes)
+    if out.skip_host is not None:
+        inboxes = {i for i in inboxes if urlsplit(i).netloc.lower() != out.skip_host}
     for inbox in sorted(inboxes):
         _enqueue(conn, out, inbox, now)
     return len(inboxes)
