@@ -208,3 +208,74 @@ def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
     assert "problem: 1 deliveries pending for more than 3 days" in result.stdout
     assert "problem: follows row" in result.stdout
     assert result.stdout.strip().endswith("3 problem(s)")
+
+
+async def test_sigterm_gives_back_leases_and_exits_in_bounded_time(tmp_path: Path) -> None:
+    """A delivery stuck on a follower that never answers is in flight when SIGTERM comes:
+    the process stops within its grace, and the delivery's lease is given back (another
+    worker, or the next start, sends it at once instead of after the lease runs out)."""
+    import asyncio
+    import signal
+    import time
+
+    import httpx
+
+    from tests.support.live import bind_loopback
+    from tests.support.remote import remote_server
+
+    async with remote_server() as remote:
+        remote.inbox_delay = 8.0  # the follower's server hangs longer than our grace
+        sock = bind_loopback()
+        port = sock.getsockname()[1]
+        sock.close()
+        base = f"http://127.0.0.1:{port}"
+        home = tmp_path / "home"
+        args = ["--data-dir", str(home / "data"), "--keys-dir", str(home / "keys")]
+        created = _cli(home, "discussion", "create", "--slug", "park", "--title", "Park",
+                       "--body", "b", "--base-url", base)  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
+        proc = subprocess.Popen(  # noqa: ASYNC220 - started once; awaited in a thread
+            [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port),
+             "--allow-loopback", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean,
+        )  # fmt: skip
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                for _ in range(200):
+                    try:
+                        if (await client.get("/readyz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.05)
+                alice = remote.actor("alice")
+                follow = alice.activity("Follow", f"{base}/d/park")
+                r = await alice.post(client, f"{base}/d/park/inbox", follow)
+                assert r.status_code == 202
+            for _ in range(100):  # the Accept is on its way to the hanging inbox
+                if remote.received:
+                    break
+                await asyncio.sleep(0.05)
+            assert remote.received
+            db = sqlite3.connect(home / "data" / "fedi-forum.sqlite3")
+            (leased,) = db.execute(
+                "SELECT count(*) FROM deliveries WHERE locked_until IS NOT NULL"
+            ).fetchone()
+            assert leased == 1
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(proc.wait, 20)
+            stopped_in = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            out = proc.communicate()[0]
+        # uvicorn re-raises the SIGTERM it handled once shutdown is complete (-15)
+        assert proc.returncode in (0, -signal.SIGTERM), out
+        assert "Application shutdown complete" in out
+        assert stopped_in < 7.5, f"stopped in {stopped_in:.1f} s"
+        row = db.execute("SELECT state, locked_until, attempts FROM deliveries").fetchone()
+        db.close()
+        assert row == ("pending", None, 0)  # given back, not counted as a failed attempt
+        assert "Traceback" not in out, out
