@@ -39,6 +39,7 @@ from fedi_forum.web.errors import (
 )
 from fedi_forum.web.i18n import Renderer
 from fedi_forum.web.media import MediaProxy
+from fedi_forum.web.metrics import Metrics
 from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
 from fedi_forum.web.state import Services
 from fedi_forum.web.static_files import load_static
@@ -106,9 +107,12 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 client=client,
                 interact_limiter=RateLimiter(limit=20, window=600),
                 media=media,
+                metrics=metrics,
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
             yield
+
+    metrics = Metrics()  # before the middleware, which counts every request into it
 
     return Starlette(
         routes=routes(),
@@ -117,6 +121,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 GuardMiddleware,
                 max_in_flight=settings.max_in_flight,
                 trust_request_id=settings.trust_request_id,
+                metrics=metrics,
             )
         ],
         exception_handlers={

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -354,6 +355,10 @@ def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
     print(f"fedi-forum serving {settings.base_url} (listening on {args.host}:{args.port})")
     if args.workers > 1:
         os.environ[SETTINGS_ENV] = orjson.dumps(dataclasses.asdict(settings), default=str).decode()
+        # prometheus-client's multiprocess mode: every worker's metrics in files here, a
+        # scrape of any worker sums them (web/metrics.py). Fresh for each start.
+        shared = Path(tempfile.mkdtemp(prefix="fedi-forum-metrics-"))
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(shared))
         uvicorn.run("fedi_forum.cli:app_from_env", factory=True, workers=args.workers, **options)
     else:
         from fedi_forum.app import create_app

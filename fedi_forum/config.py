@@ -34,6 +34,8 @@ ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_MAX_IN_FLIGHT": "max_in_flight",
     "FEDI_FORUM_LOG_FORMAT": "log_format",
     "FEDI_FORUM_TRUSTED_PROXIES": "trusted_proxies",
+    "FEDI_FORUM_METRICS_ALLOW": "metrics_allow",
+    "FEDI_FORUM_METRICS_TOKEN": "metrics_token",
 }
 
 
@@ -73,6 +75,9 @@ class Settings:
     # (with `serve --proxy-headers`); the per-client limits then see the visitor's
     # address instead of the proxy's.
     trusted_proxies: str = "127.0.0.1,::1"
+    # Who may read /metrics: these addresses/CIDRs, or a bearer token (if set).
+    metrics_allow: str = "127.0.0.1,::1"
+    metrics_token: str = ""
     # "text" for people, "json" (one object per line) for log shippers.
     log_format: str = "text"
     # Take a proxy's X-Request-Id as ours (only behind a trusted proxy: serve
@@ -92,6 +97,8 @@ class Settings:
             raise ValueError(f"unknown time zone {self.timezone!r}") from exc
         if not 5 <= self.delivery_lease_seconds <= 3600:
             raise ValueError("delivery lease must be 5-3600 seconds")
+        for entry in filter(None, (e.strip() for e in self.metrics_allow.split(","))):
+            ipaddress.ip_network(entry, strict=False)
         for entry in filter(None, (e.strip() for e in self.trusted_proxies.split(","))):
             if entry != "*":
                 ipaddress.ip_network(entry, strict=False)  # ValueError names the bad one

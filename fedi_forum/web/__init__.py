@@ -13,6 +13,7 @@ from fedi_forum.web import (
     inbox,
     interaction,
     media,
+    metrics,
     moderation,
     pages,
     static_files,
@@ -25,6 +26,7 @@ def routes() -> list[Route]:
     return [
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
+        Route("/metrics", metrics.metrics),
         Route("/", pages.index),
         Route("/about", pages.about),
         Route("/terms", pages.terms),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 
 import orjson
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fedi_forum import logs
 from fedi_forum.errors import FediForumError, Overloaded, RateLimited
 from fedi_forum.web.admission import ADMISSION_KEY, Admission
+from fedi_forum.web.metrics import Metrics
 from fedi_forum.web.negotiation import preferred_representation
 from fedi_forum.web.pages import render
 
@@ -101,9 +103,10 @@ class GuardMiddleware:
 
     def __init__(
         self, app: ASGIApp, max_in_flight: int = 128, admission_wait: float = 1.0,
-        trust_request_id: bool = False,
+        trust_request_id: bool = False, metrics: Metrics | None = None,
     ) -> None:  # fmt: skip
         self.app = app
+        self.metrics = metrics
         self.trust_request_id = trust_request_id
         self.max_in_flight = max_in_flight
         self.admission_wait = admission_wait
@@ -157,8 +160,13 @@ class GuardMiddleware:
 
         rid = scope.get(REQUEST_ID_KEY, "").encode("ascii")
 
+        started = time.perf_counter()
+        status = 500  # if the app fails before it answers
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
                     *SECURITY_HEADERS,
@@ -166,4 +174,8 @@ class GuardMiddleware:
                 ]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if self.metrics is not None:
+                self.metrics.observe(scope["path"], status, time.perf_counter() - started)

@@ -7,7 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fedi_forum.activitypub import parse, signatures
-from fedi_forum.errors import NotFound, RequestTimeout, RequestTooLarge, UnsupportedMediaType
+from fedi_forum.errors import (
+    FediForumError,
+    NotFound,
+    RequestTimeout,
+    RequestTooLarge,
+    UnsupportedMediaType,
+)
 from fedi_forum.models import SLUG_RE
 from fedi_forum.web.admission import outside_admission
 from fedi_forum.web.forms import read_deadline
@@ -54,6 +60,14 @@ def _public_url(svc: Services, request: Request) -> str:
 
 async def inbox(request: Request) -> Response:
     svc = services(request)
+    try:
+        return await _receive(request, svc)
+    except FediForumError as exc:
+        svc.metrics.inbox_refused(exc.status)
+        raise
+
+
+async def _receive(request: Request, svc: Services) -> Response:
     slug = request.path_params.get("slug")  # None for the shared and the staff inboxes
     client = request.client.host if request.client else ""
     svc.inbox_by_client.take(client)
@@ -70,6 +84,7 @@ async def inbox(request: Request) -> Response:
     await svc.blocklist.maybe_reload()
     svc.blocklist.check_url(activity.actor)
     if await svc.inbox.is_unknown_actor_goodbye(activity):
+        svc.metrics.inbox_outcome("ignored")
         return Response(status_code=202)  # before any signature work or fetch
     headers = {k: ", ".join(request.headers.getlist(k)) for k in request.headers}
     signer = await svc.keys.verify(
@@ -77,7 +92,8 @@ async def inbox(request: Request) -> Response:
         while_fetching=lambda: outside_admission(request.scope),
     )
     svc.inbox_by_server.take(signer.actor.host)  # after the signature: not spoofable
-    await svc.inbox.receive(activity, signer, slug.lower() if slug else None)
+    outcome = await svc.inbox.receive(activity, signer, slug.lower() if slug else None)
+    svc.metrics.inbox_outcome(outcome.result)
     if svc.delivery is not None:
         svc.delivery.wake()  # anything it queued goes out now, not at the next poll
     return Response(status_code=202)

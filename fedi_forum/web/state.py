@@ -25,6 +25,7 @@ from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
 
 if TYPE_CHECKING:
     from fedi_forum.web.media import MediaProxy
+    from fedi_forum.web.metrics import Metrics
     from fedi_forum.web.static_files import StaticFile
 
 
@@ -51,6 +52,7 @@ class Services:
     interact_limiter: RateLimiter
     remote: RemoteDiscussions
     media: MediaProxy
+    metrics: Metrics
 
 
 def services(request: Request) -> Services:

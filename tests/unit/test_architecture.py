@@ -20,6 +20,7 @@ THIRD_PARTY_ONLY_IN = {
     "aiosqlite": {"store"},
     "aiohttp": {"federation"},
     "jinja2": {"web"},
+    "prometheus_client": {"web", "top"},
 }
 
 

@@ -1,0 +1,139 @@
+"""``GET /metrics`` in the Prometheus text format (prometheus-client).
+
+Only from the addresses in ``FEDI_FORUM_METRICS_ALLOW`` (default loopback) or with the
+bearer token ``FEDI_FORUM_METRICS_TOKEN``; anyone else gets 404 (nothing to probe).
+
+With several uvicorn workers, ``serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
+directory before the workers start: every worker's counters live in memory-mapped files
+there, and a scrape of any worker sums them all (prometheus-client's multiprocess mode),
+so the figures are the server's, not one worker's.
+
+Labels are bounded: route families (a dozen), status codes from a fixed set, inbox
+outcomes from a fixed set; never a path, host or actor.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+from datetime import UTC, datetime
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fedi_forum import __version__
+from fedi_forum.errors import NotFound
+from fedi_forum.models import parse_time
+from fedi_forum.web.state import services
+
+STATUSES = frozenset(
+    {"200", "201", "202", "204", "301", "302", "303", "304", "400", "401", "403", "404",
+     "405", "406", "408", "409", "410", "413", "414", "415", "429", "500", "502", "503"}
+)  # fmt: skip
+OUTCOMES = frozenset(
+    {"accepted", "duplicate", "ignored", "held", "rejected", "withdrawn"}
+)  # anything else counts as its HTTP status: refused_401 …
+
+
+def route_family(path: str) -> str:
+    if path.endswith("/inbox"):
+        return "inbox"
+    head = path.split("/", 2)[1] if path.count("/") else ""
+    return {
+        "d": "discussion", "r": "remote", ".well-known": "discovery", "nodeinfo": "discovery",
+        "admin": "admin", "media": "media", "static": "static", "actor": "actor",
+        "staff": "actor", "healthz": "health", "readyz": "health", "metrics": "metrics",
+        "feed.rss": "feed", "feed.atom": "feed", "modlog": "page", "modlog.rss": "feed",
+    }.get(head, "page")  # fmt: skip
+
+
+class Metrics:
+    """The process's metrics. In multiprocess mode the values live in the shared
+    directory; ``registry`` then only serves single-process scrapes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("fedi_forum_http_requests", "HTTP requests answered",
+                                ["family", "status"], registry=r)  # fmt: skip
+        self.latency = Histogram(
+            "fedi_forum_http_request_seconds", "Time to answer, by route family", ["family"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )  # fmt: skip
+        self.inbox = Counter("fedi_forum_inbox_activities", "Activities received, by outcome",
+                             ["outcome"], registry=r)  # fmt: skip
+        # read from the database at scrape time (the same figures whichever worker answers)
+        self.deliveries = Gauge("fedi_forum_deliveries", "Delivery rows by state", ["state"],
+                                registry=r, multiprocess_mode="max")  # fmt: skip
+        self.oldest_pending = Gauge(
+            "fedi_forum_delivery_oldest_pending_seconds", "Age of the oldest pending delivery",
+            registry=r, multiprocess_mode="max",
+        )  # fmt: skip
+        self.info = Gauge("fedi_forum_build_info", "Version of this fedi-forum", ["version"],
+                          registry=r, multiprocess_mode="max")  # fmt: skip
+        self.info.labels(__version__).set(1)
+        # one sample per worker process (multiprocess mode labels it with the pid)
+        self.up = Gauge("fedi_forum_process_up", "1 per serving process", registry=r,
+                        multiprocess_mode="all")  # fmt: skip
+        self.up.set(1)
+
+    def observe(self, path: str, status: int, seconds: float) -> None:
+        family = route_family(path)
+        code = str(status)
+        self.requests.labels(family, code if code in STATUSES else "other").inc()
+        self.latency.labels(family).observe(seconds)
+
+    def inbox_outcome(self, result: str) -> None:
+        word = result.split(":", 1)[0].split(" ", 1)[0]
+        self.inbox.labels(word if word in OUTCOMES else "other").inc()
+
+    def inbox_refused(self, status: int) -> None:
+        code = str(status)
+        self.inbox.labels(f"refused_{code}" if code in STATUSES else "refused_other").inc()
+
+
+def allowed(request: Request, allow: str, token: str) -> bool:
+    if token:
+        given = request.headers.get("authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return True
+    client = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    for entry in filter(None, (e.strip() for e in allow.split(","))):
+        if address in ipaddress.ip_network(entry, strict=False):
+            return True
+    return False
+
+
+async def metrics(request: Request) -> Response:
+    svc = services(request)
+    if not allowed(request, svc.settings.metrics_allow, svc.settings.metrics_token):
+        raise NotFound("metrics not for this client")
+    report = await svc.store.delivery_report()
+    for state in ("pending", "delivered", "dead"):
+        svc.metrics.deliveries.labels(state).set(report["states"].get(state, 0))
+    oldest = report["oldest_pending"]
+    age = (datetime.now(UTC) - parse_time(oldest)).total_seconds() if oldest else 0.0
+    svc.metrics.oldest_pending.set(max(0.0, age))
+    shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if shared:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(svc.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,122 @@
+"""/metrics over real HTTP, read by prometheus-client's own text parser; access control;
+and the figures summed across uvicorn workers (multiprocess mode)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+
+from fedi_forum.app import create_app
+from fedi_forum.config import Settings
+from tests.conftest import Live
+from tests.support.live import bind_loopback, live_server
+from tests.support.remote import RemoteServer
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+async def test_metrics_count_requests_and_inbox_outcomes(live: Live, remote: RemoteServer) -> None:
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    group = f"{live.base_url}/d/park"
+    alice = remote.actor("alice")
+    assert (
+        await alice.post(live.client, f"{group}/inbox", alice.activity("Like", f"{group}/m/0"))
+    ).status_code == 202
+    unsigned = await live.client.post(
+        f"{group}/inbox",
+        content=b'{"id":"https://x.example/1","type":"Like","actor":"https://x.example/a"}',
+        headers={"content-type": "application/activity+json"},
+    )
+    assert unsigned.status_code == 401
+    for _ in range(3):
+        await live.client.get("/about")
+    r = await live.client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    samples = _samples(r.text)
+    assert samples[("fedi_forum_http_requests_total", (("family", "page"), ("status", "200")))] >= 3
+    assert (
+        samples[("fedi_forum_http_requests_total", (("family", "inbox"), ("status", "401")))] == 1
+    )
+    assert samples[("fedi_forum_inbox_activities_total", (("outcome", "accepted"),))] == 1
+    assert samples[("fedi_forum_inbox_activities_total", (("outcome", "refused_401"),))] == 1
+    assert ("fedi_forum_deliveries", (("state", "pending"),)) in samples
+    assert ("fedi_forum_delivery_oldest_pending_seconds", ()) in samples
+    assert any(name == "fedi_forum_http_request_seconds_bucket" for name, _ in samples)
+
+
+@contextlib.asynccontextmanager
+async def _instance(tmp_path: Path, **overrides: object) -> AsyncIterator[str]:
+    def make(base_url: str) -> Starlette:
+        return create_app(Settings(base_url=base_url, data_dir=tmp_path / "d",
+                                   keys_dir=tmp_path / "k", **overrides))  # type: ignore[arg-type]  # fmt: skip
+
+    async with live_server(make) as (base_url, _):
+        yield base_url
+
+
+async def test_metrics_only_for_allowed_addresses_or_the_token(tmp_path: Path) -> None:
+    async with (
+        _instance(tmp_path, metrics_allow="10.0.0.0/8", metrics_token="s3cret") as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        assert (await client.get("/metrics")).status_code == 404
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 404
+        right = await client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert right.status_code == 200
+
+
+def test_metrics_are_summed_across_workers(tmp_path: Path) -> None:
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    sock.close()
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("FEDI_FORUM_") and k != "PROMETHEUS_MULTIPROC_DIR"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), "--workers", "2",
+         "--no-access-log", "--data-dir", str(tmp_path / "d"), "--keys-dir", str(tmp_path / "k")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        time.sleep(1.0)  # both workers up
+        for _ in range(40):
+            with httpx.Client(base_url=base) as client:  # new connections: both workers serve
+                assert client.get("/about").status_code == 200
+        key = ("fedi_forum_http_requests_total", (("family", "page"), ("status", "200")))
+        seen = set()
+        for _ in range(6):
+            with httpx.Client(base_url=base) as client:
+                samples = _samples(client.get("/metrics").text)
+            seen.add(samples[key])
+            workers = {dict(labels)["pid"] for name, labels in samples
+                       if name == "fedi_forum_process_up"}  # fmt: skip
+            assert len(workers) == 2, workers  # both workers' files are read
+        assert seen == {40.0}, seen  # every scrape, whichever worker: the sum of both
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
