@@ -130,13 +130,19 @@ class InvalidActivity(InvalidInput):
     public_message = "not a valid activity"
 
 
-class RateLimited(FediForumError):
+class RetryLater(FediForumError):
+    """Refused for now; ``retry_after`` seconds is when to come back (Retry-After)."""
+
+    retry_after_default = 60
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = self.retry_after_default if retry_after is None else retry_after
+
+
+class RateLimited(RetryLater):
     status = 429
     public_message = "too many requests"
-
-    def __init__(self, detail: str | None = None, *, retry_after: int = 60) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 class RequestTimeout(FediForumError):
@@ -144,15 +150,12 @@ class RequestTimeout(FediForumError):
     public_message = "the request took too long to arrive"
 
 
-class Overloaded(FediForumError):
+class Overloaded(RetryLater):
     """Busy right now (admission, key fetches for unknown signers): try again soon."""
 
     status = 503
     public_message = "overloaded, try again soon"
-
-    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
+    retry_after_default = 5
 
 
 class FetchError(FediForumError):

@@ -133,14 +133,17 @@ class FederationClient:
             raise RuntimeError("client not started")
         return self._session
 
-    async def get_json(self, url: str, *, accept: str = AS2_ACCEPT) -> Fetched:
-        """GET (signed), following ≤ 3 checked redirects; the body must be JSON of an
-        accepted type and at most 1 MiB."""
+    async def _get(
+        self, url: str, *, accept: str, signed: bool, max_bytes: int
+    ) -> tuple[str, str, bytes]:
+        """GET following ≤ 3 redirects, each target checked by the address guard before
+        it is asked: (final URL, content type without parameters, body ≤ ``max_bytes``).
+        The content type is returned whole for the caller's own rule."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             self.policy.check_url(current)
             headers = {"Accept": accept}
-            if self.signer is not None:
+            if signed and self.signer is not None:
                 headers |= signatures.sign_request(
                     method="GET", url=current, key_id=self.signer.key_id,
                     private_key=self.signer.private_key,
@@ -159,14 +162,23 @@ class FederationClient:
                         raise GoneError(f"{current} is gone")
                     if response.status != 200:
                         raise FetchError(f"GET {current} answered {response.status}")
-                    _check_content_type(response.headers.get("Content-Type", ""), accept)
-                    body = await _read_capped(response)
+                    content_type = response.headers.get("Content-Type", "")
+                    body = await _read_capped(response, max_bytes)
             except aiohttp.ClientError as exc:
                 raise FetchError(f"GET {current} failed: {exc!r}") from exc
             except TimeoutError as exc:
                 raise FetchError(f"GET {current} timed out") from exc
-            return Fetched(current, parse.loads(body))
+            return current, content_type, body
         raise FetchError(f"too many redirects from {url}")
+
+    async def get_json(self, url: str, *, accept: str = AS2_ACCEPT) -> Fetched:
+        """GET (signed by the instance actor), following ≤ 3 checked redirects; the body
+        must be JSON of an accepted type and at most 1 MiB."""
+        final, content_type, body = await self._get(
+            url, accept=accept, signed=True, max_bytes=MAX_BODY
+        )
+        _check_content_type(content_type, accept)
+        return Fetched(final, parse.loads(body))
 
     async def get_media(
         self, url: str, *, types: frozenset[str], max_bytes: int
@@ -174,31 +186,13 @@ class FederationClient:
         """An image for the media proxy: (content type, bytes). Unsigned, ≤ 3 checked
         redirects, the content type must be one of ``types`` (never SVG: it can carry
         script), at most ``max_bytes``. Everything about it is attacker-controlled."""
-        current = url
-        for _ in range(MAX_REDIRECTS + 1):
-            self.policy.check_url(current)
-            try:
-                async with self.session.get(
-                    current, headers={"Accept": ", ".join(sorted(types))}, allow_redirects=False
-                ) as response:
-                    if response.status in (301, 302, 303, 307, 308):
-                        location = response.headers.get("Location")
-                        if not location:
-                            raise FetchError(f"redirect without Location from {current}")
-                        current = urljoin(current, location)
-                        continue
-                    if response.status != 200:
-                        raise FetchError(f"GET {current} answered {response.status}")
-                    mime = response.headers.get("Content-Type", "").partition(";")[0]
-                    mime = mime.strip().lower()
-                    if mime not in types:
-                        raise FetchError(f"media of type {mime!r} refused")
-                    return mime, await _read_capped(response, max_bytes)
-            except aiohttp.ClientError as exc:
-                raise FetchError(f"GET {current} failed: {exc!r}") from exc
-            except TimeoutError as exc:
-                raise FetchError(f"GET {current} timed out") from exc
-        raise FetchError(f"too many redirects from {url}")
+        _, content_type, body = await self._get(
+            url, accept=", ".join(sorted(types)), signed=False, max_bytes=max_bytes
+        )
+        mime = content_type.partition(";")[0].strip().lower()
+        if mime not in types:
+            raise FetchError(f"media of type {mime!r} refused")
+        return mime, body
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
         """POST a signed activity; (status, Retry-After). No redirects are followed (a

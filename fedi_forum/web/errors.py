@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fedi_forum import logs
-from fedi_forum.errors import FediForumError, Overloaded, RateLimited
+from fedi_forum.errors import FediForumError, RetryLater
 from fedi_forum.web.admission import ADMISSION_KEY, Admission
 from fedi_forum.web.metrics import Metrics
 from fedi_forum.web.negotiation import preferred_representation
@@ -63,7 +63,7 @@ async def on_forum_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FediForumError)
     log.info("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc)
     response = error_response(request, exc.status, exc.public_message)
-    if isinstance(exc, RateLimited | Overloaded):
+    if isinstance(exc, RetryLater):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 

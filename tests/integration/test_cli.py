@@ -203,28 +203,13 @@ def test_admin_create_user(tmp_path: Path) -> None:
 def test_access_log_leaves_visitor_addresses_out_unless_asked(tmp_path: Path, opt_in: bool) -> None:
     import re
 
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()
+    from tests.support.process import serve
+
     extra = ["--log-client-addresses"] if opt_in else []
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), *extra,
-         "--data-dir", str(tmp_path / "data"), "--keys-dir", str(tmp_path / "keys")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/about", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=15)
-    access = [line for line in out.splitlines() if '"GET /about HTTP/1.1" 200' in line]
-    assert access, out
+    with serve(*extra, "--data-dir", str(tmp_path / "data"), "--keys-dir",
+               str(tmp_path / "keys")) as served:  # fmt: skip
+        assert httpx.get(f"{served.base}/about").status_code == 200
+    access = [line for line in served.output.splitlines() if '"GET /about HTTP/1.1" 200' in line]
+    assert access, served.output
     with_address = [line for line in access if re.search(r"127\.0\.0\.1:\d+ - ", line)]
     assert bool(with_address) is opt_in, access

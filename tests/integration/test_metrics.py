@@ -4,10 +4,6 @@ and the figures summed across uvicorn workers (multiprocess mode)."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +15,7 @@ from starlette.applications import Starlette
 from fedi_forum.app import create_app
 from fedi_forum.config import Settings
 from tests.conftest import Live
-from tests.support.live import bind_loopback, live_server
+from tests.support.live import live_server
 from tests.support.remote import RemoteServer
 
 
@@ -84,39 +80,21 @@ async def test_metrics_only_for_allowed_addresses_or_the_token(tmp_path: Path) -
 
 
 def test_metrics_are_summed_across_workers(tmp_path: Path) -> None:
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith("FEDI_FORUM_") and k != "PROMETHEUS_MULTIPROC_DIR"}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), "--workers", "2",
-         "--no-access-log", "--data-dir", str(tmp_path / "d"), "--keys-dir", str(tmp_path / "k")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+    from tests.support.process import serve
+
+    with serve("--workers", "2", "--no-access-log", "--data-dir", str(tmp_path / "d"),
+               "--keys-dir", str(tmp_path / "k")) as served:  # fmt: skip
         time.sleep(1.0)  # both workers up
         for _ in range(40):
-            with httpx.Client(base_url=base) as client:  # new connections: both workers serve
+            with httpx.Client(base_url=served.base) as client:  # new connections each time
                 assert client.get("/about").status_code == 200
         key = ("fedi_forum_http_requests_total", (("family", "page"), ("status", "200")))
         seen = set()
         for _ in range(6):
-            with httpx.Client(base_url=base) as client:
+            with httpx.Client(base_url=served.base) as client:
                 samples = _samples(client.get("/metrics").text)
             seen.add(samples[key])
             workers = {dict(labels)["pid"] for name, labels in samples
                        if name == "fedi_forum_process_up"}  # fmt: skip
             assert len(workers) == 2, workers  # both workers' files are read
         assert seen == {40.0}, seen  # every scrape, whichever worker: the sum of both
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)

@@ -81,42 +81,20 @@ def test_json_logs_carry_the_request_id_of_the_response(tmp_path: Path) -> None:
     carries the id the response returned. A client's own X-Request-Id is ignored unless
     the proxy is trusted (--proxy-headers)."""
     import json
-    import signal
-    import time
 
     import httpx
 
-    from tests.support.live import bind_loopback
+    from tests.support.process import clean_env, serve
 
     for trusted in (False, True):
-        sock = bind_loopback()
-        port = sock.getsockname()[1]
-        sock.close()
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
         extra = ["--proxy-headers"] if trusted else []
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), *extra,
-             "--data-dir", str(tmp_path / f"d{trusted}"),
-             "--keys-dir", str(tmp_path / f"k{trusted}")],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**clean, "FEDI_FORUM_LOG_FORMAT": "json"},
-        )  # fmt: skip
-        try:
-            for _ in range(200):
-                try:
-                    r = httpx.get(
-                        f"http://127.0.0.1:{port}/about",
-                        headers={"X-Request-Id": "from-the-proxy.1"},
-                        timeout=1,
-                    )
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            out, _ = proc.communicate(timeout=15)
+        with serve(*extra, "--data-dir", str(tmp_path / f"d{trusted}"), "--keys-dir",
+                   str(tmp_path / f"k{trusted}"),
+                   env=clean_env(FEDI_FORUM_LOG_FORMAT="json")) as served:  # fmt: skip
+            r = httpx.get(f"{served.base}/about", headers={"X-Request-Id": "from-the-proxy.1"})
         rid = r.headers["x-request-id"]
         assert (rid == "from-the-proxy.1") is trusted, rid
+        out = served.output
         lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         assert lines, out
         assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
@@ -144,40 +122,19 @@ def test_trusted_proxies_decide_whose_forwarded_address_counts(tmp_path: Path) -
     """With --proxy-headers, X-Forwarded-For is believed only from FEDI_FORUM_TRUSTED_PROXIES
     (CIDRs): then the visitor's address is the client (what per-client limits count)."""
     import json
-    import signal
-    import time
 
     import httpx
 
-    from tests.support.live import bind_loopback
+    from tests.support.process import clean_env, serve
 
     for trusted, expected in (("127.0.0.0/8", "198.51.100.7"), ("10.0.0.0/8", "127.0.0.1")):
-        sock = bind_loopback()
-        port = sock.getsockname()[1]
-        sock.close()
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), "--proxy-headers",
-             "--log-client-addresses", "--data-dir", str(tmp_path / f"d{port}"),
-             "--keys-dir", str(tmp_path / f"k{port}")],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**clean, "FEDI_FORUM_LOG_FORMAT": "json", "FEDI_FORUM_TRUSTED_PROXIES": trusted},
-        )  # fmt: skip
-        try:
-            for _ in range(200):
-                try:
-                    httpx.get(
-                        f"http://127.0.0.1:{port}/about",
-                        headers={"X-Forwarded-For": "198.51.100.7"},
-                        timeout=1,
-                    )
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            out, _ = proc.communicate(timeout=15)
-        lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        env = clean_env(FEDI_FORUM_LOG_FORMAT="json", FEDI_FORUM_TRUSTED_PROXIES=trusted)
+        home = tmp_path / trusted[:2]
+        with serve("--proxy-headers", "--log-client-addresses", "--data-dir",
+                   str(home / "data"), "--keys-dir", str(home / "keys"),
+                   env=env) as served:  # fmt: skip
+            httpx.get(f"{served.base}/about", headers={"X-Forwarded-For": "198.51.100.7"})
+        lines = [json.loads(line) for line in served.output.splitlines() if line.startswith("{")]
         (access,) = [line for line in lines if line.get("path") == "/about"]
         assert access["client"].rsplit(":", 1)[0] == expected, (trusted, access)
 

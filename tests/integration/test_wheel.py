@@ -10,20 +10,17 @@ checks that fedi_forum itself is imported from the wheel."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.live import bind_loopback
+from tests.support.process import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 AS2 = "application/activity+json"
@@ -86,32 +83,16 @@ def test_the_installed_wheel_serves_every_page_family(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=home, check=True,
     ).stdout  # fmt: skip
     assert where.startswith(str(venv)), where  # the wheel's copy, not the checkout
-    sock = bind_loopback()
-    port = sock.getsockname()[1]
-    sock.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
-    proc = subprocess.Popen(
-        [str(venv / "bin" / "fedi-forum"), "serve", "--demo", "--port", str(port),
-         "--data-dir", str(home / "data"), "--keys-dir", str(home / "keys")],
-        cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(400):
-            try:
-                if httpx.get(f"{base}/.well-known/nodeinfo", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read() if proc.stdout else "server died")
-            time.sleep(0.05)
-        with httpx.Client(base_url=base, timeout=10) as client:
+    with serve(
+        "--demo", "--data-dir", str(home / "data"), "--keys-dir", str(home / "keys"),
+        command=[str(venv / "bin" / "fedi-forum")], cwd=str(home),
+    ) as served:  # fmt: skip
+        with httpx.Client(base_url=served.base, timeout=10) as client:
             responses = {path: client.get(path, headers={"Accept": "text/html"}) for path in PAGES}
             responses["/d/welkom (AS2)"] = client.get("/d/welkom", headers={"Accept": AS2})
+            port = served.base.rsplit(":", 1)[1]
             responses["webfinger"] = client.get(
-                "/.well-known/webfinger",
-                params={"resource": f"acct:welkom@127.0.0.1:{port}"},
+                "/.well-known/webfinger", params={"resource": f"acct:welkom@127.0.0.1:{port}"}
             )
             responses["404"] = client.get("/d/bestaatniet", headers={"Accept": "text/html"})
         for name, r in responses.items():
@@ -127,7 +108,5 @@ def test_the_installed_wheel_serves_every_page_family(tmp_path: Path) -> None:
             assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
         for path in [home / "data" / "fedi-forum.sqlite3", *(home / "keys").glob("*.pem")]:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
+    out = served.output
     assert "Traceback" not in out, out
