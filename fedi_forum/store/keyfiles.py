@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fedi_forum.activitypub import keys
-from fedi_forum.store.private import private_dir
+from fedi_forum.store.private import secret_dir
 
 INSTANCE_KEY = "instance"
 
@@ -29,7 +29,7 @@ class KeyFiles:
     def load_or_create(self, name: str) -> RSAPrivateKey:
         """Load the actor's key, generating and saving it (0600) on first use."""
         path = self.path_for(name)
-        private_dir(self.directory)  # created 0700, or a warning when it is wider
+        secret_dir(self.directory)  # created 0700, or made 0700
         if path.exists():
             return keys.load_private_pem(path.read_bytes())
         key = keys.generate_private_key()
@@ -50,7 +50,7 @@ class KeyFiles:
         path = self.directory / f"{name}.secret"
         if path.exists():
             return path.read_bytes()
-        private_dir(self.directory)
+        secret_dir(self.directory)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

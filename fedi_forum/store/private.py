@@ -26,6 +26,17 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def secret_dir(path: Path) -> Path:
+    """A directory of private keys: created 0700, and made 0700 when it is wider (git
+    checks out ``keys/`` 0755; a key there must not be readable through it)."""
+    if not path.exists():
+        return private_dir(path)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, 0o700)
+        log.info("%s made 0700: it holds private keys", path)
+    return path
+
+
 def private_file(path: Path) -> Path:
     """Create ``path`` empty as 0600 if it does not exist (before SQLite opens it: SQLite
     gives its -wal and -shm files the database file's mode)."""

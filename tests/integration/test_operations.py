@@ -236,3 +236,16 @@ async def test_sigterm_gives_back_leases_and_exits_in_bounded_time(tmp_path: Pat
         db.close()
         assert row == ("pending", None, 0)  # given back, not counted as a failed attempt
         assert "Traceback" not in out, out
+
+
+def test_a_keys_directory_checked_out_0755_is_made_0700(tmp_path: Path) -> None:
+    """git checks out keys/ (it holds a README) 0755; the first key makes it 0700."""
+    import stat
+
+    (tmp_path / "keys").mkdir(mode=0o755)
+    (tmp_path / "keys").chmod(0o755)
+    (tmp_path / "keys" / "README.md").write_text("keys")
+    result = _cli(tmp_path, "init", "--base-url", "https://forum.example.nl")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+    assert "can read it" not in result.stderr  # fixed, not merely warned about
