@@ -269,3 +269,48 @@ async def test_captured_requests_do_not_replay(live: Live, remote: RemoteServer)
     d = await live.store.discussion("park")
     assert d is not None
     assert d.reply_count == 0
+
+
+async def test_an_expired_rfc9421_signature_is_refused_over_http(
+    live: Live, remote: RemoteServer
+) -> None:
+    """RFC 9421 `expires` is the sender's own deadline: no hour of grace (item 8)."""
+    from datetime import UTC, datetime, timedelta
+
+    from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    url = f"{group}/inbox"
+
+    def signed(body: bytes, expires: datetime) -> dict[str, str]:
+        class Message:
+            method = "POST"
+
+            def __init__(self) -> None:
+                self.url = url
+                self.headers = {"content-type": "application/activity+json"}
+
+        message = Message()
+        HTTPMessageSigner(
+            signature_algorithm=algorithms.RSA_V1_5_SHA256,
+            key_resolver=MappingKeyResolver(private_keys={alice.key_id: alice.key}, public_keys={}),
+        ).sign(
+            message, key_id=alice.key_id, label="sig1", created=expires - timedelta(minutes=1),
+            expires=expires, body=body,
+            covered_component_ids=("@method", "@target-uri", "@authority", "content-digest"),
+        )  # fmt: skip
+        return {k.lower(): v for k, v in message.headers.items()}
+
+    now = datetime.now(UTC)
+    stale = orjson.dumps(alice.activity("Like", f"{group}/m/0"))
+    r = await live.client.post(
+        url, content=stale, headers=signed(stale, now - timedelta(minutes=10))
+    )
+    assert r.status_code == 401
+    fresh = orjson.dumps(alice.activity("Like", f"{group}/m/0"))
+    r = await live.client.post(
+        url, content=fresh, headers=signed(fresh, now + timedelta(minutes=1))
+    )
+    assert r.status_code == 202
+    assert await live.store.reactions_count(f"{group}/m/0") == {"Like": 1}
