@@ -15,6 +15,7 @@ import getpass
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -40,8 +41,9 @@ from fedi_forum.models import DiscussionState
 from fedi_forum.store import Database, Store, backup
 from fedi_forum.store import check as check_store
 from fedi_forum.store.backup import BackupError
-from fedi_forum.store.db import SchemaTooNew
+from fedi_forum.store.db import SchemaTooNew, schema_version
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
+from fedi_forum.store.migrations import MIGRATIONS
 
 T = TypeVar("T")
 SETTINGS_ENV = "FEDI_FORUM_SETTINGS_JSON"  # parent → uvicorn worker processes only
@@ -118,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup_cmd.add_argument(
         "out", type=Path, help="the archive to write, e.g. forum-2026-11-29.tar.gz"
     )
+    migrate = sub.add_parser(
+        "migrate", help="bring the database to this version's schema (--check: only say "
+        "what would run)",
+    )  # fmt: skip
+    _common(migrate)
+    migrate.add_argument("--check", action="store_true")
     check = sub.add_parser(
         "check", help="integrity, foreign keys, key files, stale deliveries (exit 1 on problems)"
     )
@@ -485,6 +493,39 @@ def _worker(settings: Settings, explicit: bool, log_level: str) -> int:
     return asyncio.run(_with_services(settings, explicit, run))
 
 
+def _migrate(settings: Settings, *, check_only: bool) -> int:
+    """What `serve` does on start, on its own: apply the pending migrations; with
+    ``check_only``, list them (exit 1 when some would run) and change nothing."""
+    if not settings.db_path.exists():
+        print(f"no database at {settings.db_path}: the first start creates it")
+        return 0
+    conn = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)
+    try:
+        current = schema_version(conn)
+    finally:
+        conn.close()
+    pending = [version for version, _ in MIGRATIONS if version > current]
+    if current > MIGRATIONS[-1][0]:
+        raise SchemaTooNew(f"the database is at schema version {current}, newer than this "
+                           f"fedi-forum ({MIGRATIONS[-1][0]})")  # fmt: skip
+    if not pending:
+        print(f"schema version {current}: up to date")
+        return 0
+    if check_only:
+        print(f"schema version {current}; would apply: {', '.join(map(str, pending))} "
+              "(back up first: fedi-forum backup OUT.tar.gz)")  # fmt: skip
+        return 1
+
+    async def run() -> None:
+        db = Database(settings.db_path)
+        await db.open()  # opening applies them, each in its own transaction
+        await db.close()
+
+    asyncio.run(run())
+    print(f"schema version {current} → {MIGRATIONS[-1][0]}")
+    return 0
+
+
 def _backup_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
     """``backup OUT`` / ``restore ARCHIVE`` (store/backup.py)."""
     if args.command == "backup":
@@ -591,6 +632,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _worker(settings, explicit, args.log_level)
         if args.command == "deliveries":
             return _deliveries(settings, explicit)
+        if args.command == "migrate":
+            return _migrate(settings, check_only=args.check)
         if args.command == "check":
             found = check_store.problems(
                 settings.db_path, settings.keys_dir, stale_days=args.stale_days

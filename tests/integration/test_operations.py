@@ -249,3 +249,26 @@ def test_a_keys_directory_checked_out_0755_is_made_0700(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
     assert "can read it" not in result.stderr  # fixed, not merely warned about
+
+
+def test_migrate_check_says_what_would_run_and_migrate_applies_it(tmp_path: Path) -> None:
+    """An upgrade as an operator does it: `migrate --check` (exit 1: something to apply,
+    naming it), then `migrate`, then `migrate --check` is up to date."""
+    from fedi_forum.store.db import apply_migrations
+
+    (tmp_path / "data").mkdir()
+    with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
+        apply_migrations(db, upto=latest_version() - 1)  # as the previous release left it
+    check = _cli(tmp_path, "migrate", "--check")
+    assert check.returncode == 1
+    assert f"would apply: {latest_version()}" in check.stdout
+    assert "fedi-forum backup" in check.stdout
+    with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
+        assert db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == (
+            latest_version() - 1
+        )  # --check changed nothing
+    applied = _cli(tmp_path, "migrate")
+    assert applied.returncode == 0, applied.stderr
+    assert _cli(tmp_path, "migrate", "--check").stdout.strip() == (
+        f"schema version {latest_version()}: up to date"
+    )
