@@ -45,16 +45,19 @@ OUTCOMES = frozenset(
 )  # anything else counts as its HTTP status: refused_401 …
 
 
+# first path segment → route family (the label of every request; bounded)
+_FAMILIES = {
+    "d": "discussion", "r": "remote", ".well-known": "discovery", "nodeinfo": "discovery",
+    "admin": "admin", "media": "media", "static": "static", "actor": "actor",
+    "staff": "actor", "healthz": "health", "readyz": "health", "metrics": "metrics",
+    "feed.rss": "feed", "feed.atom": "feed", "modlog": "page", "modlog.rss": "feed",
+}  # fmt: skip
+
+
 def route_family(path: str) -> str:
     if path.endswith("/inbox"):
         return "inbox"
-    head = path.split("/", 2)[1] if path.count("/") else ""
-    return {
-        "d": "discussion", "r": "remote", ".well-known": "discovery", "nodeinfo": "discovery",
-        "admin": "admin", "media": "media", "static": "static", "actor": "actor",
-        "staff": "actor", "healthz": "health", "readyz": "health", "metrics": "metrics",
-        "feed.rss": "feed", "feed.atom": "feed", "modlog": "page", "modlog.rss": "feed",
-    }.get(head, "page")  # fmt: skip
+    return _FAMILIES.get(path.split("/", 2)[1] if path.count("/") else "", "page")
 
 
 class Metrics:
@@ -63,6 +66,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         r = self.registry
         self.requests = Counter("fedi_forum_http_requests", "HTTP requests answered",
                                 ["family", "status"], registry=r)  # fmt: skip
@@ -89,10 +93,19 @@ class Metrics:
         self.up.set(1)
 
     def observe(self, path: str, status: int, seconds: float) -> None:
+        """Once per request (GuardMiddleware): the labelled children are looked up once
+        and kept, not validated again on every request."""
         family = route_family(path)
-        code = str(status)
-        self.requests.labels(family, code if code in STATUSES else "other").inc()
-        self.latency.labels(family).observe(seconds)
+        key = (family, status)
+        children = self._children.get(key)
+        if children is None:
+            code = str(status)
+            children = self._children[key] = (
+                self.requests.labels(family, code if code in STATUSES else "other"),
+                self.latency.labels(family),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def inbox_outcome(self, result: str) -> None:
         word = result.split(":", 1)[0].split(" ", 1)[0]

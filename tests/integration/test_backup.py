@@ -5,7 +5,6 @@ restored instance signs with the same keys its followers know."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import stat
 import subprocess
@@ -24,6 +23,7 @@ from fedi_forum.app import create_app
 from fedi_forum.config import Settings
 from tests.conftest import Live
 from tests.support.live import live_server
+from tests.support.process import clean_env
 from tests.support.remote import RemoteServer
 
 AS2 = "application/activity+json"
@@ -31,7 +31,7 @@ TABLES = ("discussions", "notes", "follows", "deliveries", "actors")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
+    clean = clean_env()
     return subprocess.run(
         [sys.executable, "-m", "fedi_forum", *args], capture_output=True, text=True,
         timeout=120, env=clean, check=False,

@@ -12,6 +12,7 @@ from pathlib import Path
 from fedi_forum import __version__
 from fedi_forum.store.migrations import latest_version
 from tests.conftest import Live
+from tests.support.process import clean_env
 
 
 async def test_healthz_and_readyz(live: Live) -> None:
@@ -42,7 +43,7 @@ async def test_healthz_and_readyz(live: Live) -> None:
 def _cli(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
+    clean = clean_env()
     return subprocess.run(
         [sys.executable, "-m", "fedi_forum", *args, "--data-dir", str(tmp_path / "data"),
          "--keys-dir", str(tmp_path / "keys")],
