@@ -37,7 +37,7 @@ from fedi_forum.forum.moderation import REASONS, Moderation
 from fedi_forum.forum.notes import NoteFetcher
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
-from fedi_forum.models import DiscussionState
+from fedi_forum.models import DiscussionState, utcnow
 from fedi_forum.store import Database, Store, backup
 from fedi_forum.store import check as check_store
 from fedi_forum.store.backup import BackupError
@@ -109,8 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--allow-loopback", action="store_true", default=None)
     worker.add_argument("--log-level", default="info")
 
-    report = sub.add_parser("deliveries", help="delivery queue: counts, failing servers")
+    report = sub.add_parser(
+        "deliveries", help="delivery queue: counts, failing servers, activities set aside"
+    )
     _common(report)
+    again = report.add_mutually_exclusive_group()
+    again.add_argument(
+        "--retry", type=int, nargs="+", metavar="ID",
+        help="send these set-aside (or given-up) deliveries again now",
+    )  # fmt: skip
+    again.add_argument(
+        "--retry-aside", action="store_true", help="send every set-aside delivery again now"
+    )
 
     backup_cmd = sub.add_parser(
         "backup", help="a consistent snapshot of the database, the keys and a manifest "
@@ -553,8 +563,13 @@ def _backup_command(args: argparse.Namespace, settings: Settings, explicit: bool
     return 0
 
 
-def _deliveries(settings: Settings, explicit: bool) -> int:
+def _deliveries(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
     async def run(s: Settings, discussions: Discussions) -> int:
+        if args.retry or args.retry_aside:
+            ids = None if args.retry_aside else list(args.retry)
+            queued = await discussions.store.retry_deliveries(ids, utcnow())
+            print(f"queued again: {queued}")
+            return 0 if queued or ids is None else 1
         report = await discussions.store.delivery_report()
         states = report["states"]
         print("deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
@@ -569,6 +584,12 @@ def _deliveries(settings: Settings, explicit: bool) -> int:
             for row in report["failing"]:
                 print(f"  {row['host']}\t{row['failures']}\t{row['failing_since'] or '-'}\t"
                       f"{row['unavailable_since'] or '-'}\t{row['software'] or '?'}")  # fmt: skip
+        if report["aside"]:
+            print("set aside: never answered while the server answered others "
+                  "(fedi-forum deliveries --retry ID):")  # fmt: skip
+            for row in report["aside"]:
+                print(f"  {row['id']}\t{row['activity_id']}\t{row['inbox']}\t"
+                      f"{row['timeouts']} timeouts\t{row['last_error'] or '-'}")  # fmt: skip
         return 0
 
     return asyncio.run(_with_services(settings, explicit, run))
@@ -631,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             return _worker(settings, explicit, args.log_level)
         if args.command == "deliveries":
-            return _deliveries(settings, explicit)
+            return _deliveries(args, settings, explicit)
         if args.command == "migrate":
             return _migrate(settings, check_only=args.check)
         if args.command == "check":

@@ -165,3 +165,10 @@ class FetchError(FediForumError):
 
 class UnsafeUrl(FetchError):
     public_message = "refused to fetch that address"
+
+
+class NoAnswer(FetchError):
+    """Connected and sent, but the server did not answer in time (a hung request, not an
+    unreachable server): what sets a delivery aside when the server answers the rest."""
+
+    public_message = "a remote server did not answer in time"

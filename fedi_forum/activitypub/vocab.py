@@ -448,3 +448,33 @@ def staff_note(
         "tag": [{"type": "Mention", "href": group, "name": f"@{slug}@{domain}"}],
     }
     return note
+
+
+# Activities whose ``object`` may itself be an activity (unwrapped to find the subject).
+_WRAPPERS = frozenset({"Announce", "Create", "Update", "Delete", "Undo", "Accept", "Reject",
+                       "Follow", "Add", "Remove"})  # fmt: skip
+
+
+def subject_of(activity: dict[str, Any]) -> str:
+    """The object an activity of ours is about, for delivery order (docs/delivery.md):
+    the activities about one object (Create → Update → Delete of a note; Follow → Undo of
+    a follow) reach an inbox in the order made; the rest may overtake each other.
+
+    Unwraps nested activities (``Announce{Update{Note}}`` → the note's id); an activity
+    about several things or nothing (a ``Flag``) is its own subject."""
+    current = activity
+    for _ in range(4):  # our documents nest at most three deep
+        inner = current.get("object")
+        if isinstance(inner, dict):
+            kind = inner.get("type")
+            if kind in _WRAPPERS and isinstance(inner.get("object"), (str, dict)):
+                current = inner
+                continue
+            inner_id = inner.get("id")
+            if isinstance(inner_id, str):
+                return inner_id
+        elif isinstance(inner, str):
+            return inner
+        break
+    own = activity.get("id")
+    return own if isinstance(own, str) else ""

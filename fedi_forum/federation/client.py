@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fedi_forum import __version__
 from fedi_forum.activitypub import parse, signatures
-from fedi_forum.errors import FetchError, UnsafeUrl
+from fedi_forum.errors import FetchError, NoAnswer, UnsafeUrl
 
 log = logging.getLogger(__name__)
 
@@ -194,13 +194,20 @@ class FederationClient:
             raise FetchError(f"media of type {mime!r} refused")
         return mime, body
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, wait: float | None = None
+    ) -> tuple[int, str | None]:
         """POST a signed activity; (status, Retry-After). No redirects are followed (a
-        redirected POST is not a delivery). Network failures raise FetchError."""
+        redirected POST is not a delivery). Network failures raise FetchError; a server
+        that took the request and did not answer within ``wait`` seconds (default
+        ``POST_TIMEOUT``) raises NoAnswer."""
         self.policy.check_url(url)
+        limits = POST_TIMEOUT
+        if wait is not None:
+            limits = aiohttp.ClientTimeout(total=wait, connect=min(5.0, wait), sock_read=wait)
         try:
             async with self.session.post(
-                url, data=body, headers=headers, allow_redirects=False, timeout=POST_TIMEOUT
+                url, data=body, headers=headers, allow_redirects=False, timeout=limits
             ) as response:
                 await response.content.read(64 * 1024)  # drain a little; never the whole
                 return response.status, response.headers.get("Retry-After")
@@ -208,10 +215,12 @@ class FederationClient:
             if isinstance(exc.os_error, GuardRefused):  # will never be allowed: not a retry
                 raise UnsafeUrl(f"POST {url}: {exc.os_error}") from exc
             raise FetchError(f"POST {url} failed: {exc!r}") from exc
+        except aiohttp.ConnectionTimeoutError as exc:  # never connected: unreachable
+            raise FetchError(f"POST {url}: no connection in time") from exc
+        except TimeoutError as exc:  # includes aiohttp's SocketTimeoutError
+            raise NoAnswer(f"POST {url}: no answer in time") from exc
         except aiohttp.ClientError as exc:
             raise FetchError(f"POST {url} failed: {exc!r}") from exc
-        except TimeoutError as exc:
-            raise FetchError(f"POST {url} timed out") from exc
 
 
 class GoneError(FetchError):

@@ -2,11 +2,17 @@
 
 Shape (reference/performance.md §1.5–1.6, LemmyNet/lemmy#4529/#4623):
 
-* Deliveries are rows; the worker leases the *head* of each inbox's queue, so an inbox
-  gets its activities in order, one at a time, while up to ``MAX_IN_FLIGHT`` inboxes
-  (at most ``PER_HOST`` per server) are served in parallel. After a success the same
-  transaction that records it leases the inbox's next row ("lanes"), so a busy inbox
-  drains without waiting for a claim cycle.
+* Deliveries are rows; order is kept per *lane* — an inbox and the object the activity
+  is about (Create before Update before Delete of one note) — and the worker leases the
+  head of each lane, so one activity a server never answers holds back only what comes
+  after it about the same object (docs/delivery.md). After a success the same
+  transaction that records it leases the inbox's next lane head, so a busy inbox drains
+  without waiting for a claim cycle.
+* How many deliveries one server gets at once, and how long we wait for it, is
+  ``hosts.HostHealth``: slow start, short timeouts for silent servers, a circuit
+  breaker, and poisoned activities set aside after a few unanswered attempts.
+* Leases name this worker (``liveness``); a worker that starts or beats its heart frees
+  the leases of workers provably gone, so ``kill -9`` and a restart resume at once.
 * Retries follow ``retry.decide`` (Mastodon's salvageable codes, backoff with jitter for
   ~2 days, Retry-After honoured); 410 removes the follower; a server failing for 3 days
   is skipped, with one probe an hour, until it answers or sends us something.
@@ -29,7 +35,8 @@ import contextlib
 import dataclasses
 import logging
 import random
-from collections import OrderedDict
+import time
+from collections import Counter, OrderedDict
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -37,25 +44,33 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fedi_forum.activitypub import parse, signatures
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
-from fedi_forum.errors import FediForumError, FetchError, UnsafeUrl
-from fedi_forum.federation import retry
+from fedi_forum.errors import FediForumError, FetchError, NoAnswer, UnsafeUrl
+from fedi_forum.federation import hosts, liveness, retry
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import JRD_ACCEPT, FederationClient
 from fedi_forum.models import format_time, parse_time
 from fedi_forum.store import Store
 from fedi_forum.store.delivery import DeliveryRow
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
+from fedi_forum.store.workers import WorkerRow
 
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 200
-PER_HOST = 8
 UNSAFE = "refused by the address guard: "  # marks a delivery that can never be made
 POLL_SECONDS = 1.0
 SIGNATURE_REUSE = timedelta(minutes=30)
 NODEINFO_TTL = timedelta(days=7)
 GROUP_SOFTWARE = frozenset({"lemmy", "piefed", "mbin", "kbin", "nodebb", "fedi-forum", "lotide"})
 RFC9421_SOFTWARE = frozenset({"fedi-forum", "hollo", "hackerspub"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Attempt:
+    status: int | None  # None: no HTTP answer
+    retry_after: str | None = None
+    error: str | None = None
+    unanswered: bool = False  # the server took the request and stayed silent
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,19 +112,24 @@ class DeliveryWorker:
         self.blocklist = blocklist
         self.urls = Urls(settings.base_url)
         self.rng = rng or random.Random()  # noqa: S311 - retry jitter
+        self.health = hosts.HostHealth()
+        self.identity: WorkerRow = liveness.this_worker(format_time(self._now()))
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._lanes: dict[str, asyncio.Task[None]] = {}
-        self._current: dict[str, int] = {}  # inbox → the row its lane holds
-        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._lanes: dict[int, asyncio.Task[None]] = {}
+        self._lane_ids = 0
+        self._current: dict[int, int] = {}  # lane → the row it holds
+        self._inflight: Counter[str] = Counter()  # host → deliveries in flight
         self._keys: dict[str, RSAPrivateKey] = {}
         self._signed: OrderedDict[tuple[int, str], tuple[datetime, dict[str, str]]] = OrderedDict()
         self._specs: dict[str, str | None] = {}
         self._servers: dict[str, tuple[Server, datetime]] = {}
         self._server_locks: dict[str, asyncio.Lock] = {}
         self._stopping = False
+        self._beat_at = 0.0
         self._lease = timedelta(seconds=settings.delivery_lease_seconds)
         self.sent = 0  # observable for tests and benchmarks
+        self.reclaimed = 0  # rows freed from workers found gone
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -118,6 +138,7 @@ class DeliveryWorker:
         return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
+        await self._keep_alive()  # frees a dead predecessor's leases before the first claim
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     def wake(self) -> None:
@@ -137,10 +158,12 @@ class DeliveryWorker:
                 lane.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         # Give back the leases of what was cut short, so another worker (or the next
-        # start) sends it at once. After a crash the leases run out instead.
+        # start) sends it at once. After a crash, the next worker to start on this
+        # machine (or any worker, once the heartbeat is stale) frees them.
         if self._current:
             await self.store.release_deliveries(list(self._current.values()))
             self._current.clear()
+        await self.store.forget_worker(self.identity.id)
 
     async def drain(self) -> None:
         """Wait until nothing is due or in flight (tests, the CLI; bound it with
@@ -154,17 +177,39 @@ class DeliveryWorker:
     async def _due_exists(self) -> bool:
         return await self.store.has_due_deliveries(format_time(self._now()))
 
+    async def _keep_alive(self) -> None:
+        """Heartbeat, and free the leases of workers that are gone."""
+        self._beat_at = time.monotonic()
+        now = self._now()
+        await self.store.heartbeat(self.identity, format_time(now))
+        gone = liveness.gone(await self.store.workers(), self.identity)
+        stale = format_time(now - timedelta(seconds=liveness.STALE_SECONDS))
+        freed = await self.store.reclaim_leases(gone, stale)
+        if freed:
+            self.reclaimed += freed
+            log.warning("freed %d leases of delivery workers that are gone", freed)
+            self._wake.set()
+
     # -- the claim loop ----------------------------------------------------------------------
 
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
             try:
+                if time.monotonic() - self._beat_at >= liveness.HEARTBEAT_SECONDS:
+                    await self._keep_alive()
                 await self._claim()
             except Exception:
                 log.exception("claiming deliveries failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    def _room(self) -> dict[str, int]:
+        """Deliveries each server may still take now, for the servers that are busy or
+        in trouble; the claim gives others the default (slow start for the unknown)."""
+        mono = time.monotonic()
+        names = set(self._inflight) | self.health.troubled()
+        return {h: max(0, self.health.limit(h, mono) - self._inflight[h]) for h in names}
 
     async def _claim(self) -> None:
         free = MAX_IN_FLIGHT - len(self._lanes)
@@ -172,95 +217,118 @@ class DeliveryWorker:
             return
         now = self._now()
         rows = await self.store.claim_deliveries(
-            now=format_time(now), lease_until=format_time(now + self._lease), limit=free,
-            per_host=PER_HOST, busy_inboxes=list(self._lanes),
-            probe_before=format_time(now - retry.PROBE_INTERVAL),
+            now=format_time(now), lease_until=format_time(now + self._lease),
+            owner=self.identity.id, limit=free, per_host=hosts.PER_HOST, start=hosts.START,
+            room=self._room(), probe_before=format_time(now - retry.PROBE_INTERVAL),
         )  # fmt: skip
         for row in rows:
-            self._lanes[row.inbox] = asyncio.create_task(self._lane(row), name="delivery-lane")
+            self._lane_ids += 1
+            lane = self._lane_ids
+            self._inflight[row.host] += 1
+            self._lanes[lane] = asyncio.create_task(self._lane(lane, row), name="delivery-lane")
 
-    async def _lane(self, row: DeliveryRow | None) -> None:
-        inbox = row.inbox if row else ""
+    async def _lane(self, lane: int, row: DeliveryRow) -> None:
+        host = row.host
+        current: DeliveryRow | None = row
         try:
-            while row is not None and not self._stopping:
-                self._current[inbox] = row.id
-                row = await self._deliver(row)
-            if row is not None:  # stopping: the next row was leased but will not be sent
-                self._current[inbox] = row.id
+            while current is not None and not self._stopping:
+                self._current[lane] = current.id
+                current = await self._deliver(current)
+            if current is not None:  # stopping: the next row was leased but will not be sent
+                self._current[lane] = current.id
             else:
-                self._current.pop(inbox, None)
+                self._current.pop(lane, None)
         except Exception:
-            log.exception("delivery lane for %s failed", inbox)
-            self._current.pop(inbox, None)
+            log.exception("delivery lane for %s failed", row.inbox)
+            self._current.pop(lane, None)
         finally:
-            self._lanes.pop(inbox, None)
+            self._lanes.pop(lane, None)
+            self._inflight[host] -= 1
+            if self._inflight[host] <= 0:
+                del self._inflight[host]
             self._wake.set()
 
     # -- one delivery ------------------------------------------------------------------------
 
     async def _deliver(self, row: DeliveryRow) -> DeliveryRow | None:
-        slot = self._host_slots.setdefault(row.host, asyncio.Semaphore(PER_HOST))
-        async with slot:
-            status, retry_after, error = await self._send(row)
+        sent_at = time.monotonic()
+        attempt = await self._send(row)
+        mono = time.monotonic()
+        status = attempt.status
+        if status is not None and status < 500 and status != 429:
+            self.health.answered(row.host, mono)
+        elif attempt.error is None or not (
+            attempt.error == "blocked" or attempt.error.startswith(UNSAFE)
+        ):
+            self.health.failed(row.host, mono, unanswered=attempt.unanswered)
+        # A timeout while the server answered others: this activity is the trouble.
+        poisoned = attempt.unanswered and self.health.blames_activity(row.host, sent_at)
         now = self._now()
         verdict = retry.decide(
             status, attempts=row.attempts + 1, created_at=parse_time(row.created_at), now=now,
-            retry_after=retry_after, rng=self.rng,
+            retry_after=attempt.retry_after, rng=self.rng,
         )  # fmt: skip
-        if error == "blocked":
-            verdict = retry.Verdict(retry.Decision.GIVE_UP)
-        elif error is not None and error.startswith(UNSAFE):
+        outcome = verdict.decision.value
+        if attempt.error == "blocked":
+            outcome = retry.Decision.GIVE_UP.value
+        elif attempt.error is not None and attempt.error.startswith(UNSAFE):
             # An inbox the address guard refuses (loopback, private ranges, a name that
             # resolves there) never becomes deliverable: no two days of retries; the
             # follows that lead to it end, like a 410.
-            verdict = retry.Verdict(retry.Decision.GONE)
-        if verdict.decision is retry.Decision.DONE:
+            outcome = retry.Decision.GONE.value
+        elif poisoned and row.timeouts + 1 >= hosts.POISON_TIMEOUTS:
+            outcome = "aside"
+        if outcome == retry.Decision.DONE.value:
             self.sent += 1
             self._signed.pop((row.id, "cavage"), None)
             self._signed.pop((row.id, "rfc9421"), None)
         else:
-            log.info("delivery %s to %s: %s (%s)", row.activity_id, row.inbox,
-                     verdict.decision, error or status)  # fmt: skip
+            log.info("delivery %s to %s: %s (%s)", row.activity_id, row.inbox, outcome,
+                     attempt.error or status)  # fmt: skip
         return await self.store.record_delivery(
-            row, outcome=verdict.decision.value, status=status, error=error,
+            row, outcome=outcome, status=status, error=attempt.error,
             next_attempt_at=format_time(verdict.next_attempt_at) if verdict.next_attempt_at
             else None, now=format_time(now), lease_until=format_time(now + self._lease),
             unavailable_after=format_time(now - retry.UNAVAILABLE_AFTER),
+            owner=self.identity.id, unanswered=poisoned,
         )  # fmt: skip
 
-    async def _send(self, row: DeliveryRow) -> tuple[int | None, str | None, str | None]:
-        """POST one delivery: (status or None, Retry-After, error text)."""
+    async def _send(self, row: DeliveryRow) -> Attempt:
+        """POST one delivery."""
         if self.blocklist.is_blocked_url(row.inbox):
-            return None, None, "blocked"
+            return Attempt(None, error="blocked")
+        timeout = self.health.timeout(row.host)
         try:
             dialect = await self._dialect(row)
             body = (
                 row.group_payload if dialect == "group" and row.group_payload else row.payload
             ).encode()
             if not body:
-                return 204, None, None  # nothing for this server's dialect (e.g. an edit)
+                return Attempt(204)  # nothing for this server's dialect (e.g. an edit)
             known = await self._known_spec(row.host)
             spec = known or ("rfc9421" if speaks_rfc9421(await self._server(row)) else "cavage")
             status, retry_after = await self.client.post(
-                row.inbox, body, self._signature(row, body, spec)
+                row.inbox, body, self._signature(row, body, spec), wait=timeout
             )
             if known is None and spec == "rfc9421" and status in (400, 401):
                 # Double-knocking (as Fedify does): a server that refuses an RFC 9421
                 # signature gets draft-cavage at once, and we remember what it accepts.
                 spec = "cavage"
                 status, retry_after = await self.client.post(
-                    row.inbox, body, self._signature(row, body, spec)
+                    row.inbox, body, self._signature(row, body, spec), wait=timeout
                 )
             if status < 300 and known != spec:
                 self._specs[row.host] = spec
                 await self.store.set_signature_spec(row.host, spec)
         except UnsafeUrl as exc:
-            return None, None, f"{UNSAFE}{exc}"[:500]
+            return Attempt(None, error=f"{UNSAFE}{exc}"[:500])
+        except NoAnswer as exc:
+            return Attempt(None, error=str(exc)[:500], unanswered=True)
         except FetchError as exc:
-            return None, None, str(exc)[:500]
+            return Attempt(None, error=str(exc)[:500])
         except FediForumError as exc:
-            return None, None, str(exc)[:500]
-        return status, retry_after, None if status < 300 else f"HTTP {status}"
+            return Attempt(None, error=str(exc)[:500])
+        return Attempt(status, retry_after, None if status < 300 else f"HTTP {status}")
 
     async def _known_spec(self, host: str) -> str | None:
         if host not in self._specs:

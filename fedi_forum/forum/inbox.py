@@ -373,7 +373,7 @@ class Inbox:
         Announce (FEP-1b12). Microblog servers: nothing for an edit (they refetch the
         note), ``Undo{Announce}`` for a deletion (the boost disappears)."""
 
-        def build(slug: str, seq: int, announce_id: str, _note_id: str) -> Outgoing:
+        def build(slug: str, seq: int, announce_id: str, note_id: str) -> Outgoing:
             group = self.urls.group(slug)
             followers = self.urls.followers(slug)
             now = utcnow()
@@ -389,7 +389,7 @@ class Inbox:
                 ).decode()
             return Outgoing(
                 activity_id, microblog, group, orjson.dumps(group_form).decode(),
-                skip_host=parse.host_of(activity.actor),
+                skip_host=parse.host_of(activity.actor), subject=note_id,
             )  # fmt: skip
 
         return build

@@ -76,7 +76,7 @@ def group_removal(urls: Urls, label: str) -> FollowUpBuilder:
         undo = vocab.undo(f"{delete_id}/undo", group, followers, announce_id)
         return Outgoing(
             f"{delete_id}/announce", orjson.dumps(undo).decode(), group,
-            orjson.dumps(group_form).decode(),
+            orjson.dumps(group_form).decode(), subject=note_id,
         )  # fmt: skip
 
     return build

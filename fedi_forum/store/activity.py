@@ -14,6 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
+from fedi_forum.activitypub import vocab
 from fedi_forum.errors import NotFound
 from fedi_forum.models import NewNote, RemoteActor, is_newer_edit
 from fedi_forum.store.db import Database
@@ -41,6 +44,14 @@ class Outgoing:
     # A host that must not get it: an author's own Update/Delete is never relayed back
     # to the author's server (it has it; a server hung on its own Delete stalled a lane).
     skip_host: str | None = None
+    # The object it is about: deliveries to one inbox keep their order per subject
+    # (docs/delivery.md). Read from the payload unless given.
+    subject: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.subject:
+            doc = orjson.loads(self.payload or self.group_payload or "{}")
+            object.__setattr__(self, "subject", vocab.subject_of(doc) or self.activity_id)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,10 +102,10 @@ def _mark_seen(conn: sqlite3.Connection, actor_id: str, activity_id: str, now: s
 
 def _enqueue(conn: sqlite3.Connection, out: Outgoing, inbox: str, now: str) -> None:
     conn.execute(
-        "INSERT INTO deliveries (activity_id, inbox, host, payload, group_payload, signer, "
-        "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "INSERT INTO deliveries (activity_id, inbox, host, subject, payload, group_payload, "
+        "signer, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (activity_id, inbox) DO NOTHING",
-        (out.activity_id, inbox, urlsplit(inbox).netloc.lower(), out.payload,
+        (out.activity_id, inbox, urlsplit(inbox).netloc.lower(), out.subject, out.payload,
          out.group_payload, out.signer, now, now),
     )  # fmt: skip
 

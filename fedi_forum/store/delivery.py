@@ -1,25 +1,32 @@
-"""Store operations of the delivery queue.
+"""Store operations of the delivery queue (docs/delivery.md).
 
-The queue is the ``deliveries`` table: one row per (activity, inbox), FIFO per inbox.
-Only the *head* of an inbox's queue (its lowest pending id) is ever sent, and only while
-it holds a lease (``locked_until``), so several worker processes never send the same
-row at once and never reorder an inbox's deliveries. A worker that dies loses nothing:
-its leases run out and the rows are claimed again (at-least-once; receivers dedupe by
-activity id).
+The queue is the ``deliveries`` table: one row per (activity, inbox). Order is kept per
+*lane* — (inbox, subject), the activities about one object — so only the head of a
+lane (its lowest pending id) is ever sent, and only while it holds a lease
+(``locked_until``, ``lease_owner``): several worker processes never send the same row at
+once and never reorder what one inbox gets about one object, while one stuck activity
+no longer holds back everything else for that inbox. A worker that dies loses nothing:
+its leases are reclaimed (store/workers.py) or run out, and the rows are claimed again
+(at-least-once; receivers dedupe by activity id).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from fedi_forum.store.db import Database
 
-_COLS = "id, activity_id, inbox, host, payload, group_payload, signer, attempts, created_at"
+_COLS = (
+    "id, activity_id, inbox, host, subject, payload, group_payload, signer, attempts, "
+    "timeouts, created_at"
+)
+# What record_delivery is told: the row's new state ("retry" keeps it pending).
+OUTCOMES = frozenset({"delivered", "retry", "dead", "gone", "aside"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -28,10 +35,12 @@ class DeliveryRow:
     activity_id: str
     inbox: str
     host: str
+    subject: str
     payload: str
     group_payload: str | None
     signer: str
     attempts: int
+    timeouts: int
     created_at: str
 
 
@@ -51,28 +60,33 @@ def _row(r: Sequence[Any]) -> DeliveryRow:
 
 
 def _claim_heads(
-    conn: sqlite3.Connection, *, now: str, lease_until: str, limit: int, per_host: int,
-    busy_inboxes: Sequence[str], probe_before: str,
+    conn: sqlite3.Connection, *, now: str, lease_until: str, owner: str, limit: int,
+    per_host: int, start: int, room: Mapping[str, int], probe_before: str,
 ) -> list[DeliveryRow]:  # fmt: skip
-    """Lease the due heads of inbox queues and return them."""
+    """Lease the due heads of lanes and return them: at most ``room[host]`` per host (0
+    pauses it); for a host not named ``per_host`` if it has answered before, else
+    ``start`` (slow start); at most ``limit`` in all."""
     rows = conn.execute(
         """
         WITH heads AS (
             SELECT min(id) AS id FROM deliveries WHERE state = 'pending'
-            GROUP BY inbox
+            GROUP BY inbox, subject
         ), due AS (
             SELECT d.id, d.host, ROW_NUMBER() OVER (PARTITION BY d.host ORDER BY d.id) AS rn
             FROM heads JOIN deliveries d ON d.id = heads.id
             WHERE d.next_attempt_at <= :now
               AND (d.locked_until IS NULL OR d.locked_until < :now)
-              AND d.inbox NOT IN (SELECT value FROM json_each(:busy))
               AND d.host NOT IN (
                   SELECT host FROM instances WHERE unavailable_since IS NOT NULL
                   AND coalesce(last_probe_at, '') > :probe_before)
         )
-        SELECT id FROM due WHERE rn <= :per_host ORDER BY id LIMIT :limit
+        SELECT due.id FROM due LEFT JOIN json_each(:room) r ON r.key = due.host
+        LEFT JOIN instances i ON i.host = due.host
+        WHERE due.rn <= coalesce(r.value,
+            CASE WHEN i.last_seen_at IS NULL THEN :start ELSE :per_host END)
+        ORDER BY due.id LIMIT :limit
         """,
-        {"now": now, "busy": orjson.dumps(list(busy_inboxes)).decode(),
+        {"now": now, "room": orjson.dumps(dict(room)).decode(), "start": start,
          "probe_before": probe_before, "per_host": per_host, "limit": limit},
     ).fetchall()  # fmt: skip
     if not rows:
@@ -80,8 +94,9 @@ def _claim_heads(
     ids = [r[0] for r in rows]
     marks = ",".join("?" * len(ids))
     claimed = conn.execute(
-        f"UPDATE deliveries SET locked_until = ? WHERE id IN ({marks}) RETURNING {_COLS}",
-        (lease_until, *ids),
+        f"UPDATE deliveries SET locked_until = ?, lease_owner = ? WHERE id IN ({marks}) "
+        f"RETURNING {_COLS}",
+        (lease_until, owner, *ids),
     ).fetchall()
     # a server marked unavailable gets one probe per interval
     conn.execute(
@@ -98,13 +113,13 @@ class DeliveryStore:
     db: Database
 
     async def claim_deliveries(
-        self, *, now: str, lease_until: str, limit: int, per_host: int,
-        busy_inboxes: Sequence[str], probe_before: str,
+        self, *, now: str, lease_until: str, owner: str, limit: int, per_host: int,
+        start: int, room: Mapping[str, int], probe_before: str,
     ) -> list[DeliveryRow]:  # fmt: skip
         def write(conn: sqlite3.Connection) -> list[DeliveryRow]:
             return _claim_heads(
-                conn, now=now, lease_until=lease_until, limit=limit, per_host=per_host,
-                busy_inboxes=busy_inboxes, probe_before=probe_before,
+                conn, now=now, lease_until=lease_until, owner=owner, limit=limit,
+                per_host=per_host, start=start, room=room, probe_before=probe_before,
             )  # fmt: skip
 
         return await self.db.write(write)
@@ -112,27 +127,36 @@ class DeliveryStore:
     async def record_delivery(
         self, row: DeliveryRow, *, outcome: str, status: int | None, error: str | None,
         next_attempt_at: str | None, now: str, lease_until: str, unavailable_after: str,
+        owner: str, unanswered: bool = False,
     ) -> DeliveryRow | None:  # fmt: skip
-        """Record one attempt and, in the same transaction, lease the next due row of the
-        same inbox (so a busy inbox's queue drains without waiting for a claim cycle).
+        """Record one attempt and, after a success, lease in the same transaction the
+        next due lane head of the same inbox (so a busy inbox drains without waiting for
+        a claim cycle).
 
-        ``outcome``: "delivered", "retry", "dead" or "gone" (the recipient no longer
-        exists: its follows are removed and the rest of its queue is dropped).
+        ``outcome`` is one of ``OUTCOMES``: "gone" means the recipient no longer exists
+        (its follows are removed and the rest of its queue is dropped); "aside" parks a
+        row its server never answers (retried by hand). ``unanswered`` counts a timeout
+        while the server answered other deliveries (what sets a row aside).
         """
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown delivery outcome {outcome!r}")
 
         def write(conn: sqlite3.Connection) -> DeliveryRow | None:
+            timeouts = 1 if unanswered else 0
             if outcome == "retry":
                 conn.execute(
-                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, "
-                    "locked_until = NULL, last_status = ?, last_error = ? WHERE id = ?",
-                    (next_attempt_at, status, error, row.id),
+                    "UPDATE deliveries SET attempts = attempts + 1, timeouts = timeouts + ?, "
+                    "next_attempt_at = ?, locked_until = NULL, lease_owner = NULL, "
+                    "last_status = ?, last_error = ? WHERE id = ?",
+                    (timeouts, next_attempt_at, status, error, row.id),
                 )
             else:
-                state = "delivered" if outcome == "delivered" else "dead"
+                state = {"delivered": "delivered", "aside": "aside"}.get(outcome, "dead")
                 conn.execute(
                     "UPDATE deliveries SET state = ?, attempts = attempts + 1, "
-                    "locked_until = NULL, last_status = ?, last_error = ? WHERE id = ?",
-                    (state, status, error, row.id),
+                    "timeouts = timeouts + ?, locked_until = NULL, lease_owner = NULL, "
+                    "last_status = ?, last_error = ? WHERE id = ?",
+                    (state, timeouts, status, error, row.id),
                 )
             if outcome == "gone":
                 conn.execute(
@@ -148,15 +172,39 @@ class DeliveryStore:
                            unavailable_after=unavailable_after)  # fmt: skip
             if outcome != "delivered":
                 return None  # a failing inbox waits for its backoff; no eager next
-            # The inbox's next row, if due and free: the server just answered, so no
-            # health check is needed (one indexed lookup instead of the full claim).
+            # The inbox's next lane head, if due and free: the server just answered, so
+            # no health check is needed (an indexed lookup instead of the full claim).
             nxt = conn.execute(
-                f"UPDATE deliveries SET locked_until = ? WHERE id = (SELECT min(id) FROM "
-                "deliveries WHERE state = 'pending' AND inbox = ?) AND next_attempt_at <= ? "
-                f"AND (locked_until IS NULL OR locked_until < ?) RETURNING {_COLS}",
-                (lease_until, row.inbox, now, now),
+                "UPDATE deliveries SET locked_until = ?, lease_owner = ? WHERE id = ("
+                "SELECT d.id FROM deliveries d WHERE d.state = 'pending' AND d.inbox = ? "
+                "AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until < ?) "
+                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' "
+                "AND e.inbox = d.inbox AND e.subject = d.subject AND e.id < d.id) "
+                f"ORDER BY d.id LIMIT 1) RETURNING {_COLS}",
+                (lease_until, owner, row.inbox, now, now),
             ).fetchone()
             return None if nxt is None else _row(nxt)
+
+        return await self.db.write(write)
+
+    async def retry_deliveries(self, ids: Sequence[int] | None, now: str) -> int:
+        """Send set-aside (or given up) rows again at once: the rows named, or every row
+        set aside when ``ids`` is None. Returns how many were queued again."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            reset = (
+                "UPDATE deliveries SET state = 'pending', timeouts = 0, next_attempt_at = ?, "
+                "locked_until = NULL, lease_owner = NULL "
+            )
+            if ids is None:
+                cur = conn.execute(reset + "WHERE state = 'aside'", (now,))
+            else:
+                marks = ",".join("?" * len(ids))
+                cur = conn.execute(
+                    reset + f"WHERE state IN ('aside', 'dead') AND id IN ({marks})",
+                    (now, *ids),
+                )
+            return cur.rowcount
 
         return await self.db.write(write)
 
@@ -174,7 +222,11 @@ class DeliveryStore:
         marks = ",".join("?" * len(ids))
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(f"UPDATE deliveries SET locked_until = NULL WHERE id IN ({marks})", ids)
+            conn.execute(
+                "UPDATE deliveries SET locked_until = NULL, lease_owner = NULL "
+                f"WHERE id IN ({marks})",
+                ids,
+            )
 
         await self.db.write(write)
 
@@ -239,8 +291,14 @@ class DeliveryStore:
             "ORDER BY count(*) DESC LIMIT 20",
             offload=True,
         )
+        aside = await self.db.fetch_all(
+            "SELECT id, activity_id, inbox, attempts, timeouts, last_error FROM deliveries "
+            "WHERE state = 'aside' ORDER BY id DESC LIMIT 50",
+            offload=True,
+        )
         return {
             "states": {r[0]: r[1] for r in states},
+            "aside": [dict(r) for r in aside],
             "oldest_pending": oldest[0] if oldest else None,
             "failing": [dict(r) for r in hosts],
             "pending_by_host": {r[0]: r[1] for r in pending_by_host},

@@ -326,6 +326,75 @@ ALTER TABLE activities_seen_by_actor RENAME TO activities_seen;
 CREATE INDEX activities_seen_received ON activities_seen (received_at);
 """,
     ),
+    (
+        9,
+        """
+-- Delivery lanes that never stall (docs/delivery.md): order is kept per (inbox, subject)
+-- — the activities about one object — instead of per inbox; a row a server never
+-- answers while it answers the rest is set aside ('aside') after a few timeouts; leases
+-- name their owner (a row of workers) so a restarted worker reclaims a dead one's rows
+-- at once. Rows from before keep subject '' (one lane per inbox, as before).
+CREATE TABLE deliveries_v9 (
+    id              INTEGER PRIMARY KEY,
+    activity_id     TEXT NOT NULL,
+    inbox           TEXT NOT NULL,
+    host            TEXT NOT NULL,
+    subject         TEXT NOT NULL DEFAULT '',       -- the object the activity is about
+    payload         TEXT NOT NULL,
+    group_payload   TEXT,
+    signer          TEXT NOT NULL,                  -- local actor whose key signs
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'delivered', 'dead', 'aside')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    timeouts        INTEGER NOT NULL DEFAULT 0,     -- unanswered while the server answered others
+    next_attempt_at TEXT NOT NULL,
+    locked_until    TEXT,
+    lease_owner     TEXT,                           -- workers.id holding the lease
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    UNIQUE (activity_id, inbox)
+);
+INSERT INTO deliveries_v9 (id, activity_id, inbox, host, payload, group_payload, signer,
+    state, attempts, next_attempt_at, locked_until, last_status, last_error, created_at)
+    SELECT id, activity_id, inbox, host, payload, group_payload, signer, state, attempts,
+    next_attempt_at, locked_until, last_status, last_error, created_at FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v9 RENAME TO deliveries;
+CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX deliveries_host ON deliveries (host, state);
+CREATE INDEX deliveries_queue ON deliveries (state, inbox, subject, id);
+CREATE INDEX deliveries_owner ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
+
+-- Running workers (delivery and backfill), so leases have owners: a process on this
+-- machine that is gone, or a heartbeat older than a few seconds, frees its leases.
+CREATE TABLE workers (
+    id           TEXT PRIMARY KEY,                  -- machine:pid:boot id:start
+    machine      TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    boot_id      TEXT NOT NULL,
+    started_at   TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL
+);
+
+-- Reading a followed group's history (FEP-f228) is a queued job like a delivery:
+-- resumed after a restart, retried with backoff, visible to the operator.
+CREATE TABLE backfills (
+    group_id        INTEGER PRIMARY KEY REFERENCES remote_groups (id),
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'done', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    locked_until    TEXT,
+    lease_owner     TEXT,
+    added           INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    requested_at    TEXT NOT NULL,
+    finished_at     TEXT
+);
+CREATE INDEX backfills_due ON backfills (state, next_attempt_at);
+""",
+    ),
 )
 
 

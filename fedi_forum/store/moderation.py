@@ -311,8 +311,14 @@ class AdminViewStore:
             "SELECT host, count(*) FROM deliveries WHERE state = 'pending' GROUP BY host",
             offload=True,
         )
+        aside = await self.db.fetch_all(
+            "SELECT id, activity_id, inbox, timeouts, last_error FROM deliveries "
+            "WHERE state = 'aside' ORDER BY id DESC LIMIT 50",
+            offload=True,
+        )
         return {
             "followers": [tuple(r) for r in followers],
             "instances": [tuple(r) for r in instances],
             "pending": {r[0]: r[1] for r in pending},
+            "aside": [tuple(r) for r in aside],
         }

@@ -37,6 +37,7 @@ from fedi_forum.store.moderation import AdminViewStore, ModerationStore
 from fedi_forum.store.remote import RemoteStore
 from fedi_forum.store.rows import RowLike, note_from_row
 from fedi_forum.store.staff import StaffStore
+from fedi_forum.store.workers import WorkerStore
 
 _DISCUSSION_COLS = (
     "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
@@ -99,7 +100,15 @@ class NewDiscussion:
     now: str
 
 
-class Store(ActivityStore, DeliveryStore, ModerationStore, AdminViewStore, StaffStore, RemoteStore):
+class Store(
+    ActivityStore,
+    DeliveryStore,
+    ModerationStore,
+    AdminViewStore,
+    StaffStore,
+    RemoteStore,
+    WorkerStore,
+):
     def __init__(self, db: Database) -> None:
         self.db = db
 

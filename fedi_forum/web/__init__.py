@@ -77,6 +77,7 @@ def routes() -> list[Route]:
         Route("/admin/blocks/import", admin.import_blocks, methods=["GET", "POST"]),
         Route("/admin/blocks/{action:block_action}", admin.blocks, methods=["POST"]),
         Route("/admin/instances/{host}/dialect", admin.set_dialect, methods=["POST"]),
+        Route("/admin/deliveries/retry", admin.retry_deliveries, methods=["POST"]),
         Route("/admin/remote/{action:remote_action}", admin.remote_follow, methods=["POST"]),
         Route("/d/{slug}/interact", interaction.interact),
         Route("/authorize_interaction", interaction.authorize_interaction),

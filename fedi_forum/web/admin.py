@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from fedi_forum.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fedi_forum.forum.moderation import REASONS, Moderation
 from fedi_forum.forum.staff import SESSION_SECONDS, Session
-from fedi_forum.models import DiscussionState
+from fedi_forum.models import DiscussionState, utcnow
 from fedi_forum.web.forms import read_form
 from fedi_forum.web.pages import render
 from fedi_forum.web.state import Services, services
@@ -321,6 +321,21 @@ async def import_blocks(request: Request, session: Session, form: FormData | Non
         preview = await moderation.preview_import(text)
     return render(request, "admin/import.html", session=session, preview=preview, text=text,
                   reasons=REASONS)  # fmt: skip
+
+
+@staff_only("admin")
+async def retry_deliveries(request: Request, session: Session, form: FormData | None) -> Response:
+    """Send set-aside deliveries again: the one named (``id``), or all (``all``)."""
+    assert form is not None
+    raw = str(form.get("id", ""))
+    ids = None if form.get("all") == "1" else [int(raw)] if raw.isdigit() else []
+    if ids == []:
+        raise InvalidInput("no delivery named", public_message="no delivery named")
+    svc = services(request)
+    await svc.store.retry_deliveries(ids, utcnow())
+    if svc.delivery is not None:
+        svc.delivery.wake()
+    return RedirectResponse("/admin/federation#aside", status_code=303)
 
 
 @staff_only("admin")

@@ -329,6 +329,32 @@ async def test_blocklist_import_preview_and_dialect_override(
     assert info.dialect_override == "group"
 
 
+async def test_set_aside_deliveries_are_shown_and_sent_again_from_admin(
+    live: Live, remote: RemoteServer
+) -> None:
+    await _setup(live, remote)
+    assert live.services.delivery is not None
+    await live.services.delivery.drain()
+
+    def set_aside(conn):  # type: ignore[no-untyped-def]
+        conn.execute("UPDATE deliveries SET state = 'aside', timeouts = 3 WHERE id = 2")
+
+    await live.store.db.write(set_aside)
+    await login(live.client, "beheer")
+    page = await live.client.get("/admin/federation", headers=BROWSER)
+    assert "Apart gezet" in page.text
+    assert "/d/park/m/1/announce" in page.text
+    token = _csrf(page.text)
+    bad = await live.client.post("/admin/deliveries/retry", data={"csrf": token, "id": "x"})
+    assert bad.status_code == 400
+    r = await live.client.post("/admin/deliveries/retry", data={"csrf": token, "id": "2"})
+    assert r.status_code == 303
+    state = await live.store.db.fetch_one("SELECT state, timeouts FROM deliveries WHERE id = 2")
+    assert tuple(state) in (("pending", 0), ("delivered", 0))
+    page = await live.client.get("/admin/federation", headers=BROWSER)
+    assert "Niets apart gezet." in page.text
+
+
 async def test_every_discussion_switch_from_admin(live: Live, remote: RemoteServer) -> None:
     await _setup(live, remote)
     await login(live.client, "beheer")

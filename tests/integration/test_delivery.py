@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from fedi_forum.federation import retry
+from fedi_forum.federation import hosts, retry
 from fedi_forum.models import utcnow
 from tests.conftest import AS2, Live
 from tests.support.remote import RemoteServer, remote_server
@@ -116,6 +118,90 @@ async def test_dead_and_failing_servers_do_not_slow_healthy_ones(
     assert by_host[failing.base_url.removeprefix("http://")][0] >= 2
 
 
+async def test_a_server_hung_on_one_activity_gets_everything_else_and_it_is_set_aside(
+    live: Live, servers: list[RemoteServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forum server that never answers one activity (here: the Announce{Delete} of its
+    own member's reply) still gets every other activity within seconds; after
+    POISON_TIMEOUTS unanswered attempts, while it answered the rest, the activity is set
+    aside, listed by `fedi-forum deliveries`, and sent again by hand."""
+    monkeypatch.setattr(hosts, "NORMAL_TIMEOUT", 4.0)  # the first attempt hangs 4 s
+    monkeypatch.setattr(hosts, "SHORT_TIMEOUT", 1.0)
+    group = await _discussion(live)
+    forum, home = servers[0], servers[1]
+    forum.software = "lemmy"
+    follower = forum.actor("f")
+    await follower.post(live.client, f"{group}/inbox", follower.activity("Follow", group))
+    author = home.actor("writer", key_index=1)
+    first = author.note("eerst", in_reply_to=f"{group}/m/0")
+    await author.post(live.client, f"{group}/inbox", author.create(first))
+    await drain(live)
+    forum.hang_on.add("/m/1/delete/")  # the group's Announce of the author's Delete
+    await author.post(
+        live.client, f"{group}/inbox",
+        author.activity("Delete", {"id": first["id"], "type": "Tombstone"}),
+    )  # fmt: skip
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    later = [author.note(f"n{i}", in_reply_to=f"{group}/m/0") for i in range(5)]
+    for note in later:
+        await author.post(live.client, f"{group}/inbox", author.create(note))
+
+    def announced() -> set[str]:
+        return {
+            d["object"]["object"]["id"] for _, _, d in forum.delivered
+            if d["type"] == "Announce" and d["object"].get("type") == "Create"
+        }  # fmt: skip
+
+    async with asyncio.timeout(10):
+        while not {n["id"] for n in later} <= announced():
+            await asyncio.sleep(0.05)
+    # all of it while the Delete's first attempt still hangs
+    assert loop.time() - started < 3.0, "the hung activity held back the rest"
+    monkeypatch.setattr(hosts, "NORMAL_TIMEOUT", 1.0)  # the retries: quicker
+
+    # keep the server busy answering (as a real server is) until the Delete is set aside
+    async with asyncio.timeout(30):
+        i = 0
+        while True:
+            row = await live.store.db.fetch_one(
+                "SELECT id, state, timeouts FROM deliveries WHERE activity_id LIKE '%/delete/%'"
+            )
+            if row["state"] == "aside":
+                break
+            i += 1
+            note = author.note(f"busy{i}", in_reply_to=f"{group}/m/0")
+            await author.post(live.client, f"{group}/inbox", author.create(note))
+            await asyncio.sleep(0.3)
+    assert row["timeouts"] == hosts.POISON_TIMEOUTS
+    await drain(live)  # set aside: no longer due, nothing waits for it
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "fedi_forum", "deliveries", *args,
+             "--data-dir", str(live.settings.data_dir), "--keys-dir", str(live.settings.keys_dir),
+             "--base-url", live.base_url],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    listed = cli()
+    assert listed.returncode == 0, listed.stderr
+    assert "set aside" in listed.stdout
+    assert "/m/1/delete/" in listed.stdout
+    forum.hang_on.clear()  # the server is fixed
+    again = cli("--retry", str(row["id"]))
+    assert again.returncode == 0, again
+    assert "queued again: 1" in again.stdout
+    async with asyncio.timeout(10):
+        while not any(
+            d["type"] == "Announce" and d["object"].get("type") == "Delete"
+            for _, _, d in forum.delivered
+        ):
+            live.services.delivery.wake()  # type: ignore[union-attr]
+            await asyncio.sleep(0.1)
+    assert cli("--retry", "999999").returncode == 1  # nothing of that id to send again
+
+
 async def test_retry_after_is_honoured_and_500_then_ok_is_delivered(
     live: Live, remote: RemoteServer
 ) -> None:
@@ -167,17 +253,34 @@ async def test_gone_removes_the_follower_and_4xx_gives_up(live: Live, remote: Re
     assert tuple(row) == ("dead", 1)
 
 
-async def test_each_inbox_gets_its_activities_in_order(live: Live, remote: RemoteServer) -> None:
+async def test_what_concerns_one_note_reaches_each_inbox_in_order(
+    live: Live, servers: list[RemoteServer]
+) -> None:
+    """Create → Update → Delete of one note are one lane: a slow inbox gets them in the
+    order made even when they are queued together (docs/delivery.md)."""
     group = await _discussion(live)
-    alice = remote.actor("alice")
-    await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
-    remote.inbox_delay = 0.05
-    notes = [alice.note(f"n{i}", in_reply_to=f"{group}/m/0") for i in range(8)]
-    for note in notes:
-        await alice.post(live.client, f"{group}/inbox", alice.create(note))
+    lemmy, home = servers[0], servers[1]
+    lemmy.software = "lemmy"  # gets Announce{Create/Update/Delete}: all three kinds
+    follower = lemmy.actor("f")
+    await follower.post(live.client, f"{group}/inbox", follower.activity("Follow", group))
     await drain(live)
-    objects = [d["object"] for _, _, d in remote.delivered if d["type"] == "Announce"]
-    assert objects == [n["id"] for n in notes]
+    lemmy.inbox_delay = 0.2
+    author = home.actor("writer", key_index=1)
+    notes = [author.note(f"n{i}", in_reply_to=f"{group}/m/0") for i in range(3)]
+    for note in notes:  # queued at once, no drain in between
+        await author.post(live.client, f"{group}/inbox", author.create(note))
+        edit = dict(note, content="<p>daarna</p>", updated="2026-11-28T12:00:00Z")
+        await author.post(live.client, f"{group}/inbox", author.activity("Update", edit))
+        gone = author.activity("Delete", {"id": note["id"], "type": "Tombstone"})
+        await author.post(live.client, f"{group}/inbox", gone)
+    await drain(live)
+    for note in notes:
+        about = [
+            d["object"]["type"] for _, _, d in lemmy.delivered
+            if d["type"] == "Announce" and isinstance(d["object"], dict)
+            and note["id"] in (d["object"]["object"], (d["object"]["object"] or {}).get("id"))
+        ]  # fmt: skip
+        assert about == ["Create", "Update", "Delete"], about
 
 
 async def test_stopping_mid_fanout_loses_nothing(
@@ -216,8 +319,8 @@ async def test_stopping_mid_fanout_loses_nothing(
     # which receivers dedupe); nothing is missing
     unique = {d["id"]: d["type"] for _, _, d in slow.delivered}
     assert sorted(unique.values()) == ["Accept"] + ["Announce"] * 6
-    announced = [d["object"] for _, _, d in slow.delivered if d["type"] == "Announce"]
-    assert list(dict.fromkeys(announced)) == [n["id"] for n in notes]  # in order
+    announced = {d["object"] for _, _, d in slow.delivered if d["type"] == "Announce"}
+    assert announced == {n["id"] for n in notes}
 
 
 async def test_edits_and_deletions_follow_the_announce(

@@ -164,6 +164,10 @@ class RemoteServer:
         self.inbox_status = 202
         self.inbox_queue: list[tuple[int, dict[str, str]]] = []
         self.inbox_delay = 0.0
+        # a delivery whose body holds one of these is not answered until the marker is
+        # removed, then refused unprocessed (a server hung on one activity, as a real
+        # forum server hung on its own Announce{Delete})
+        self.hang_on: set[str] = set()
         self.software = "mastodon"
         self.software_version = "4.3.0"
         self.delivered: list[tuple[str, str, dict[str, Any]]] = []
@@ -227,6 +231,10 @@ class RemoteServer:
         async def inbox(request: Request) -> Response:
             body = await request.body()
             self.received.append((request.url.path, dict(request.headers), body))
+            if any(marker.encode() in body for marker in self.hang_on):
+                while any(marker.encode() in body for marker in self.hang_on):
+                    await asyncio.sleep(0.05)  # until the marker is cleared (or we stop)
+                return Response(status_code=503)  # a hung request was never processed
             if self.inbox_delay:
                 await asyncio.sleep(self.inbox_delay)
             if "signature-input" in request.headers and not self.accept_rfc9421:
@@ -316,7 +324,10 @@ async def remote_server() -> AsyncIterator[RemoteServer]:
         return server.app()
 
     async with live_server(make):
-        yield server
+        try:
+            yield server
+        finally:
+            server.hang_on.clear()  # let hung requests end, so the server can stop
 
 
 def rfc9421_headers(actor: RemoteActor, url: str, body: bytes) -> dict[str, str]:
