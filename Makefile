@@ -57,6 +57,8 @@ bench: install-dev
 	$(BIN)/python bench/keys.py
 	$(BIN)/python bench/flood.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/faulty.py
+	$(BIN)/python bench/recovery.py
 	$(BIN)/python bench/reads.py
 	$(BIN)/python bench/goals.py
 
@@ -67,6 +69,8 @@ bench-quick: install-dev
 	$(BIN)/python bench/keys.py --runs 1 --new 200 --seconds 2
 	$(BIN)/python bench/flood.py --runs 1 --seconds 6
 	$(BIN)/python bench/fanout.py --runs 1
+	$(BIN)/python bench/faulty.py --runs 1
+	$(BIN)/python bench/recovery.py --runs 2
 	$(BIN)/python bench/reads.py --runs 1 --seconds 2 --replies 2000
 	$(BIN)/python bench/goals.py
 

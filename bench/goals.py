@@ -104,6 +104,20 @@ def rows() -> list[dict[str, Any]]:
             f"attempt each, RSS +{fan['iso_rss_growth_mb']:.0f} MB", "G2 of the same run",
             f"{fan['iso_ratio']:.2f}×", "≤ 1.1×, bounded",
             fan["iso_ratio"] <= 1.1)  # fmt: skip
+    faulty = newest("faulty")
+    if faulty:
+        add("G2-faulty", "30 replies → 300 servers of their own; 15 never answer, 30 answer 500",
+            f"healthy 255 done in {faulty['faulty_s']:.1f} s"
+            f"{spread([r['faulty_s'] for r in faulty['runs']], '{:.1f}')}",
+            f"the same 255, no faulty servers: {faulty['clean_s']:.1f} s",
+            f"{faulty['ratio']:.2f}×", "≤ 1.1×", faulty["ratio"] <= 1.1)  # fmt: skip
+    recovery = newest("recovery")
+    if recovery:
+        add("G7-recovery", "kill -9 with deliveries in flight, restart → first of them 2xx",
+            f"{recovery['resumed_s']:.2f} s"
+            f"{spread([r['resumed_s'] for r in recovery['runs']], '{:.2f}')}",
+            f"process listening after {recovery['listening_s']:.2f} s; lease 120 s", "",
+            "≤ 5 s", recovery["resumed_s"] <= 5)  # fmt: skip
     page = newest("html_page")
     if page:
         two = page["2w"]

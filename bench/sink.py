@@ -4,6 +4,8 @@ to stand for N remote servers. Stops by itself after LIFETIME seconds.
 
     python bench/sink.py PORT NHOSTS LIFETIME_S LO_MS,HI_MS [DEAD FAILING]
 
+Host i (1-based) is ``address(i)``: 127.0.0.1–127.0.0.254, then 127.0.1.1 …
+
 With DEAD and FAILING (G2-iso), the last DEAD hosts read requests and never answer
 (a black hole after connect: the sender waits for its timeout) and the FAILING hosts
 before them answer 500.
@@ -64,16 +66,21 @@ class Sink(asyncio.Protocol):
             self.transport.write(self.reply)
 
 
+def address(i: int) -> str:
+    """The loopback address of host ``i`` (1-based), past 254 into 127.0.1.x."""
+    return f"127.0.{(i - 1) // 254}.{(i - 1) % 254 + 1}"
+
+
 async def main() -> None:
     port, hosts, lifetime = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     Sink.lo, Sink.hi = (float(x) for x in sys.argv[4].split(","))
     if len(sys.argv) > 6:
         dead, failing = int(sys.argv[5]), int(sys.argv[6])
-        Sink.dead = {f"127.0.0.{i}" for i in range(hosts - dead + 1, hosts + 1)}
-        Sink.failing = {f"127.0.0.{i}" for i in range(hosts - dead - failing + 1, hosts - dead + 1)}
+        Sink.dead = {address(i) for i in range(hosts - dead + 1, hosts + 1)}
+        Sink.failing = {address(i) for i in range(hosts - dead - failing + 1, hosts - dead + 1)}
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        Sink, host=[f"127.0.0.{i}" for i in range(1, hosts + 1)], port=port, backlog=4096
+        Sink, host=[address(i) for i in range(1, hosts + 1)], port=port, backlog=4096
     )
     stop: asyncio.Future[None] = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -17,8 +17,6 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from fedi_forum.store.db import Database
 
 _COLS = (
@@ -65,33 +63,50 @@ def _claim_heads(
 ) -> list[DeliveryRow]:  # fmt: skip
     """Lease the due heads of lanes and return them: at most ``room[host]`` per host (0
     pauses it); for a host not named ``per_host`` if it has answered before, else
-    ``start`` (slow start); at most ``limit`` in all."""
-    rows = conn.execute(
-        """
-        WITH heads AS (
-            SELECT min(id) AS id FROM deliveries WHERE state = 'pending'
-            GROUP BY inbox, subject
-        ), due AS (
-            SELECT d.id, d.host, ROW_NUMBER() OVER (PARTITION BY d.host ORDER BY d.id) AS rn
-            FROM heads JOIN deliveries d ON d.id = heads.id
-            WHERE d.next_attempt_at <= :now
-              AND (d.locked_until IS NULL OR d.locked_until < :now)
-              AND d.host NOT IN (
-                  SELECT host FROM instances WHERE unavailable_since IS NOT NULL
-                  AND coalesce(last_probe_at, '') > :probe_before)
+    ``start`` (slow start); at most ``limit`` in all.
+
+    Heads are read oldest first from the partial index of pending rows and capped per
+    host here, stopping at ``limit``: a claim reads about as many rows as it leases,
+    however long the queue (a window function over every lane head cost a full scan
+    of the queue per claim, which halved throughput at 9,000 pending rows)."""
+    paused = {
+        r[0]
+        for r in conn.execute(
+            "SELECT host FROM instances WHERE unavailable_since IS NOT NULL "
+            "AND coalesce(last_probe_at, '') > ?",
+            (probe_before,),
         )
-        SELECT due.id FROM due LEFT JOIN json_each(:room) r ON r.key = due.host
-        LEFT JOIN instances i ON i.host = due.host
-        WHERE due.rn <= coalesce(r.value,
-            CASE WHEN i.last_seen_at IS NULL THEN :start ELSE :per_host END)
-        ORDER BY due.id LIMIT :limit
-        """,
-        {"now": now, "room": orjson.dumps(dict(room)).decode(), "start": start,
-         "probe_before": probe_before, "per_host": per_host, "limit": limit},
-    ).fetchall()  # fmt: skip
-    if not rows:
+    }
+    left = dict(room)
+    ids: list[int] = []
+    heads = conn.execute(
+        # INDEXED BY: oldest first from the pending rows alone, stopping early; the
+        # planner would otherwise sort every due row first
+        "SELECT d.id, d.host, i.last_seen_at IS NOT NULL FROM deliveries d "
+        "INDEXED BY deliveries_pending LEFT JOIN instances i ON i.host = d.host "
+        "WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
+        "AND (d.locked_until IS NULL OR d.locked_until < ?) "
+        "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' "
+        "AND e.inbox = d.inbox AND e.subject = d.subject AND e.id < d.id) "
+        "ORDER BY d.id",
+        (now, now),
+    )
+    for row_id, host, answered_before in heads:
+        if host in paused:
+            continue
+        free = left.get(host)
+        if free is None:
+            free = per_host if answered_before else start
+        if free <= 0:
+            left[host] = 0
+            continue
+        left[host] = free - 1
+        ids.append(row_id)
+        if len(ids) >= limit:
+            break
+    heads.close()
+    if not ids:
         return []
-    ids = [r[0] for r in rows]
     marks = ",".join("?" * len(ids))
     claimed = conn.execute(
         f"UPDATE deliveries SET locked_until = ?, lease_owner = ? WHERE id IN ({marks}) "
@@ -176,7 +191,8 @@ class DeliveryStore:
             # no health check is needed (an indexed lookup instead of the full claim).
             nxt = conn.execute(
                 "UPDATE deliveries SET locked_until = ?, lease_owner = ? WHERE id = ("
-                "SELECT d.id FROM deliveries d WHERE d.state = 'pending' AND d.inbox = ? "
+                "SELECT d.id FROM deliveries d INDEXED BY deliveries_queue "
+                "WHERE d.state = 'pending' AND d.inbox = ? "
                 "AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until < ?) "
                 "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' "
                 "AND e.inbox = d.inbox AND e.subject = d.subject AND e.id < d.id) "

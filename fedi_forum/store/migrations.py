@@ -364,6 +364,7 @@ ALTER TABLE deliveries_v9 RENAME TO deliveries;
 CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
 CREATE INDEX deliveries_host ON deliveries (host, state);
 CREATE INDEX deliveries_queue ON deliveries (state, inbox, subject, id);
+CREATE INDEX deliveries_pending ON deliveries (id) WHERE state = 'pending';
 CREATE INDEX deliveries_owner ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
 
 -- Running workers (delivery and backfill), so leases have owners: a process on this
