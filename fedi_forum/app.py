@@ -80,6 +80,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 stack.push_async_callback(worker.stop)
             notes = NoteFetcher(client, keys_resolver, blocklist)
             remote = RemoteDiscussions(settings, store, keys_resolver, client, notes)
+            await remote.start()  # the backfill jobs
             stack.push_async_callback(remote.stop)
             media = MediaProxy(settings.base_url, key_files.load_or_create_secret("media"), client)
             views = ViewCounter(store)

@@ -458,8 +458,13 @@ def _remote_command(args: argparse.Namespace, settings: Settings, explicit: bool
         store = discussions.store
         if args.command == "following":
             for g in await store.remote_groups():
+                history = g.backfill_state or "-"
+                if g.backfill_state == "pending" and g.backfill_attempts:
+                    history = f"retrying after {g.backfill_attempts} attempts"
+                if g.backfill_error and g.backfill_state != "done":
+                    history += f" ({g.backfill_error[:120]})"
                 print(f"{g.state}\t@{g.handle}\t{g.note_count} notes\t{g.name}\t"
-                      f"backfilled {g.backfilled_at or '-'}")  # fmt: skip
+                      f"history {history}, read {g.backfilled_at or '-'}")  # fmt: skip
             return 0
         async with _federation(s, discussions) as (client, blocklist):
             keys = KeyResolver(store, client, blocklist)

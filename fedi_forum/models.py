@@ -206,6 +206,10 @@ class RemoteGroup:
     created_at: str
     updated_at: str
     backfilled_at: str | None
+    # the history job (docs/delivery.md "Backfill"): pending | done | failed, or None
+    backfill_state: str | None = None
+    backfill_attempts: int = 0
+    backfill_error: str | None = None
 
     @property
     def host(self) -> str:

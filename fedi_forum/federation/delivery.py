@@ -180,11 +180,7 @@ class DeliveryWorker:
     async def _keep_alive(self) -> None:
         """Heartbeat, and free the leases of workers that are gone."""
         self._beat_at = time.monotonic()
-        now = self._now()
-        await self.store.heartbeat(self.identity, format_time(now))
-        gone = liveness.gone(await self.store.workers(), self.identity)
-        stale = format_time(now - timedelta(seconds=liveness.STALE_SECONDS))
-        freed = await self.store.reclaim_leases(gone, stale)
+        freed = await liveness.beat(self.store, self.identity)
         if freed:
             self.reclaimed += freed
             log.warning("freed %d leases of delivery workers that are gone", freed)

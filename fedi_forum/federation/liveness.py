@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fedi_forum.store.workers import WorkerRow
+from fedi_forum.store.workers import WorkerRow, WorkerStore
 
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 10.0  # a heartbeat this old frees the worker's leases
@@ -78,3 +79,17 @@ def gone(workers: Iterable[WorkerRow], me: WorkerRow) -> list[str]:
         elif now_start != start:
             dead.append(worker.id)  # the pid now belongs to another process
     return dead
+
+
+def _stamp(moment: datetime) -> str:
+    # fixed width (always microseconds): heartbeats are compared as strings in SQL
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def beat(store: WorkerStore, me: WorkerRow) -> int:
+    """Heartbeat for ``me``, and free the leases of workers that are gone (provably, or
+    by a stale heartbeat). Returns the rows freed."""
+    now = datetime.now(UTC)
+    await store.heartbeat(me, _stamp(now))
+    dead = gone(await store.workers(), me)
+    return await store.reclaim_leases(dead, _stamp(now - timedelta(seconds=STALE_SECONDS)))

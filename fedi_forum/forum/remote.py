@@ -13,14 +13,20 @@ relays removes the note from our copy of that discussion, nowhere else.
 
 Backfill (FEP-f228): once the follow is accepted, the group's context collection
 (found on its featured opening post, or failing that its outbox) is read so the history
-is complete; a reply whose parent we lack fetches the parent chain (bounded).
+is complete; a reply whose parent we lack fetches the parent chain (bounded). Reading
+the history is a queued job (``backfills``, queued in the transaction that stores the
+Accept), run by every ``serve`` process under a lease, retried with backoff and resumed
+after a restart; ``fedi-forum following`` and /admin/federation show its state.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -30,11 +36,19 @@ from fedi_forum.activitypub.parse import Activity, IncomingNote
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import FediForumError, InvalidInput, KeyFetchFailed, NotFound
+from fedi_forum.federation import liveness, retry
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.interaction import parse_handle
 from fedi_forum.forum.notes import NoteFetcher, new_note
-from fedi_forum.models import NewNote, RemoteActor, RemoteGroup, RemoteGroupState, utcnow
+from fedi_forum.models import (
+    NewNote,
+    RemoteActor,
+    RemoteGroup,
+    RemoteGroupState,
+    format_time,
+    utcnow,
+)
 from fedi_forum.store import Outgoing, Store
 
 log = logging.getLogger(__name__)
@@ -43,6 +57,9 @@ MAX_BACKFILL = 1_000  # notes read from one context collection
 MAX_PAGES = 50  # collection pages followed
 BACKFILL_CONCURRENCY = 4  # notes fetched at once from other servers
 MAX_PARENT_DEPTH = 5  # missing parents fetched for one arriving reply
+BACKFILL_LEASE = timedelta(minutes=10)  # one run; the heartbeat frees it sooner
+BACKFILL_ATTEMPTS = 6  # runs before a job is marked failed (backoff 15 s … 4 min)
+BACKFILL_POLL_SECONDS = 5.0
 
 
 class RemoteDiscussions:
@@ -60,12 +77,79 @@ class RemoteDiscussions:
         self.client = client
         self.notes = notes
         self.urls = Urls(settings.base_url)
-        self._backfills: dict[int, asyncio.Task[int]] = {}
+        self.identity = liveness.this_worker(utcnow())
+        self.rng = random.Random()  # noqa: S311 - retry jitter
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the backfill runner ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Run queued backfill jobs in this process. Every ``serve`` process does; a job
+        is leased (owner: this process), so one group's history is read by one process
+        at a time, and a job cut off by a crash is resumed (docs/delivery.md)."""
+        self._tasks = [
+            asyncio.create_task(self._run_jobs(), name="backfill-runner"),
+            asyncio.create_task(self._heartbeat(), name="backfill-heartbeat"),
+        ]
 
     async def stop(self) -> None:
-        for task in list(self._backfills.values()):
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._backfills.values(), return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            self._tasks = []
+            await self.store.release_backfills(self.identity.id)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                if await liveness.beat(self.store, self.identity):
+                    self._wake.set()  # a dead process's job is free again
+            except Exception:
+                log.exception("backfill heartbeat failed")
+            await asyncio.sleep(liveness.HEARTBEAT_SECONDS)
+
+    async def _run_jobs(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                now = datetime.now(UTC)
+                group_id = await self.store.claim_backfill(
+                    now=format_time(now), lease_until=format_time(now + BACKFILL_LEASE),
+                    owner=self.identity.id,
+                )  # fmt: skip
+                if group_id is not None:
+                    await self._run_job(group_id)
+                    continue
+            except Exception:
+                log.exception("backfill runner failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), BACKFILL_POLL_SECONDS)
+
+    async def _run_job(self, group_id: int) -> None:
+        group = await self.store.remote_group_by_id(group_id)
+        if group is None:
+            return
+        try:
+            added = await self.backfill(group)
+        except FediForumError as exc:
+            attempts = group.backfill_attempts + 1
+            later = None
+            if attempts < BACKFILL_ATTEMPTS:
+                later = format_time(datetime.now(UTC) + retry.backoff(attempts, self.rng))
+            log.warning("backfill of %s failed (attempt %d): %s", group.handle, attempts, exc)
+            await self.store.record_backfill(
+                group_id, added=0, error=str(exc), next_attempt_at=later, now=utcnow()
+            )
+            return
+        log.info("backfill of %s: %d notes added", group.handle, added)
+        await self.store.record_backfill(
+            group_id, added=added, error=None, next_attempt_at=None, now=utcnow()
+        )
 
     # -- following ------------------------------------------------------------------------
 
@@ -140,7 +224,7 @@ class RemoteDiscussions:
         if answered is None:
             return "ignored: no follow of ours waiting"
         if accepted:
-            self.schedule_backfill(answered)
+            self._wake.set()  # its backfill job was queued with the answer
         return "accepted"
 
     # -- what the group shares ----------------------------------------------------------
@@ -208,25 +292,6 @@ class RemoteDiscussions:
         return (await self.notes.parent_chain(note, held, MAX_PARENT_DEPTH))[1]
 
     # -- backfill (FEP-f228) --------------------------------------------------------------
-
-    def schedule_backfill(self, group: RemoteGroup) -> None:
-        """Run one backfill per group in the background (a second request while one
-        runs is dropped: the running one reads the whole collection anyway)."""
-        running = self._backfills.get(group.id)
-        if running is not None and not running.done():
-            return
-        task = asyncio.create_task(self._backfill_logged(group))
-        self._backfills[group.id] = task
-        task.add_done_callback(lambda _: self._backfills.pop(group.id, None))
-
-    async def _backfill_logged(self, group: RemoteGroup) -> int:
-        try:
-            added = await self.backfill(group)
-        except FediForumError as exc:
-            log.warning("backfill of %s failed: %s", group.handle, exc)
-            return 0
-        log.info("backfill of %s: %d notes added", group.handle, added)
-        return added
 
     async def backfill(self, group: RemoteGroup) -> int:
         """Read the group's history; returns how many notes were new."""

@@ -28,9 +28,13 @@ _GROUP_COLS = (
     "CASE WHEN json_valid(a.raw) AND json_type(a.raw, '$.summary') = 'text' "
     "THEN json_extract(a.raw, '$.summary') ELSE '' END, "
     "coalesce(a.url, g.actor_id), coalesce(a.shared_inbox, a.inbox), "
-    "g.created_at, g.updated_at, g.backfilled_at"
+    "g.created_at, g.updated_at, g.backfilled_at, b.state, coalesce(b.attempts, 0), "
+    "b.last_error"
 )
-_GROUP_FROM = "remote_groups g LEFT JOIN actors a ON a.id = g.actor_id"
+_GROUP_FROM = (
+    "remote_groups g LEFT JOIN actors a ON a.id = g.actor_id "
+    "LEFT JOIN backfills b ON b.group_id = g.id"
+)
 # Same names as the notes query of store.py, so one row → Note mapping serves both.
 _NOTE_COLS = (
     "n.id, n.group_id AS discussion_id, n.position AS seq, n.ap_id, n.author_id, "
@@ -47,8 +51,21 @@ def _group(row: Sequence[Any]) -> RemoteGroup:
         id=row[0], actor_id=row[1], handle=row[2], state=RemoteGroupState(row[3]),
         follow_activity_id=row[4], note_count=row[5], name=row[6], summary=row[7],
         url=row[8], inbox=row[9], created_at=row[10], updated_at=row[11],
-        backfilled_at=row[12],
+        backfilled_at=row[12], backfill_state=row[13], backfill_attempts=row[14],
+        backfill_error=row[15],
     )  # fmt: skip
+
+
+def _request_backfill(conn: sqlite3.Connection, group_id: int, now: str) -> None:
+    """Queue (or queue again) reading a group's history. A job already running keeps
+    its lease; it reads the whole collection anyway."""
+    conn.execute(
+        "INSERT INTO backfills (group_id, next_attempt_at, requested_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (group_id) DO UPDATE SET state = 'pending', attempts = 0, "
+        "next_attempt_at = excluded.next_attempt_at, requested_at = excluded.requested_at, "
+        "last_error = NULL",
+        (group_id, now, now),
+    )
 
 
 def _group_by(conn: sqlite3.Connection, column: str, value: object) -> RemoteGroup | None:
@@ -75,6 +92,12 @@ class RemoteStore:
     async def remote_group(self, actor_id: str) -> RemoteGroup | None:
         row = await self.db.fetch_one(
             f"SELECT {_GROUP_COLS} FROM {_GROUP_FROM} WHERE g.actor_id = ?", (actor_id,)
+        )
+        return None if row is None else _group(row)
+
+    async def remote_group_by_id(self, group_id: int) -> RemoteGroup | None:
+        row = await self.db.fetch_one(
+            f"SELECT {_GROUP_COLS} FROM {_GROUP_FROM} WHERE g.id = ?", (group_id,)
         )
         return None if row is None else _group(row)
 
@@ -141,12 +164,76 @@ class RemoteStore:
             cur = conn.execute(
                 "UPDATE remote_groups SET state = ?, updated_at = ? WHERE actor_id = ? "
                 "AND state IN ('pending', 'accepted') "
-                "AND (? IS NULL OR follow_activity_id = ?)",
+                "AND (? IS NULL OR follow_activity_id = ?) RETURNING id",
                 (state, now, group_actor, follow_id, follow_id),
-            )
-            return _group_by(conn, "g.actor_id", group_actor) if cur.rowcount else None
+            ).fetchone()
+            if cur is None:
+                return None
+            if accepted:  # reading the history is queued with the answer: never lost
+                _request_backfill(conn, cur[0], now)
+            return _group_by(conn, "g.id", cur[0])
 
         return await self.db.write(write)
+
+    async def request_backfill(self, group_id: int, now: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            _request_backfill(conn, group_id, now)
+
+        await self.db.write(write)
+
+    async def claim_backfill(self, *, now: str, lease_until: str, owner: str) -> int | None:
+        """Lease the oldest due backfill job of a group still accepted; its group id."""
+
+        def write(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "UPDATE backfills SET locked_until = ?, lease_owner = ? WHERE group_id = ("
+                "SELECT b.group_id FROM backfills b JOIN remote_groups g ON g.id = b.group_id "
+                "WHERE b.state = 'pending' AND g.state = 'accepted' AND b.next_attempt_at <= ? "
+                "AND (b.locked_until IS NULL OR b.locked_until < ?) "
+                "ORDER BY b.next_attempt_at LIMIT 1) RETURNING group_id",
+                (lease_until, owner, now, now),
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        return await self.db.write(write)
+
+    async def record_backfill(
+        self, group_id: int, *, added: int, error: str | None, next_attempt_at: str | None,
+        now: str,
+    ) -> None:  # fmt: skip
+        """One run of a job: done (``error`` None), retried at ``next_attempt_at``, or
+        failed for good (neither)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            if error is None:
+                conn.execute(
+                    "UPDATE backfills SET state = 'done', added = ?, finished_at = ?, "
+                    "last_error = NULL, locked_until = NULL, lease_owner = NULL "
+                    "WHERE group_id = ?",
+                    (added, now, group_id),
+                )
+                return
+            conn.execute(
+                "UPDATE backfills SET state = ?, attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = coalesce(?, next_attempt_at), finished_at = ?, "
+                "locked_until = NULL, lease_owner = NULL WHERE group_id = ?",
+                ("pending" if next_attempt_at else "failed", error[:500], next_attempt_at,
+                 None if next_attempt_at else now, group_id),
+            )  # fmt: skip
+
+        await self.db.write(write)
+
+    async def release_backfills(self, owner: str) -> None:
+        """Give back this worker's leases (a clean stop)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE backfills SET locked_until = NULL, lease_owner = NULL "
+                "WHERE lease_owner = ?",
+                (owner,),
+            )
+
+        await self.db.write(write)
 
     async def end_remote_group(self, group_actor: str, now: str) -> bool:
         """The group itself is gone (it sent Delete of itself)."""

@@ -339,3 +339,71 @@ async def test_group_without_context_is_backfilled_from_its_outbox_and_edits_app
     assert "reactie 47" not in second.text
     missing = await live.client.get("/r/nobody@nowhere.example")
     assert missing.status_code == 404
+
+
+async def test_backfill_is_a_queued_job_retried_shown_and_resumed(
+    live: Live, remote: RemoteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a followed group's history is queued with the Accept; a failed read is
+    retried with backoff and shown by `fedi-forum following`; a job a crashed process
+    held is freed by the heartbeat and run by another."""
+    from datetime import timedelta
+
+    from fedi_forum.federation import retry
+
+    monkeypatch.setattr(retry, "BASE_DELAY", timedelta(seconds=1))
+    community = lemmy_community(remote)
+    base = remote.base_url
+    alpha = f"{base}/u/lemmy_alpha"
+    doc = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{base}/post/1",
+           "type": "Page", "name": "Post 1", "content": "<p>eerste</p>",
+           "attributedTo": alpha, "to": [community.id, PUBLIC],
+           "published": "2026-11-21T10:00:00Z"}  # fmt: skip
+    remote.objects[doc["id"]] = doc
+    group = await live.services.remote.follow(f"@main@{base.removeprefix('http://')}")
+    assert live.services.delivery is not None
+    async with asyncio.timeout(20):
+        await live.services.delivery.drain()
+    accept = community.activity("Accept", remote.delivered[-1][2])
+    assert (await community.post(live.client, f"{live.base_url}/inbox", accept)).status_code == 202
+
+    async def failed_once() -> bool:  # no outbox yet: the read fails
+        g = await live.store.remote_group_by_id(group.id)
+        return g is not None and g.backfill_attempts >= 1
+
+    await until(failed_once)
+    shown = await cli(live, "following")
+    assert "retrying after 1 attempts" in shown.stdout, shown.stdout
+    remote.objects[f"{community.id}/outbox"] = {
+        "@context": "https://www.w3.org/ns/activitystreams", "id": f"{community.id}/outbox",
+        "type": "OrderedCollection", "totalItems": 1,
+        "orderedItems": [{"type": "Announce", "actor": community.id, "object": doc["id"]}],
+    }  # fmt: skip
+
+    async def done() -> bool:
+        g = await live.store.remote_group_by_id(group.id)
+        return g is not None and g.backfill_state == "done"
+
+    await until(done)
+    assert [n.ap_id for n in await live.store.remote_notes_page(group.id, 0, 50)] == [doc["id"]]
+    assert "history done" in (await cli(live, "following")).stdout
+
+    # a crash: a job leased for 10 minutes by a process on another machine that stopped
+    # beating its heart is run again once the heartbeat is stale
+    await live.services.remote.stop()
+
+    def crashed_holder(conn):  # type: ignore[no-untyped-def]
+        conn.execute(
+            "INSERT INTO workers VALUES ('elsewhere:1:1', 'elsewhere', 1, 'b', "
+            "'2026-11-29T00:00:00Z', '2026-11-29T00:00:00.000000Z')"
+        )
+        conn.execute(
+            "UPDATE backfills SET state = 'pending', locked_until = '2999-01-01T00:00:00Z', "
+            "lease_owner = 'elsewhere:1:1', next_attempt_at = '2026-01-01T00:00:00Z'"
+        )
+
+    await live.store.db.write(crashed_holder)
+    await live.services.remote.start()
+    await until(done)
+    left = await live.store.db.fetch_one("SELECT count(*) FROM workers WHERE machine = 'elsewhere'")
+    assert left[0] == 0  # the stale worker is forgotten
