@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             db = Database(settings.db_path)
+            db.writer.telemetry = metrics
             await db.open()
             stack.push_async_callback(db.close)
             store = Store(db)
@@ -73,9 +74,11 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             blocklist = Blocklist(store)
             await blocklist.reload()
             keys_resolver = KeyResolver(store, client, blocklist)
+            keys_resolver.telemetry = metrics
             worker = None
             if settings.run_worker:
                 worker = DeliveryWorker(settings, store, client, key_files, blocklist)
+                worker.telemetry = metrics
                 await worker.start()
                 stack.push_async_callback(worker.stop)
             notes = NoteFetcher(client, keys_resolver, blocklist)

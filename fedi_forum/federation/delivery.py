@@ -53,6 +53,7 @@ from fedi_forum.store import Store
 from fedi_forum.store.delivery import DeliveryRow
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 from fedi_forum.store.workers import WorkerRow
+from fedi_forum.telemetry import NOOP, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class DeliveryWorker:
         self._beat_at = 0.0
         self._lease = timedelta(seconds=settings.delivery_lease_seconds)
         self.sent = 0  # observable for tests and benchmarks
+        self.telemetry: Telemetry = NOOP
         self.reclaimed = 0  # rows freed from workers found gone
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -274,6 +276,7 @@ class DeliveryWorker:
             outcome = retry.Decision.GONE.value
         elif poisoned and row.timeouts + 1 >= hosts.POISON_TIMEOUTS:
             outcome = "aside"
+        self.telemetry.delivery(outcome)
         if outcome == retry.Decision.DONE.value:
             self.sent += 1
             self._signed.pop((row.id, "cavage"), None)

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from fedi_forum.activitypub import parse, signatures
 from fedi_forum.errors import (
+    Blocked,
     FediForumError,
     FetchError,
     InvalidActivity,
@@ -44,6 +45,7 @@ from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import JRD_ACCEPT, FederationClient, Fetched
 from fedi_forum.models import RemoteActor, utcnow
 from fedi_forum.store import Store
+from fedi_forum.telemetry import NOOP, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class KeyResolver:
         self._unknown_total = 0
         self._unknown_by_host: dict[str, int] = {}
         self.fetch_count = 0  # observable for tests and benchmarks
+        self.telemetry: Telemetry = NOOP
 
     async def verify(
         self, request: signatures.Request, while_fetching: WaitOutside = _nothing_to_set_aside
@@ -159,6 +162,7 @@ class KeyResolver:
         try:
             verified = await self._fetch(key_id)
         except FediForumError as exc:
+            self.telemetry.key_fetch("refused" if isinstance(exc, Blocked) else "failed")
             self._failed[key_id] = self.clock()
             self._note_failure(key_id)
             failure = KeyFetchFailed(f"key {key_id}: {exc}")
@@ -166,6 +170,7 @@ class KeyResolver:
             future.exception()  # retrieved: no "never retrieved" warning without waiters
             raise failure from exc
         else:
+            self.telemetry.key_fetch("fetched")
             future.set_result(verified)
             self._failed.pop(key_id, None)
             self._remember(verified)

@@ -35,6 +35,7 @@ import aiosqlite
 
 from fedi_forum.store.migrations import MIGRATIONS
 from fedi_forum.store.private import private_dir, private_file
+from fedi_forum.telemetry import NOOP, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._turn: int | None = None  # fd of the writers' turn lock (beside the database)
         self._task: asyncio.Task[None] | None = None
+        self.telemetry: Telemetry = NOOP  # the app composition hands in its Metrics
 
     @property
     def alive(self) -> bool:
@@ -204,8 +206,10 @@ class Writer:
             if not batch:
                 continue
             fns = [fn for fn, _ in batch]
+            started = time.perf_counter()
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._commit, fns)
+                self.telemetry.write_batch(len(fns), time.perf_counter() - started)
             except Exception as exc:  # the COMMIT itself failed: nothing of the batch stands
                 log.exception("group commit of %d writes failed", len(batch))
                 for _, fut in batch:

@@ -288,6 +288,21 @@ class DeliveryStore:
 
         await self.db.write(write)
 
+    async def host_failures(self, top: int) -> tuple[list[tuple[str, int]], int]:
+        """The ``top`` servers with the most failures in a row, and the sum of the rest
+        (for a metric with a bounded label)."""
+        rows = await self.db.fetch_all(
+            "SELECT host, failures FROM instances WHERE failures > 0 "
+            "ORDER BY failures DESC, host LIMIT ?",
+            (top,),
+            offload=True,
+        )
+        total = await self.db.fetch_one(
+            "SELECT coalesce(sum(failures), 0) FROM instances WHERE failures > 0", offload=True
+        )
+        named = [(str(r[0]), int(r[1])) for r in rows]
+        return named, int(total[0]) - sum(n for _, n in named)
+
     async def delivery_report(self) -> dict[str, Any]:
         """For `fedi-forum deliveries`: counts, failing servers, the oldest pending."""
         states = await self.db.fetch_all(

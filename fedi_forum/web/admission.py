@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from starlette.types import Scope
 
@@ -21,19 +22,29 @@ class Admission:
     for a signer we never saw), so pages and known senders keep their slots during a
     flood of such requests; afterwards a slot is taken again (503 if none comes)."""
 
-    def __init__(self, slots: asyncio.Semaphore, wait: float) -> None:
+    def __init__(
+        self, slots: asyncio.Semaphore, wait: float,
+        on_wait: Callable[[float, bool], None] | None = None,
+    ) -> None:  # fmt: skip
         self._slots = slots
         self._wait = wait
+        self._on_wait = on_wait  # (seconds waited, admitted), only when it had to wait
         self.held = False
 
     async def acquire(self) -> bool:
-        try:
-            if self._slots.locked():  # only then wait (wait_for costs a task per call)
-                await asyncio.wait_for(self._slots.acquire(), self._wait)
-            else:
-                await self._slots.acquire()  # free: returns at once
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: returns at once
+            self.held = True
+            return True
+        started = time.perf_counter()
+        try:  # only now wait (wait_for costs a task per call)
+            await asyncio.wait_for(self._slots.acquire(), self._wait)
         except TimeoutError:
+            if self._on_wait is not None:
+                self._on_wait(time.perf_counter() - started, False)
             return False
+        if self._on_wait is not None:
+            self._on_wait(time.perf_counter() - started, True)
         self.held = True
         return True
 

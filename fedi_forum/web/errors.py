@@ -112,6 +112,7 @@ class GuardMiddleware:
         self.admission_wait = admission_wait
         self.in_flight = 0
         self._slots = asyncio.Semaphore(max_in_flight)
+        self._on_wait = metrics.admission_wait if metrics is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,7 +124,7 @@ class GuardMiddleware:
         if scope["path"] in HEALTH_PATHS:  # cheap, and must answer under load too
             await self._guarded(scope, receive, send)
             return
-        admission = Admission(self._slots, self.admission_wait)
+        admission = Admission(self._slots, self.admission_wait, self._on_wait)
         if not await admission.acquire():
             response = Response(
                 orjson.dumps({"error": "overloaded, try again soon"}), status_code=503,

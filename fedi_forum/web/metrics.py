@@ -8,8 +8,12 @@ directory before the workers start: every worker's counters live in memory-mappe
 there, and a scrape of any worker sums them all (prometheus-client's multiprocess mode),
 so the figures are the server's, not one worker's.
 
-Labels are bounded: route families (a dozen), status codes from a fixed set, inbox
-outcomes from a fixed set; never a path, host or actor.
+Labels are bounded: route families (a dozen), status codes from a fixed set, inbox,
+delivery and key-fetch outcomes from fixed sets; never a path or actor. The one label
+that names remote servers, the failures per server, is read from the database at
+scrape time and holds the ``TOP_HOSTS`` worst servers plus "other".
+
+The lower layers report through ``telemetry.Telemetry``, which ``Metrics`` implements.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ from starlette.responses import Response
 from fedi_forum import __version__
 from fedi_forum.errors import NotFound
 from fedi_forum.models import parse_time
+from fedi_forum.telemetry import Telemetry
 from fedi_forum.web.state import services
+
+TOP_HOSTS = 10  # failing servers named in fedi_forum_delivery_host_failures
 
 STATUSES = frozenset(
     {"200", "201", "202", "204", "301", "302", "303", "304", "400", "401", "403", "404",
@@ -60,7 +67,12 @@ def route_family(path: str) -> str:
     return _FAMILIES.get(path.split("/", 2)[1] if path.count("/") else "", "page")
 
 
-class Metrics:
+_DELIVERY_OUTCOMES = frozenset({"delivered", "retry", "dead", "gone", "aside"})
+_KEY_OUTCOMES = frozenset({"fetched", "failed", "refused"})
+_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class Metrics(Telemetry):
     """The process's metrics. In multiprocess mode the values live in the shared
     directory; ``registry`` then only serves single-process scrapes."""
 
@@ -84,6 +96,26 @@ class Metrics:
             "fedi_forum_delivery_oldest_pending_seconds", "Age of the oldest pending delivery",
             registry=r, multiprocess_mode="max",
         )  # fmt: skip
+        self.host_failures = Gauge(
+            "fedi_forum_delivery_host_failures",
+            f"Failures in a row of the {TOP_HOSTS} worst servers (the rest: other)",
+            ["host"], registry=r, multiprocess_mode="max",
+        )  # fmt: skip
+        self.attempts = Counter("fedi_forum_delivery_attempts", "Delivery attempts by outcome",
+                                ["outcome"], registry=r)  # fmt: skip
+        self.key_fetches = Counter("fedi_forum_key_fetches", "Public keys fetched, by outcome",
+                                   ["outcome"], registry=r)  # fmt: skip
+        self.admission = Histogram(
+            "fedi_forum_admission_wait_seconds",
+            "Time a request waited for an admission slot (only those that had to)",
+            ["admitted"], buckets=_SECONDS, registry=r,
+        )  # fmt: skip
+        self.batch_size = Histogram(
+            "fedi_forum_db_write_batch_size", "Writes per group commit",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r,
+        )  # fmt: skip
+        self.commit = Histogram("fedi_forum_db_commit_seconds", "Time of one group commit",
+                                buckets=_SECONDS, registry=r)  # fmt: skip
         self.info = Gauge("fedi_forum_build_info", "Version of this fedi-forum", ["version"],
                           registry=r, multiprocess_mode="max")  # fmt: skip
         self.info.labels(__version__).set(1)
@@ -106,6 +138,21 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    # -- telemetry.Telemetry --------------------------------------------------------------
+
+    def write_batch(self, writes: int, seconds: float) -> None:
+        self.batch_size.observe(writes)
+        self.commit.observe(seconds)
+
+    def key_fetch(self, outcome: str) -> None:
+        self.key_fetches.labels(outcome if outcome in _KEY_OUTCOMES else "other").inc()
+
+    def delivery(self, outcome: str) -> None:
+        self.attempts.labels(outcome if outcome in _DELIVERY_OUTCOMES else "other").inc()
+
+    def admission_wait(self, seconds: float, admitted: bool) -> None:
+        self.admission.labels("yes" if admitted else "no").observe(seconds)
 
     def inbox_outcome(self, result: str) -> None:
         word = result.split(":", 1)[0].split(" ", 1)[0]
@@ -137,8 +184,13 @@ async def metrics(request: Request) -> Response:
     if not allowed(request, svc.settings.metrics_allow, svc.settings.metrics_token):
         raise NotFound("metrics not for this client")
     report = await svc.store.delivery_report()
-    for state in ("pending", "delivered", "dead"):
+    for state in ("pending", "delivered", "dead", "aside"):
         svc.metrics.deliveries.labels(state).set(report["states"].get(state, 0))
+    worst, rest = await svc.store.host_failures(TOP_HOSTS)
+    svc.metrics.host_failures.clear()  # a server that recovered drops out
+    for host, failures in worst:
+        svc.metrics.host_failures.labels(host).set(failures)
+    svc.metrics.host_failures.labels("other").set(rest)
     oldest = report["oldest_pending"]
     age = (datetime.now(UTC) - parse_time(oldest)).total_seconds() if oldest else 0.0
     svc.metrics.oldest_pending.set(max(0.0, age))

@@ -55,6 +55,32 @@ async def test_metrics_count_requests_and_inbox_outcomes(live: Live, remote: Rem
     assert ("fedi_forum_deliveries", (("state", "pending"),)) in samples
     assert ("fedi_forum_delivery_oldest_pending_seconds", ()) in samples
     assert any(name == "fedi_forum_http_request_seconds_bucket" for name, _ in samples)
+    # what the lower layers report (telemetry.py): alice's key fetched once, group
+    # commits with their size and time, delivery attempts by outcome
+    assert samples[("fedi_forum_key_fetches_total", (("outcome", "fetched"),))] == 1
+    assert samples[("fedi_forum_db_write_batch_size_count", ())] >= 1
+    assert samples[("fedi_forum_db_commit_seconds_count", ())] >= 1
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
+    assert live.services.delivery is not None
+    await live.services.delivery.drain()
+
+    def failing(conn):  # type: ignore[no-untyped-def]
+        for i in range(12):  # 12 failing servers: the 10 worst named, the rest "other"
+            conn.execute(
+                "INSERT INTO instances (host, failures) VALUES (?, ?)", (f"h{i}.example", i + 1)
+            )
+
+    await live.store.db.write(failing)
+    samples = _samples((await live.client.get("/metrics")).text)
+    assert samples[("fedi_forum_delivery_attempts_total", (("outcome", "delivered"),))] == 1
+    hosts = {
+        labels[0][1]: value for (name, labels), value in samples.items()
+        if name == "fedi_forum_delivery_host_failures"
+    }  # fmt: skip
+    assert hosts["h11.example"] == 12
+    assert "h1.example" not in hosts  # 2 failures: not among the 10 worst
+    assert hosts["other"] == 1 + 2
+    assert len(hosts) == 11
 
 
 @contextlib.asynccontextmanager

@@ -75,3 +75,26 @@ async def test_overload_waits_briefly_then_is_shed_with_503() -> None:
         assert (await waiting).status_code == 200
         assert (await client.get("/")).status_code == 200  # capacity is back
     assert guard.in_flight == 0
+
+
+async def test_admission_reports_only_the_waits() -> None:
+    """Admission tells the metrics how long a request waited for a slot, and whether it
+    got one; a free slot is not a wait."""
+    import asyncio
+
+    from fedi_forum.web.admission import Admission
+
+    waits: list[tuple[float, bool]] = []
+    slots = asyncio.Semaphore(1)
+    first = Admission(slots, 0.05, lambda s, ok: waits.append((s, ok)))
+    assert await first.acquire()
+    assert waits == []
+    second = Admission(slots, 0.05, lambda s, ok: waits.append((s, ok)))
+    assert not await second.acquire()  # nothing came free in time
+    assert len(waits) == 1
+    assert waits[0][1] is False
+    assert waits[0][0] >= 0.04
+    asyncio.get_running_loop().call_later(0.01, first.release)
+    third = Admission(slots, 1.0, lambda s, ok: waits.append((s, ok)))
+    assert await third.acquire()
+    assert waits[-1][1] is True
