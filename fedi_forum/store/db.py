@@ -28,6 +28,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,6 +69,33 @@ def schema_version(conn: sqlite3.Connection) -> int:
     except sqlite3.OperationalError:  # no such table: nothing applied yet
         return 0
     return int(row[0])
+
+
+KEEP_MIGRATION_COPIES = 3
+
+
+def copy_before_migrating(conn: sqlite3.Connection, path: Path) -> Path | None:
+    """Before migrations change a database that holds data, copy it (SQLite's online
+    backup API: consistent even with other processes writing) to
+    ``backups/before-vNEW-from-vOLD-TIME.sqlite3`` beside it, 0600 in a 0700 folder, and
+    keep the newest ``KEEP_MIGRATION_COPIES``. Returns the copy, or None when nothing
+    is to be migrated. The keys are not copied: migrations never touch them."""
+    current, latest = schema_version(conn), MIGRATIONS[-1][0]
+    if current == 0 or current >= latest:
+        return None  # a new database, or nothing to do (too new is refused later)
+    folder = private_dir(path.parent / "backups")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")  # sorts by time
+    copy = folder / f"before-v{latest}-from-v{current}-{stamp}.sqlite3"
+    target = sqlite3.connect(private_file(copy))
+    try:
+        conn.backup(target)
+    finally:
+        target.close()
+    log.warning("copied the database to %s before migrating it from version %d to %d",
+                copy, current, latest)  # fmt: skip
+    for old in sorted(folder.glob("before-v*.sqlite3"))[:-KEEP_MIGRATION_COPIES]:
+        old.unlink()
+    return copy
 
 
 def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
@@ -157,6 +185,7 @@ class Writer:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         _configure(conn)
+        copy_before_migrating(conn, self._path)
         apply_migrations(conn)
         conn.execute("PRAGMA busy_timeout = 0")  # _begin_immediate polls instead
         # Checkpoints (which fsync the database file) run on their own connection and

@@ -10,17 +10,25 @@ checks that fedi_forum itself is imported from the wheel."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import sysconfig
+import tempfile
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.process import serve
+from tests.support.live import bind_loopback
+from tests.support.process import clean_env, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 AS2 = "application/activity+json"
@@ -44,9 +52,11 @@ PAGES = {
 pytestmark = pytest.mark.slow
 
 
-def _install_wheel(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Built from a clean copy: setuptools reuses a checkout's build/ folder, whose stale
     # copies could stand in for files the package configuration leaves out.
+    tmp_path = tmp_path_factory.mktemp("wheel")
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "dist", "*.egg-info", "node_modules", "__pycache__",
@@ -58,9 +68,13 @@ def _install_wheel(tmp_path: Path) -> Path:
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr
-    (wheel,) = dist.glob("fedi_forum-*.whl")
+    (built,) = dist.glob("fedi_forum-*.whl")
+    return built
+
+
+def _install_wheel(tmp_path: Path, wheel: Path, python: str = sys.executable) -> Path:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True)
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
          "--no-deps", "-q", str(wheel)],
@@ -74,8 +88,8 @@ def _install_wheel(tmp_path: Path) -> Path:
     return venv
 
 
-def test_the_installed_wheel_serves_every_page_family(tmp_path: Path) -> None:
-    venv = _install_wheel(tmp_path)
+def test_the_installed_wheel_serves_every_page_family(tmp_path: Path, wheel: Path) -> None:
+    venv = _install_wheel(tmp_path, wheel)
     home = tmp_path / "home"
     home.mkdir()
     where = subprocess.run(
@@ -110,3 +124,87 @@ def test_the_installed_wheel_serves_every_page_family(tmp_path: Path) -> None:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     out = served.output
     assert "Traceback" not in out, out
+
+
+def _dockerfile() -> dict[str, object]:
+    """ENV, USER's uid, CMD and the HEALTHCHECK command of the Dockerfile, as written."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    env = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            env |= dict(shlex.split(pair)[0].split("=", 1) for pair in line[4:].split())
+    uid = int(re.search(r"useradd .*--uid (\d+)", text).group(1))  # type: ignore[union-attr]
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))  # type: ignore[union-attr]
+    health = re.search(r"HEALTHCHECK .*? CMD (.*)$", text, re.M).group(1)  # type: ignore[union-attr]
+    return {"env": env, "uid": uid, "cmd": cmd, "health": health}
+
+
+def test_the_dockerfile_cmd_on_fresh_volumes_as_its_user(wheel: Path) -> None:
+    """The image's steps without a Docker engine: the wheel installed as the Dockerfile
+    installs it, its ENV, its volumes made as its RUN line makes them, its CMD run as its
+    non-root uid (when this test runs as root and a system Python 3.11+ is there for that
+    user to run), then its HEALTHCHECK. One change, by this machine's network rule:
+    the CMD's 0.0.0.0 becomes 127.0.0.1 once the refusal without a base URL is checked."""
+    spec = _dockerfile()
+    assert spec["cmd"][:2] == ["fedi-forum", "serve"]  # type: ignore[index]
+    system_python = shutil.which("python3.11", path="/usr/bin:/usr/local/bin")
+    as_user = os.geteuid() == 0 and system_python is not None
+    root = Path(tempfile.mkdtemp(prefix="ff-docker-"))
+    try:
+        os.chmod(root, 0o755)  # the service user must reach the venv and the volumes
+        venv = _install_wheel(root, wheel, system_python if as_user else sys.executable)
+        uid = spec["uid"] if as_user else os.geteuid()
+        volumes = root / "var-lib-fedi-forum"
+        env = {k: v.replace("/var/lib/fedi-forum", str(volumes))
+               for k, v in spec["env"].items()}  # type: ignore[union-attr]  # fmt: skip
+        for name in ("FEDI_FORUM_DATA_DIR", "FEDI_FORUM_KEYS_DIR"):
+            Path(env[name]).mkdir(parents=True)
+        os.chmod(env["FEDI_FORUM_KEYS_DIR"], 0o700)
+        for path in (volumes, *volumes.iterdir()):
+            os.chown(path, uid, -1)
+        run_as = {"user": uid, "group": uid} if as_user else {}
+        base_env = clean_env(**env, HOME=str(volumes), PATH=f"{venv / 'bin'}:/usr/bin:/bin")
+        cmd = [str(venv / "bin" / spec["cmd"][0]), *spec["cmd"][1:]]  # type: ignore[index]
+
+        refused = subprocess.run(
+            cmd, env=base_env, capture_output=True, text=True, timeout=60, check=False,
+            cwd=volumes, **run_as,  # type: ignore[call-overload]
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert "FEDI_FORUM_BASE_URL" in refused.stdout + refused.stderr
+
+        sock = bind_loopback()
+        port = sock.getsockname()[1]  # a free port
+        sock.close()
+        args = [a.replace("0.0.0.0", "127.0.0.1").replace("8000", str(port)) for a in cmd]
+        served_env = base_env | {"FEDI_FORUM_BASE_URL": f"http://127.0.0.1:{port}"}
+        proc = subprocess.Popen(
+            args, env=served_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=volumes, **run_as,  # type: ignore[call-overload]
+        )  # fmt: skip
+        try:
+            health = shlex.split(str(spec["health"]).replace("8000", str(port)))
+            health[0] = str(venv / "bin" / health[0])
+            deadline = time.monotonic() + 30
+            while True:
+                check = subprocess.run(health, env=served_env, capture_output=True, timeout=10,
+                                       check=False, **run_as)  # type: ignore[call-overload]  # fmt: skip
+                if check.returncode == 0:
+                    break
+                assert proc.poll() is None, proc.communicate()[0]
+                assert time.monotonic() < deadline, check.stderr
+                time.sleep(0.2)
+            page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+            assert page.status_code == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            output = proc.communicate(timeout=20)[0]
+        assert "Traceback" not in output, output
+        data, keys = Path(env["FEDI_FORUM_DATA_DIR"]), Path(env["FEDI_FORUM_KEYS_DIR"])
+        made = [data / "fedi-forum.sqlite3", *keys.glob("*.pem")]
+        assert len(made) >= 2
+        for path in made:  # everything it made belongs to the service user, 0600
+            assert path.stat().st_uid == uid, path
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -72,3 +72,44 @@ def test_a_failing_migration_leaves_nothing_half_applied(
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert "a" not in names
     assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 0
+
+
+async def test_a_database_with_data_is_copied_before_it_is_migrated(tmp_path: Path) -> None:
+    """Opening an older database copies it first (online backup), 0600 in a 0700
+    folder, the newest three kept; a new or current database is not copied."""
+    import stat
+
+    from fedi_forum.store.db import Database
+
+    path = tmp_path / "data" / "fedi-forum.sqlite3"
+    path.parent.mkdir()
+    for _ in range(4):  # four old databases migrated in turn: three copies kept
+        for stale in path.parent.glob("fedi-forum.sqlite3*"):
+            stale.unlink()
+        conn = sqlite3.connect(path, isolation_level=None)
+        apply_migrations(conn, upto=latest_version() - 1)
+        conn.execute(
+            "INSERT INTO blocks (kind, value, reason, created_at) "
+            "VALUES ('domain', 'spam.example', 'spam', '2026-11-29T00:00:00Z')"
+        )
+        conn.close()
+        db = Database(path)
+        await db.open()
+        await db.close()
+    folder = tmp_path / "data" / "backups"
+    copies = sorted(folder.glob("before-v*.sqlite3"))
+    assert len(copies) == 3
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(copies[-1].stat().st_mode) == 0o600
+    copy = sqlite3.connect(copies[-1])
+    assert copy.execute("SELECT value FROM blocks").fetchall() == [("spam.example",)]
+    assert copy.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == (
+        latest_version() - 1
+    )
+    copy.close()
+    fresh = tmp_path / "new" / "fedi-forum.sqlite3"
+    fresh.parent.mkdir()
+    db = Database(fresh)
+    await db.open()
+    await db.close()
+    assert not (fresh.parent / "backups").exists()
