@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(restore)
     restore.add_argument("archive", type=Path)
+    restore.add_argument(
+        "--rewrite-ids", action="store_true",
+        help="restore under the --base-url given, though the backup is of another: every id "
+        "is rewritten, and followers on other servers must follow again (README)",
+    )  # fmt: skip
 
     moderate = sub.add_parser("moderate", help="hide, restore or delete a reply")
     _common(moderate)
@@ -555,16 +560,27 @@ def _backup_command(args: argparse.Namespace, settings: Settings, explicit: bool
               f"{len(made.keys)} key files) to {args.out}")  # fmt: skip
         return 0
     wanted = backup.read_manifest(args.archive)
-    if explicit and wanted.base_url != settings.base_url:
+    moving = explicit and wanted.base_url != settings.base_url
+    if moving and not args.rewrite_ids:
         raise BackupError(
             f"the backup is of {wanted.base_url}, not {settings.base_url}: every id it "
-            "published embeds its URL, so it can only be restored under that URL"
+            "published embeds its URL, so it can only be restored under that URL (or, "
+            "to move the forum, with --rewrite-ids: see the README first)"
         )
+    if args.rewrite_ids and not moving:
+        raise BackupError("--rewrite-ids needs --base-url with the new address")
     restored = backup.restore(args.archive, settings.data_dir, settings.keys_dir)
     print(
         f"restored {restored.base_url} (made {restored.created_at} by fedi-forum "
         f"{restored.software_version}) into {settings.data_dir} and {settings.keys_dir}"
     )
+    if moving:
+        changed = backup.rewrite_base_url(settings.db_path, restored.base_url, settings.base_url)
+        print(
+            f"moved to {settings.base_url}: {changed} values rewritten. Followers on other "
+            f"servers still follow the old addresses: keep {restored.base_url} redirecting "
+            "to the new one and ask them to follow again"
+        )
     return 0
 
 

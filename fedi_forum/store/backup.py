@@ -165,3 +165,47 @@ def restore(archive: Path, data_dir: Path, keys_dir: Path) -> Manifest:
     if counts != manifest.counts:
         raise BackupError(f"restored rows {counts} differ from the manifest {manifest.counts}")
     return manifest
+
+
+def rewrite_base_url(db_path: Path, old: str, new: str) -> int:
+    """Move a restored instance to another base URL (``restore --rewrite-ids``): every
+    text value that holds one of our URLs (``old`` + "/…", or ``old`` itself) gets
+    ``new`` instead — discussion and note ids, outbox activities, queued deliveries, the
+    recorded base URL — in one transaction. Returns the values changed.
+
+    What this cannot move (README "Moving to another address"): other servers keep the
+    old ids; their followers follow the old actors and must follow again, and links to
+    the old address work only while the old host redirects to the new one."""
+    old, new = old.rstrip("/"), new.rstrip("/")
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    changed = 0
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )]  # fmt: skip
+        for table in tables:
+            for column in conn.execute(f'PRAGMA table_info("{table}")'):
+                name, kind = column[1], str(column[2]).upper()
+                if kind != "TEXT":
+                    continue
+                # table and column names come from the schema itself, not from input
+                changed += conn.execute(
+                    f'UPDATE "{table}" SET "{name}" = CASE WHEN "{name}" = :old THEN :new '
+                    f'ELSE replace("{name}", :old_slash, :new_slash) END '
+                    f'WHERE "{name}" = :old OR instr("{name}", :old_slash) > 0',
+                    {"old": old, "new": new, "old_slash": old + "/", "new_slash": new + "/"},
+                ).rowcount
+        conn.execute(  # recorded even where the server had not recorded one yet
+            "INSERT INTO meta (key, value) VALUES ('base_url', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (new,),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+    return changed

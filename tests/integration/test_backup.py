@@ -121,3 +121,62 @@ async def test_backup_under_load_restores_to_a_working_instance(
     load_public_key(group_doc["publicKey"]["publicKeyPem"]).verify(
         signature, b"old and new", padding.PKCS1v15(), hashes.SHA256()
     )
+
+
+async def test_restore_under_another_address_only_when_told(
+    live: Live, remote: RemoteServer, tmp_path: Path
+) -> None:
+    """`restore --base-url NEW --rewrite-ids` moves an instance: no value in the database
+    names the old address afterwards, and the restored server publishes under the new
+    one with the same keys; without the flag it is refused."""
+    await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
+    group = f"{live.base_url}/d/park"
+    alice = remote.actor("alice")
+    await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
+    note = alice.note("hallo", in_reply_to=f"{group}/m/0")
+    await alice.post(live.client, f"{group}/inbox", alice.create(note))
+    archive = tmp_path / "forum.tar.gz"
+    settings = live.settings
+    made = _cli("backup", str(archive), "--data-dir", str(settings.data_dir),
+                "--keys-dir", str(settings.keys_dir), "--base-url", live.base_url)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    new = "https://forum.nieuw.example"
+    home = tmp_path / "moved"
+    target = ["--data-dir", str(home / "data"), "--keys-dir", str(home / "keys"), "--base-url", new]
+    refused = _cli("restore", str(archive), *target)
+    assert refused.returncode == 2
+    assert "--rewrite-ids" in refused.stderr
+    moved = _cli("restore", str(archive), *target, "--rewrite-ids")
+    assert moved.returncode == 0, moved.stderr
+    assert "follow again" in moved.stdout
+    with sqlite3.connect(home / "data" / "fedi-forum.sqlite3") as conn:
+        hits = []
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            for column in conn.execute(f'PRAGMA table_info("{table}")'):
+                found = conn.execute(
+                    f'SELECT count(*) FROM "{table}" WHERE instr("{column[1]}", ?) > 0',
+                    (live.base_url,),
+                ).fetchone()[0]
+                if found:
+                    hits.append((table, column[1]))
+        assert hits == []
+        assert conn.execute("SELECT value FROM meta WHERE key = 'base_url'").fetchone()[0] == new
+        ours = conn.execute("SELECT count(*) FROM notes WHERE ap_id LIKE ?", (f"{new}/%",))
+        assert ours.fetchone()[0] == 1  # the opening post; alice's reply stays hers
+
+    def make(_: str):  # type: ignore[no-untyped-def]
+        return create_app(Settings(base_url=new, data_dir=home / "data", keys_dir=home / "keys",
+                                   allow_loopback=True))  # fmt: skip
+
+    original = (await live.client.get("/d/park", headers={"Accept": AS2})).json()
+    async with live_server(make) as (url, _app), httpx.AsyncClient(base_url=url) as client:
+        doc = (await client.get("/d/park", headers={"Accept": AS2})).json()
+        assert doc["id"] == f"{new}/d/park"
+        assert doc["publicKey"]["id"] == f"{new}/d/park#main-key"
+        assert doc["publicKey"]["publicKeyPem"] == original["publicKey"]["publicKeyPem"]
+        outbox = (await client.get("/d/park/outbox", headers={"Accept": AS2})).json()
+        assert outbox["id"].startswith(new)
+        page = (await client.get(outbox["first"].removeprefix(new), headers={"Accept": AS2})).json()
+        items = page["orderedItems"]
+        assert items
+        assert all(item["id"].startswith(new) for item in items)
