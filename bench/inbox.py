@@ -1,6 +1,6 @@
 """Bench: inbox throughput, full path, next to the verify-only ceiling of the same run.
 
-Method (reference/performance.md, ../shared/perf-kit): pre-sign M unique Create(Note)
+Method (bench/README.md; costs: docs/rules.md §14): pre-sign M unique Create(Note)
 replies from 200 simulated actors into 10 discussions (draft-cavage rsa-sha256 +
 Digest, made with our own signer), replay them with wrk against
 

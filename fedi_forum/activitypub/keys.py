@@ -1,7 +1,7 @@
 """RSA keys for our actors: generation and PEM (de)serialisation.
 
 RSA-2048 with e=65537, the Mastodon default: every fediverse server can verify it and
-signing costs ~0.2 ms (reference/performance.md §1.1). Private keys are PKCS#8 PEM,
+signing costs ~0.2 ms (docs/rules.md §14). Private keys are PKCS#8 PEM,
 public keys SPKI PEM (what ``publicKeyPem`` must hold).
 """
 

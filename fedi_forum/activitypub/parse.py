@@ -1,8 +1,8 @@
 """Reading incoming ActivityPub JSON into typed values. Pure.
 
 Everything here is attacker-controlled. Any field may be a string, an object with an
-``id``, an array of either, or absent; ``type`` may be an array (federation-rules.md
-§4.3). Required fields of the wrong shape raise ``InvalidActivity`` (400); optional ones
+``id``, an array of either, or absent; ``type`` may be an array (docs/rules.md
+§10). Required fields of the wrong shape raise ``InvalidActivity`` (400); optional ones
 of the wrong shape are treated as absent, as Mastodon does. ``dict[str, Any]`` lives
 only here and in ``vocab``: callers get frozen dataclasses.
 """
@@ -219,7 +219,7 @@ class IncomingNote:
 
     @property
     def visibility(self) -> str:
-        """federation-rules.md §2.7: public, unlisted, or private/direct."""
+        """docs/rules.md §5: public, unlisted, or private/direct."""
         if PUBLIC in self.to:
             return "public"
         if PUBLIC in self.cc:

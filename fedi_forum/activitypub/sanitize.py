@@ -1,7 +1,7 @@
 """Sanitize remote HTML with nh3 (Ammonia), using Mastodon's allow-list.
 
 Input here is attacker-controlled. The allow-list mirrors Mastodon's
-``sanitize_config.rb`` (reference/federation-rules.md §3): a few inline and block
+``sanitize_config.rb`` (docs/rules.md §7): a few inline and block
 elements, ``href`` only with safe schemes, microformat/mention classes kept and every
 other class dropped, ``rel`` forced. Run on the way in (what we store is clean) and again
 when rendering, so a row written by an older, looser version can never inject markup.

@@ -8,12 +8,12 @@ Verification is split in two so the key can be fetched (I/O, elsewhere) in betwe
     claim.verify(key)                   # the cryptography
 
 Everything in a request is attacker-controlled. The rules are Mastodon's
-(reference/federation-rules.md §1.2), a little stricter where that costs real servers
+(FEDERATION.md "HTTP signatures"), a little stricter where that costs real servers
 nothing: ``(request-target)`` must always be signed.
 
 Deliberately NOT the PyPI ``httpsig`` package: it lets the sender choose ``hmac-sha256``
 and then uses our copy of their *public* key as the HMAC secret, so anyone can forge a
-signature (federation-rules.md §5.1). Here the algorithm string never chooses the maths:
+signature (docs/rules.md §13). Here the algorithm string never chooses the maths:
 every signature is verified as RSASSA-PKCS1-v1_5 with SHA-256.
 """
 

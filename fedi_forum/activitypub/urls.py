@@ -1,4 +1,5 @@
-"""Every URL we publish, built from the base URL in one place (DESIGN.md §2).
+"""Every URL we publish, built from the base URL in one place (docs/architecture.md,
+"Actors and URLs").
 
 Ids are stable forever once published: remote servers store them. Change nothing here
 without a redirect plan.

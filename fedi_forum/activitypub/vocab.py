@@ -1,6 +1,6 @@
 """Builders for the JSON documents we publish. Pure: values in, dicts out.
 
-Shapes follow what Mastodon requires (reference/federation-rules.md §2.1, §2.4) and
+Shapes follow what Mastodon requires (docs/rules.md §3, §5) and
 what forum servers (Lemmy, PieFed, NodeBB) read: ``name`` on the opening post,
 ``audience``, ``context`` (FEP-7888), ``postingRestrictedToMods``.
 """
@@ -54,7 +54,7 @@ def group_actor(
     restricted: bool,
     icon_url: str,
 ) -> dict[str, Any]:
-    """A discussion as a Group actor (federation-rules.md §2.1).
+    """A discussion as a Group actor (docs/rules.md §3).
 
     ``restricted`` (locked or closed) tells forum servers that replies are refused.
     """
@@ -86,7 +86,7 @@ def group_actor(
 
 
 def instance_actor(urls: Urls, *, domain: str, name: str, public_key_pem: str) -> dict[str, Any]:
-    """The Application actor that signs our fetches (federation-rules.md §1.5).
+    """The Application actor that signs our fetches (docs/rules.md §2).
 
     Served without requiring a signature, which breaks the instance-actor fetch loop.
     """

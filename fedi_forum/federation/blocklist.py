@@ -1,4 +1,4 @@
-"""Blocked domains and actors, checked at every entry point (federation-rules.md §4.7).
+"""Blocked domains and actors, checked at every entry point (docs/rules.md §12).
 
 Domains match with their subdomains (blocking ``example.com`` blocks
 ``social.example.com``), after IDNA normalisation and lower-casing. The list lives in

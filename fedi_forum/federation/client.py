@@ -1,7 +1,7 @@
 """The only way we touch the network: an aiohttp client behind an SSRF guard.
 
 Every URL we fetch was named by someone else (keyIds, inReplyTo, WebFinger answers), so
-each request is checked (federation-rules.md §4.1):
+each request is checked (docs/rules.md §8):
 
 * https only; plain http only with ``allow_loopback`` (tests, local demos);
 * no user info in URLs; at most 3 redirects, each one checked again;

@@ -1,6 +1,6 @@
 """The delivery worker: sends what the forum queued, to every follower's server.
 
-Shape (reference/performance.md §1.5–1.6, LemmyNet/lemmy#4529/#4623):
+Shape (docs/rules.md §14, docs/delivery.md, LemmyNet/lemmy#4529/#4623):
 
 * Deliveries are rows; order is kept per *lane* — an inbox and the object the activity
   is about (Create before Update before Delete of one note) — and the worker leases the

@@ -1,6 +1,6 @@
 """Who signed this request? keyId → owner actor → verified public key.
 
-Rules (federation-rules.md §1.3, §4.6):
+Rules (docs/rules.md §1, §11):
 
 * The keyId is attacker-controlled: its host is checked against the blocklist before any
   fetch, and fetched only through the SSRF-guarded client.

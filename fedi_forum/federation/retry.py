@@ -1,7 +1,7 @@
 """When to try a delivery again. Pure: status in, decision out; the clock and the
 randomness are passed in so the policy is tested without sleeping.
 
-Mirrors what Mastodon treats as salvageable (federation-rules.md §2.6,
+Mirrors what Mastodon treats as salvageable (docs/rules.md §6,
 ``response_error_unsalvageable?``): 2xx is done; 401, 408, 429, 5xx (except 501) and
 network errors are retried with exponential backoff and jitter for about two days
 (429/503 honour Retry-After); 410 Gone means the recipient is gone; any other 4xx,

@@ -50,7 +50,7 @@ SHARING_NOTE = {
 
 
 def normalise_slug(raw: str) -> str:
-    """Slugs are matched case-insensitively and stored lower-case (DESIGN.md §2)."""
+    """Slugs are matched case-insensitively and stored lower-case (docs/rules.md §3)."""
     slug = raw.strip().lower()
     if not SLUG_RE.fullmatch(slug):
         raise InvalidSlug(f"bad slug {raw!r}", public_message="name must be 1-30 of a-z 0-9 _")

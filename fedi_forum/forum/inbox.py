@@ -1,7 +1,7 @@
 """Receiving activities: what each one means for our discussions.
 
 Called after the HTTP layer has checked size, type, JSON shape, blocklist and the
-signature. Here: identity binding and origin rules (federation-rules.md §4.4),
+signature. Here: identity binding and origin rules (FEDERATION.md "Identity and origin"),
 visibility (§2.7), routing to a discussion (§2.4), and one store transaction per
 activity that also queues the deliveries it causes (sent by the delivery worker, never
 from here). Unknown or irrelevant activities are acknowledged (202) and ignored.
@@ -103,7 +103,7 @@ class Inbox:
 
     async def receive(self, activity: Activity, signer: VerifiedKey, slug: str | None) -> Outcome:
         # The signer speaks only for itself (no relayed activities: LD signatures are not
-        # trusted, federation-rules.md §4.3/§4.4).
+        # trusted, docs/rules.md §10; FEDERATION.md "Identity and origin").
         if parse.strip_fragment(signer.actor.id) != activity.actor:
             raise ActorMismatch(f"signed by {signer.actor.id}, actor is {activity.actor}")
         # An activity's id names it on its actor's server; one minted on another host

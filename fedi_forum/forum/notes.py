@@ -90,7 +90,7 @@ class NoteFetcher:
 
     async def fetch(self, object_id: str) -> tuple[dict[str, Any], RemoteActor]:
         """A note from its origin: the fetched id must be the URL, and its author must
-        live on the same host (federation-rules.md §4.4)."""
+        live on the same host (FEDERATION.md "Identity and origin")."""
         self.blocklist.check_url(object_id)
         try:
             fetched = await self.client.get_json(object_id)

@@ -1,10 +1,11 @@
 """The SQLite connection layer: one group-commit writer, one read connection.
 
 Why a writer task: a transaction per request caps at about 2.5k writes/s on this kind of
-machine, group commit reaches about 10k/s (reference/performance.md §1.4). Every write
-is a small synchronous function ``fn(conn) -> result``; the writer runs everything
-queued since the last commit inside ONE transaction and ONE thread hop, each function in
-its own SAVEPOINT so a failing function rolls back only itself. The caller's await
+machine, group commit reaches about 10k/s (docs/rules.md §14). Every write is a small
+synchronous function ``fn(conn) -> result``; the writer runs everything queued since the
+last commit inside ONE transaction and ONE thread hop. Optimistic: only if a function
+raises is the batch rolled back and run again with a SAVEPOINT around each, so a
+failing function rolls back only itself. The caller's await
 returns only after COMMIT, so "202 after durably stored" holds.
 
 Why the writer owns a plain ``sqlite3`` connection on a one-thread executor instead of

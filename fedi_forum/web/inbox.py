@@ -1,4 +1,4 @@
-"""POST /inbox and /d/{slug}/inbox: the cheap checks first (federation-rules.md §4.2),
+"""POST /inbox and /d/{slug}/inbox: the cheap checks first (docs/rules.md §9),
 then the signature, then the forum. Answers 202 only after the activity is stored."""
 
 from __future__ import annotations

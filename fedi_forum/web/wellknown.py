@@ -1,4 +1,4 @@
-"""Discovery: WebFinger, host-meta and NodeInfo (federation-rules.md §2.2)."""
+"""Discovery: WebFinger, host-meta and NodeInfo (docs/rules.md §4)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The layers of DESIGN.md §4: a module imports only from layers above it, and the
-catalog translates every string the templates show."""
+"""The layers of docs/architecture.md ("Layers"): a module imports only from layers above
+it, and the catalog translates every string the templates show."""
 
 from __future__ import annotations
 
