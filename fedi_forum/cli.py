@@ -1,7 +1,8 @@
-"""The ``fedi-forum`` command: serve, init, discussion create/list/lock/unlock/close/delete.
+"""fedi-forum: a federated discussion server; every discussion is an ActivityPub Group.
 
-Every command works on the same data directory, also while a server runs on it
-(SQLite WAL; the server reads discussions from the database on every request).
+Each command below has its own --help. Every command works on the same data directory,
+also while a server runs on it (SQLite WAL; the server reads discussions from the
+database on every request).
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fedi-forum", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="fedi-forum", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"fedi-forum {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
