@@ -1,5 +1,6 @@
 """Every URL we publish, built from the base URL in one place (docs/architecture.md,
-"Actors and URLs").
+"Actors and URLs"), the ids of the activities we send, and the inverse: which local
+thing a URL names (``parse``).
 
 Ids are stable forever once published: remote servers store them. Change nothing here
 without a redirect plan.
@@ -8,6 +9,34 @@ without a redirect plan.
 from __future__ import annotations
 
 import dataclasses
+import enum
+import hashlib
+import re
+
+_SEGMENT = re.compile(r"[^/?#]+")
+
+
+class LocalKind(enum.StrEnum):
+    INSTANCE = "instance"  # B/actor
+    GROUP = "group"  # B/d/{slug} and its collections
+    NOTE = "note"  # B/d/{slug}/m/{seq} (and ids minted below it)
+    STAFF = "staff"  # B/staff/{name} (and their notes)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LocalRef:
+    """What one of our URLs names. ``slug`` is lower-cased; ``seq`` is set for notes."""
+
+    kind: LocalKind
+    slug: str = ""
+    seq: int | None = None
+    username: str = ""
+
+
+def digest(value: str) -> str:
+    """A short stable token of someone else's activity id, for ids we mint in answer
+    (the same remote activity always gives the same id: a retry dedupes)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,3 +114,66 @@ class Urls:
 
     def replies(self, slug: str, seq: int) -> str:
         return f"{self.base}/d/{slug}/m/{seq}/replies"
+
+    # ids of the activities we send (one place, so their shapes never drift)
+    def announce(self, slug: str, seq: int) -> str:
+        """The group's Announce of its message ``seq``."""
+        return f"{self.note(slug, seq)}/announce"
+
+    def follow_up(self, slug: str, seq: int, kind: str, activity_id: str) -> str:
+        """What the group relays when an author edits or deletes message ``seq``
+        (``kind`` "update" | "delete"), keyed by the author's activity."""
+        return f"{self.note(slug, seq)}/{kind}/{digest(activity_id)}"
+
+    def withdrawal(self, slug: str, seq: int, label: str) -> str:
+        """The group's Delete of message ``seq`` when it leaves public view without its
+        author's Delete (``label`` "removed" | "withdrawn")."""
+        return f"{self.note(slug, seq)}/{label}"
+
+    def answer(self, slug: str, follow_id: str, accepted: bool) -> str:
+        """The group's Accept or Reject of a Follow."""
+        kind = "accepts" if accepted else "rejects"
+        return f"{self.group(slug)}#{kind}/{digest(follow_id)}"
+
+    def group_delete(self, slug: str, stamp: str) -> str:
+        return f"{self.group(slug)}#delete/{stamp}"
+
+    def update(self, object_id: str, stamp: str) -> str:
+        """An Update of one of our objects (a group, its opening post)."""
+        return f"{object_id}#updates/{stamp}"
+
+    def instance_follow(self, token: str) -> str:
+        """The instance actor's Follow of a group elsewhere."""
+        return f"{self.instance_actor}#follows/{token}"
+
+    def report(self, report_id: int, n: int) -> str:
+        """The ``n``-th Flag forwarding report ``report_id`` (one per author's server)."""
+        return f"{self.instance_actor}#reports/{report_id}/{n}"
+
+    @staticmethod
+    def undo(activity_id: str) -> str:
+        """Our Undo of one of our own activities."""
+        return f"{activity_id}/undo"
+
+    # the inverse
+    def parse(self, url: str) -> LocalRef | None:
+        """Which local thing ``url`` names, or None when it is not ours. Anything below
+        a group, note or staff URL (collections, minted ids, a fragment, a query) names
+        that group, note or staff member. Attacker-controlled input: only the shapes
+        above are recognised, and a slug is only a segment (no check that it exists)."""
+        if not url.startswith(f"{self.base}/"):
+            return None
+        path = url[len(self.base) :].split("#", 1)[0].split("?", 1)[0]
+        parts = path.split("/")  # "", kind, …
+        if path == "/actor":
+            return LocalRef(LocalKind.INSTANCE)
+        if len(parts) >= 3 and _SEGMENT.fullmatch(parts[2]):
+            if parts[1] == "d":
+                slug = parts[2].lower()
+                seq = parts[4] if len(parts) >= 5 and parts[3] == "m" else ""
+                if seq.isdigit() and len(seq) < 19:  # bounded: int() of a huge string raises
+                    return LocalRef(LocalKind.NOTE, slug, int(seq))
+                return LocalRef(LocalKind.GROUP, slug)
+            if parts[1] == "staff":
+                return LocalRef(LocalKind.STAFF, username=parts[2].lower())
+        return None

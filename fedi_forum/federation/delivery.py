@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fedi_forum.activitypub import parse, signatures
-from fedi_forum.activitypub.urls import Urls
+from fedi_forum.activitypub.urls import LocalKind, Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import FediForumError, FetchError, NoAnswer, UnsafeUrl
 from fedi_forum.federation import hosts, liveness, retry
@@ -353,10 +353,11 @@ class DeliveryWorker:
     def _key_for(self, signer: str) -> RSAPrivateKey:
         key = self._keys.get(signer)
         if key is None:
-            if signer == self.urls.instance_actor:
+            ref = self.urls.parse(signer)
+            if ref is not None and ref.kind is LocalKind.INSTANCE:
                 name = INSTANCE_KEY
-            elif signer.startswith(f"{self.urls.base}/d/"):
-                name = f"group-{signer.rsplit('/', 1)[-1]}"
+            elif ref is not None and ref.kind is LocalKind.GROUP:
+                name = f"group-{ref.slug}"
             else:
                 raise FediForumError(f"no local key for {signer}")
             key = self._keys[signer] = self.key_files.load(name)

@@ -128,7 +128,7 @@ class Discussions:
         farewell = None
         if state is DiscussionState.DELETED:
             group = self.urls.group(slug)
-            activity_id = f"{group}#delete/{utcnow()}"
+            activity_id = self.urls.group_delete(slug, utcnow())
             payload = vocab.delete_actor(activity_id, group, self.urls.followers(slug))
             farewell = Outgoing(activity_id, orjson.dumps(payload).decode(), group)
         discussion = await self.store.set_discussion_state(slug, state, utcnow(), farewell=farewell)
@@ -204,8 +204,8 @@ class Discussions:
         group = self.urls.group(slug)
         edited = dataclasses.replace(d, title=title, summary=summary, updated_at=now)
         updates = [
-            vocab.update(f"{note['id']}#updates/{now}", group, note),
-            vocab.update(f"{group}#updates/{now}", group, self.group_document(edited)),
+            vocab.update(self.urls.update(note["id"], now), group, note),
+            vocab.update(self.urls.update(group, now), group, self.group_document(edited)),
         ]
         updated = await self.store.edit_discussion(
             slug, title=title, summary=summary, content=html,
@@ -253,7 +253,7 @@ class Discussions:
         group = self.urls.group(slug)
 
         def announce(seq: int) -> Outgoing:
-            activity_id = f"{self.urls.note(slug, seq)}/announce"
+            activity_id = self.urls.announce(slug, seq)
             followers = self.urls.followers(slug)
             plain = vocab.announce(activity_id, group_id=group, followers=followers,
                                    object_id=note_id, author=None, published=now)  # fmt: skip

@@ -10,7 +10,6 @@ from here). Unknown or irrelevant activities are acknowledged (202) and ignored.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -128,10 +127,8 @@ class Inbox:
 
     def _local_slug(self, url: str) -> str | None:
         """``B/d/{slug}`` (or anything below it) → slug."""
-        prefix = f"{self.settings.base_url}/d/"
-        if not url.startswith(prefix):
-            return None
-        return url[len(prefix) :].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].lower()
+        ref = self.urls.parse(url)
+        return ref.slug if ref is not None and ref.slug else None
 
     async def _discussion(self, slug: str | None) -> Discussion | None:
         if slug is None:
@@ -157,7 +154,7 @@ class Inbox:
             )
         group = self.urls.group(d.slug)
         accepted = d.state is not DiscussionState.CLOSED
-        reply_id = f"{group}#{'accepts' if accepted else 'rejects'}/{_digest(activity.id)}"
+        reply_id = self.urls.answer(d.slug, activity.id, accepted)
         build = vocab.accept_follow if accepted else vocab.reject_follow
         reply = build(reply_id, group, activity.raw)
         stored = await self.store.record_follow(
@@ -244,7 +241,7 @@ class Inbox:
         verbatim = activity.raw if doc is activity.object_doc else None
 
         def announce(seq: int) -> Outgoing:
-            activity_id = f"{self.urls.note(target, seq)}/announce"
+            activity_id = self.urls.announce(target, seq)
             followers = self.urls.followers(target)
             payload = vocab.announce(
                 activity_id, group_id=group, followers=followers, object_id=note.id,
@@ -377,7 +374,7 @@ class Inbox:
             group = self.urls.group(slug)
             followers = self.urls.followers(slug)
             now = utcnow()
-            activity_id = f"{self.urls.note(slug, seq)}/{kind}/{_digest(activity.id)}"
+            activity_id = self.urls.follow_up(slug, seq, kind, activity.id)
             group_form = vocab.announce_activity(
                 activity_id, group_id=group, followers=followers, activity=activity.raw,
                 published=now,
@@ -385,7 +382,7 @@ class Inbox:
             microblog = ""  # "" = nothing to send to microblog servers
             if kind == "delete":
                 microblog = orjson.dumps(
-                    vocab.undo(f"{activity_id}/undo", group, followers, announce_id)
+                    vocab.undo(self.urls.undo(activity_id), group, followers, announce_id)
                 ).decode()
             return Outgoing(
                 activity_id, microblog, group, orjson.dumps(group_form).decode(),
@@ -448,7 +445,3 @@ class Inbox:
             comment=comment[:2000] if isinstance(comment, str) else "", now=utcnow(),
         )  # fmt: skip
         return Outcome("accepted")
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:16]

@@ -75,7 +75,7 @@ class Moderation:
 
         def build(seq: int, note_id: str, _author_inbox: str | None) -> Outgoing:
             group = self.urls.group(slug)
-            activity_id = f"{self.urls.note(slug, seq)}/announce"
+            activity_id = self.urls.announce(slug, seq)
             payload = vocab.announce(
                 activity_id, group_id=group, followers=self.urls.followers(slug),
                 object_id=note_id, author=None, published=utcnow(),
@@ -100,7 +100,7 @@ class Moderation:
                 by_inbox.setdefault(inboxes[author], []).extend([author, *notes])
         now = utcnow()
         for n, (inbox, objects) in enumerate(sorted(by_inbox.items())):
-            flag_id = f"{self.urls.instance_actor}#reports/{report_id}/{n}"
+            flag_id = self.urls.report(report_id, n)
             flag: dict[str, object] = {
                 "@context": vocab.AS_NS,
                 "id": flag_id,

@@ -66,14 +66,14 @@ def group_removal(urls: Urls, label: str) -> FollowUpBuilder:
     def build(slug: str, seq: int, announce_id: str, note_id: str) -> Outgoing:
         group = urls.group(slug)
         followers = urls.followers(slug)
-        delete_id = f"{urls.note(slug, seq)}/{label}"
+        delete_id = urls.withdrawal(slug, seq, label)
         delete = {"id": delete_id, "type": "Delete", "actor": group, "to": [vocab.PUBLIC],
                   "cc": [followers], "audience": group, "object": note_id}  # fmt: skip
         group_form = vocab.announce_activity(
             f"{delete_id}/announce", group_id=group, followers=followers, activity=delete,
             published=utcnow(),
         )  # fmt: skip
-        undo = vocab.undo(f"{delete_id}/undo", group, followers, announce_id)
+        undo = vocab.undo(urls.undo(delete_id), group, followers, announce_id)
         return Outgoing(
             f"{delete_id}/announce", orjson.dumps(undo).decode(), group,
             orjson.dumps(group_form).decode(), subject=note_id,

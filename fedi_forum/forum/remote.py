@@ -175,7 +175,7 @@ class RemoteDiscussions:
                 f"{handle} is here", public_message="that discussion is on this server"
             )
         me = self.urls.instance_actor
-        follow_id = f"{me}#follows/{uuid.uuid4().hex}"
+        follow_id = self.urls.instance_follow(uuid.uuid4().hex)
         follow = {
             "@context": vocab.AS_NS,
             "id": follow_id,
@@ -195,7 +195,7 @@ class RemoteDiscussions:
         if group is None or group.state is RemoteGroupState.ENDED:
             raise NotFound(f"not following {handle}", public_message=f"not following {handle}")
         me = self.urls.instance_actor
-        undo_id = f"{group.follow_activity_id}/undo"
+        undo_id = self.urls.undo(group.follow_activity_id)
         undo = {
             "@context": vocab.AS_NS,
             "id": undo_id,

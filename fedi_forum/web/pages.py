@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fedi_forum.activitypub import content
+from fedi_forum.activitypub.urls import LocalKind
 from fedi_forum.config import LANGUAGES
 from fedi_forum.errors import NotAcceptable, NotFound
 from fedi_forum.models import Author, Discussion, Note, RemoteGroupState
@@ -65,9 +66,9 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
 def display_author(svc: Services, d: Discussion, note: Note) -> Author:
     """Local notes are the group's own or a staff member's; remote ones come from the
     actor cache."""
-    staff_prefix = svc.urls.staff("")
-    if note.is_local and note.author.actor_id.startswith(staff_prefix):
-        username = note.author.actor_id.removeprefix(staff_prefix)
+    ref = svc.urls.parse(note.author.actor_id) if note.is_local else None
+    if ref is not None and ref.kind is LocalKind.STAFF:
+        username = ref.username
         return Author(
             actor_id=note.author.actor_id,
             name=username,

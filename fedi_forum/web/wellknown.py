@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from fedi_forum import __version__
 from fedi_forum.activitypub import vocab
+from fedi_forum.activitypub.urls import LocalKind, Urls
 from fedi_forum.errors import Gone, InvalidInput, NotFound
 from fedi_forum.models import SLUG_RE
 from fedi_forum.web.state import services
@@ -21,13 +22,18 @@ def _json(doc: object, media_type: str) -> Response:
     return Response(orjson.dumps(doc), media_type=media_type, headers=CORS)
 
 
-def _username(resource: str, domain: str, base_url: str) -> str:
+def _username(resource: str, domain: str, urls: Urls) -> str:
     """The local name a WebFinger resource asks about. Attacker-controlled input."""
-    for prefix in (f"{base_url}/d/", f"{base_url}/staff/"):
-        if resource.startswith(prefix):
-            return resource.removeprefix(prefix)
-    if resource == f"{base_url}/actor":
-        return domain
+    ref = urls.parse(resource)
+    if ref is not None:
+        if ref.kind is LocalKind.INSTANCE:
+            return domain
+        named = resource.lower()  # the actor URL itself, in any case; nothing below it
+        if ref.kind is LocalKind.GROUP and named == urls.group(ref.slug):
+            return ref.slug
+        if ref.kind is LocalKind.STAFF and named == urls.staff(ref.username):
+            return ref.username
+        raise NotFound(f"not an actor: {resource!r}")
     acct = resource.removeprefix("acct:").lstrip("@")
     user, sep, host = acct.rpartition("@")
     if not sep or host.lower() != domain:
@@ -41,7 +47,7 @@ async def webfinger(request: Request) -> Response:
     if not resource or len(resource) > MAX_RESOURCE:
         raise InvalidInput("missing resource", public_message="'resource' parameter required")
     domain = svc.settings.domain
-    user = _username(resource, domain, svc.settings.base_url).lower()
+    user = _username(resource, domain, svc.urls).lower()
     if user == domain:  # the instance actor, named after the domain by convention
         actor_id = svc.urls.instance_actor
         doc = vocab.webfinger(
