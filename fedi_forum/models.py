@@ -75,7 +75,54 @@ NOTE_TRANSITIONS: dict[NoteState, frozenset[NoteState]] = {
 }
 
 
-_S = TypeVar("_S", DiscussionState, NoteState)
+class Dialect(enum.StrEnum):
+    """How a server is spoken to (FEDERATION.md, FEP-1b12)."""
+
+    GROUP = "group"  # Announce{Create/Update/Delete} verbatim: Lemmy, PieFed, NodeBB, …
+    MICROBLOG = "microblog"  # Announce{object: id}, Undo{Announce}: Mastodon and the rest
+
+
+class SignatureSpec(enum.StrEnum):
+    CAVAGE = "cavage"  # draft-cavage-http-signatures-12
+    RFC9421 = "rfc9421"
+
+
+class DeliveryState(enum.StrEnum):
+    """A row of the delivery queue (docs/delivery.md)."""
+
+    PENDING = "pending"  # to send, now or at its next attempt
+    DELIVERED = "delivered"
+    DEAD = "dead"  # given up (a final answer, two days of failures, a recipient gone)
+    ASIDE = "aside"  # unanswered while its server answered others: waits for a person
+
+
+# Delivered is final; dead and aside rows are sent again only by hand.
+DELIVERY_TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
+    DeliveryState.PENDING: frozenset(
+        {DeliveryState.DELIVERED, DeliveryState.DEAD, DeliveryState.ASIDE}
+    ),
+    DeliveryState.DEAD: frozenset({DeliveryState.PENDING}),
+    DeliveryState.ASIDE: frozenset({DeliveryState.PENDING}),
+    DeliveryState.DELIVERED: frozenset(),
+}
+
+
+class BackfillState(enum.StrEnum):
+    """The job reading a followed group's history (docs/delivery.md "Backfill")."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"  # out of attempts
+
+
+# Any job can be asked for again (a new Accept, an operator); running ends done or failed.
+BACKFILL_TRANSITIONS: dict[BackfillState, frozenset[BackfillState]] = {
+    BackfillState.PENDING: frozenset({BackfillState.DONE, BackfillState.FAILED}),
+    BackfillState.DONE: frozenset({BackfillState.PENDING}),
+    BackfillState.FAILED: frozenset({BackfillState.PENDING}),
+}
+
+_S = TypeVar("_S", DiscussionState, NoteState, DeliveryState, BackfillState, "RemoteGroupState")
 
 
 def states_leading_to(table: dict[_S, frozenset[_S]], target: _S) -> tuple[str, ...]:
@@ -186,6 +233,16 @@ class RemoteGroupState(enum.StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     ENDED = "ended"  # we unfollowed, or the group was deleted
+
+
+# A group answers our current Follow while it waits or after an Accept (a repeated Accept,
+# or a Reject that ends it). Following again (a new Follow) starts over from any state.
+REMOTE_FOLLOW_TRANSITIONS: dict[RemoteGroupState, frozenset[RemoteGroupState]] = {
+    RemoteGroupState.PENDING: frozenset(set(RemoteGroupState)),
+    RemoteGroupState.ACCEPTED: frozenset(set(RemoteGroupState)),
+    RemoteGroupState.REJECTED: frozenset({RemoteGroupState.PENDING, RemoteGroupState.ENDED}),
+    RemoteGroupState.ENDED: frozenset({RemoteGroupState.PENDING}),
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from http_message_signatures import (
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 from fedi_forum.errors import ClockSkew, DigestMismatch, SignatureInvalid, SignatureMissing
+from fedi_forum.models import SignatureSpec
 
 # Mastodon's window (signed_request.rb): expires defaults to created + 5 min and is capped
 # at created + 12 h; a request is refused when created > now + 1 h or now > expires + 1 h.
@@ -201,7 +202,7 @@ class CavageClaim:
     signature: bytes
     signing_strings: tuple[bytes, ...]  # with the query, then without (Mastodon's fallback)
 
-    spec = "cavage"
+    spec = SignatureSpec.CAVAGE
 
     def verify(self, key: rsa.RSAPublicKey) -> None:
         if not any(_rsa_verify(key, self.signature, s) for s in self.signing_strings):
@@ -213,7 +214,7 @@ class Rfc9421Claim:
     key_id: str
     request: Request
 
-    spec = "rfc9421"
+    spec = SignatureSpec.RFC9421
 
     def verify(self, key: rsa.RSAPublicKey) -> None:
         required = ["@method", "@target-uri"]

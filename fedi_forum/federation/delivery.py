@@ -48,7 +48,7 @@ from fedi_forum.errors import FediForumError, FetchError, NoAnswer, UnsafeUrl
 from fedi_forum.federation import hosts, liveness, retry
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import JRD_ACCEPT, FederationClient
-from fedi_forum.models import format_time, parse_time
+from fedi_forum.models import Dialect, SignatureSpec, format_time, parse_time
 from fedi_forum.store import Store
 from fedi_forum.store.delivery import DeliveryRow
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
@@ -76,7 +76,7 @@ class Attempt:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Server:
-    dialect: str  # "group" | "microblog"
+    dialect: Dialect
     software: str | None
     version: str | None
 
@@ -123,7 +123,7 @@ class DeliveryWorker:
         self._inflight: Counter[str] = Counter()  # host → deliveries in flight
         self._keys: dict[str, RSAPrivateKey] = {}
         self._signed: OrderedDict[tuple[int, str], tuple[datetime, dict[str, str]]] = OrderedDict()
-        self._specs: dict[str, str | None] = {}
+        self._specs: dict[str, SignatureSpec | None] = {}
         self._servers: dict[str, tuple[Server, datetime]] = {}
         self._server_locks: dict[str, asyncio.Lock] = {}
         self._stopping = False
@@ -279,8 +279,8 @@ class DeliveryWorker:
         self.telemetry.delivery(outcome)
         if outcome == retry.Decision.DONE.value:
             self.sent += 1
-            self._signed.pop((row.id, "cavage"), None)
-            self._signed.pop((row.id, "rfc9421"), None)
+            for spec in SignatureSpec:
+                self._signed.pop((row.id, spec), None)
         else:
             log.info("delivery %s to %s: %s (%s)", row.activity_id, row.inbox, outcome,
                      attempt.error or status)  # fmt: skip
@@ -300,19 +300,23 @@ class DeliveryWorker:
         try:
             dialect = await self._dialect(row)
             body = (
-                row.group_payload if dialect == "group" and row.group_payload else row.payload
+                row.group_payload if dialect is Dialect.GROUP and row.group_payload else row.payload
             ).encode()
             if not body:
                 return Attempt(204)  # nothing for this server's dialect (e.g. an edit)
             known = await self._known_spec(row.host)
-            spec = known or ("rfc9421" if speaks_rfc9421(await self._server(row)) else "cavage")
+            spec = known or (
+                SignatureSpec.RFC9421
+                if speaks_rfc9421(await self._server(row))
+                else SignatureSpec.CAVAGE
+            )
             status, retry_after = await self.client.post(
                 row.inbox, body, self._signature(row, body, spec), wait=timeout
             )
-            if known is None and spec == "rfc9421" and status in (400, 401):
+            if known is None and spec is SignatureSpec.RFC9421 and status in (400, 401):
                 # Double-knocking (as Fedify does): a server that refuses an RFC 9421
                 # signature gets draft-cavage at once, and we remember what it accepts.
-                spec = "cavage"
+                spec = SignatureSpec.CAVAGE
                 status, retry_after = await self.client.post(
                     row.inbox, body, self._signature(row, body, spec), wait=timeout
                 )
@@ -329,18 +333,23 @@ class DeliveryWorker:
             return Attempt(None, error=str(exc)[:500])
         return Attempt(status, retry_after, None if status < 300 else f"HTTP {status}")
 
-    async def _known_spec(self, host: str) -> str | None:
+    async def _known_spec(self, host: str) -> SignatureSpec | None:
         if host not in self._specs:
             info = await self.store.instance(host)
-            self._specs[host] = info.signature_spec if info else None
+            known = info.signature_spec if info else None
+            self._specs[host] = SignatureSpec(known) if known else None
         return self._specs[host]
 
-    def _signature(self, row: DeliveryRow, body: bytes, spec: str) -> dict[str, str]:
+    def _signature(self, row: DeliveryRow, body: bytes, spec: SignatureSpec) -> dict[str, str]:
         now = self._now()
         cached = self._signed.get((row.id, spec))
         if cached is not None and now - cached[0] < SIGNATURE_REUSE:
             return cached[1]
-        sign = signatures.sign_request_rfc9421 if spec == "rfc9421" else signatures.sign_request
+        sign = (
+            signatures.sign_request_rfc9421
+            if spec is SignatureSpec.RFC9421
+            else signatures.sign_request
+        )
         headers = sign(
             method="POST", url=row.inbox, key_id=self.urls.key_id(row.signer),
             private_key=self._key_for(row.signer), body=body, now=now,
@@ -367,7 +376,7 @@ class DeliveryWorker:
 
     async def _dialect(self, row: DeliveryRow) -> str:
         if row.group_payload is None:
-            return "microblog"  # nothing to choose
+            return Dialect.MICROBLOG  # nothing to choose
         return (await self._server(row)).dialect
 
     async def _server(self, row: DeliveryRow) -> Server:
@@ -395,16 +404,16 @@ class DeliveryWorker:
             and now - parse_time(info.nodeinfo_fetched_at) < NODEINFO_TTL
         )
         if fresh and info is not None and info.dialect is not None:
-            software, version, dialect = info.software, info.version, info.dialect
+            software, version, dialect = info.software, info.version, Dialect(info.dialect)
         else:
             software, version = await self._nodeinfo(row.inbox)
-            dialect = "group" if software in GROUP_SOFTWARE else "microblog"
+            dialect = Dialect.GROUP if software in GROUP_SOFTWARE else Dialect.MICROBLOG
             await self.store.set_instance_software(
                 row.host, software=software, version=version, dialect=dialect,
                 now=format_time(now),
             )  # fmt: skip
         if info is not None and info.dialect_override:
-            dialect = info.dialect_override
+            dialect = Dialect(info.dialect_override)
         return Server(dialect, software, version)
 
     async def _nodeinfo(self, inbox: str) -> tuple[str | None, str | None]:

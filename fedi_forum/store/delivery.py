@@ -17,14 +17,18 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fedi_forum.models import DELIVERY_TRANSITIONS, DeliveryState, states_leading_to
 from fedi_forum.store.db import Database
 
 _COLS = (
     "id, activity_id, inbox, host, subject, payload, group_payload, signer, attempts, "
     "timeouts, created_at"
 )
-# What record_delivery is told: the row's new state ("retry" keeps it pending).
+# What record_delivery is told: the row's new state ("retry" keeps it pending, "gone"
+# makes it dead and ends its inbox's follows). States: models.DeliveryState.
 OUTCOMES = frozenset({"delivered", "retry", "dead", "gone", "aside"})
+_STATE_OF = {"delivered": DeliveryState.DELIVERED, "aside": DeliveryState.ASIDE,
+             "dead": DeliveryState.DEAD, "gone": DeliveryState.DEAD}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -158,20 +162,24 @@ class DeliveryStore:
 
         def write(conn: sqlite3.Connection) -> DeliveryRow | None:
             timeouts = 1 if unanswered else 0
+            # only a pending row is sent, so only a pending row records an attempt (one
+            # that was given up meanwhile, e.g. its recipient gone, stays as it is)
+            pending = DeliveryState.PENDING.value
             if outcome == "retry":
                 conn.execute(
                     "UPDATE deliveries SET attempts = attempts + 1, timeouts = timeouts + ?, "
                     "next_attempt_at = ?, locked_until = NULL, lease_owner = NULL, "
-                    "last_status = ?, last_error = ? WHERE id = ?",
-                    (timeouts, next_attempt_at, status, error, row.id),
+                    "last_status = ?, last_error = ? WHERE id = ? AND state = ?",
+                    (timeouts, next_attempt_at, status, error, row.id, pending),
                 )
             else:
-                state = {"delivered": "delivered", "aside": "aside"}.get(outcome, "dead")
+                state = _STATE_OF[outcome]
+                assert pending in states_leading_to(DELIVERY_TRANSITIONS, state)
                 conn.execute(
                     "UPDATE deliveries SET state = ?, attempts = attempts + 1, "
                     "timeouts = timeouts + ?, locked_until = NULL, lease_owner = NULL, "
-                    "last_status = ?, last_error = ? WHERE id = ?",
-                    (state, timeouts, status, error, row.id),
+                    "last_status = ?, last_error = ? WHERE id = ? AND state = ?",
+                    (state.value, timeouts, status, error, row.id, pending),
                 )
             if outcome == "gone":
                 conn.execute(
@@ -207,18 +215,21 @@ class DeliveryStore:
         """Send set-aside (or given up) rows again at once: the rows named, or every row
         set aside when ``ids`` is None. Returns how many were queued again."""
 
+        before = states_leading_to(DELIVERY_TRANSITIONS, DeliveryState.PENDING)
+
         def write(conn: sqlite3.Connection) -> int:
             reset = (
                 "UPDATE deliveries SET state = 'pending', timeouts = 0, next_attempt_at = ?, "
                 "locked_until = NULL, lease_owner = NULL "
             )
             if ids is None:
-                cur = conn.execute(reset + "WHERE state = 'aside'", (now,))
+                cur = conn.execute(reset + "WHERE state = ?", (now, DeliveryState.ASIDE.value))
             else:
                 marks = ",".join("?" * len(ids))
+                states = ",".join("?" * len(before))
                 cur = conn.execute(
-                    reset + f"WHERE state IN ('aside', 'dead') AND id IN ({marks})",
-                    (now, *ids),
+                    reset + f"WHERE state IN ({states}) AND id IN ({marks})",
+                    (now, *before, *ids),
                 )
             return cur.rowcount
 

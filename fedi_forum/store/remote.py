@@ -9,12 +9,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from fedi_forum.models import (
+    BACKFILL_TRANSITIONS,
+    REMOTE_FOLLOW_TRANSITIONS,
+    BackfillState,
     NewNote,
     Note,
     RemoteActor,
     RemoteGroup,
     RemoteGroupState,
     is_newer_edit,
+    states_leading_to,
 )
 from fedi_forum.store.activity import Outgoing, _enqueue, _upsert_actor
 from fedi_forum.store.db import Database
@@ -158,14 +162,15 @@ class RemoteStore:
     ) -> RemoteGroup | None:
         """The group's Accept/Reject of our Follow. Only our current Follow counts (an
         answer to an older one, or to nothing we sent, changes nothing)."""
-        state = "accepted" if accepted else "rejected"
+        state = RemoteGroupState.ACCEPTED if accepted else RemoteGroupState.REJECTED
+        before = states_leading_to(REMOTE_FOLLOW_TRANSITIONS, state)
+        marks = ",".join("?" * len(before))
 
         def write(conn: sqlite3.Connection) -> RemoteGroup | None:
             cur = conn.execute(
                 "UPDATE remote_groups SET state = ?, updated_at = ? WHERE actor_id = ? "
-                "AND state IN ('pending', 'accepted') "
-                "AND (? IS NULL OR follow_activity_id = ?) RETURNING id",
-                (state, now, group_actor, follow_id, follow_id),
+                f"AND state IN ({marks}) AND (? IS NULL OR follow_activity_id = ?) RETURNING id",
+                (state.value, now, group_actor, *before, follow_id, follow_id),
             ).fetchone()
             if cur is None:
                 return None
@@ -204,21 +209,25 @@ class RemoteStore:
         """One run of a job: done (``error`` None), retried at ``next_attempt_at``, or
         failed for good (neither)."""
 
+        # only a running (pending) job ends; the states come from BACKFILL_TRANSITIONS
+        (running,) = states_leading_to(BACKFILL_TRANSITIONS, BackfillState.DONE)
+
         def write(conn: sqlite3.Connection) -> None:
             if error is None:
                 conn.execute(
-                    "UPDATE backfills SET state = 'done', added = ?, finished_at = ?, "
+                    "UPDATE backfills SET state = ?, added = ?, finished_at = ?, "
                     "last_error = NULL, locked_until = NULL, lease_owner = NULL "
-                    "WHERE group_id = ?",
-                    (added, now, group_id),
+                    "WHERE group_id = ? AND state = ?",
+                    (BackfillState.DONE.value, added, now, group_id, running),
                 )
                 return
+            state = BackfillState.PENDING if next_attempt_at else BackfillState.FAILED
             conn.execute(
                 "UPDATE backfills SET state = ?, attempts = attempts + 1, last_error = ?, "
                 "next_attempt_at = coalesce(?, next_attempt_at), finished_at = ?, "
-                "locked_until = NULL, lease_owner = NULL WHERE group_id = ?",
-                ("pending" if next_attempt_at else "failed", error[:500], next_attempt_at,
-                 None if next_attempt_at else now, group_id),
+                "locked_until = NULL, lease_owner = NULL WHERE group_id = ? AND state = ?",
+                (state.value, error[:500], next_attempt_at, None if next_attempt_at else now,
+                 group_id, running),
             )  # fmt: skip
 
         await self.db.write(write)
@@ -239,10 +248,11 @@ class RemoteStore:
         """The group itself is gone (it sent Delete of itself)."""
 
         def write(conn: sqlite3.Connection) -> bool:
+            before = states_leading_to(REMOTE_FOLLOW_TRANSITIONS, RemoteGroupState.ENDED)
             cur = conn.execute(
                 "UPDATE remote_groups SET state = 'ended', updated_at = ? WHERE actor_id = ? "
-                "AND state != 'ended'",
-                (now, group_actor),
+                f"AND state IN ({','.join('?' * len(before))})",
+                (now, group_actor, *before),
             )
             return cur.rowcount == 1
 

@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from fedi_forum.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fedi_forum.forum.moderation import REASONS, Moderation
 from fedi_forum.forum.staff import SESSION_SECONDS, Session
-from fedi_forum.models import DiscussionState, utcnow
+from fedi_forum.models import Dialect, DiscussionState, utcnow
 from fedi_forum.web.forms import read_form
 from fedi_forum.web.pages import render
 from fedi_forum.web.state import Services, services
@@ -344,6 +344,6 @@ async def set_dialect(request: Request, session: Session, form: FormData | None)
     assert form is not None
     dialect = str(form.get("dialect", ""))
     await services(request).store.set_dialect_override(
-        request.path_params["host"], dialect if dialect in ("group", "microblog") else None
+        request.path_params["host"], dialect if dialect in set(Dialect) else None
     )
     return RedirectResponse("/admin/federation", status_code=303)

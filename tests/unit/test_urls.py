@@ -46,9 +46,7 @@ def test_every_minted_id_parses_back_to_what_it_is_about() -> None:
     assert URLS.answer("park", follow, True) != URLS.answer("park", follow, False)
     assert URLS.answer("park", follow, True).endswith(digest(follow))  # stable per Follow
     assert URLS.parse(URLS.group_delete("park", "t")) == LocalRef(LocalKind.GROUP, "park")
-    assert URLS.parse(URLS.update(URLS.note("park", 0), "t")) == LocalRef(
-        LocalKind.NOTE, "park", 0
-    )
+    assert URLS.parse(URLS.update(URLS.note("park", 0), "t")) == LocalRef(LocalKind.NOTE, "park", 0)
     assert URLS.parse(URLS.instance_follow("x")) == LocalRef(LocalKind.INSTANCE)
     assert URLS.parse(URLS.report(4, 0)) == LocalRef(LocalKind.INSTANCE)
     assert URLS.undo(URLS.announce("park", 3)) == "https://forum.example/d/park/m/3/announce/undo"
