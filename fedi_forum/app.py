@@ -12,18 +12,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 
-from fedi_forum import __version__
+from fedi_forum import __version__, compose
 from fedi_forum.activitypub import keys
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import FediForumError
-from fedi_forum.federation.blocklist import Blocklist
-from fedi_forum.federation.client import AddressPolicy, FederationClient, InstanceSigner
 from fedi_forum.federation.delivery import DeliveryWorker
-from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
-from fedi_forum.forum.notes import NoteFetcher
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
@@ -64,16 +60,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             if demo:
                 await discussions.ensure_demo()
             urls = Urls(settings.base_url)
-            client = FederationClient(
-                policy=AddressPolicy(allow_loopback=settings.allow_loopback),
-                signer=InstanceSigner(urls.key_id(urls.instance_actor), instance_key),
-                base_url=settings.base_url,
-            )
-            await client.start()
-            stack.push_async_callback(client.close)
-            blocklist = Blocklist(store)
-            await blocklist.reload()
-            keys_resolver = KeyResolver(store, client, blocklist)
+            fed = await stack.enter_async_context(compose.federation(settings, store, key_files))
+            client, blocklist, keys_resolver, notes = fed.client, fed.blocklist, fed.keys, fed.notes
             keys_resolver.telemetry = metrics
             worker = None
             if settings.run_worker:
@@ -81,7 +69,6 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 worker.telemetry = metrics
                 await worker.start()
                 stack.push_async_callback(worker.stop)
-            notes = NoteFetcher(client, keys_resolver, blocklist)
             remote = RemoteDiscussions(settings, store, keys_resolver, client, notes)
             await remote.start()  # the backfill jobs
             stack.push_async_callback(remote.stop)

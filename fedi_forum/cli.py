@@ -19,23 +19,19 @@ import signal
 import sqlite3
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
 
-from fedi_forum import __version__, logs
-from fedi_forum.activitypub.urls import Urls
+from fedi_forum import __version__, compose, logs
+from fedi_forum.compose import Federation
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import FediForumError
-from fedi_forum.federation.blocklist import Blocklist
-from fedi_forum.federation.client import AddressPolicy, FederationClient, InstanceSigner
-from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.moderation import REASONS, Moderation
-from fedi_forum.forum.notes import NoteFetcher
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.models import DiscussionState, utcnow
@@ -439,25 +435,10 @@ def _discussion_command(args: argparse.Namespace, settings: Settings, explicit: 
     return asyncio.run(_with_services(settings, explicit, run))
 
 
-@contextlib.asynccontextmanager
-async def _federation(
+def _federation(
     s: Settings, discussions: Discussions
-) -> AsyncIterator[tuple[FederationClient, Blocklist]]:
-    """The outbound client (signing as the instance actor) and the blocklist."""
-    urls = Urls(s.base_url)
-    client = FederationClient(
-        policy=AddressPolicy(allow_loopback=s.allow_loopback),
-        signer=InstanceSigner(urls.key_id(urls.instance_actor),
-                              discussions.key_files.load(INSTANCE_KEY)),
-        base_url=s.base_url,
-    )  # fmt: skip
-    await client.start()
-    try:
-        blocklist = Blocklist(discussions.store)
-        await blocklist.reload()
-        yield client, blocklist
-    finally:
-        await client.close()
+) -> contextlib.AbstractAsyncContextManager[Federation]:
+    return compose.federation(s, discussions.store, discussions.key_files)
 
 
 def _remote_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
@@ -475,9 +456,8 @@ def _remote_command(args: argparse.Namespace, settings: Settings, explicit: bool
                 print(f"{g.state}\t@{g.handle}\t{g.note_count} notes\t{g.name}\t"
                       f"history {history}, read {g.backfilled_at or '-'}")  # fmt: skip
             return 0
-        async with _federation(s, discussions) as (client, blocklist):
-            keys = KeyResolver(store, client, blocklist)
-            remote = RemoteDiscussions(s, store, keys, client, NoteFetcher(client, keys, blocklist))
+        async with _federation(s, discussions) as fed:
+            remote = RemoteDiscussions(s, store, fed.keys, fed.client, fed.notes)
             if args.command == "follow":
                 group = await remote.follow(args.handle)
                 print(f"follow of @{group.handle} ({group.name}) queued: {group.state}; "
@@ -497,8 +477,10 @@ def _worker(settings: Settings, explicit: bool, log_level: str) -> int:
     async def run(s: Settings, discussions: Discussions) -> int:
         from fedi_forum.federation.delivery import DeliveryWorker
 
-        async with _federation(s, discussions) as (client, blocklist):
-            worker = DeliveryWorker(s, discussions.store, client, discussions.key_files, blocklist)
+        async with _federation(s, discussions) as fed:
+            worker = DeliveryWorker(
+                s, discussions.store, fed.client, discussions.key_files, fed.blocklist
+            )
             await worker.start()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -509,7 +491,7 @@ def _worker(settings: Settings, explicit: bool, log_level: str) -> int:
                 while not stop.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 10)
-                    await blocklist.maybe_reload()
+                    await fed.blocklist.maybe_reload()
             finally:
                 await worker.stop()
         return 0

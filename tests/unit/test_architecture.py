@@ -28,7 +28,7 @@ def _layer(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1 or parts[1] in LEAVES:
         return "leaf"
-    if parts[1] in ("app", "cli", "__main__"):
+    if parts[1] in ("app", "cli", "compose", "__main__"):
         return "top"
     return parts[1]
 

@@ -1,0 +1,47 @@
+"""The one composition of the network side, for the server (app.py) and the command line
+(cli.py): the outbound client signing as the instance actor, the blocklist, the key
+resolver and the note fetcher. Built here once, so the two never drift apart."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+
+from fedi_forum.activitypub.urls import Urls
+from fedi_forum.config import Settings
+from fedi_forum.federation.blocklist import Blocklist
+from fedi_forum.federation.client import AddressPolicy, FederationClient, InstanceSigner
+from fedi_forum.federation.keys import KeyResolver
+from fedi_forum.forum.notes import NoteFetcher
+from fedi_forum.store import Store
+from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Federation:
+    client: FederationClient
+    blocklist: Blocklist
+    keys: KeyResolver
+    notes: NoteFetcher
+
+
+@contextlib.asynccontextmanager
+async def federation(
+    settings: Settings, store: Store, key_files: KeyFiles
+) -> AsyncIterator[Federation]:
+    """The network side, started (the instance key must exist); closed on exit."""
+    urls = Urls(settings.base_url)
+    client = FederationClient(
+        policy=AddressPolicy(allow_loopback=settings.allow_loopback),
+        signer=InstanceSigner(urls.key_id(urls.instance_actor), key_files.load(INSTANCE_KEY)),
+        base_url=settings.base_url,
+    )
+    await client.start()
+    try:
+        blocklist = Blocklist(store)
+        await blocklist.reload()
+        keys = KeyResolver(store, client, blocklist)
+        yield Federation(client, blocklist, keys, NoteFetcher(client, keys, blocklist))
+    finally:
+        await client.close()
