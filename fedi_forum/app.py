@@ -27,12 +27,12 @@ from fedi_forum.store import Database, Store
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 from fedi_forum.web import routes
 from fedi_forum.web.errors import (
-    GuardMiddleware,
     on_client_gone,
     on_forum_error,
     on_http_exception,
     on_unexpected,
 )
+from fedi_forum.web.guard import GuardMiddleware
 from fedi_forum.web.i18n import Renderer
 from fedi_forum.web.media import MediaProxy
 from fedi_forum.web.metrics import Metrics

@@ -365,7 +365,7 @@ def _serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
         "date_header": True,
         # No uvicorn limit_concurrency: it counts open keep-alive connections, so a few
         # more idle connections than the limit made it refuse every request (measured).
-        # The app admits max_in_flight at a time instead (web/errors.py GuardMiddleware);
+        # The app admits max_in_flight at a time instead (web/guard.py);
         # bounding connections is the reverse proxy's job.
         "backlog": 2048,
         "access_log": not args.no_access_log,

@@ -12,23 +12,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from fedi_forum.activitypub import vocab
-from fedi_forum.errors import Gone, NotFound
+from fedi_forum.errors import NotFound
 from fedi_forum.models import Discussion, NoteState
 from fedi_forum.web.negotiation import activity_response, preferred_representation
 from fedi_forum.web.pagination import cursor, is_page_request
-from fedi_forum.web.state import Services, services
+from fedi_forum.web.state import Services, require_discussion, services
 
 PAGE_SIZE = 20
 CONTEXT_PAGE_SIZE = 100
-
-
-async def load_discussion(svc: Services, slug: str) -> Discussion:
-    discussion = await svc.store.discussion(slug)
-    if discussion is None:
-        raise NotFound(f"no discussion {slug!r}")
-    if discussion.is_deleted:
-        raise Gone(f"discussion {slug!r} deleted")
-    return discussion
 
 
 def tombstone(object_id: str, former_type: str, deleted: str) -> Response:
@@ -77,7 +68,7 @@ async def instance_actor(request: Request) -> Response:
 
 async def outbox(request: Request) -> Response:
     svc = services(request)
-    d = await load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     base = svc.urls.outbox(d.slug)
     if not is_page_request(request.query_params):
         total = await svc.store.outbox_count(d.id)
@@ -113,7 +104,7 @@ async def outbox(request: Request) -> Response:
 
 async def followers(request: Request) -> Response:
     svc = services(request)
-    d = await load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     base = svc.urls.followers(d.slug)
     if not is_page_request(request.query_params):
         total = await svc.store.followers_count(d.id)
@@ -137,7 +128,7 @@ async def followers(request: Request) -> Response:
 async def following(request: Request) -> Response:
     """Groups follow nobody; the collection exists because Mastodon links it."""
     svc = services(request)
-    d = await load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     return activity_response(
         vocab.ordered_collection(svc.urls.following(d.slug), total=0, first=None, items=[])
     )
@@ -146,7 +137,7 @@ async def following(request: Request) -> Response:
 async def featured(request: Request) -> Response:
     """The opening post, embedded, so Mastodon shows it pinned on the group's profile."""
     svc = services(request)
-    d = await load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     raw = await svc.store.note_raw(d.id, 0)
     items = [] if raw is None else [_without_context(raw)]
     return activity_response(
@@ -174,7 +165,7 @@ async def context(request: Request) -> Response:
     accepted, edited or deleted note) and answers 304 to a matching If-None-Match.
     """
     svc = services(request)
-    d = await load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     base = svc.urls.context(d.slug)
     etag = _etag(d.id, d.revision, d.last_seq, request.url.query)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
@@ -218,7 +209,7 @@ async def context(request: Request) -> Response:
 async def note(request: Request) -> Response:
     """A message. AS2 for our own notes; browsers go to its anchor on the page."""
     svc = services(request)
-    d = await load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     seq: int = request.path_params["seq"]
     found = await svc.store.note(d.id, seq)
     if found is None or found.state is NoteState.HELD:
@@ -238,7 +229,7 @@ async def note(request: Request) -> Response:
 async def note_activity(request: Request) -> Response:
     """The Create that published one of our notes, so its id dereferences too."""
     svc = services(request)
-    d = await load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     activity_id = svc.urls.note_activity(d.slug, request.path_params["seq"])
     payload = await svc.store.outbox_activity(d.id, activity_id)
     if payload is None:
@@ -248,7 +239,7 @@ async def note_activity(request: Request) -> Response:
 
 async def replies(request: Request) -> Response:
     svc = services(request)
-    d = await load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     seq: int = request.path_params["seq"]
     parent = await svc.store.note(d.id, seq)
     if parent is None or parent.state is NoteState.HELD:
@@ -310,7 +301,7 @@ async def staff_note(request: Request) -> Response:
         raise NotFound("no such note")
     slug, seq, raw, state = found
     if preferred_representation(request.headers.get("accept")) != "as2":
-        d = await load_discussion(svc, slug)
+        d = await require_discussion(svc, slug)
         return RedirectResponse(page_url_for(svc, d, seq), status_code=302)
     if state == "deleted" or raw is None:
         return tombstone(svc.urls.note(slug, seq), "Note", "")

@@ -21,7 +21,7 @@ from fedi_forum.forum.staff import SESSION_SECONDS, Session
 from fedi_forum.models import Dialect, DiscussionState, utcnow
 from fedi_forum.web.forms import read_form
 from fedi_forum.web.pages import render
-from fedi_forum.web.state import Services, services
+from fedi_forum.web.state import Services, client_address, require_discussion, services
 
 SESSION_COOKIE = "ff_session"
 LOGIN_CSRF_COOKIE = "ff_login_csrf"
@@ -99,7 +99,7 @@ async def login(request: Request) -> Response:
         return response
     form = await _form(request)
     _check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form)
-    svc.login_limiter.hit(request.client.host if request.client else "")
+    svc.login_limiter.hit(client_address(request))
     session = await svc.staff.login(str(form.get("username", "")), str(form.get("password", "")))
     if session is None:
         token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
@@ -283,9 +283,7 @@ async def delete_discussion(request: Request, session: Session, form: FormData |
 async def staff_reply(request: Request, session: Session, form: FormData | None) -> Response:
     """A moderator replies in a discussion as themselves (their Person actor)."""
     svc = services(request)
-    d = await svc.store.discussion(request.path_params["slug"])
-    if d is None or d.is_deleted:
-        raise NotFound("no such discussion")
+    d = await require_discussion(svc, request.path_params["slug"])
     error = None
     if form is not None:
         seq = str(form.get("in_reply_to", "0"))

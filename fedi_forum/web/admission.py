@@ -1,4 +1,4 @@
-"""Admission slots, per request: ``GuardMiddleware`` (web/errors.py) bounds how many
+"""Admission slots, per request: ``GuardMiddleware`` (web/guard.py) bounds how many
 requests are handled at once; a request waiting on something slow that serves only
 itself sets its slot aside meanwhile."""
 

@@ -27,7 +27,7 @@ from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.models import Discussion, Note, parse_time, utcnow
 from fedi_forum.web import activitypub as ap
 from fedi_forum.web.pages import choose_language, display_author
-from fedi_forum.web.state import Services, services
+from fedi_forum.web.state import Services, require_discussion, services
 
 FEED_SIZE = 50
 MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
@@ -172,7 +172,7 @@ def _respond(request: Request, kind: str, feed: Feed) -> Response:
 
 async def discussion_feed(request: Request) -> Response:
     svc = services(request)
-    d = await ap.load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     kind = request.path_params["kind"]  # rss | atom: the route's convertor
     rows = await svc.store.latest_notes(FEED_SIZE, discussion_id=d.id)
     official = svc.renderer.gettext(d.lang, "Official answer")

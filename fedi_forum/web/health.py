@@ -1,7 +1,7 @@
 """``/healthz`` (liveness: the process answers) and ``/readyz`` (readiness: the database
 is at the schema this code knows and can be written, the keys can be read, the writer
 and, where this process runs one, the delivery worker are alive). Both are cheap: no
-page render, no lock wait, one indexed read. They skip admission (web/errors.py), so an
+page render, no lock wait, one indexed read. They skip admission (web/guard.py), so an
 overloaded but healthy process is not reported dead."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from fedi_forum.errors import (
 from fedi_forum.models import SLUG_RE
 from fedi_forum.web.admission import outside_admission
 from fedi_forum.web.forms import read_deadline
-from fedi_forum.web.state import Services, services
+from fedi_forum.web.state import Services, client_address, services
 
 MAX_BODY = 1024 * 1024
 SLOW_BODY_COST = 25.0  # inbox tokens a body that misses its deadline costs its sender
@@ -69,7 +69,7 @@ async def inbox(request: Request) -> Response:
 
 async def _receive(request: Request, svc: Services) -> Response:
     slug = request.path_params.get("slug")  # None for the shared and the staff inboxes
-    client = request.client.host if request.client else ""
+    client = client_address(request)
     svc.inbox_by_client.take(client)
     _check_content_type(request.headers.get("content-type", ""))
     try:

@@ -13,12 +13,12 @@ from fedi_forum.forum.interaction import interaction_url
 from fedi_forum.web import activitypub as ap
 from fedi_forum.web.pages import render
 from fedi_forum.web.pagination import cursor
-from fedi_forum.web.state import services
+from fedi_forum.web.state import client_address, require_discussion, services
 
 
 async def interact(request: Request) -> Response:
     svc = services(request)
-    d = await ap.load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     seq = cursor(request.query_params, "seq") or 0
     note = await svc.store.note(d.id, seq)
     if note is None or not note.is_visible:
@@ -29,7 +29,7 @@ async def interact(request: Request) -> Response:
                                "group_handle": group_handle}  # fmt: skip
     if not handle:
         return render(request, "interact.html", **context)
-    svc.interact_limiter.hit(request.client.host if request.client else "")
+    svc.interact_limiter.hit(client_address(request))
     try:
         target = await interaction_url(svc.client, svc.blocklist, handle, note.ap_id,
                                        group_handle)  # fmt: skip
@@ -52,7 +52,7 @@ async def authorize_interaction(request: Request) -> Response:
         return RedirectResponse(uri, status_code=303)
     located = await svc.store.note_location(uri) if uri else None
     if located is not None:
-        d = await ap.load_discussion(svc, located[0])
+        d = await require_discussion(svc, located[0])
         return RedirectResponse(ap.page_url_for(svc, d, located[1]), status_code=303)
     return render(request, "interact.html", status=404, no_accounts=True, discussion=None,
                   note_url=uri, handle="", group_handle="")  # fmt: skip

@@ -39,7 +39,7 @@ from fedi_forum import __version__
 from fedi_forum.errors import NotFound
 from fedi_forum.models import parse_time
 from fedi_forum.telemetry import Telemetry
-from fedi_forum.web.state import services
+from fedi_forum.web.state import client_address, services
 
 TOP_HOSTS = 10  # failing servers named in fedi_forum_delivery_host_failures
 
@@ -168,7 +168,7 @@ def allowed(request: Request, allow: str, token: str) -> bool:
         given = request.headers.get("authorization", "")
         if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return True
-    client = request.client.host if request.client else ""
+    client = client_address(request)
     try:
         address = ipaddress.ip_address(client)
     except ValueError:

@@ -14,7 +14,7 @@ from fedi_forum.models import NoteState, utcnow
 from fedi_forum.web import activitypub as ap
 from fedi_forum.web.forms import read_form
 from fedi_forum.web.pages import choose_language, display_author, render
-from fedi_forum.web.state import services
+from fedi_forum.web.state import client_address, require_discussion, services
 
 MAX_FORM = 8 * 1024
 MAX_COMMENT = 2000
@@ -24,7 +24,7 @@ async def report(request: Request) -> Response:
     """GET: the form. POST: a report into the moderators' queue. No account needed;
     rate-limited per client, a honeypot field for bots, contact optional."""
     svc = services(request)
-    d = await ap.load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     seq: int = request.path_params["seq"]
     note = await svc.store.note(d.id, seq)
     if note is None or seq == 0 or note.state is not NoteState.VISIBLE:
@@ -40,7 +40,7 @@ async def report(request: Request) -> Response:
     form = await read_form(request, max_bytes=MAX_FORM, max_fields=10)
     if form.get("website"):  # the honeypot: people never see it, bots fill it in
         return render(request, "report.html", sent=True, **context)
-    client = request.client.host if request.client else ""
+    client = client_address(request)
     svc.report_limiter.hit(client)
     reason = str(form.get("reason", ""))
     comment = str(form.get("comment", "")).strip()

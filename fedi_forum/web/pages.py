@@ -19,7 +19,7 @@ from fedi_forum.models import Author, Discussion, Note, RemoteGroupState
 from fedi_forum.web import activitypub as ap
 from fedi_forum.web.negotiation import preferred_language, preferred_representation
 from fedi_forum.web.pagination import cursor
-from fedi_forum.web.state import Services, services
+from fedi_forum.web.state import Services, client_address, require_discussion, services
 
 PAGE_SIZE = ap.HTML_PAGE_SIZE
 
@@ -131,11 +131,11 @@ async def discussion(request: Request) -> Response:
         return await ap.group_actor(request, svc)
     if wanted is None:
         raise NotAcceptable("neither HTML nor AS2 acceptable")
-    d = await ap.load_discussion(svc, request.path_params["slug"])
+    d = await require_discussion(svc, request.path_params["slug"])
     after = cursor(request.query_params, "after") or 0
     if after and after >= d.last_seq:
         raise NotFound(f"page after {after} beyond {d.last_seq}")
-    client = request.client.host if request.client else ""
+    client = client_address(request)
     svc.views.record(d.id, client, request.headers.get("user-agent", ""))
     lang = choose_language(request, svc.settings.default_lang)
     explicit = request.query_params.get("lang") in LANGUAGES

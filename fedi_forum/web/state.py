@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
+from fedi_forum.errors import Gone, NotFound
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.delivery import DeliveryWorker
@@ -19,6 +20,7 @@ from fedi_forum.forum.inbox import Inbox
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
+from fedi_forum.models import Discussion
 from fedi_forum.store import Store
 from fedi_forum.web.i18n import Renderer
 from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
@@ -58,3 +60,20 @@ class Services:
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
+
+
+def client_address(request: Request) -> str:
+    """The visitor's address as uvicorn gives it (behind a trusted proxy, from its
+    forwarding header: FEDI_FORUM_TRUSTED_PROXIES); "" when unknown. For per-client
+    limits only: it is never logged or stored unless the operator asks."""
+    return request.client.host if request.client else ""
+
+
+async def require_discussion(svc: Services, slug: str) -> Discussion:
+    """The discussion a URL names: 404 when there is none, 410 when it was deleted."""
+    discussion = await svc.store.discussion(slug)
+    if discussion is None:
+        raise NotFound(f"no discussion {slug!r}")
+    if discussion.is_deleted:
+        raise Gone(f"discussion {slug!r} deleted")
+    return discussion

@@ -9,7 +9,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from fedi_forum.errors import RateLimited
-from fedi_forum.web.errors import GuardMiddleware
+from fedi_forum.web.guard import GuardMiddleware
 from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
 
 
