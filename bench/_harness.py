@@ -53,8 +53,12 @@ def process(
     ``env`` overrides the environment; a value of "" removes the variable."""
     # Load from one loopback address would trip the per-client inbox rate limit, and the
     # in-flight cap is G6's subject: both are off unless a bench turns them back on.
-    merged = {**os.environ, "FEDI_FORUM_INBOX_RATE": "0", "FEDI_FORUM_MAX_IN_FLIGHT": "100000",
-              **(env or {})}  # fmt: skip
+    merged = {
+        **os.environ,
+        "FEDI_FORUM_INBOX_RATE": "0",
+        "FEDI_FORUM_MAX_IN_FLIGHT": "100000",
+        **(env or {}),
+    }
     env = {k: v for k, v in merged.items() if v != ""}
     # stderr to a file, never an unread pipe: a server that logs a lot would block on a
     # full pipe (and look hung)
@@ -88,16 +92,36 @@ def process(
 
 
 def server(
-    data_dir: Path, keys_dir: Path, port: int, workers: int = 1, *extra: str,
+    data_dir: Path,
+    keys_dir: Path,
+    port: int,
+    workers: int = 1,
+    *extra: str,
     env: dict[str, str] | None = None,
-) -> Any:  # fmt: skip
+) -> Any:
     """The real `fedi-forum serve` on a data directory."""
     return process(
-        [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), "--workers",
-         str(workers), "--data-dir", str(data_dir), "--keys-dir", str(keys_dir),
-         "--log-level", "warning", "--no-access-log", *extra],
-        port, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "fedi_forum",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--data-dir",
+            str(data_dir),
+            "--keys-dir",
+            str(keys_dir),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            *extra,
+        ],
+        port,
+        env=env,
+    )
 
 
 def rss_mb(pid: int) -> float:

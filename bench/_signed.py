@@ -68,22 +68,35 @@ def _sign_range(args: tuple[Plan, int, int]) -> list[Signed]:
         actor = f"{plan.origin}/users/{plan.actor_prefix}{a}"
         d = i % plan.discussions
         note = {
-            "id": f"{actor}/statuses/{plan.tag}{i}", "type": "Note", "attributedTo": actor,
+            "id": f"{actor}/statuses/{plan.tag}{i}",
+            "type": "Note",
+            "attributedTo": actor,
             "content": f"<p>Reactie {i}: de fietsroute langs het kanaal is een goed idee, "
-                       "maar let op de verlichting.</p>",
-            "inReplyTo": f"{plan.base}/d/b{d}/m/0", "published": "2026-11-28T10:00:00Z",
+            "maar let op de verlichting.</p>",
+            "inReplyTo": f"{plan.base}/d/b{d}/m/0",
+            "published": "2026-11-28T10:00:00Z",
             "to": ["https://www.w3.org/ns/activitystreams#Public"],
             "cc": [f"{actor}/followers", f"{plan.base}/d/b{d}"],
-        }  # fmt: skip
-        activity = {"@context": "https://www.w3.org/ns/activitystreams",
-                    "id": f"{note['id']}/activity", "type": "Create", "actor": actor,
-                    "to": note["to"], "cc": note["cc"], "object": note}  # fmt: skip
+        }
+        activity = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{note['id']}/activity",
+            "type": "Create",
+            "actor": actor,
+            "to": note["to"],
+            "cc": note["cc"],
+            "object": note,
+        }
         body = json.dumps(activity).encode()
         path = f"/d/b{d}/inbox"
         headers = sign_request(
-            method="POST", url=f"{plan.base}{path}", key_id=f"{actor}#main-key",
-            private_key=private[a % len(private)], body=body, now=now,
-        )  # fmt: skip
+            method="POST",
+            url=f"{plan.base}{path}",
+            key_id=f"{actor}#main-key",
+            private_key=private[a % len(private)],
+            body=body,
+            now=now,
+        )
         out.append((path, headers, body))
     return out
 
@@ -142,8 +155,9 @@ def oversize(good: list[Signed]) -> list[bytes]:
     return heads
 
 
-async def oversize_load(port: int, heads: list[bytes], concurrency: int, seconds: float
-                        ) -> dict[str, float]:  # fmt: skip
+async def oversize_load(
+    port: int, heads: list[bytes], concurrency: int, seconds: float
+) -> dict[str, float]:
     """Each connection: send one oversize request, read the answer, close. Returns the
     rate of 413 answers and anything else seen."""
     counts = {"413": 0, "other": 0}

@@ -60,21 +60,43 @@ async def seed(settings: Settings, sinks: dict[str, int], author_pem: str) -> No
         for slug, sink_port in sinks.items():
             d = await discussions.create(slug=slug, title="Fan-out", body="b", lang="nl")
             for start in range(0, FOLLOWERS, 1000):
-                await asyncio.gather(*(store.add_follower(
-                    d.id, actor_id=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}",
-                    inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}/inbox",
-                    shared_inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/inbox",
-                    follow_activity_id=None, now=now,
-                ) for i in range(start, start + 1000)))  # fmt: skip
+                await asyncio.gather(
+                    *(
+                        store.add_follower(
+                            d.id,
+                            actor_id=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}",
+                            inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/users/u{i}/inbox",
+                            shared_inbox=f"http://127.0.0.{i % HOSTS + 1}:{sink_port}/inbox",
+                            follow_activity_id=None,
+                            now=now,
+                        )
+                        for i in range(start, start + 1000)
+                    )
+                )
             for i in range(HOSTS):  # their software is known already (a warm NodeInfo cache)
-                await store.set_instance_software(f"127.0.0.{i + 1}:{sink_port}",
-                                                  software="mastodon", version="4.5",
-                                                  dialect="microblog", now=now)  # fmt: skip
-        await store.upsert_actor(RemoteActor(
-            id=AUTHOR, host="remote.invalid", type="Person", preferred_username="writer",
-            name="Writer", url=None, icon_url=None, inbox=None, shared_inbox=None,
-            key_id=f"{AUTHOR}#main-key", public_key_pem=author_pem, fetched_at=now,
-        ))  # fmt: skip
+                await store.set_instance_software(
+                    f"127.0.0.{i + 1}:{sink_port}",
+                    software="mastodon",
+                    version="4.5",
+                    dialect="microblog",
+                    now=now,
+                )
+        await store.upsert_actor(
+            RemoteActor(
+                id=AUTHOR,
+                host="remote.invalid",
+                type="Person",
+                preferred_username="writer",
+                name="Writer",
+                url=None,
+                icon_url=None,
+                inbox=None,
+                shared_inbox=None,
+                key_id=f"{AUTHOR}#main-key",
+                public_key_pem=author_pem,
+                fetched_at=now,
+            )
+        )
     finally:
         await db.close()
 
@@ -123,13 +145,20 @@ async def _post_replies(
         async def one(n: int) -> None:
             note_id = f"{AUTHOR}/statuses/{n}"
             activity = {
-                "@context": "https://www.w3.org/ns/activitystreams", "id": f"{note_id}/activity",
-                "type": "Create", "actor": AUTHOR,
-                "object": {"id": note_id, "type": "Note", "attributedTo": AUTHOR,
-                           "content": f"<p>reply {n}</p>", "inReplyTo": f"{base}/d/{slug}/m/0",
-                           "to": ["https://www.w3.org/ns/activitystreams#Public"],
-                           "published": "2026-11-28T10:00:00Z"},
-            }  # fmt: skip
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": f"{note_id}/activity",
+                "type": "Create",
+                "actor": AUTHOR,
+                "object": {
+                    "id": note_id,
+                    "type": "Note",
+                    "attributedTo": AUTHOR,
+                    "content": f"<p>reply {n}</p>",
+                    "inReplyTo": f"{base}/d/{slug}/m/0",
+                    "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                    "published": "2026-11-28T10:00:00Z",
+                },
+            }
             body = json.dumps(activity).encode()
             url = f"{base}/d/{slug}/inbox"
             headers = sign_request(
@@ -148,8 +177,9 @@ async def _wait_delivered(db_path: Path, ids: list[str], expected: int, limit: f
     while _delivered(db_path, ids) < expected:
         if time.perf_counter() - t0 > limit:
             db = sqlite3.connect(db_path)
-            states = db.execute("SELECT state, last_status, last_error, count(*) FROM deliveries "
-                                "GROUP BY 1, 2, 3").fetchall()  # fmt: skip
+            states = db.execute(
+                "SELECT state, last_status, last_error, count(*) FROM deliveries GROUP BY 1, 2, 3"
+            ).fetchall()
             raise TimeoutError(f"only {_delivered(db_path, ids)} of {expected} delivered: {states}")
         await asyncio.sleep(0.01)
     return time.perf_counter() - t0
@@ -173,8 +203,9 @@ async def _bare_ceiling(sink_port: int, key: object) -> float:
         return time.perf_counter() - t0
 
 
-async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, sink_port: int,
-                  key: object) -> dict[str, object]:  # fmt: skip
+async def measure(
+    args: argparse.Namespace, base: str, db_path: Path, pid: int, sink_port: int, key: object
+) -> dict[str, object]:
     runs = []
     next_id = 0
     for _ in range(args.runs):
@@ -186,9 +217,21 @@ async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, 
         if args.profile and not runs:
             py_spy = str(Path(sys.executable).with_name("py-spy"))
             spy = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for below
-                [py_spy, "record", "--threads", "--format", "raw", "-o", args.profile,
-                 "--pid", str(pid), "--duration", "12"], stdout=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    py_spy,
+                    "record",
+                    "--threads",
+                    "--format",
+                    "raw",
+                    "-o",
+                    args.profile,
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    "12",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
             await asyncio.sleep(1)
         cpu0 = _cpu_seconds(pid)
         t0 = time.perf_counter()
@@ -199,9 +242,14 @@ async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, 
         cpu = _cpu_seconds(pid) - cpu0
         if spy is not None:
             spy.wait(timeout=60)
-        runs.append({"single_s": single, "ceiling_s": ceiling,
-                     "sustained_per_s": HOSTS * 50 / elapsed,
-                     "cpu_ms_per_delivery": 1000 * cpu / (HOSTS * 50)})  # fmt: skip
+        runs.append(
+            {
+                "single_s": single,
+                "ceiling_s": ceiling,
+                "sustained_per_s": HOSTS * 50 / elapsed,
+                "cpu_ms_per_delivery": 1000 * cpu / (HOSTS * 50),
+            }
+        )
         # G2-iso: the same fan-out where 10% of the servers never answer and 5% answer
         # 500; the healthy 85% must still be done within G2 + 10%
         rss0 = rss_mb(pid)
@@ -212,10 +260,12 @@ async def measure(args: argparse.Namespace, base: str, db_path: Path, pid: int, 
         await asyncio.sleep(0.5)
         states = _states(db_path, ids)
         runs[-1] |= {
-            "iso_healthy_s": iso, "iso_ratio": iso / single,
+            "iso_healthy_s": iso,
+            "iso_ratio": iso / single,
             "iso_rss_growth_mb": rss_mb(pid) - rss0,
-            "iso_max_attempts": states["max_attempts"], "iso_states": states,
-        }  # fmt: skip
+            "iso_max_attempts": states["max_attempts"],
+            "iso_states": states,
+        }
     numeric = [k for k in runs[0] if isinstance(runs[0][k], float | int)]
     return {k: statistics.median(r[k] for r in runs) for k in numeric} | {"runs": runs}
 
@@ -229,25 +279,39 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ff-fanout-") as tmp_name:
         tmp = Path(tmp_name)
         port, sink_port, iso_port = free_port(), free_port(), free_port()
-        settings = Settings(base_url=f"http://127.0.0.1:{port}", data_dir=tmp / "data",
-                            keys_dir=tmp / "keys")  # fmt: skip
+        settings = Settings(
+            base_url=f"http://127.0.0.1:{port}", data_dir=tmp / "data", keys_dir=tmp / "keys"
+        )
         key = keys.generate_private_key()
         asyncio.run(seed(settings, {"fan": sink_port, "iso": iso_port}, keys.public_pem(key)))
         sink_py = str(Path(__file__).parent / "sink.py")
         sink = subprocess.Popen(
             [sys.executable, sink_py, str(sink_port), str(HOSTS), "600", args.latency],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         iso_sink = subprocess.Popen(
-            [sys.executable, sink_py, str(iso_port), str(HOSTS), "600", args.latency,
-             str(DEAD), str(FAILING)], stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                sink_py,
+                str(iso_port),
+                str(HOSTS),
+                "600",
+                args.latency,
+                str(DEAD),
+                str(FAILING),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             for proc in (sink, iso_sink):
                 assert proc.stdout is not None
                 assert proc.stdout.readline().strip() == "ready"
-            with server(settings.data_dir, settings.keys_dir, port, 1,
-                        "--allow-loopback") as (base, pid):  # fmt: skip
+            with server(settings.data_dir, settings.keys_dir, port, 1, "--allow-loopback") as (
+                base,
+                pid,
+            ):
                 result = asyncio.run(measure(args, base, settings.db_path, pid, sink_port, key))
         finally:
             for proc in (sink, iso_sink):

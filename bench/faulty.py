@@ -58,19 +58,37 @@ async def seed(settings: Settings, sinks: dict[str, int], author_pem: str) -> No
             for i in range(1, HOSTS + 1):
                 origin = f"http://{address(i)}:{port}"
                 await store.add_follower(
-                    d.id, actor_id=f"{origin}/users/u", inbox=f"{origin}/users/u/inbox",
-                    shared_inbox=None, follow_activity_id=None, now=now,
-                )  # fmt: skip
+                    d.id,
+                    actor_id=f"{origin}/users/u",
+                    inbox=f"{origin}/users/u/inbox",
+                    shared_inbox=None,
+                    follow_activity_id=None,
+                    now=now,
+                )
                 # their software is known (a warm NodeInfo cache), not their health
                 await store.set_instance_software(
-                    f"{address(i)}:{port}", software="mastodon", version="4.3",
-                    dialect="microblog", now=now,
-                )  # fmt: skip
-        await store.upsert_actor(RemoteActor(
-            id=AUTHOR, host="remote.invalid", type="Person", preferred_username="writer",
-            name="Writer", url=None, icon_url=None, inbox=None, shared_inbox=None,
-            key_id=f"{AUTHOR}#main-key", public_key_pem=author_pem, fetched_at=now,
-        ))  # fmt: skip
+                    f"{address(i)}:{port}",
+                    software="mastodon",
+                    version="4.3",
+                    dialect="microblog",
+                    now=now,
+                )
+        await store.upsert_actor(
+            RemoteActor(
+                id=AUTHOR,
+                host="remote.invalid",
+                type="Person",
+                preferred_username="writer",
+                name="Writer",
+                url=None,
+                icon_url=None,
+                inbox=None,
+                shared_inbox=None,
+                key_id=f"{AUTHOR}#main-key",
+                public_key_pem=author_pem,
+                fetched_at=now,
+            )
+        )
     finally:
         await db.close()
 
@@ -115,8 +133,11 @@ async def measure(
             result[f"{slug}_s"] = await _until(db_path, ids, hosts, 300)
         result["ratio"] = result["faulty_s"] / result["clean_s"]
         out.append(result)
-        print(f"  run: clean {result['clean_s']:.1f} s, faulty {result['faulty_s']:.1f} s, "
-              f"{result['ratio']:.2f}x", flush=True)  # fmt: skip
+        print(
+            f"  run: clean {result['clean_s']:.1f} s, faulty {result['faulty_s']:.1f} s, "
+            f"{result['ratio']:.2f}x",
+            flush=True,
+        )
     keys_ = ("clean_s", "faulty_s", "ratio")
     return {k: statistics.median(r[k] for r in out) for k in keys_} | {"runs": out}
 
@@ -129,8 +150,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ff-faulty-") as tmp_name:
         tmp = Path(tmp_name)
         port, clean_port, faulty_port = free_port(), free_port(), free_port()
-        settings = Settings(base_url=f"http://127.0.0.1:{port}", data_dir=tmp / "data",
-                            keys_dir=tmp / "keys")  # fmt: skip
+        settings = Settings(
+            base_url=f"http://127.0.0.1:{port}", data_dir=tmp / "data", keys_dir=tmp / "keys"
+        )
         key = keys.generate_private_key()
         sinks = {"clean": clean_port, "faulty": faulty_port}
         asyncio.run(seed(settings, sinks, keys.public_pem(key)))
@@ -138,16 +160,29 @@ def main() -> None:
         procs = []
         for slug, sink_port in sinks.items():
             faults = (str(DEAD), str(FAILING)) if slug == "faulty" else ()
-            procs.append(subprocess.Popen(
-                [sys.executable, sink_py, str(sink_port), str(HOSTS), "900", args.latency,
-                 *faults], stdout=subprocess.PIPE, text=True,
-            ))  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        sink_py,
+                        str(sink_port),
+                        str(HOSTS),
+                        "900",
+                        args.latency,
+                        *faults,
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
         try:
             for proc in procs:
                 assert proc.stdout is not None
                 assert proc.stdout.readline().strip() == "ready"
-            with server(settings.data_dir, settings.keys_dir, port, 1,
-                        "--allow-loopback") as (base, _pid):  # fmt: skip
+            with server(settings.data_dir, settings.keys_dir, port, 1, "--allow-loopback") as (
+                base,
+                _pid,
+            ):
                 result = asyncio.run(measure(args.runs, base, settings.db_path, key, sinks))
         finally:
             for proc in procs:

@@ -64,8 +64,9 @@ async def timed_pages(base: str, connections: int, seconds: float) -> list[tuple
     async def worker(session: aiohttp.ClientSession, n: int) -> None:
         while time.perf_counter() < deadline:
             t = time.perf_counter()
-            async with session.get(f"{base}/d/b{n % DISCUSSIONS}",
-                                   headers={"Accept": "text/html"}) as r:  # fmt: skip
+            async with session.get(
+                f"{base}/d/b{n % DISCUSSIONS}", headers={"Accept": "text/html"}
+            ) as r:
                 await r.read()
             out.append(((time.perf_counter() - t) * 1000, r.status))
             n += connections
@@ -94,8 +95,9 @@ async def flood(base: str, requests: list[Signed], seconds: float) -> list[int]:
     return statuses
 
 
-async def one_run(base: str, known: list[Signed], strangers: list[Signed], key_port: int,
-                  seconds: float) -> dict[str, float]:  # fmt: skip
+async def one_run(
+    base: str, known: list[Signed], strangers: list[Signed], key_port: int, seconds: float
+) -> dict[str, float]:
     runner = await slow_key_server(key_port)
     try:
         half = len(known) // 2
@@ -133,35 +135,54 @@ def main() -> None:
         port, key_port = free_port(), free_port()
         base = f"http://127.0.0.1:{port}"
         pems = [keys.private_pem(keys.generate_private_key()) for _ in range(KEYS)]
-        template = Settings(base_url=base, data_dir=tmp / "template" / "data",
-                            keys_dir=tmp / "template" / "keys")  # fmt: skip
+        template = Settings(
+            base_url=base, data_dir=tmp / "template" / "data", keys_dir=tmp / "template" / "keys"
+        )
         asyncio.run(seed(template, pems))
         known_plan = Plan(base=base, pems=pems, actors=ACTORS, discussions=DISCUSSIONS)
         runs = []
         for run in range(args.runs):
             count = int(FLOOD * (args.seconds / KEY_DELAY + 2))
-            stranger_plan = Plan(base=base, pems=pems, actors=count, discussions=DISCUSSIONS,
-                                 origin=f"http://127.0.0.1:{key_port}",
-                                 actor_prefix=f"z{run}x")  # fmt: skip
+            stranger_plan = Plan(
+                base=base,
+                pems=pems,
+                actors=count,
+                discussions=DISCUSSIONS,
+                origin=f"http://127.0.0.1:{key_port}",
+                actor_prefix=f"z{run}x",
+            )
             known = sign(known_plan, run * 40_000, 30_000)
             strangers = sign(stranger_plan, run * 10_000, count)
             copy = tmp / f"run{run}"
             shutil.copytree(tmp / "template", copy)
-            with server(copy / "data", copy / "keys", port, 1, "--no-worker",
-                        "--allow-loopback", env={"FEDI_FORUM_MAX_IN_FLIGHT": "128"}):  # fmt: skip
+            with server(
+                copy / "data",
+                copy / "keys",
+                port,
+                1,
+                "--no-worker",
+                "--allow-loopback",
+                env={"FEDI_FORUM_MAX_IN_FLIGHT": "128"},
+            ):
                 runs.append(asyncio.run(one_run(base, known, strangers, key_port, args.seconds)))
             shutil.rmtree(copy)
     result = {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
     path = save("flood", result)
-    print(f"G6-keys: {FLOOD} connections of unknown signers, keys {KEY_DELAY:.0f} s away, "
-          f"median of {args.runs}")  # fmt: skip
-    print(f"  known replies p99: {result['known_p99_alone_ms']:.1f} ms alone, "
-          f"{result['known_p99_flood_ms']:.1f} ms in the flood; refused in the flood: "
-          f"{result['known_refused_flood']:.0f}; {result['known_rate_alone']:.0f}/s vs "
-          f"{result['known_rate_flood']:.0f}/s")  # fmt: skip
-    print(f"  pages p99: {result['page_p99_alone_ms']:.1f} ms alone, "
-          f"{result['page_p99_flood_ms']:.1f} ms in the flood; refused: "
-          f"{result['pages_refused_flood']:.0f}")  # fmt: skip
+    print(
+        f"G6-keys: {FLOOD} connections of unknown signers, keys {KEY_DELAY:.0f} s away, "
+        f"median of {args.runs}"
+    )
+    print(
+        f"  known replies p99: {result['known_p99_alone_ms']:.1f} ms alone, "
+        f"{result['known_p99_flood_ms']:.1f} ms in the flood; refused in the flood: "
+        f"{result['known_refused_flood']:.0f}; {result['known_rate_alone']:.0f}/s vs "
+        f"{result['known_rate_flood']:.0f}/s"
+    )
+    print(
+        f"  pages p99: {result['page_p99_alone_ms']:.1f} ms alone, "
+        f"{result['page_p99_flood_ms']:.1f} ms in the flood; refused: "
+        f"{result['pages_refused_flood']:.0f}"
+    )
     print(f"  flood: {result['flood_answered']:.0f} answered, {result['flood_503']:.0f} with 503")
     print(f"results: {path}")
 

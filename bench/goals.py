@@ -32,119 +32,207 @@ def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
 def rows() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
-    def add(goal: str, what: str, figure: str, ceiling: str, ratio: str, target: str,
-            met: bool | None) -> None:  # fmt: skip
-        out.append({"goal": goal, "what": what, "figure": figure, "ceiling": ceiling,
-                    "ratio": ratio, "target": target, "met": met})  # fmt: skip
+    def add(
+        goal: str, what: str, figure: str, ceiling: str, ratio: str, target: str, met: bool | None
+    ) -> None:
+        out.append(
+            {
+                "goal": goal,
+                "what": what,
+                "figure": figure,
+                "ceiling": ceiling,
+                "ratio": ratio,
+                "target": target,
+                "met": met,
+            }
+        )
 
     inbox = newest("inbox")
     if inbox:
         stored = [s["accepted_per_s"] for s in inbox["stored"]]
         ceiling = inbox["verify_only"]["rps_median"]
         w = inbox["workers"]
-        add("G1", f"inbox, unique signed replies, full path, {w}w c64",
+        add(
+            "G1",
+            f"inbox, unique signed replies, full path, {w}w c64",
             f"{inbox['accepted_per_s_median']:,.0f}/s{spread(stored)}",
-            f"verify-only {ceiling:,.0f}/s", f"{inbox['ratio']:.0%}", "≥ 35%",
-            inbox["ratio"] >= 0.35)  # fmt: skip
+            f"verify-only {ceiling:,.0f}/s",
+            f"{inbox['ratio']:.0%}",
+            "≥ 35%",
+            inbox["ratio"] >= 0.35,
+        )
         p64, p8 = inbox["full"]["p99_ms_median"], inbox["full_c8"]["p99_ms_median"]
-        add("G1-lat", "inbox p99 at c64 / c8", f"{p64:.0f} ms / {p8:.0f} ms", "", "",
-            "≤ 50 ms / ≤ 10 ms", p64 <= 50 and p8 <= 10)  # fmt: skip
+        add(
+            "G1-lat",
+            "inbox p99 at c64 / c8",
+            f"{p64:.0f} ms / {p8:.0f} ms",
+            "",
+            "",
+            "≤ 50 ms / ≤ 10 ms",
+            p64 <= 50 and p8 <= 10,
+        )
         rej = inbox["rejects"]
         writes = sum(inbox["reject_db_writes"])
         big = inbox.get("oversize", {}).get("rps_median", 0)
-        add("G1-rej", "bad signature / digest / stale Date, c64 (1 MiB+ bodies apart)",
+        add(
+            "G1-rej",
+            "bad signature / digest / stale Date, c64 (1 MiB+ bodies apart)",
             f"{rej['rps_median']:,.0f}/s{spread([r['rps'] for r in rej['runs']])}, "
             f"{writes} rows written; 413 for 1 MiB+ bodies at {big:,.0f}/s",
             f"verify-only {ceiling:,.0f}/s",
-            f"{inbox['reject_ratio']:.0%}", "≥ 80%, no write",
-            inbox["reject_ratio"] >= 0.8 and writes == 0)  # fmt: skip
+            f"{inbox['reject_ratio']:.0%}",
+            "≥ 80%, no write",
+            inbox["reject_ratio"] >= 0.8 and writes == 0,
+        )
         o = inbox["overload_detail"]
         goodput = inbox["overload_goodput_ratio"]
         refused = sorted(d["overload_2048_refused_per_s"] for d in o)[len(o) // 2]
         rss = max(d["rss_growth_mb"] for d in o)
-        add("G6", "c512 on the inbox for 10 s (and c2048 for 5 s)",
+        add(
+            "G6",
+            "c512 on the inbox for 10 s (and c2048 for 5 s)",
             f"goodput {goodput:.0%} of G1, p99 {inbox['overload']['p99_ms_median']:,.0f} ms; "
             f"c2048: {refused:,.0f}/s answered 503 + Retry-After; RSS +{rss:.0f} MB",
-            "G1 of the same run", f"{goodput:.0%}", "no crash, bounded, ≥ 80%",
-            goodput >= 0.8)  # fmt: skip
+            "G1 of the same run",
+            f"{goodput:.0%}",
+            "no crash, bounded, ≥ 80%",
+            goodput >= 0.8,
+        )
     flood = newest("flood")
     if flood:
         refused = flood["known_refused_flood"] + flood["pages_refused_flood"]
-        add("G6-keys", "140 unknown signers, keys 6 s away, beside known replies and pages",
+        add(
+            "G6-keys",
+            "140 unknown signers, keys 6 s away, beside known replies and pages",
             f"known p99 {flood['known_p99_flood_ms']:.0f} ms, page p99 "
             f"{flood['page_p99_flood_ms']:.0f} ms, {refused:.0f} refused",
             f"without the flood: {flood['known_p99_alone_ms']:.0f} / "
-            f"{flood['page_p99_alone_ms']:.0f} ms", "", "none refused, answered throughout",
-            refused == 0)  # fmt: skip
+            f"{flood['page_p99_alone_ms']:.0f} ms",
+            "",
+            "none refused, answered throughout",
+            refused == 0,
+        )
     keys = newest("keys")
     if keys:
         change = keys["p99_change"]
         once = keys["max_fetches_per_actor"] == 1
-        add("G1-key", "1,000 new actors, keys 100 ms away, beside known actors",
+        add(
+            "G1-key",
+            "1,000 new actors, keys 100 ms away, beside known actors",
             f"{keys['new_accepted']:,.0f}/{keys['new_sent']:,.0f} accepted, ≤ "
             f"{keys['max_fetches_per_actor']:.0f} fetch per key; known p99 "
-            f"{keys['known_p99_mixed_ms']:.0f} ms", f"warm-key control p99 "
-            f"{keys['known_p99_alone_ms']:.0f} ms", f"{change:+.0%}", "once each, p99 ±20%",
-            once and change <= 0.2)  # fmt: skip
+            f"{keys['known_p99_mixed_ms']:.0f} ms",
+            f"warm-key control p99 {keys['known_p99_alone_ms']:.0f} ms",
+            f"{change:+.0%}",
+            "once each, p99 ±20%",
+            once and change <= 0.2,
+        )
     fan = newest("fanout")
     if fan:
         runs = fan["runs"]
-        add("G2", "one reply → 10,000 followers on 200 inboxes, commit → last 2xx",
+        add(
+            "G2",
+            "one reply → 10,000 followers on 200 inboxes, commit → last 2xx",
             f"{fan['single_s']:.2f} s{spread([r['single_s'] for r in runs], '{:.2f}')}",
-            f"bare aiohttp {fan['ceiling_s']:.2f} s", f"{fan['single_s'] / fan['ceiling_s']:.1f}×",
-            "≤ 1.0 s", fan["single_s"] <= 1.0)  # fmt: skip
+            f"bare aiohttp {fan['ceiling_s']:.2f} s",
+            f"{fan['single_s'] / fan['ceiling_s']:.1f}×",
+            "≤ 1.0 s",
+            fan["single_s"] <= 1.0,
+        )
         cpu = fan["cpu_ms_per_delivery"]
-        add("G2-sus", "50 replies = 10,000 signed deliveries",
+        add(
+            "G2-sus",
+            "50 replies = 10,000 signed deliveries",
             f"{fan['sustained_per_s']:,.0f}/s"
             f"{spread([r['sustained_per_s'] for r in runs])}, {cpu:.2f} ms CPU each",
-            "200 / mean RTT = 1,333/s", f"{fan['sustained_per_s'] / 1333:.0%}",
-            "≥ 800/s, ≤ 0.6 ms", fan["sustained_per_s"] >= 800 and cpu <= 0.6)  # fmt: skip
-        add("G2-iso", "10% of servers never answer, 5% answer 500",
+            "200 / mean RTT = 1,333/s",
+            f"{fan['sustained_per_s'] / 1333:.0%}",
+            "≥ 800/s, ≤ 0.6 ms",
+            fan["sustained_per_s"] >= 800 and cpu <= 0.6,
+        )
+        add(
+            "G2-iso",
+            "10% of servers never answer, 5% answer 500",
             f"healthy done in {fan['iso_healthy_s']:.2f} s, ≤ {fan.get('iso_max_attempts', 0):.0f} "
-            f"attempt each, RSS +{fan['iso_rss_growth_mb']:.0f} MB", "G2 of the same run",
-            f"{fan['iso_ratio']:.2f}×", "≤ 1.1×, bounded",
-            fan["iso_ratio"] <= 1.1)  # fmt: skip
+            f"attempt each, RSS +{fan['iso_rss_growth_mb']:.0f} MB",
+            "G2 of the same run",
+            f"{fan['iso_ratio']:.2f}×",
+            "≤ 1.1×, bounded",
+            fan["iso_ratio"] <= 1.1,
+        )
     faulty = newest("faulty")
     if faulty:
-        add("G2-faulty", "30 replies → 300 servers of their own; 15 never answer, 30 answer 500",
+        add(
+            "G2-faulty",
+            "30 replies → 300 servers of their own; 15 never answer, 30 answer 500",
             f"healthy 255 done in {faulty['faulty_s']:.1f} s"
             f"{spread([r['faulty_s'] for r in faulty['runs']], '{:.1f}')}",
             f"the same 255, no faulty servers: {faulty['clean_s']:.1f} s",
-            f"{faulty['ratio']:.2f}×", "≤ 1.1×", faulty["ratio"] <= 1.1)  # fmt: skip
+            f"{faulty['ratio']:.2f}×",
+            "≤ 1.1×",
+            faulty["ratio"] <= 1.1,
+        )
     recovery = newest("recovery")
     if recovery:
-        add("G7-recovery", "kill -9 with deliveries in flight, restart → first of them 2xx",
+        add(
+            "G7-recovery",
+            "kill -9 with deliveries in flight, restart → first of them 2xx",
             f"{recovery['resumed_s']:.2f} s"
             f"{spread([r['resumed_s'] for r in recovery['runs']], '{:.2f}')}",
-            f"process listening after {recovery['listening_s']:.2f} s; lease 120 s", "",
-            "≤ 5 s", recovery["resumed_s"] <= 5)  # fmt: skip
+            f"process listening after {recovery['listening_s']:.2f} s; lease 120 s",
+            "",
+            "≤ 5 s",
+            recovery["resumed_s"] <= 5,
+        )
     page = newest("html_page")
     if page:
         two = page["2w"]
         first, last = two["first"]["p99_ms_median"], two["last"]["p99_ms_median"]
         rps = two["random"]["rps_median"]
         p99 = two["random"]["p99_ms_median"]
-        add("G3", f"HTML page, {page['replies']:,}-reply discussion, random pages, 2w c16",
+        add(
+            "G3",
+            f"HTML page, {page['replies']:,}-reply discussion, random pages, 2w c16",
             f"{rps:,.0f}/s{spread([r['rps'] for r in two['random']['runs']])}, p99 "
-            f"{p99:.0f} ms, last/first p99 {last / first:.2f}", "", "",
+            f"{p99:.0f} ms, last/first p99 {last / first:.2f}",
+            "",
+            "",
             "≥ 3,000/s, p99 ≤ 25 ms, ≤ 1.5",
-            rps >= 3000 and p99 <= 25 and last <= 1.5 * first)  # fmt: skip
+            rps >= 3000 and p99 <= 25 and last <= 1.5 * first,
+        )
     reads = newest("reads")
     if reads:
         lo, hi = reads["min"], reads["max"]
-        add("G3-mixed", "pages beside the inbox at ~half G1, 2w",
+        add(
+            "G3-mixed",
+            "pages beside the inbox at ~half G1, 2w",
             f"read p99 {reads['g3mixed_read_p99_ms']:.0f} ms, inbox p99 "
             f"{reads['g3mixed_inbox_p99_ms']:.0f} ms at {reads['g3mixed_inbox_rate']:,.0f} "
-            f"replies/s", "", "", "both ≤ 100 ms",
-            max(reads["g3mixed_read_p99_ms"], reads["g3mixed_inbox_p99_ms"]) <= 100)  # fmt: skip
-        add("G4", "outbox / context pages, 2w c16",
-            f"{reads['g4_rps']:,.0f}/s [{lo['g4_rps']:,.0f}–{hi['g4_rps']:,.0f}]", "", "",
-            "≥ 6,600/s", reads["g4_rps"] >= 6600)  # fmt: skip
-        add("G5", "actor / WebFinger / note GETs, 2w c64; 600 GETs in 1 s",
+            f"replies/s",
+            "",
+            "",
+            "both ≤ 100 ms",
+            max(reads["g3mixed_read_p99_ms"], reads["g3mixed_inbox_p99_ms"]) <= 100,
+        )
+        add(
+            "G4",
+            "outbox / context pages, 2w c16",
+            f"{reads['g4_rps']:,.0f}/s [{lo['g4_rps']:,.0f}–{hi['g4_rps']:,.0f}]",
+            "",
+            "",
+            "≥ 6,600/s",
+            reads["g4_rps"] >= 6600,
+        )
+        add(
+            "G5",
+            "actor / WebFinger / note GETs, 2w c64; 600 GETs in 1 s",
             f"{reads['g5_rps']:,.0f}/s [{lo['g5_rps']:,.0f}–{hi['g5_rps']:,.0f}]; burst p99 "
-            f"{reads['burst_p99_ms']:.1f} ms", f"hello-JSON {reads['hello_rps']:,.0f}/s",
-            f"{reads['g5_ratio']:.0%}", "≥ 60%; burst p99 ≤ 100 ms",
-            reads["g5_ratio"] >= 0.6 and reads["burst_p99_ms"] <= 100)  # fmt: skip
+            f"{reads['burst_p99_ms']:.1f} ms",
+            f"hello-JSON {reads['hello_rps']:,.0f}/s",
+            f"{reads['g5_ratio']:.0%}",
+            "≥ 60%; burst p99 ≤ 100 ms",
+            reads["g5_ratio"] >= 0.6 and reads["burst_p99_ms"] <= 100,
+        )
     return out
 
 
@@ -156,8 +244,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for r in table:
         met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
-        print(f"| {r['goal']} | {r['what']} | {r['figure']} | {r['ceiling']} | {r['ratio']} "
-              f"| {r['target']} | {met} |")  # fmt: skip
+        print(
+            f"| {r['goal']} | {r['what']} | {r['figure']} | {r['ceiling']} | {r['ratio']} "
+            f"| {r['target']} | {met} |"
+        )
     path = save("goals", {"rows": table})
     print(f"\nresults: {path}")
 

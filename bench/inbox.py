@@ -63,15 +63,31 @@ async def seed(settings: Settings, pems: list[bytes]) -> None:
         await store.claim_base_url(settings.base_url)
         discussions = Discussions(settings, store, KeyFiles(settings.keys_dir))
         for d in range(DISCUSSIONS):
-            await discussions.create(slug=f"b{d}", title=f"Discussie {d}", body="Wat vindt u?",
-                                     lang="nl")  # fmt: skip
+            await discussions.create(
+                slug=f"b{d}", title=f"Discussie {d}", body="Wat vindt u?", lang="nl"
+            )
         publics = [keys.public_pem(keys.load_private_pem(p)) for p in pems]
-        await asyncio.gather(*(store.upsert_actor(RemoteActor(
-            id=f"{REMOTE}/users/a{a}", host="remote.invalid", type="Person",
-            preferred_username=f"a{a}", name=f"Inwoner {a}", url=None, icon_url=None,
-            inbox=f"{REMOTE}/users/a{a}/inbox", shared_inbox=f"{REMOTE}/inbox",
-            key_id=f"{REMOTE}/users/a{a}#main-key", public_key_pem=publics[a % KEYS],
-            fetched_at=utcnow())) for a in range(ACTORS)))  # fmt: skip
+        await asyncio.gather(
+            *(
+                store.upsert_actor(
+                    RemoteActor(
+                        id=f"{REMOTE}/users/a{a}",
+                        host="remote.invalid",
+                        type="Person",
+                        preferred_username=f"a{a}",
+                        name=f"Inwoner {a}",
+                        url=None,
+                        icon_url=None,
+                        inbox=f"{REMOTE}/users/a{a}/inbox",
+                        shared_inbox=f"{REMOTE}/inbox",
+                        key_id=f"{REMOTE}/users/a{a}#main-key",
+                        public_key_pem=publics[a % KEYS],
+                        fetched_at=utcnow(),
+                    )
+                )
+                for a in range(ACTORS)
+            )
+        )
     finally:
         await db.close()
 
@@ -122,8 +138,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--profile", metavar="SVG", help="py-spy flame graph of one full run")
     parser.add_argument("--g6-seconds", type=int, default=10, help="c512 run (c2048: half)")
-    parser.add_argument("--g6-cap", default="", help="FEDI_FORUM_MAX_IN_FLIGHT for G6 "
-                        "(default: the server's own default)")  # fmt: skip
+    parser.add_argument(
+        "--g6-cap",
+        default="",
+        help="FEDI_FORUM_MAX_IN_FLIGHT for G6 (default: the server's own default)",
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
     if wrk is None:
@@ -138,8 +157,9 @@ def main() -> None:
         for i, pem in enumerate(pems):
             (tmp / f"k{i}.pem").write_bytes(pem)
             pem_files.append(str(tmp / f"k{i}.pem"))
-        template = Settings(base_url=base, data_dir=tmp / "template" / "data",
-                            keys_dir=tmp / "template" / "keys")  # fmt: skip
+        template = Settings(
+            base_url=base, data_dir=tmp / "template" / "data", keys_dir=tmp / "template" / "keys"
+        )
         asyncio.run(seed(template, pems))
         t0 = time.perf_counter()
         plan = Plan(base=base, pems=pems, actors=ACTORS, discussions=DISCUSSIONS)
@@ -159,16 +179,31 @@ def main() -> None:
         )
 
         rows: dict[str, list[dict[str, float]]] = {
-            "verify_only": [], "full": [], "full_c8": [], "rejects": [], "overload": [],
-            "overload_2048": [], "oversize": [],
-        }  # fmt: skip
+            "verify_only": [],
+            "full": [],
+            "full_c8": [],
+            "rejects": [],
+            "overload": [],
+            "overload_2048": [],
+            "oversize": [],
+        }
         stored, rej_writes, overload = [], [], []
         half = args.requests // 2
         for run in range(args.runs):
             # the ceiling: signature verification only
-            verify_cmd = [sys.executable, "-m", "uvicorn", "verify_app:app", "--port",
-                          str(port), "--workers", str(args.workers), "--no-access-log",
-                          "--log-level", "warning"]  # fmt: skip
+            verify_cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "verify_app:app",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
             with process(verify_cmd, port, cwd=tmp):
                 rows["verify_only"].append(_wrk(wrk, base, script, load, args))
             # the real server on a fresh copy of the seeded data directory
@@ -185,36 +220,60 @@ def main() -> None:
                     fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"
                     py_spy = str(Path(sys.executable).with_name("py-spy"))
                     spy = subprocess.Popen(
-                        [py_spy, "record", "--subprocesses", "--threads", "--format", fmt,
-                         "-o", args.profile, "--pid", str(pid), "--duration", str(args.seconds)]
-                    )  # fmt: skip
+                        [
+                            py_spy,
+                            "record",
+                            "--subprocesses",
+                            "--threads",
+                            "--format",
+                            fmt,
+                            "-o",
+                            args.profile,
+                            "--pid",
+                            str(pid),
+                            "--duration",
+                            str(args.seconds),
+                        ]
+                    )
                 before = _counts(db_path)
                 rows["full"].append(_wrk(wrk, base, script, load, args))
                 if spy is not None:
                     spy.wait(timeout=60)
                 time.sleep(1)  # requests still in flight when wrk stopped are committed
                 after = _counts(db_path)
-                stored.append({"notes": after["notes"] - before["notes"],
-                               "deliveries": after["deliveries"] - before["deliveries"],
-                               "accepted_per_s": (after["notes"] - before["notes"])
-                               / args.seconds})  # fmt: skip
+                stored.append(
+                    {
+                        "notes": after["notes"] - before["notes"],
+                        "deliveries": after["deliveries"] - before["deliveries"],
+                        "accepted_per_s": (after["notes"] - before["notes"]) / args.seconds,
+                    }
+                )
                 # G1-lat at 8 connections, on requests the c64 run did not reach
-                rows["full_c8"].append(_wrk(wrk, base, script, load, args, connections=8,
-                                            offset=half))  # fmt: skip
+                rows["full_c8"].append(
+                    _wrk(wrk, base, script, load, args, connections=8, offset=half)
+                )
                 # G1-rej: nothing may be written
                 time.sleep(1)
                 before = _counts(db_path)
                 rows["rejects"].append(_wrk(wrk, base, script, bad, args))
-                rows["oversize"].append(asyncio.run(oversize_load(port, big, 16, args.seconds))
-                                        | {"p99_ms": float("nan"), "non_2xx": 0.0})  # fmt: skip
+                rows["oversize"].append(
+                    asyncio.run(oversize_load(port, big, 16, args.seconds))
+                    | {"p99_ms": float("nan"), "non_2xx": 0.0}
+                )
                 time.sleep(1)
                 rej_writes.append(sum(_counts(db_path).values()) - sum(before.values()))
             shutil.rmtree(copy)
             # G6: 512 connections, the server's own limits (in-flight cap → 503)
             copy = tmp / f"g6run{run}"
             shutil.copytree(tmp / "template", copy)
-            with server(copy / "data", copy / "keys", port, args.workers, "--no-worker",
-                        env={"FEDI_FORUM_MAX_IN_FLIGHT": args.g6_cap}) as (_, pid):  # fmt: skip
+            with server(
+                copy / "data",
+                copy / "keys",
+                port,
+                args.workers,
+                "--no-worker",
+                env={"FEDI_FORUM_MAX_IN_FLIGHT": args.g6_cap},
+            ) as (_, pid):
                 db_path = copy / "data" / "fedi-forum.sqlite3"
                 rss0 = rss_mb(pid)
                 detail: dict[str, float] = {}
@@ -225,8 +284,9 @@ def main() -> None:
                 for conns, secs, name, start in runs_g6:
                     time.sleep(1)  # the previous run's queued requests finish first
                     before = _counts(db_path)["notes"]
-                    result = _wrk(wrk, base, script, load, args, connections=conns,
-                                  seconds=secs, offset=start)  # fmt: skip
+                    result = _wrk(
+                        wrk, base, script, load, args, connections=conns, seconds=secs, offset=start
+                    )
                     rows[name].append(result)
                     detail[f"{name}_goodput"] = (_counts(db_path)["notes"] - before) / secs
                     detail[f"{name}_refused_per_s"] = result["non_2xx"] / secs
@@ -234,11 +294,17 @@ def main() -> None:
                 overload.append(detail)
             shutil.rmtree(copy)
     accepted = sorted(s["accepted_per_s"] for s in stored)
-    result = {"requests": args.requests, "connections": args.connections,
-              "seconds": args.seconds, "workers": args.workers,
-              **{name: summary(runs) for name, runs in rows.items()},
-              "stored": stored, "accepted_per_s_median": accepted[len(accepted) // 2],
-              "reject_db_writes": rej_writes, "overload_detail": overload}  # fmt: skip
+    result = {
+        "requests": args.requests,
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "workers": args.workers,
+        **{name: summary(runs) for name, runs in rows.items()},
+        "stored": stored,
+        "accepted_per_s_median": accepted[len(accepted) // 2],
+        "reject_db_writes": rej_writes,
+        "overload_detail": overload,
+    }
     ceiling = result["verify_only"]["rps_median"]
     result["ratio"] = result["full"]["rps_median"] / ceiling
     result["reject_ratio"] = result["rejects"]["rps_median"] / ceiling
@@ -249,36 +315,70 @@ def main() -> None:
         f"inbox, {ACTORS} actors, {DISCUSSIONS} discussions, {args.workers} worker(s), "
         f"{args.seconds}s x {args.runs}; median [min-max]"
     )
-    labels = {"verify_only": "verify-only c64", "full": "G1 full c64", "full_c8": "G1 full c8",
-              "rejects": "G1-rej c64", "oversize": "1 MiB+ bodies c16",
-              "overload": "G6 c512 (all)",
-              "overload_2048": "c2048 (all)"}  # fmt: skip
+    labels = {
+        "verify_only": "verify-only c64",
+        "full": "G1 full c64",
+        "full_c8": "G1 full c8",
+        "rejects": "G1-rej c64",
+        "oversize": "1 MiB+ bodies c16",
+        "overload": "G6 c512 (all)",
+        "overload_2048": "c2048 (all)",
+    }
     for name, label in labels.items():
         s = result[name]
-        print(f"{label:>16}: {s['rps_median']:8.0f}/s [{s['rps_min']:.0f}-{s['rps_max']:.0f}]"
-              f"  p99 {s['p99_ms_median']:.1f} ms")  # fmt: skip
-    print(f"{'stored':>16}: {result['accepted_per_s_median']:8.0f} notes/s (each with its "
-          f"Announce + delivery row); full/verify = {result['ratio']:.0%}")  # fmt: skip
-    print(f"{'rejected':>16}: {result['reject_ratio']:.0%} of verify-only; rows written by "
-          f"rejected requests: {rej_writes}")  # fmt: skip
+        print(
+            f"{label:>16}: {s['rps_median']:8.0f}/s [{s['rps_min']:.0f}-{s['rps_max']:.0f}]"
+            f"  p99 {s['p99_ms_median']:.1f} ms"
+        )
+    print(
+        f"{'stored':>16}: {result['accepted_per_s_median']:8.0f} notes/s (each with its "
+        f"Announce + delivery row); full/verify = {result['ratio']:.0%}"
+    )
+    print(
+        f"{'rejected':>16}: {result['reject_ratio']:.0%} of verify-only; rows written by "
+        f"rejected requests: {rej_writes}"
+    )
     o = overload[len(overload) // 2]
-    print(f"{'G6':>16}: goodput {goodput:.0f} notes/s = {result['overload_goodput_ratio']:.0%} "
-          f"of G1, refused {o['overload_refused_per_s']:.0f}/s; at c2048 goodput "
-          f"{o['overload_2048_goodput']:.0f}/s, refused {o['overload_2048_refused_per_s']:.0f}/s "
-          f"(503); RSS +{o['rss_growth_mb']:.0f} MB; server alive")  # fmt: skip
+    print(
+        f"{'G6':>16}: goodput {goodput:.0f} notes/s = {result['overload_goodput_ratio']:.0%} "
+        f"of G1, refused {o['overload_refused_per_s']:.0f}/s; at c2048 goodput "
+        f"{o['overload_2048_goodput']:.0f}/s, refused {o['overload_2048_refused_per_s']:.0f}/s "
+        f"(503); RSS +{o['rss_growth_mb']:.0f} MB; server alive"
+    )
     print(f"results: {path}")
 
 
 def _wrk(
-    wrk: str, base: str, script: Path, load: Path, args: argparse.Namespace,
-    connections: int | None = None, seconds: int | None = None, offset: int = 0,
-) -> dict[str, float]:  # fmt: skip
+    wrk: str,
+    base: str,
+    script: Path,
+    load: Path,
+    args: argparse.Namespace,
+    connections: int | None = None,
+    seconds: int | None = None,
+    offset: int = 0,
+) -> dict[str, float]:
     out = subprocess.run(
-        [wrk, "-t1", f"-c{connections or args.connections}", f"-d{seconds or args.seconds}s",
-         "--timeout", "10s", "--latency", "-s", str(script), base, "--", str(load),
-         str(offset)],
-        capture_output=True, text=True, timeout=(seconds or args.seconds) + 60, check=False,
-    )  # fmt: skip
+        [
+            wrk,
+            "-t1",
+            f"-c{connections or args.connections}",
+            f"-d{seconds or args.seconds}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+            "--",
+            str(load),
+            str(offset),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=(seconds or args.seconds) + 60,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
     return parse_wrk(out.stdout)

@@ -54,11 +54,17 @@ async def key_server(
         actor_id = f"{base}/users/{name}"
         doc = {
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
-            "id": actor_id, "type": "Person", "preferredUsername": name,
-            "inbox": f"{actor_id}/inbox", "endpoints": {"sharedInbox": f"{base}/inbox"},
-            "publicKey": {"id": f"{actor_id}#main-key", "owner": actor_id,
-                          "publicKeyPem": publics[int(name[1:]) % len(publics)]},
-        }  # fmt: skip
+            "id": actor_id,
+            "type": "Person",
+            "preferredUsername": name,
+            "inbox": f"{actor_id}/inbox",
+            "endpoints": {"sharedInbox": f"{base}/inbox"},
+            "publicKey": {
+                "id": f"{actor_id}#main-key",
+                "owner": actor_id,
+                "publicKeyPem": publics[int(name[1:]) % len(publics)],
+            },
+        }
         return web.json_response(doc, content_type="application/activity+json")
 
     app = web.Application()
@@ -69,8 +75,9 @@ async def key_server(
     return runner
 
 
-async def one_run(base: str, known: list, new: list, key_port: int, pems: list[bytes],
-                  seconds: float) -> dict[str, float]:  # fmt: skip
+async def one_run(
+    base: str, known: list, new: list, key_port: int, pems: list[bytes], seconds: float
+) -> dict[str, float]:
     fetches: collections.Counter[str] = collections.Counter()
     runner = await key_server(key_port, pems, fetches)
     try:
@@ -113,12 +120,19 @@ def main() -> None:
         port, key_port = free_port(), free_port()
         base = f"http://127.0.0.1:{port}"
         pems = [keys.private_pem(keys.generate_private_key()) for _ in range(KEYS)]
-        template = Settings(base_url=base, data_dir=tmp / "template" / "data",
-                            keys_dir=tmp / "template" / "keys")  # fmt: skip
+        template = Settings(
+            base_url=base, data_dir=tmp / "template" / "data", keys_dir=tmp / "template" / "keys"
+        )
         asyncio.run(seed(template, pems))
         known_plan = Plan(base=base, pems=pems, actors=ACTORS, discussions=DISCUSSIONS)
-        new_plan = Plan(base=base, pems=pems, actors=args.new, discussions=DISCUSSIONS,
-                        origin=f"http://127.0.0.1:{key_port}", actor_prefix="k")  # fmt: skip
+        new_plan = Plan(
+            base=base,
+            pems=pems,
+            actors=args.new,
+            discussions=DISCUSSIONS,
+            origin=f"http://127.0.0.1:{key_port}",
+            actor_prefix="k",
+        )
         runs = []
         for run in range(args.runs):
             known = sign(known_plan, run * 40_000, 28_000)
@@ -126,24 +140,28 @@ def main() -> None:
             new = sign(new_plan, run * 10_000, args.new * 3)
             copy = tmp / f"run{run}"
             shutil.copytree(tmp / "template", copy)
-            with server(copy / "data", copy / "keys", port, 1, "--no-worker",
-                        "--allow-loopback"):  # fmt: skip
+            with server(copy / "data", copy / "keys", port, 1, "--no-worker", "--allow-loopback"):
                 runs.append(asyncio.run(one_run(base, known, new, key_port, pems, args.seconds)))
             shutil.rmtree(copy)
     result = {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
     result["p99_change"] = result["known_p99_mixed_ms"] / result["known_p99_alone_ms"] - 1
     path = save("keys", result)
-    print(f"G1-key: {args.new} new actors, keys {LATENCY * 1000:.0f} ms away, "
-          f"median of {args.runs}")  # fmt: skip
-    print(f"  new actors' replies accepted: {result['new_accepted']:.0f} of "
-          f"{result['new_sent']:.0f} in {result['new_seconds']:.1f} s; keys fetched: "
-          f"{result['new_actors_fetched']:.0f}, at most {result['max_fetches_per_actor']:.0f} "
-          f"per actor")  # fmt: skip
-    print(f"  known actors' p99: {result['known_p99_solo_ms']:.1f} ms alone, "
-          f"{result['known_p99_alone_ms']:.1f} ms beside warm-key load, "
-          f"{result['known_p99_mixed_ms']:.1f} ms beside the new actors "
-          f"({result['p99_change']:+.0%}); "
-          f"{result['known_rate_alone']:.0f}/s vs {result['known_rate_mixed']:.0f}/s")  # fmt: skip
+    print(
+        f"G1-key: {args.new} new actors, keys {LATENCY * 1000:.0f} ms away, median of {args.runs}"
+    )
+    print(
+        f"  new actors' replies accepted: {result['new_accepted']:.0f} of "
+        f"{result['new_sent']:.0f} in {result['new_seconds']:.1f} s; keys fetched: "
+        f"{result['new_actors_fetched']:.0f}, at most {result['max_fetches_per_actor']:.0f} "
+        f"per actor"
+    )
+    print(
+        f"  known actors' p99: {result['known_p99_solo_ms']:.1f} ms alone, "
+        f"{result['known_p99_alone_ms']:.1f} ms beside warm-key load, "
+        f"{result['known_p99_mixed_ms']:.1f} ms beside the new actors "
+        f"({result['p99_change']:+.0%}); "
+        f"{result['known_rate_alone']:.0f}/s vs {result['known_rate_mixed']:.0f}/s"
+    )
     print(f"results: {path}")
 
 

@@ -64,14 +64,28 @@ async def seed_outbox(settings: Settings, slug: str) -> None:
         assert d is not None
         rows = await store.context_page(d.id, 0, 100_000)
         group = f"{settings.base_url}/d/{slug}"
-        await asyncio.gather(*(store.append_outbox(
-            d.id, activity_id=f"{group}/m/{seq}/announce", type_="Announce", object_id=ap_id,
-            payload=json.dumps({"id": f"{group}/m/{seq}/announce", "type": "Announce",
-                                "actor": group, "object": ap_id,
-                                "to": ["https://www.w3.org/ns/activitystreams#Public"],
-                                "cc": [f"{group}/followers"]}),
-            published="2026-11-28T10:00:00Z",
-        ) for seq, ap_id in rows))  # fmt: skip
+        await asyncio.gather(
+            *(
+                store.append_outbox(
+                    d.id,
+                    activity_id=f"{group}/m/{seq}/announce",
+                    type_="Announce",
+                    object_id=ap_id,
+                    payload=json.dumps(
+                        {
+                            "id": f"{group}/m/{seq}/announce",
+                            "type": "Announce",
+                            "actor": group,
+                            "object": ap_id,
+                            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                            "cc": [f"{group}/followers"],
+                        }
+                    ),
+                    published="2026-11-28T10:00:00Z",
+                )
+                for seq, ap_id in rows
+            )
+        )
     finally:
         await db.close()
 
@@ -168,8 +182,19 @@ def main() -> None:
         runs = []
         for run in range(args.runs):
             row: dict[str, float] = {}
-            hello_cmd = [sys.executable, "-m", "uvicorn", "hello_app:app", "--port", str(port),
-                         "--workers", "2", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+            hello_cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "hello_app:app",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
             with process(hello_cmd, port, cwd=tmp):
                 hello = run_wrk(wrk, base, tmp / "hello.lua", 64, args.seconds)
             row["hello_rps"] = hello["rps"]
@@ -177,44 +202,70 @@ def main() -> None:
                 g4 = run_wrk(wrk, base, tmp / "g4.lua", 16, args.seconds)
                 g5 = run_wrk(wrk, base, tmp / "g5.lua", 64, args.seconds)
                 lat = asyncio.run(burst(f"{base}/d/bench", 600, 1.0))
-                row |= {"g4_rps": g4["rps"], "g4_p99_ms": g4["p99_ms"], "g4_errors": g4["non_2xx"],
-                        "g5_rps": g5["rps"], "g5_p99_ms": g5["p99_ms"], "g5_errors": g5["non_2xx"],
-                        "burst_p99_ms": p99(lat)}  # fmt: skip
+                row |= {
+                    "g4_rps": g4["rps"],
+                    "g4_p99_ms": g4["p99_ms"],
+                    "g4_errors": g4["non_2xx"],
+                    "g5_rps": g5["rps"],
+                    "g5_p99_ms": g5["p99_ms"],
+                    "g5_errors": g5["non_2xx"],
+                    "burst_p99_ms": p99(lat),
+                }
                 # G3-mixed: pages + actor GETs while the inbox runs at about half the G1
                 # rate: a second wrk replays signed replies with a pause per connection
                 inbox_run = subprocess.Popen(
-                    [wrk, "-t1", f"-c{INBOX_CONNECTIONS}", f"-d{args.seconds}s", "--latency",
-                     "-s", str(tmp / "inbox.lua"), base, "--", str(inbox_file),
-                     str(run * len(inbox_load) // args.runs)],
-                    stdout=subprocess.PIPE, text=True,
-                )  # fmt: skip
+                    [
+                        wrk,
+                        "-t1",
+                        f"-c{INBOX_CONNECTIONS}",
+                        f"-d{args.seconds}s",
+                        "--latency",
+                        "-s",
+                        str(tmp / "inbox.lua"),
+                        base,
+                        "--",
+                        str(inbox_file),
+                        str(run * len(inbox_load) // args.runs),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
                 pages = run_wrk(wrk, base, tmp / "g3.lua", 16, args.seconds)
                 inbox_out, _ = inbox_run.communicate(timeout=args.seconds + 60)
                 inbox = parse_wrk(inbox_out)
                 row |= {
-                    "g3mixed_rps": pages["rps"], "g3mixed_read_p99_ms": pages["p99_ms"],
-                    "g3mixed_inbox_p99_ms": inbox["p99_ms"], "g3mixed_inbox_rate": inbox["rps"],
+                    "g3mixed_rps": pages["rps"],
+                    "g3mixed_read_p99_ms": pages["p99_ms"],
+                    "g3mixed_inbox_p99_ms": inbox["p99_ms"],
+                    "g3mixed_inbox_rate": inbox["rps"],
                     "g3mixed_target_rate": half_rate,
-                }  # fmt: skip
+                }
             row["g5_ratio"] = row["g5_rps"] / row["hello_rps"]
             runs.append(row)
     result = {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
     result["min"] = {k: min(r[k] for r in runs) for k in runs[0]}
     result["max"] = {k: max(r[k] for r in runs) for k in runs[0]}
     path = save("reads", result)
-    print(f"reads, {args.replies}-reply discussion, 2 workers, {args.seconds}s x {args.runs}; "
-          "median [min-max]")  # fmt: skip
-    for key, label in (("g4_rps", "G4 outbox/context pages/s (c16)"),
-                       ("g5_rps", "G5 actor/WebFinger/note GETs/s (c64)"),
-                       ("hello_rps", "hello-JSON ceiling/s (c64)"),
-                       ("burst_p99_ms", "G5 burst 600 GETs in 1 s, p99 ms"),
-                       ("g3mixed_read_p99_ms", "G3-mixed read p99 ms"),
-                       ("g3mixed_inbox_p99_ms", "G3-mixed inbox p99 ms")):  # fmt: skip
-        print(f"  {label:>38}: {result[key]:9.1f} [{result['min'][key]:.1f}-"
-              f"{result['max'][key]:.1f}]")  # fmt: skip
-    print(f"  G5 / hello = {result['g5_ratio']:.0%}; G3-mixed: pages {result['g3mixed_rps']:.0f}/s "
-          f"beside {result['g3mixed_inbox_rate']:.0f} replies/s "
-          f"(target {result['g3mixed_target_rate']:.0f}/s)")  # fmt: skip
+    print(
+        f"reads, {args.replies}-reply discussion, 2 workers, {args.seconds}s x {args.runs}; "
+        "median [min-max]"
+    )
+    for key, label in (
+        ("g4_rps", "G4 outbox/context pages/s (c16)"),
+        ("g5_rps", "G5 actor/WebFinger/note GETs/s (c64)"),
+        ("hello_rps", "hello-JSON ceiling/s (c64)"),
+        ("burst_p99_ms", "G5 burst 600 GETs in 1 s, p99 ms"),
+        ("g3mixed_read_p99_ms", "G3-mixed read p99 ms"),
+        ("g3mixed_inbox_p99_ms", "G3-mixed inbox p99 ms"),
+    ):
+        print(
+            f"  {label:>38}: {result[key]:9.1f} [{result['min'][key]:.1f}-{result['max'][key]:.1f}]"
+        )
+    print(
+        f"  G5 / hello = {result['g5_ratio']:.0%}; G3-mixed: pages {result['g3mixed_rps']:.0f}/s "
+        f"beside {result['g3mixed_inbox_rate']:.0f} replies/s "
+        f"(target {result['g3mixed_target_rate']:.0f}/s)"
+    )
     print(f"results: {path}")
 
 

@@ -75,16 +75,32 @@ async def seed(settings: Settings, port: int, author_pem: str) -> None:
         for i in range(FOLLOWERS):
             origin = f"http://127.0.0.1:{port}"
             await store.add_follower(
-                d.id, actor_id=f"{origin}/users/u{i}", inbox=f"{origin}/users/u{i}/inbox",
-                shared_inbox=None, follow_activity_id=None, now=now,
-            )  # fmt: skip
-        await store.set_instance_software(f"127.0.0.1:{port}", software="mastodon",
-                                          version="4.3", dialect="microblog", now=now)  # fmt: skip
-        await store.upsert_actor(RemoteActor(
-            id=AUTHOR, host="remote.invalid", type="Person", preferred_username="writer",
-            name="Writer", url=None, icon_url=None, inbox=None, shared_inbox=None,
-            key_id=f"{AUTHOR}#main-key", public_key_pem=author_pem, fetched_at=now,
-        ))  # fmt: skip
+                d.id,
+                actor_id=f"{origin}/users/u{i}",
+                inbox=f"{origin}/users/u{i}/inbox",
+                shared_inbox=None,
+                follow_activity_id=None,
+                now=now,
+            )
+        await store.set_instance_software(
+            f"127.0.0.1:{port}", software="mastodon", version="4.3", dialect="microblog", now=now
+        )
+        await store.upsert_actor(
+            RemoteActor(
+                id=AUTHOR,
+                host="remote.invalid",
+                type="Person",
+                preferred_username="writer",
+                name="Writer",
+                url=None,
+                icon_url=None,
+                inbox=None,
+                shared_inbox=None,
+                key_id=f"{AUTHOR}#main-key",
+                public_key_pem=author_pem,
+                fetched_at=now,
+            )
+        )
     finally:
         await db.close()
 
@@ -92,11 +108,26 @@ async def seed(settings: Settings, port: int, author_pem: str) -> None:
 def _spawn(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port), "--data-dir",
-         str(settings.data_dir), "--keys-dir", str(settings.keys_dir), "--allow-loopback",
-         "--log-level", "warning", "--no-access-log"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "fedi_forum",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(settings.data_dir),
+            "--keys-dir",
+            str(settings.keys_dir),
+            "--allow-loopback",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def _listening(port: int, limit: float = 30) -> None:
@@ -117,8 +148,9 @@ async def one_run(tmp: Path) -> dict[str, float]:
     rec_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", rec_port).start()
     port = free_port()
-    settings = Settings(base_url=f"http://127.0.0.1:{port}", data_dir=tmp / "data",
-                        keys_dir=tmp / "keys")  # fmt: skip
+    settings = Settings(
+        base_url=f"http://127.0.0.1:{port}", data_dir=tmp / "data", keys_dir=tmp / "keys"
+    )
     key = keys.generate_private_key()
     await seed(settings, rec_port, keys.public_pem(key))
     proc = _spawn(settings, port)
@@ -149,8 +181,11 @@ async def one_run(tmp: Path) -> dict[str, float]:
                     break
                 await recorder.arrived.wait()
         first = min(recorder.delivered[p] for p in in_flight & set(recorder.delivered))
-        return {"resumed_s": first - started, "listening_s": listening,
-                "in_flight": float(len(in_flight))}  # fmt: skip
+        return {
+            "resumed_s": first - started,
+            "listening_s": listening,
+            "in_flight": float(len(in_flight)),
+        }
     finally:
         if proc.poll() is None:
             proc.terminate()
@@ -163,9 +198,11 @@ async def measure(runs: int) -> dict[str, object]:
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="ff-recovery-") as tmp:
             result = await one_run(Path(tmp))
-        print(f"  run: resumed {result['resumed_s']:.2f} s after the restart (listening after "
-              f"{result['listening_s']:.2f} s; {result['in_flight']:.0f} in flight at the kill)",
-              flush=True)  # fmt: skip
+        print(
+            f"  run: resumed {result['resumed_s']:.2f} s after the restart (listening after "
+            f"{result['listening_s']:.2f} s; {result['in_flight']:.0f} in flight at the kill)",
+            flush=True,
+        )
         out.append(result)
     return {k: statistics.median(r[k] for r in out) for k in out[0]} | {"runs": out}
 

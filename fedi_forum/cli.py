@@ -58,9 +58,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fedi-forum", description=__doc__,
+        prog="fedi-forum",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument("--version", action="version", version=f"fedi-forum {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -115,25 +116,29 @@ def build_parser() -> argparse.ArgumentParser:
     _common(report)
     again = report.add_mutually_exclusive_group()
     again.add_argument(
-        "--retry", type=int, nargs="+", metavar="ID",
+        "--retry",
+        type=int,
+        nargs="+",
+        metavar="ID",
         help="send these set-aside (or given-up) deliveries again now",
-    )  # fmt: skip
+    )
     again.add_argument(
         "--retry-aside", action="store_true", help="send every set-aside delivery again now"
     )
 
     backup_cmd = sub.add_parser(
-        "backup", help="a consistent snapshot of the database, the keys and a manifest "
+        "backup",
+        help="a consistent snapshot of the database, the keys and a manifest "
         "(works while the server runs)",
-    )  # fmt: skip
+    )
     _common(backup_cmd)
     backup_cmd.add_argument(
         "out", type=Path, help="the archive to write, e.g. forum-2026-11-29.tar.gz"
     )
     migrate = sub.add_parser(
-        "migrate", help="bring the database to this version's schema (--check: only say "
-        "what would run)",
-    )  # fmt: skip
+        "migrate",
+        help="bring the database to this version's schema (--check: only say what would run)",
+    )
     _common(migrate)
     migrate.add_argument("--check", action="store_true")
     check = sub.add_parser(
@@ -147,10 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(restore)
     restore.add_argument("archive", type=Path)
     restore.add_argument(
-        "--rewrite-ids", action="store_true",
+        "--rewrite-ids",
+        action="store_true",
         help="restore under the --base-url given, though the backup is of another: every id "
         "is rewritten, and followers on other servers must follow again (README)",
-    )  # fmt: skip
+    )
 
     moderate = sub.add_parser("moderate", help="hide, restore or delete a reply")
     _common(moderate)
@@ -229,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = dsub.add_parser(action)
         _common(p)
         p.add_argument("slug")
-    announce = dsub.add_parser("announce", help="share every reply with followers (on) or "
-                               "only the discussion's own posts (off)")  # fmt: skip
+    announce = dsub.add_parser(
+        "announce",
+        help="share every reply with followers (on) or only the discussion's own posts (off)",
+    )
     _common(announce)
     announce.add_argument("slug")
     announce.add_argument("setting", choices=("on", "off"))
@@ -309,8 +317,11 @@ def uvicorn_log_config(*, json: bool, with_client: bool, level: str = "INFO") ->
     for handler in config["handlers"].values():
         handler["filters"] = ["request_id"]
     # our own loggers (fedi_forum.*) go through the same handler and format
-    config["loggers"]["fedi_forum"] = {"handlers": ["default"], "level": level.upper(),
-                                       "propagate": False}  # fmt: skip
+    config["loggers"]["fedi_forum"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
     return config
 
 
@@ -409,8 +420,7 @@ def _discussion_command(args: argparse.Namespace, settings: Settings, explicit: 
             print(discussions.urls.group(d.slug))
         elif args.action == "edit":
             body = args.body_file.read_text("utf-8") if args.body_file else args.body
-            d = await discussions.edit(args.slug, title=args.title, body=body,
-                                       summary=args.summary)  # fmt: skip
+            d = await discussions.edit(args.slug, title=args.title, body=body, summary=args.summary)
             print(f"{discussions.handle(d)}\tedited: {d.title}")
         elif args.action == "premoderate":
             d = await discussions.set_premoderate(args.slug, args.setting == "on")
@@ -453,15 +463,19 @@ def _remote_command(args: argparse.Namespace, settings: Settings, explicit: bool
                     history = f"retrying after {g.backfill_attempts} attempts"
                 if g.backfill_error and g.backfill_state != "done":
                     history += f" ({g.backfill_error[:120]})"
-                print(f"{g.state}\t@{g.handle}\t{g.note_count} notes\t{g.name}\t"
-                      f"history {history}, read {g.backfilled_at or '-'}")  # fmt: skip
+                print(
+                    f"{g.state}\t@{g.handle}\t{g.note_count} notes\t{g.name}\t"
+                    f"history {history}, read {g.backfilled_at or '-'}"
+                )
             return 0
         async with _federation(s, discussions) as fed:
             remote = RemoteDiscussions(s, store, fed.keys, fed.client, fed.notes)
             if args.command == "follow":
                 group = await remote.follow(args.handle)
-                print(f"follow of @{group.handle} ({group.name}) queued: {group.state}; "
-                      "the history is read once the group accepts")  # fmt: skip
+                print(
+                    f"follow of @{group.handle} ({group.name}) queued: {group.state}; "
+                    "the history is read once the group accepts"
+                )
             else:
                 group = await remote.unfollow(args.handle)
                 print(f"unfollow of @{group.handle} queued")
@@ -512,14 +526,18 @@ def _migrate(settings: Settings, *, check_only: bool) -> int:
         conn.close()
     pending = [version for version, _ in MIGRATIONS if version > current]
     if current > MIGRATIONS[-1][0]:
-        raise SchemaTooNew(f"the database is at schema version {current}, newer than this "
-                           f"fedi-forum ({MIGRATIONS[-1][0]})")  # fmt: skip
+        raise SchemaTooNew(
+            f"the database is at schema version {current}, newer than this "
+            f"fedi-forum ({MIGRATIONS[-1][0]})"
+        )
     if not pending:
         print(f"schema version {current}: up to date")
         return 0
     if check_only:
-        print(f"schema version {current}; would apply: {', '.join(map(str, pending))} "
-              "(back up first: fedi-forum backup OUT.tar.gz)")  # fmt: skip
+        print(
+            f"schema version {current}; would apply: {', '.join(map(str, pending))} "
+            "(back up first: fedi-forum backup OUT.tar.gz)"
+        )
         return 1
 
     async def run() -> None:
@@ -538,12 +556,17 @@ def _backup_command(args: argparse.Namespace, settings: Settings, explicit: bool
         if not str(args.out).endswith(".tar.gz"):
             raise BackupError("the archive name must end in .tar.gz")
         made = backup.backup(
-            settings.db_path, settings.keys_dir, args.out, __version__,
+            settings.db_path,
+            settings.keys_dir,
+            args.out,
+            __version__,
             settings.base_url if explicit else None,
-        )  # fmt: skip
+        )
         counts = ", ".join(f"{k} {v}" for k, v in made.counts.items())
-        print(f"backed up {made.base_url} (schema {made.schema_version}; {counts}; "
-              f"{len(made.keys)} key files) to {args.out}")  # fmt: skip
+        print(
+            f"backed up {made.base_url} (schema {made.schema_version}; {counts}; "
+            f"{len(made.keys)} key files) to {args.out}"
+        )
         return 0
     wanted = backup.read_manifest(args.archive)
     moving = explicit and wanted.base_url != settings.base_url
@@ -579,8 +602,11 @@ def _deliveries(args: argparse.Namespace, settings: Settings, explicit: bool) ->
             return 0 if queued or ids is None else 1
         report = await discussions.store.delivery_report()
         states = report["states"]
-        print("deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
-              if states else "deliveries: none")  # fmt: skip
+        print(
+            "deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+            if states
+            else "deliveries: none"
+        )
         print(f"oldest pending: {report['oldest_pending'] or '-'}")
         if report["pending_by_host"]:
             print("pending per server:")
@@ -589,14 +615,20 @@ def _deliveries(args: argparse.Namespace, settings: Settings, explicit: bool) ->
         if report["failing"]:
             print("failing servers (failures, failing since, unavailable since, software):")
             for row in report["failing"]:
-                print(f"  {row['host']}\t{row['failures']}\t{row['failing_since'] or '-'}\t"
-                      f"{row['unavailable_since'] or '-'}\t{row['software'] or '?'}")  # fmt: skip
+                print(
+                    f"  {row['host']}\t{row['failures']}\t{row['failing_since'] or '-'}\t"
+                    f"{row['unavailable_since'] or '-'}\t{row['software'] or '?'}"
+                )
         if report["aside"]:
-            print("set aside: never answered while the server answered others "
-                  "(fedi-forum deliveries --retry ID):")  # fmt: skip
+            print(
+                "set aside: never answered while the server answered others "
+                "(fedi-forum deliveries --retry ID):"
+            )
             for row in report["aside"]:
-                print(f"  {row['id']}\t{row['activity_id']}\t{row['inbox']}\t"
-                      f"{row['timeouts']} timeouts\t{row['last_error'] or '-'}")  # fmt: skip
+                print(
+                    f"  {row['id']}\t{row['activity_id']}\t{row['inbox']}\t"
+                    f"{row['timeouts']} timeouts\t{row['last_error'] or '-'}"
+                )
         return 0
 
     return asyncio.run(_with_services(settings, explicit, run))
@@ -617,12 +649,17 @@ def _moderation_command(args: argparse.Namespace, settings: Settings, explicit: 
             print(f"unblocked {args.value}" if found else f"{args.value} was not blocked")
         elif args.command == "blocks" and args.import_file is not None:
             text = args.import_file.read_text("utf-8")
-            preview = await (moderation.import_blocks(text, args.reason) if args.apply
-                             else moderation.preview_import(text))  # fmt: skip
+            preview = await (
+                moderation.import_blocks(text, args.reason)
+                if args.apply
+                else moderation.preview_import(text)
+            )
             verb = "blocked" if args.apply else "would block"
             print(f"{verb} {len(preview.new)}: {' '.join(preview.new)}")
-            print(f"already blocked {len(preview.already)}; invalid {len(preview.invalid)}: "
-                  f"{' '.join(preview.invalid)}")  # fmt: skip
+            print(
+                f"already blocked {len(preview.already)}; invalid {len(preview.invalid)}: "
+                f"{' '.join(preview.invalid)}"
+            )
         elif args.command == "blocks":
             for b in await store.block_list():
                 print(f"{b['kind']}\t{b['value']}\t{b['reason']}\t{b['created_at']}")

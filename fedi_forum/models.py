@@ -59,14 +59,17 @@ class NoteState(enum.StrEnum):
 # Which state may follow which. Deleted is final for both: followers were told the
 # discussion (or reply) is gone, so it never comes back; anything else is refused.
 DISCUSSION_TRANSITIONS: dict[DiscussionState, frozenset[DiscussionState]] = {
-    DiscussionState.OPEN: frozenset({DiscussionState.LOCKED, DiscussionState.CLOSED,
-                                     DiscussionState.DELETED}),
-    DiscussionState.LOCKED: frozenset({DiscussionState.OPEN, DiscussionState.CLOSED,
-                                       DiscussionState.DELETED}),
-    DiscussionState.CLOSED: frozenset({DiscussionState.OPEN, DiscussionState.LOCKED,
-                                       DiscussionState.DELETED}),
+    DiscussionState.OPEN: frozenset(
+        {DiscussionState.LOCKED, DiscussionState.CLOSED, DiscussionState.DELETED}
+    ),
+    DiscussionState.LOCKED: frozenset(
+        {DiscussionState.OPEN, DiscussionState.CLOSED, DiscussionState.DELETED}
+    ),
+    DiscussionState.CLOSED: frozenset(
+        {DiscussionState.OPEN, DiscussionState.LOCKED, DiscussionState.DELETED}
+    ),
     DiscussionState.DELETED: frozenset(),
-}  # fmt: skip
+}
 NOTE_TRANSITIONS: dict[NoteState, frozenset[NoteState]] = {
     NoteState.VISIBLE: frozenset({NoteState.HIDDEN, NoteState.DELETED}),
     NoteState.HIDDEN: frozenset({NoteState.VISIBLE, NoteState.DELETED}),

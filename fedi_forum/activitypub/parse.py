@@ -25,8 +25,7 @@ from fedi_forum.errors import InvalidActivity
 from fedi_forum.models import RemoteActor, format_time
 
 ACTOR_TYPES = frozenset({"Application", "Group", "Organization", "Person", "Service"})
-NOTE_TYPES = frozenset({"Note", "Article", "Page", "Question", "Event", "Video", "Audio",
-                        "Image"})  # fmt: skip
+NOTE_TYPES = frozenset({"Note", "Article", "Page", "Question", "Event", "Video", "Audio", "Image"})
 PUBLIC_FORMS = frozenset({PUBLIC, "as:Public", "Public"})
 
 MAX_URL = 2048

@@ -424,9 +424,17 @@ def person_actor(
 
 
 def staff_note(
-    urls: Urls, *, note_id: str, username: str, slug: str, domain: str, content_html: str,
-    lang: str, published: str, in_reply_to: str,
-) -> dict[str, Any]:  # fmt: skip
+    urls: Urls,
+    *,
+    note_id: str,
+    username: str,
+    slug: str,
+    domain: str,
+    content_html: str,
+    lang: str,
+    published: str,
+    in_reply_to: str,
+) -> dict[str, Any]:
     """A staff reply in a discussion: public, addressed to the group (so Mastodon's
     reply box mentions it), in reply to a note of the discussion."""
     group = urls.group(slug)
@@ -451,8 +459,20 @@ def staff_note(
 
 
 # Activities whose ``object`` may itself be an activity (unwrapped to find the subject).
-_WRAPPERS = frozenset({"Announce", "Create", "Update", "Delete", "Undo", "Accept", "Reject",
-                       "Follow", "Add", "Remove"})  # fmt: skip
+_WRAPPERS = frozenset(
+    {
+        "Announce",
+        "Create",
+        "Update",
+        "Delete",
+        "Undo",
+        "Accept",
+        "Reject",
+        "Follow",
+        "Add",
+        "Remove",
+    }
+)
 
 
 def subject_of(activity: dict[str, Any]) -> str:

@@ -145,9 +145,11 @@ class FederationClient:
             headers = {"Accept": accept}
             if signed and self.signer is not None:
                 headers |= signatures.sign_request(
-                    method="GET", url=current, key_id=self.signer.key_id,
+                    method="GET",
+                    url=current,
+                    key_id=self.signer.key_id,
                     private_key=self.signer.private_key,
-                )  # fmt: skip
+                )
             try:
                 async with self.session.get(
                     current, headers=headers, allow_redirects=False

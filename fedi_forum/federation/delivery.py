@@ -215,10 +215,15 @@ class DeliveryWorker:
             return
         now = self._now()
         rows = await self.store.claim_deliveries(
-            now=format_time(now), lease_until=format_time(now + self._lease),
-            owner=self.identity.id, limit=free, per_host=hosts.PER_HOST, start=hosts.START,
-            room=self._room(), probe_before=format_time(now - retry.PROBE_INTERVAL),
-        )  # fmt: skip
+            now=format_time(now),
+            lease_until=format_time(now + self._lease),
+            owner=self.identity.id,
+            limit=free,
+            per_host=hosts.PER_HOST,
+            start=hosts.START,
+            room=self._room(),
+            probe_before=format_time(now - retry.PROBE_INTERVAL),
+        )
         for row in rows:
             self._lane_ids += 1
             lane = self._lane_ids
@@ -263,9 +268,13 @@ class DeliveryWorker:
         poisoned = attempt.unanswered and self.health.blames_activity(row.host, sent_at)
         now = self._now()
         verdict = retry.decide(
-            status, attempts=row.attempts + 1, created_at=parse_time(row.created_at), now=now,
-            retry_after=attempt.retry_after, rng=self.rng,
-        )  # fmt: skip
+            status,
+            attempts=row.attempts + 1,
+            created_at=parse_time(row.created_at),
+            now=now,
+            retry_after=attempt.retry_after,
+            rng=self.rng,
+        )
         outcome = verdict.decision.value
         if attempt.error == "blocked":
             outcome = retry.Decision.GIVE_UP.value
@@ -282,15 +291,27 @@ class DeliveryWorker:
             for spec in SignatureSpec:
                 self._signed.pop((row.id, spec), None)
         else:
-            log.info("delivery %s to %s: %s (%s)", row.activity_id, row.inbox, outcome,
-                     attempt.error or status)  # fmt: skip
+            log.info(
+                "delivery %s to %s: %s (%s)",
+                row.activity_id,
+                row.inbox,
+                outcome,
+                attempt.error or status,
+            )
         return await self.store.record_delivery(
-            row, outcome=outcome, status=status, error=attempt.error,
-            next_attempt_at=format_time(verdict.next_attempt_at) if verdict.next_attempt_at
-            else None, now=format_time(now), lease_until=format_time(now + self._lease),
+            row,
+            outcome=outcome,
+            status=status,
+            error=attempt.error,
+            next_attempt_at=format_time(verdict.next_attempt_at)
+            if verdict.next_attempt_at
+            else None,
+            now=format_time(now),
+            lease_until=format_time(now + self._lease),
             unavailable_after=format_time(now - retry.UNAVAILABLE_AFTER),
-            owner=self.identity.id, unanswered=poisoned,
-        )  # fmt: skip
+            owner=self.identity.id,
+            unanswered=poisoned,
+        )
 
     async def _send(self, row: DeliveryRow) -> Attempt:
         """POST one delivery."""
@@ -351,9 +372,13 @@ class DeliveryWorker:
             else signatures.sign_request
         )
         headers = sign(
-            method="POST", url=row.inbox, key_id=self.urls.key_id(row.signer),
-            private_key=self._key_for(row.signer), body=body, now=now,
-        )  # fmt: skip
+            method="POST",
+            url=row.inbox,
+            key_id=self.urls.key_id(row.signer),
+            private_key=self._key_for(row.signer),
+            body=body,
+            now=now,
+        )
         self._signed[(row.id, spec)] = (now, headers)
         if len(self._signed) > 50_000:
             self._signed.popitem(last=False)
@@ -409,9 +434,12 @@ class DeliveryWorker:
             software, version = await self._nodeinfo(row.inbox)
             dialect = Dialect.GROUP if software in GROUP_SOFTWARE else Dialect.MICROBLOG
             await self.store.set_instance_software(
-                row.host, software=software, version=version, dialect=dialect,
+                row.host,
+                software=software,
+                version=version,
+                dialect=dialect,
                 now=format_time(now),
-            )  # fmt: skip
+            )
         if info is not None and info.dialect_override:
             dialect = Dialect(info.dialect_override)
         return Server(dialect, software, version)
@@ -421,13 +449,17 @@ class DeliveryWorker:
         origin = inbox.split("/", 3)
         base = f"{origin[0]}//{origin[2]}"
         try:
-            links = (await self.client.get_json(f"{base}/.well-known/nodeinfo",
-                                                accept=JRD_ACCEPT)).document  # fmt: skip
+            links = (
+                await self.client.get_json(f"{base}/.well-known/nodeinfo", accept=JRD_ACCEPT)
+            ).document
             hrefs = [
-                str(link.get("href")) for link in links.get("links", [])
+                str(link.get("href"))
+                for link in links.get("links", [])
                 if isinstance(link, dict)
-                and str(link.get("rel", "")).startswith("http://nodeinfo.diaspora.software/ns/schema/2")
-            ]  # fmt: skip
+                and str(link.get("rel", "")).startswith(
+                    "http://nodeinfo.diaspora.software/ns/schema/2"
+                )
+            ]
             href = next((h for h in sorted(hrefs, reverse=True) if parse.is_http_url(h)), None)
             if href is None:
                 return None, None

@@ -165,17 +165,26 @@ class Discussions:
         sharing = SHARING_NOTE[(d.lang if d.lang in LANGUAGES else "en", d.announce_replies)]
         summary = f"{d.summary}\n\n{sharing}" if d.summary else sharing
         return vocab.group_actor(
-            self.urls, slug=d.slug, domain=self.settings.domain, title=d.title,
+            self.urls,
+            slug=d.slug,
+            domain=self.settings.domain,
+            title=d.title,
             summary_html=content.plain_text_to_html(summary),
-            public_key_pem=d.public_key_pem, published=d.created_at, updated=d.updated_at,
+            public_key_pem=d.public_key_pem,
+            published=d.created_at,
+            updated=d.updated_at,
             restricted=d.state is not DiscussionState.OPEN,
             icon_url=self.urls.static("group-icon.png"),
-        )  # fmt: skip
+        )
 
     async def edit(
-        self, slug: str, *, title: str | None = None, body: str | None = None,
+        self,
+        slug: str,
+        *,
+        title: str | None = None,
+        body: str | None = None,
         summary: str | None = None,
-    ) -> Discussion:  # fmt: skip
+    ) -> Discussion:
         """Edit the title, opening text or summary. Followers get ``Update{Note}`` (with
         ``updated``, which Mastodon needs to show an edit) and ``Update{Group}``, signed
         by the group, queued in the same transaction as the change."""
@@ -197,10 +206,16 @@ class Discussions:
         now = utcnow()
         html = content.opening_post_html(title, content.plain_text_to_html(body))
         note = vocab.opening_note(
-            self.urls, slug=slug, domain=self.settings.domain, title=title, content_html=html,
-            lang=d.lang, published=old.get("published", d.created_at), updated=now,
+            self.urls,
+            slug=slug,
+            domain=self.settings.domain,
+            title=title,
+            content_html=html,
+            lang=d.lang,
+            published=old.get("published", d.created_at),
+            updated=now,
             source_text=body,
-        )  # fmt: skip
+        )
         group = self.urls.group(slug)
         edited = dataclasses.replace(d, title=title, summary=summary, updated_at=now)
         updates = [
@@ -208,10 +223,14 @@ class Discussions:
             vocab.update(self.urls.update(group, now), group, self.group_document(edited)),
         ]
         updated = await self.store.edit_discussion(
-            slug, title=title, summary=summary, content=html,
-            raw=orjson.dumps(note).decode(), now=now,
+            slug,
+            title=title,
+            summary=summary,
+            content=html,
+            raw=orjson.dumps(note).decode(),
+            now=now,
             outgoing=[Outgoing(u["id"], orjson.dumps(u).decode(), group) for u in updates],
-        )  # fmt: skip
+        )
         if updated is None:
             raise NotFound(f"no discussion {slug!r}")
         return updated
@@ -219,14 +238,23 @@ class Discussions:
     def staff_document(self, username: str, published: str) -> dict[str, Any]:
         key = self.key_files.load_or_create(f"staff-{username}")
         return vocab.person_actor(
-            self.urls, username=username, domain=self.settings.domain, name=username,
-            public_key_pem=keys.public_pem(key), published=published,
-        )  # fmt: skip
+            self.urls,
+            username=username,
+            domain=self.settings.domain,
+            name=username,
+            public_key_pem=keys.public_pem(key),
+            published=published,
+        )
 
     async def staff_reply(
-        self, slug: str, *, username: str, text: str, in_reply_to_seq: int = 0,
+        self,
+        slug: str,
+        *,
+        username: str,
+        text: str,
+        in_reply_to_seq: int = 0,
         official: bool = False,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """A reply by a staff member (a local Person actor): stored as the next ordered
         note and announced by the group like any reply; it may be the official answer.
         Staff may reply in locked and closed discussions, and are never held."""
@@ -244,10 +272,16 @@ class Discussions:
         note_id = self.urls.staff_note(username, secrets.token_hex(8))
         html = content.plain_text_to_html(text)
         note = vocab.staff_note(
-            self.urls, note_id=note_id, username=username, slug=slug,
-            domain=self.settings.domain, content_html=html, lang=d.lang, published=now,
+            self.urls,
+            note_id=note_id,
+            username=username,
+            slug=slug,
+            domain=self.settings.domain,
+            content_html=html,
+            lang=d.lang,
+            published=now,
             in_reply_to=parent.ap_id,
-        )  # fmt: skip
+        )
         staff_id = self.urls.staff(username)
         create = vocab.create(f"{note_id}/activity", staff_id, note)
         group = self.urls.group(slug)
@@ -255,23 +289,51 @@ class Discussions:
         def announce(seq: int) -> Outgoing:
             activity_id = self.urls.announce(slug, seq)
             followers = self.urls.followers(slug)
-            plain = vocab.announce(activity_id, group_id=group, followers=followers,
-                                   object_id=note_id, author=None, published=now)  # fmt: skip
-            wrapped = vocab.announce_activity(activity_id, group_id=group, followers=followers,
-                                              activity=create, published=now)  # fmt: skip
-            return Outgoing(activity_id, orjson.dumps(plain).decode(), group,
-                            orjson.dumps(wrapped).decode())  # fmt: skip
+            plain = vocab.announce(
+                activity_id,
+                group_id=group,
+                followers=followers,
+                object_id=note_id,
+                author=None,
+                published=now,
+            )
+            wrapped = vocab.announce_activity(
+                activity_id, group_id=group, followers=followers, activity=create, published=now
+            )
+            return Outgoing(
+                activity_id, orjson.dumps(plain).decode(), group, orjson.dumps(wrapped).decode()
+            )
 
         result = await self.store.accept_reply(
-            activity_id=create["id"], actor_id=staff_id, slug=slug, notes=[NewNote(
-                ap_id=note_id, activity_id=create["id"], author_id=staff_id,
-                in_reply_to=parent.ap_id, content=html, summary=None, sensitive=False,
-                lang=d.lang, url=None, visibility="public", published=now, updated=None,
-                raw=orjson.dumps(note).decode(), accepted_at=now, is_local=True,
-                official=official,
-            )], authors=[], announce=announce, announce_to_author=None, now=now,
+            activity_id=create["id"],
+            actor_id=staff_id,
+            slug=slug,
+            notes=[
+                NewNote(
+                    ap_id=note_id,
+                    activity_id=create["id"],
+                    author_id=staff_id,
+                    in_reply_to=parent.ap_id,
+                    content=html,
+                    summary=None,
+                    sensitive=False,
+                    lang=d.lang,
+                    url=None,
+                    visibility="public",
+                    published=now,
+                    updated=None,
+                    raw=orjson.dumps(note).decode(),
+                    accepted_at=now,
+                    is_local=True,
+                    official=official,
+                )
+            ],
+            authors=[],
+            announce=announce,
+            announce_to_author=None,
+            now=now,
             as_staff=True,
-        )  # fmt: skip
+        )
         return result.seqs[-1]
 
     async def set_premoderate(self, slug: str, on: bool) -> Discussion:

@@ -118,9 +118,13 @@ class Inbox:
             return Outcome(f"ignored: {activity.type}")
         outcome = await handler(activity, signer.actor, slug)
         log.info(
-            "%s %s from %s: %s", activity.type, activity.id, activity.actor, outcome.result,
+            "%s %s from %s: %s",
+            activity.type,
+            activity.id,
+            activity.actor,
+            outcome.result,
             extra={"remote_host": signer.actor.host, "activity_type": activity.type},
-        )  # fmt: skip
+        )
         return outcome
 
     # -- routing ----------------------------------------------------------------------------
@@ -158,10 +162,13 @@ class Inbox:
         build = vocab.accept_follow if accepted else vocab.reject_follow
         reply = build(reply_id, group, activity.raw)
         stored = await self.store.record_follow(
-            activity_id=activity.id, discussion_id=d.id, follower=actor,
+            activity_id=activity.id,
+            discussion_id=d.id,
+            follower=actor,
             reply=Outgoing(reply_id, orjson.dumps(reply).decode(), group),
-            accepted=accepted, now=utcnow(),
-        )  # fmt: skip
+            accepted=accepted,
+            now=utcnow(),
+        )
         if not stored:
             return Outcome("duplicate", d.slug)
         return Outcome("accepted" if accepted else "rejected: closed", d.slug)
@@ -183,11 +190,15 @@ class Inbox:
             target = parse.id_of(inner.get("object"))
             d = await self._discussion(self._local_slug(target) if target else None)
         result = await self.store.undo(
-            activity_id=activity.id, actor_id=actor.id, undone_id=inner_id,
-            discussion_id=d.id if d else None, now=utcnow(),
-        )  # fmt: skip
-        return Outcome(f"accepted: {result}" if result in ("follow", "reaction") else
-                       f"ignored: {result}")  # fmt: skip
+            activity_id=activity.id,
+            actor_id=actor.id,
+            undone_id=inner_id,
+            discussion_id=d.id if d else None,
+            now=utcnow(),
+        )
+        return Outcome(
+            f"accepted: {result}" if result in ("follow", "reaction") else f"ignored: {result}"
+        )
 
     async def _on_block(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
         target = activity.object_id
@@ -195,9 +206,12 @@ class Inbox:
         if d is None:
             return Outcome("ignored: not one of our discussions")
         await self.store.remove_follow(
-            activity_id=activity.id, actor_id=actor.id, follow_id=None, discussion_id=d.id,
+            activity_id=activity.id,
+            actor_id=actor.id,
+            follow_id=None,
+            discussion_id=d.id,
             now=utcnow(),
-        )  # fmt: skip
+        )
         return Outcome("accepted", d.slug)
 
     # -- Create -----------------------------------------------------------------------------
@@ -244,27 +258,43 @@ class Inbox:
             activity_id = self.urls.announce(target, seq)
             followers = self.urls.followers(target)
             payload = vocab.announce(
-                activity_id, group_id=group, followers=followers, object_id=note.id,
-                author=author.id, published=now,
-            )  # fmt: skip
+                activity_id,
+                group_id=group,
+                followers=followers,
+                object_id=note.id,
+                author=author.id,
+                published=now,
+            )
             group_form = None
             if verbatim is not None:
-                group_form = orjson.dumps(vocab.announce_activity(
-                    activity_id, group_id=group, followers=followers, activity=verbatim,
-                    published=now,
-                )).decode()  # fmt: skip
+                group_form = orjson.dumps(
+                    vocab.announce_activity(
+                        activity_id,
+                        group_id=group,
+                        followers=followers,
+                        activity=verbatim,
+                        published=now,
+                    )
+                ).decode()
             return Outgoing(activity_id, orjson.dumps(payload).decode(), group, group_form)
 
         # One transaction: the discussion's state is checked, the notes get their seqs,
         # the Announce and its deliveries are queued (no read before it on this path).
         result = await self.store.accept_reply(
-            activity_id=activity.id, actor_id=actor.id, slug=target, notes=new_notes,
-            authors=authors, announce=announce,
-            announce_to_author=author.shared_inbox or author.inbox, now=now,
-        )  # fmt: skip
+            activity_id=activity.id,
+            actor_id=actor.id,
+            slug=target,
+            notes=new_notes,
+            authors=authors,
+            announce=announce,
+            announce_to_author=author.shared_inbox or author.inbox,
+            now=now,
+        )
         if result.status == "closed":
-            raise Forbidden(f"{target} does not accept replies",
-                            public_message="this discussion does not accept replies")  # fmt: skip
+            raise Forbidden(
+                f"{target} does not accept replies",
+                public_message="this discussion does not accept replies",
+            )
         if result.status == "unknown":
             if slug is not None:
                 raise NotFound(f"no discussion {slug!r}")
@@ -329,18 +359,28 @@ class Inbox:
             # Edited to a smaller audience (followers-only, direct): it leaves public view
             # at once, and those who got the group's boost get it taken back.
             result = await self.store.delete_note(
-                activity_id=activity.id, ap_id=note.id, author_id=actor.id, now=utcnow(),
+                activity_id=activity.id,
+                ap_id=note.id,
+                author_id=actor.id,
+                now=utcnow(),
                 follow_up=group_removal(self.urls, "withdrawn"),
-            )  # fmt: skip
+            )
             return Outcome(f"accepted: withdrawn ({result})")
         if note.updated is None:
             return Outcome("ignored: edit without 'updated'")
         fresh = new_note(note, utcnow(), activity_id=activity.id, raw=doc)
         changed = await self.store.update_note(
-            activity_id=activity.id, ap_id=note.id, author_id=actor.id, content=fresh.content,
-            summary=fresh.summary, sensitive=fresh.sensitive, updated=note.updated,
-            raw=fresh.raw or "", now=utcnow(), follow_up=self._forward(activity, "update"),
-        )  # fmt: skip
+            activity_id=activity.id,
+            ap_id=note.id,
+            author_id=actor.id,
+            content=fresh.content,
+            summary=fresh.summary,
+            sensitive=fresh.sensitive,
+            updated=note.updated,
+            raw=fresh.raw or "",
+            now=utcnow(),
+            follow_up=self._forward(activity, "update"),
+        )
         return Outcome("accepted" if changed else "ignored: unknown, not newer, or duplicate")
 
     async def _on_delete(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
@@ -376,18 +416,25 @@ class Inbox:
             now = utcnow()
             activity_id = self.urls.follow_up(slug, seq, kind, activity.id)
             group_form = vocab.announce_activity(
-                activity_id, group_id=group, followers=followers, activity=activity.raw,
+                activity_id,
+                group_id=group,
+                followers=followers,
+                activity=activity.raw,
                 published=now,
-            )  # fmt: skip
+            )
             microblog = ""  # "" = nothing to send to microblog servers
             if kind == "delete":
                 microblog = orjson.dumps(
                     vocab.undo(self.urls.undo(activity_id), group, followers, announce_id)
                 ).decode()
             return Outgoing(
-                activity_id, microblog, group, orjson.dumps(group_form).decode(),
-                skip_host=parse.host_of(activity.actor), subject=note_id,
-            )  # fmt: skip
+                activity_id,
+                microblog,
+                group,
+                orjson.dumps(group_form).decode(),
+                skip_host=parse.host_of(activity.actor),
+                subject=note_id,
+            )
 
         return build
 
@@ -400,8 +447,9 @@ class Inbox:
         if actor.type == "Group":
             group = await self.store.remote_group(actor.id)
             if group is not None and group.state in (
-                RemoteGroupState.ACCEPTED, RemoteGroupState.PENDING,
-            ):  # fmt: skip
+                RemoteGroupState.ACCEPTED,
+                RemoteGroupState.PENDING,
+            ):
                 return Outcome(await self.remote.on_announce(group, activity, actor), group.handle)
         return await self._on_reaction(activity, actor, slug)
 
@@ -416,9 +464,13 @@ class Inbox:
             return Outcome("ignored: no object")
         emoji = activity.raw.get("content") if activity.type == "EmojiReact" else None
         added = await self.store.add_reaction(
-            activity_id=activity.id, note_ap_id=target, actor_id=actor.id, kind=activity.type,
-            content=emoji[:64] if isinstance(emoji, str) else None, now=utcnow(),
-        )  # fmt: skip
+            activity_id=activity.id,
+            note_ap_id=target,
+            actor_id=actor.id,
+            kind=activity.type,
+            content=emoji[:64] if isinstance(emoji, str) else None,
+            now=utcnow(),
+        )
         return Outcome("accepted" if added else "ignored: not our note, or duplicate")
 
     async def _on_flag(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
@@ -440,8 +492,11 @@ class Inbox:
             return Outcome("ignored: reports nothing of ours")
         comment = activity.raw.get("content")
         await self.store.add_report(
-            activity_id=activity.id, reporter=actor.id, discussion_id=discussion_id,
+            activity_id=activity.id,
+            reporter=actor.id,
+            discussion_id=discussion_id,
             note_ids=orjson.dumps(ours).decode(),
-            comment=comment[:2000] if isinstance(comment, str) else "", now=utcnow(),
-        )  # fmt: skip
+            comment=comment[:2000] if isinstance(comment, str) else "",
+            now=utcnow(),
+        )
         return Outcome("accepted")

@@ -61,9 +61,11 @@ async def interaction_url(
             templates.setdefault(str(link.get("rel")), link["template"])
     chosen = None
     if FEP_3B86_CREATE in templates:
-        chosen = (templates[FEP_3B86_CREATE]
-                  .replace("{inReplyTo}", quote(note_url, safe=""))
-                  .replace("{content}", quote(mention + " ", safe="")))  # fmt: skip
+        chosen = (
+            templates[FEP_3B86_CREATE]
+            .replace("{inReplyTo}", quote(note_url, safe=""))
+            .replace("{content}", quote(mention + " ", safe=""))
+        )
     elif SUBSCRIBE in templates:
         chosen = templates[SUBSCRIBE].replace("{uri}", quote(note_url, safe=""))
     if chosen is None or not chosen.startswith(("https://", f"{scheme}://")):

@@ -59,12 +59,14 @@ class Moderation:
         if action not in ("hide", "restore", "delete", "approve"):
             raise InvalidInput(f"action {action!r}")
         result = await self.store.moderate_note(
-            slug=normalise_slug(slug), seq=seq, action=action,
+            slug=normalise_slug(slug),
+            seq=seq,
+            action=action,
             reason="" if action in ("restore", "approve") else self._reason(reason),
             now=utcnow(),
             follow_up=group_removal(self.urls, "removed") if action == "delete" else None,
             announce=self._announce(normalise_slug(slug)) if action == "approve" else None,
-        )  # fmt: skip
+        )
         if result == "unknown":
             raise NotFound(f"no reply {seq} in {slug!r}")
         return result
@@ -77,9 +79,13 @@ class Moderation:
             group = self.urls.group(slug)
             activity_id = self.urls.announce(slug, seq)
             payload = vocab.announce(
-                activity_id, group_id=group, followers=self.urls.followers(slug),
-                object_id=note_id, author=None, published=utcnow(),
-            )  # fmt: skip
+                activity_id,
+                group_id=group,
+                followers=self.urls.followers(slug),
+                object_id=note_id,
+                author=None,
+                published=utcnow(),
+            )
             return Outgoing(activity_id, orjson.dumps(payload).decode(), group)
 
         return build
@@ -161,6 +167,7 @@ class Moderation:
     async def import_blocks(self, text: str, reason: str) -> ImportPreview:
         preview = await self.preview_import(text)
         for domain in preview.new:
-            await self.store.block(kind="domain", value=domain, reason=self._reason(reason),
-                                   now=utcnow())  # fmt: skip
+            await self.store.block(
+                kind="domain", value=domain, reason=self._reason(reason), now=utcnow()
+            )
         return preview

@@ -67,17 +67,30 @@ def group_removal(urls: Urls, label: str) -> FollowUpBuilder:
         group = urls.group(slug)
         followers = urls.followers(slug)
         delete_id = urls.withdrawal(slug, seq, label)
-        delete = {"id": delete_id, "type": "Delete", "actor": group, "to": [vocab.PUBLIC],
-                  "cc": [followers], "audience": group, "object": note_id}  # fmt: skip
+        delete = {
+            "id": delete_id,
+            "type": "Delete",
+            "actor": group,
+            "to": [vocab.PUBLIC],
+            "cc": [followers],
+            "audience": group,
+            "object": note_id,
+        }
         group_form = vocab.announce_activity(
-            f"{delete_id}/announce", group_id=group, followers=followers, activity=delete,
+            f"{delete_id}/announce",
+            group_id=group,
+            followers=followers,
+            activity=delete,
             published=utcnow(),
-        )  # fmt: skip
+        )
         undo = vocab.undo(urls.undo(delete_id), group, followers, announce_id)
         return Outgoing(
-            f"{delete_id}/announce", orjson.dumps(undo).decode(), group,
-            orjson.dumps(group_form).decode(), subject=note_id,
-        )  # fmt: skip
+            f"{delete_id}/announce",
+            orjson.dumps(undo).decode(),
+            group,
+            orjson.dumps(group_form).decode(),
+            subject=note_id,
+        )
 
     return build
 
@@ -108,9 +121,14 @@ class NoteFetcher:
         return doc, author
 
     async def trusted(
-        self, doc: dict[str, Any] | None, object_id: str, sender: RemoteActor,
-        activity: Activity | None = None, *, host_vouches: bool = False,
-    ) -> tuple[IncomingNote, dict[str, Any], RemoteActor]:  # fmt: skip
+        self,
+        doc: dict[str, Any] | None,
+        object_id: str,
+        sender: RemoteActor,
+        activity: Activity | None = None,
+        *,
+        host_vouches: bool = False,
+    ) -> tuple[IncomingNote, dict[str, Any], RemoteActor]:
         """The note ``object_id`` as we may believe it. An embedded copy counts only when
         the signer wrote it (``host_vouches``: or the signer's server hosts it, as a group
         does for its own posts); anything else (forwarded, announced by a group for

@@ -119,9 +119,10 @@ class RemoteDiscussions:
             try:
                 now = datetime.now(UTC)
                 group_id = await self.store.claim_backfill(
-                    now=format_time(now), lease_until=format_time(now + BACKFILL_LEASE),
+                    now=format_time(now),
+                    lease_until=format_time(now + BACKFILL_LEASE),
                     owner=self.identity.id,
-                )  # fmt: skip
+                )
                 if group_id is not None:
                     await self._run_job(group_id)
                     continue
@@ -185,9 +186,12 @@ class RemoteDiscussions:
             "to": [group.id],
         }
         return await self.store.start_remote_follow(
-            group=group, handle=f"{user.lower()}@{host}", inbox=group.inbox, now=utcnow(),
+            group=group,
+            handle=f"{user.lower()}@{host}",
+            inbox=group.inbox,
+            now=utcnow(),
             follow=Outgoing(follow_id, orjson.dumps(follow).decode(), me),
-        )  # fmt: skip
+        )
 
     async def unfollow(self, handle: str) -> RemoteGroup:
         user, host = parse_handle(handle)
@@ -201,22 +205,29 @@ class RemoteDiscussions:
             "id": undo_id,
             "type": "Undo",
             "actor": me,
-            "object": {"id": group.follow_activity_id, "type": "Follow", "actor": me,
-                       "object": group.actor_id},
+            "object": {
+                "id": group.follow_activity_id,
+                "type": "Follow",
+                "actor": me,
+                "object": group.actor_id,
+            },
             "to": [group.actor_id],
-        }  # fmt: skip
+        }
         await self.store.end_remote_follow(
-            group_id=group.id, inbox=group.inbox, now=utcnow(),
+            group_id=group.id,
+            inbox=group.inbox,
+            now=utcnow(),
             undo=Outgoing(undo_id, orjson.dumps(undo).decode(), me),
-        )  # fmt: skip
+        )
         return group
 
     async def on_answer(self, activity: Activity, group: RemoteActor, accepted: bool) -> str:
         """``Accept``/``Reject`` of our Follow, from the group itself."""
         inner = activity.object_doc
         if inner is not None and parse.id_of(inner.get("actor")) not in (
-            None, self.urls.instance_actor,
-        ):  # fmt: skip
+            None,
+            self.urls.instance_actor,
+        ):
             return "ignored: not an answer to our follow"
         answered = await self.store.answer_remote_follow(
             group_actor=group.id, follow_id=activity.object_id, accepted=accepted, now=utcnow()

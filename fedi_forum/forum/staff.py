@@ -42,8 +42,14 @@ def hash_password(password: str) -> str:
     digest = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(
         password.encode()
     )
-    parts = ("scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P),
-             base64.b64encode(salt).decode(), base64.b64encode(digest).decode())  # fmt: skip
+    parts = (
+        "scrypt",
+        str(SCRYPT_N),
+        str(SCRYPT_R),
+        str(SCRYPT_P),
+        base64.b64encode(salt).decode(),
+        base64.b64encode(digest).decode(),
+    )
     return "$".join(parts)
 
 
@@ -86,8 +92,9 @@ class Staff:
         if len(password) < 12:
             raise InvalidInput("short password", public_message="at least 12 characters")
         hashed = await asyncio.to_thread(hash_password, password)
-        await self.store.create_staff(username=username, password_hash=hashed, role=role,
-                                      now=utcnow())  # fmt: skip
+        await self.store.create_staff(
+            username=username, password_hash=hashed, role=role, now=utcnow()
+        )
 
     async def login(self, username: str, password: str) -> Session | None:
         """A session, or None (wrong name or password, or locked: the answer is the same,
@@ -101,13 +108,20 @@ class Staff:
             return None
         ok = await asyncio.to_thread(check_password, password, member.password_hash)
         await self.store.record_login(
-            member.username, ok=ok, now=format_time(now),
+            member.username,
+            ok=ok,
+            now=format_time(now),
             lock_until=format_time(now + timedelta(minutes=LOCK_MINUTES)),
-        )  # fmt: skip
+        )
         if not ok:
             return None
-        return Session(member.username, member.role, secrets.token_urlsafe(24),
-                       int(time.time()) + SESSION_SECONDS, member.session_epoch)  # fmt: skip
+        return Session(
+            member.username,
+            member.role,
+            secrets.token_urlsafe(24),
+            int(time.time()) + SESSION_SECONDS,
+            member.session_epoch,
+        )
 
     async def logout(self, session: Session) -> None:
         await self.store.end_sessions(session.username)

@@ -105,15 +105,27 @@ def _enqueue(conn: sqlite3.Connection, out: Outgoing, inbox: str, now: str) -> N
         "INSERT INTO deliveries (activity_id, inbox, host, subject, payload, group_payload, "
         "signer, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (activity_id, inbox) DO NOTHING",
-        (out.activity_id, inbox, urlsplit(inbox).netloc.lower(), out.subject, out.payload,
-         out.group_payload, out.signer, now, now),
-    )  # fmt: skip
+        (
+            out.activity_id,
+            inbox,
+            urlsplit(inbox).netloc.lower(),
+            out.subject,
+            out.payload,
+            out.group_payload,
+            out.signer,
+            now,
+            now,
+        ),
+    )
 
 
 def _enqueue_followers(
-    conn: sqlite3.Connection, discussion_id: int, out: Outgoing, now: str,
+    conn: sqlite3.Connection,
+    discussion_id: int,
+    out: Outgoing,
+    now: str,
     extra_inboxes: Sequence[str] = (),
-) -> int:  # fmt: skip
+) -> int:
     """One delivery per shared inbox (personal inbox where none is known)."""
     rows = conn.execute(
         "SELECT DISTINCT coalesce(shared_inbox, inbox) FROM follows WHERE discussion_id = ?",
@@ -164,11 +176,30 @@ def _append_note(
         "updated, accepted_at, raw, state, is_local, official) VALUES (?, ?, ?, ?, ?, ?, "
         "(SELECT seq FROM notes WHERE ap_id = ? AND discussion_id = ?), "
         "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (discussion_id, seq, note.ap_id, note.activity_id, note.author_id, note.in_reply_to,
-         note.in_reply_to, discussion_id, note.content, note.summary, int(note.sensitive),
-         note.lang, note.url, note.visibility, note.published, note.updated, note.accepted_at,
-         note.raw, state, int(note.is_local), int(note.official)),
-    )  # fmt: skip
+        (
+            discussion_id,
+            seq,
+            note.ap_id,
+            note.activity_id,
+            note.author_id,
+            note.in_reply_to,
+            note.in_reply_to,
+            discussion_id,
+            note.content,
+            note.summary,
+            int(note.sensitive),
+            note.lang,
+            note.url,
+            note.visibility,
+            note.published,
+            note.updated,
+            note.accepted_at,
+            note.raw,
+            state,
+            int(note.is_local),
+            int(note.official),
+        ),
+    )
     return seq
 
 
@@ -180,8 +211,7 @@ class ActivityStore:
     # -- reads ---------------------------------------------------------------------------
 
     async def actor(self, actor_id: str) -> RemoteActor | None:
-        row = await self.db.fetch_one(f"SELECT {_ACTOR_COLS} FROM actors WHERE id = ?",
-                                      (actor_id,))  # fmt: skip
+        row = await self.db.fetch_one(f"SELECT {_ACTOR_COLS} FROM actors WHERE id = ?", (actor_id,))
         return None if row is None else _actor(row)
 
     async def actor_by_key_id(self, key_id: str) -> RemoteActor | None:
@@ -259,9 +289,15 @@ class ActivityStore:
         await self.db.write(write)
 
     async def record_follow(
-        self, *, activity_id: str, discussion_id: int, follower: RemoteActor,
-        reply: Outgoing, accepted: bool, now: str,
-    ) -> bool:  # fmt: skip
+        self,
+        *,
+        activity_id: str,
+        discussion_id: int,
+        follower: RemoteActor,
+        reply: Outgoing,
+        accepted: bool,
+        now: str,
+    ) -> bool:
         """Store the follower (when ``accepted``) and queue the Accept (or Reject) to it."""
 
         def write(conn: sqlite3.Connection) -> bool:
@@ -275,9 +311,15 @@ class ActivityStore:
                     "ON CONFLICT (discussion_id, actor_id) DO UPDATE SET "
                     "follow_activity_id = excluded.follow_activity_id, "
                     "inbox = excluded.inbox, shared_inbox = excluded.shared_inbox",
-                    (discussion_id, follower.id, activity_id, follower.inbox,
-                     follower.shared_inbox, now),
-                )  # fmt: skip
+                    (
+                        discussion_id,
+                        follower.id,
+                        activity_id,
+                        follower.inbox,
+                        follower.shared_inbox,
+                        now,
+                    ),
+                )
             assert follower.inbox is not None
             _enqueue(conn, reply, follower.inbox, now)
             return True
@@ -285,9 +327,14 @@ class ActivityStore:
         return await self.db.write(write)
 
     async def remove_follow(
-        self, *, activity_id: str, actor_id: str, follow_id: str | None,
-        discussion_id: int | None, now: str,
-    ) -> int:  # fmt: skip
+        self,
+        *,
+        activity_id: str,
+        actor_id: str,
+        follow_id: str | None,
+        discussion_id: int | None,
+        now: str,
+    ) -> int:
         """Undo{Follow} / Block: by the Follow's id, or by (discussion, actor)."""
 
         def write(conn: sqlite3.Connection) -> int:
@@ -303,10 +350,18 @@ class ActivityStore:
         return await self.db.write(write)
 
     async def accept_reply(
-        self, *, activity_id: str, actor_id: str, slug: str, notes: Sequence[NewNote],
-        authors: Sequence[RemoteActor], announce: AnnounceBuilder,
-        announce_to_author: str | None, now: str, as_staff: bool = False,
-    ) -> ReplyResult:  # fmt: skip
+        self,
+        *,
+        activity_id: str,
+        actor_id: str,
+        slug: str,
+        notes: Sequence[NewNote],
+        authors: Sequence[RemoteActor],
+        announce: AnnounceBuilder,
+        announce_to_author: str | None,
+        now: str,
+        as_staff: bool = False,
+    ) -> ReplyResult:
         """Store ``notes`` (fetched parents first, the reply last) as the next ordered
         notes of discussion ``slug`` if it accepts replies; for the last one, record the
         group's Announce in the outbox and queue it to every follower (when the
@@ -349,10 +404,19 @@ class ActivityStore:
         return await self.db.write(write)
 
     async def update_note(
-        self, *, activity_id: str, ap_id: str, author_id: str, content: str,
-        summary: str | None, sensitive: bool, updated: str, raw: str, now: str,
+        self,
+        *,
+        activity_id: str,
+        ap_id: str,
+        author_id: str,
+        content: str,
+        summary: str | None,
+        sensitive: bool,
+        updated: str,
+        raw: str,
+        now: str,
         follow_up: FollowUpBuilder | None = None,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """An edit by the note's author, applied only if ``updated`` is newer than what we
         have (Mastodon's rule); the previous version is kept in note_revisions."""
 
@@ -383,9 +447,14 @@ class ActivityStore:
         return await self.db.write(write)
 
     async def delete_note(
-        self, *, activity_id: str, ap_id: str, author_id: str, now: str,
+        self,
+        *,
+        activity_id: str,
+        ap_id: str,
+        author_id: str,
+        now: str,
         follow_up: FollowUpBuilder | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """The author deleted it: a tombstone that keeps its place in the order, and a
         marker that refuses a later Create of the same id (also when the Delete arrives
         before the Create). Returns "deleted", "remembered", "not-author" or "duplicate"."""
@@ -462,9 +531,15 @@ class ActivityStore:
         await self.db.write(write)
 
     async def add_reaction(
-        self, *, activity_id: str, note_ap_id: str, actor_id: str, kind: str,
-        content: str | None, now: str,
-    ) -> bool:  # fmt: skip
+        self,
+        *,
+        activity_id: str,
+        note_ap_id: str,
+        actor_id: str,
+        kind: str,
+        content: str | None,
+        now: str,
+    ) -> bool:
         def write(conn: sqlite3.Connection) -> bool:
             note = conn.execute("SELECT id FROM notes WHERE ap_id = ?", (note_ap_id,)).fetchone()
             if note is None or not _mark_seen(conn, actor_id, activity_id, now):
@@ -479,9 +554,14 @@ class ActivityStore:
         return await self.db.write(write)
 
     async def undo(
-        self, *, activity_id: str, actor_id: str, undone_id: str, discussion_id: int | None,
+        self,
+        *,
+        activity_id: str,
+        actor_id: str,
+        undone_id: str,
+        discussion_id: int | None,
         now: str,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """``actor_id`` takes back its activity ``undone_id``: a Follow (by its id, or of
         ``discussion_id``) or a reaction. One dedupe mark for the Undo, then whatever it
         undoes: the Undo's id is seen once, whichever kind it turns out to be. Returns
@@ -506,9 +586,15 @@ class ActivityStore:
         return await self.db.write(write)
 
     async def add_report(
-        self, *, activity_id: str, reporter: str, discussion_id: int | None,
-        note_ids: str, comment: str, now: str,
-    ) -> bool:  # fmt: skip
+        self,
+        *,
+        activity_id: str,
+        reporter: str,
+        discussion_id: int | None,
+        note_ids: str,
+        comment: str,
+        now: str,
+    ) -> bool:
         def write(conn: sqlite3.Connection) -> bool:
             if not _mark_seen(conn, reporter, activity_id, now):
                 return False

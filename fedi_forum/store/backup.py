@@ -46,10 +46,15 @@ class Manifest:
     software_version: str
 
     def to_json(self) -> bytes:
-        body = {"format": FORMAT, "base_url": self.base_url,
-                "schema_version": self.schema_version, "counts": self.counts,
-                "keys": self.keys, "created_at": self.created_at,
-                "software_version": self.software_version}  # fmt: skip
+        body = {
+            "format": FORMAT,
+            "base_url": self.base_url,
+            "schema_version": self.schema_version,
+            "counts": self.counts,
+            "keys": self.keys,
+            "created_at": self.created_at,
+            "software_version": self.software_version,
+        }
         return orjson.dumps(body, option=orjson.OPT_INDENT_2)
 
 
@@ -90,16 +95,22 @@ def backup(
             version = schema_version(target)
         finally:
             target.close()
-        keys = sorted(p.name for p in keys_dir.iterdir() if KEY_FILE.fullmatch(p.name)) \
-            if keys_dir.is_dir() else []  # fmt: skip
+        keys = (
+            sorted(p.name for p in keys_dir.iterdir() if KEY_FILE.fullmatch(p.name))
+            if keys_dir.is_dir()
+            else []
+        )
         recorded = str(row[0]) if row else base_url
         if not recorded:
             raise BackupError("the database records no base URL: pass --base-url")
         manifest = Manifest(
-            base_url=recorded, schema_version=version, counts=counts,
-            keys=keys, created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            base_url=recorded,
+            schema_version=version,
+            counts=counts,
+            keys=keys,
+            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             software_version=software_version,
-        )  # fmt: skip
+        )
         partial = out.with_name(out.name + ".partial")
         with tarfile.open(partial, "w:gz") as tar:
             _add(tar, "manifest.json", manifest.to_json())
@@ -121,20 +132,22 @@ def read_manifest(archive: Path) -> Manifest:
     if data.get("format") != FORMAT:
         raise BackupError(f"{archive}: unknown backup format {data.get('format')!r}")
     return Manifest(
-        base_url=str(data["base_url"]), schema_version=int(data["schema_version"]),
+        base_url=str(data["base_url"]),
+        schema_version=int(data["schema_version"]),
         counts={str(k): int(v) for k, v in data["counts"].items()},
-        keys=[str(k) for k in data["keys"]], created_at=str(data["created_at"]),
+        keys=[str(k) for k in data["keys"]],
+        created_at=str(data["created_at"]),
         software_version=str(data["software_version"]),
-    )  # fmt: skip
+    )
 
 
 def restore(archive: Path, data_dir: Path, keys_dir: Path) -> Manifest:
     """Unpack ``archive`` into empty directories; returns its manifest."""
     manifest = read_manifest(archive)
     target_db = data_dir / DB_NAME
-    if target_db.exists() or (keys_dir.is_dir() and any(
-        KEY_FILE.fullmatch(p.name) for p in keys_dir.iterdir()
-    )):  # fmt: skip
+    if target_db.exists() or (
+        keys_dir.is_dir() and any(KEY_FILE.fullmatch(p.name) for p in keys_dir.iterdir())
+    ):
         raise BackupError(
             f"{data_dir} or {keys_dir} already holds an instance; restore only into empty ones"
         )
@@ -181,9 +194,12 @@ def rewrite_base_url(db_path: Path, old: str, new: str) -> int:
     changed = 0
     try:
         conn.execute("BEGIN IMMEDIATE")
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )]  # fmt: skip
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         for table in tables:
             for column in conn.execute(f'PRAGMA table_info("{table}")'):
                 name, kind = column[1], str(column[2]).upper()

@@ -24,10 +24,11 @@ def problems(db_path: Path, keys_dir: Path, *, stale_days: int = 3) -> list[str]
         for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check").fetchall()[:20]:
             found.append(f"{table} row {rowid} points at a missing {parent} row")
         needed = [INSTANCE_KEY] + [
-            f"group-{slug}" for (slug,) in conn.execute(
+            f"group-{slug}"
+            for (slug,) in conn.execute(
                 "SELECT slug FROM discussions WHERE state != 'deleted' ORDER BY slug"
             )
-        ]  # fmt: skip
+        ]
         staff = conn.execute(
             "SELECT DISTINCT author_id FROM notes WHERE is_local = 1 AND author_id LIKE ?",
             ("%/staff/%",),

@@ -92,8 +92,9 @@ def copy_before_migrating(conn: sqlite3.Connection, path: Path) -> Path | None:
         conn.backup(target)
     finally:
         target.close()
-    log.warning("copied the database to %s before migrating it from version %d to %d",
-                copy, current, latest)  # fmt: skip
+    log.warning(
+        "copied the database to %s before migrating it from version %d to %d", copy, current, latest
+    )
     for old in sorted(folder.glob("before-v*.sqlite3"))[:-KEEP_MIGRATION_COPIES]:
         old.unlink()
     return copy

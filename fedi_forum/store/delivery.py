@@ -27,8 +27,12 @@ _COLS = (
 # What record_delivery is told: the row's new state ("retry" keeps it pending, "gone"
 # makes it dead and ends its inbox's follows). States: models.DeliveryState.
 OUTCOMES = frozenset({"delivered", "retry", "dead", "gone", "aside"})
-_STATE_OF = {"delivered": DeliveryState.DELIVERED, "aside": DeliveryState.ASIDE,
-             "dead": DeliveryState.DEAD, "gone": DeliveryState.DEAD}  # fmt: skip
+_STATE_OF = {
+    "delivered": DeliveryState.DELIVERED,
+    "aside": DeliveryState.ASIDE,
+    "dead": DeliveryState.DEAD,
+    "gone": DeliveryState.DEAD,
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,9 +66,17 @@ def _row(r: Sequence[Any]) -> DeliveryRow:
 
 
 def _claim_heads(
-    conn: sqlite3.Connection, *, now: str, lease_until: str, owner: str, limit: int,
-    per_host: int, start: int, room: Mapping[str, int], probe_before: str,
-) -> list[DeliveryRow]:  # fmt: skip
+    conn: sqlite3.Connection,
+    *,
+    now: str,
+    lease_until: str,
+    owner: str,
+    limit: int,
+    per_host: int,
+    start: int,
+    room: Mapping[str, int],
+    probe_before: str,
+) -> list[DeliveryRow]:
     """Lease the due heads of lanes and return them: at most ``room[host]`` per host (0
     pauses it); for a host not named ``per_host`` if it has answered before, else
     ``start`` (slow start); at most ``limit`` in all.
@@ -132,22 +144,46 @@ class DeliveryStore:
     db: Database
 
     async def claim_deliveries(
-        self, *, now: str, lease_until: str, owner: str, limit: int, per_host: int,
-        start: int, room: Mapping[str, int], probe_before: str,
-    ) -> list[DeliveryRow]:  # fmt: skip
+        self,
+        *,
+        now: str,
+        lease_until: str,
+        owner: str,
+        limit: int,
+        per_host: int,
+        start: int,
+        room: Mapping[str, int],
+        probe_before: str,
+    ) -> list[DeliveryRow]:
         def write(conn: sqlite3.Connection) -> list[DeliveryRow]:
             return _claim_heads(
-                conn, now=now, lease_until=lease_until, owner=owner, limit=limit,
-                per_host=per_host, start=start, room=room, probe_before=probe_before,
-            )  # fmt: skip
+                conn,
+                now=now,
+                lease_until=lease_until,
+                owner=owner,
+                limit=limit,
+                per_host=per_host,
+                start=start,
+                room=room,
+                probe_before=probe_before,
+            )
 
         return await self.db.write(write)
 
     async def record_delivery(
-        self, row: DeliveryRow, *, outcome: str, status: int | None, error: str | None,
-        next_attempt_at: str | None, now: str, lease_until: str, unavailable_after: str,
-        owner: str, unanswered: bool = False,
-    ) -> DeliveryRow | None:  # fmt: skip
+        self,
+        row: DeliveryRow,
+        *,
+        outcome: str,
+        status: int | None,
+        error: str | None,
+        next_attempt_at: str | None,
+        now: str,
+        lease_until: str,
+        unavailable_after: str,
+        owner: str,
+        unanswered: bool = False,
+    ) -> DeliveryRow | None:
         """Record one attempt and, after a success, lease in the same transaction the
         next due lane head of the same inbox (so a busy inbox drains without waiting for
         a claim cycle).
@@ -191,8 +227,13 @@ class DeliveryStore:
                     "WHERE inbox = ? AND state = 'pending'",
                     (row.inbox,),
                 )
-            _record_health(conn, row.host, ok=outcome == "delivered", now=now,
-                           unavailable_after=unavailable_after)  # fmt: skip
+            _record_health(
+                conn,
+                row.host,
+                ok=outcome == "delivered",
+                now=now,
+                unavailable_after=unavailable_after,
+            )
             if outcome != "delivered":
                 return None  # a failing inbox waits for its backoff; no eager next
             # The inbox's next lane head, if due and free: the server just answered, so

@@ -60,10 +60,16 @@ class ModerationStore:
     db: Database
 
     async def moderate_note(
-        self, *, slug: str, seq: int, action: str, reason: str, now: str,
+        self,
+        *,
+        slug: str,
+        seq: int,
+        action: str,
+        reason: str,
+        now: str,
         follow_up: FollowUpBuilder | None = None,
         announce: Callable[[int, str, str | None], Outgoing] | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """``action``: hide (this site only), restore, delete (a tombstone; followers are
         told) or approve (a held reply goes public and, if the discussion shares
         replies, is announced: ``announce(seq, note id, author inbox)``). Returns "done",
@@ -114,8 +120,9 @@ class ModerationStore:
                         "ON CONFLICT (activity_id) DO NOTHING",
                         (discussion_id, out.activity_id, ap_id, now, out.payload),
                     )
-                    _enqueue_followers(conn, discussion_id, out, now,
-                                       [author[0]] if author and author[0] else [])  # fmt: skip
+                    _enqueue_followers(
+                        conn, discussion_id, out, now, [author[0]] if author and author[0] else []
+                    )
             delta = 1 if wanted == "visible" else (-1 if state == "visible" else 0)
             conn.execute(
                 "UPDATE discussions SET revision = revision + 1, "

@@ -52,8 +52,11 @@ def warn_if_open(path: Path) -> bool:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         log.warning(
-            "%s is mode %04o: other users of this machine can read it; "
-            "chmod %s %s", path, mode, "700" if path.is_dir() else "600", path,
-        )  # fmt: skip
+            "%s is mode %04o: other users of this machine can read it; chmod %s %s",
+            path,
+            mode,
+            "700" if path.is_dir() else "600",
+            path,
+        )
         return True
     return False

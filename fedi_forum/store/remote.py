@@ -52,12 +52,23 @@ _NOTE_FROM = "remote_notes n LEFT JOIN actors a ON a.id = n.author_id"
 
 def _group(row: Sequence[Any]) -> RemoteGroup:
     return RemoteGroup(
-        id=row[0], actor_id=row[1], handle=row[2], state=RemoteGroupState(row[3]),
-        follow_activity_id=row[4], note_count=row[5], name=row[6], summary=row[7],
-        url=row[8], inbox=row[9], created_at=row[10], updated_at=row[11],
-        backfilled_at=row[12], backfill_state=row[13], backfill_attempts=row[14],
+        id=row[0],
+        actor_id=row[1],
+        handle=row[2],
+        state=RemoteGroupState(row[3]),
+        follow_activity_id=row[4],
+        note_count=row[5],
+        name=row[6],
+        summary=row[7],
+        url=row[8],
+        inbox=row[9],
+        created_at=row[10],
+        updated_at=row[11],
+        backfilled_at=row[12],
+        backfill_state=row[13],
+        backfill_attempts=row[14],
         backfill_error=row[15],
-    )  # fmt: skip
+    )
 
 
 def _request_backfill(conn: sqlite3.Connection, group_id: int, now: str) -> None:
@@ -203,9 +214,14 @@ class RemoteStore:
         return await self.db.write(write)
 
     async def record_backfill(
-        self, group_id: int, *, added: int, error: str | None, next_attempt_at: str | None,
+        self,
+        group_id: int,
+        *,
+        added: int,
+        error: str | None,
+        next_attempt_at: str | None,
         now: str,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """One run of a job: done (``error`` None), retried at ``next_attempt_at``, or
         failed for good (neither)."""
 
@@ -226,9 +242,15 @@ class RemoteStore:
                 "UPDATE backfills SET state = ?, attempts = attempts + 1, last_error = ?, "
                 "next_attempt_at = coalesce(?, next_attempt_at), finished_at = ?, "
                 "locked_until = NULL, lease_owner = NULL WHERE group_id = ? AND state = ?",
-                (state.value, error[:500], next_attempt_at, None if next_attempt_at else now,
-                 group_id, running),
-            )  # fmt: skip
+                (
+                    state.value,
+                    error[:500],
+                    next_attempt_at,
+                    None if next_attempt_at else now,
+                    group_id,
+                    running,
+                ),
+            )
 
         await self.db.write(write)
 
@@ -275,10 +297,22 @@ class RemoteStore:
                     "received_at) SELECT ?, coalesce(max(position), -1) + 1, ?, ?, ?, ?, ?, ?, "
                     "?, ?, ?, ?, ? FROM remote_notes WHERE group_id = ? "
                     "ON CONFLICT (group_id, ap_id) DO NOTHING",
-                    (group_id, note.ap_id, note.author_id, note.in_reply_to, note.content,
-                     note.summary, int(note.sensitive), note.lang, note.url, note.published,
-                     note.updated, now, group_id),
-                )  # fmt: skip
+                    (
+                        group_id,
+                        note.ap_id,
+                        note.author_id,
+                        note.in_reply_to,
+                        note.content,
+                        note.summary,
+                        int(note.sensitive),
+                        note.lang,
+                        note.url,
+                        note.published,
+                        note.updated,
+                        now,
+                        group_id,
+                    ),
+                )
                 added += cur.rowcount
             if added:
                 _link_replies(conn, group_id)

@@ -45,8 +45,7 @@ class StaffStore:
         await self.db.write(write)
 
     async def staff(self, username: str) -> StaffMember | None:
-        row = await self.db.fetch_one(f"SELECT {_COLS} FROM staff WHERE username = ?",
-                                      (username,))  # fmt: skip
+        row = await self.db.fetch_one(f"SELECT {_COLS} FROM staff WHERE username = ?", (username,))
         return None if row is None else StaffMember(*row)
 
     async def record_login(self, username: str, *, ok: bool, now: str, lock_until: str) -> None:

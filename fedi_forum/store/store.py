@@ -221,9 +221,16 @@ class Store(
         return await self.db.write(write)
 
     async def edit_discussion(
-        self, slug: str, *, title: str, summary: str, content: str, raw: str, now: str,
+        self,
+        slug: str,
+        *,
+        title: str,
+        summary: str,
+        content: str,
+        raw: str,
+        now: str,
         outgoing: Sequence[Outgoing],
-    ) -> Discussion | None:  # fmt: skip
+    ) -> Discussion | None:
         """New title/summary/opening text (the old text kept as a revision), and the
         Updates for the followers queued in the same transaction."""
 
@@ -325,9 +332,15 @@ class Store(
         return await self.db.write(write)
 
     async def append_outbox(
-        self, discussion_id: int, *, activity_id: str, type_: str, object_id: str | None,
-        payload: str, published: str,
-    ) -> None:  # fmt: skip
+        self,
+        discussion_id: int,
+        *,
+        activity_id: str,
+        type_: str,
+        object_id: str | None,
+        payload: str,
+        published: str,
+    ) -> None:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO outbox (discussion_id, activity_id, type, object_id, published, "
@@ -342,9 +355,15 @@ class Store(
         await self.db.write(write)
 
     async def add_follower(
-        self, discussion_id: int, *, actor_id: str, inbox: str, shared_inbox: str | None,
-        follow_activity_id: str | None, now: str,
-    ) -> bool:  # fmt: skip
+        self,
+        discussion_id: int,
+        *,
+        actor_id: str,
+        inbox: str,
+        shared_inbox: str | None,
+        follow_activity_id: str | None,
+        now: str,
+    ) -> bool:
         """Returns whether the follower is new."""
 
         def write(conn: sqlite3.Connection) -> bool:

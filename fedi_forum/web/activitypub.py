@@ -45,8 +45,12 @@ async def group_actor(request: Request, svc: Services) -> Response:
         return tombstone(svc.urls.group(discussion.slug), "Group", discussion.updated_at)
     # Fetched by every follower's server after each Announce: serialised once per
     # version of the discussion (its counters, which the document does not show, aside).
-    key = ("group", dataclasses.replace(discussion, views=0, last_activity_at="",
-                                        revision=0, last_seq=0, reply_count=0))  # fmt: skip
+    key = (
+        "group",
+        dataclasses.replace(
+            discussion, views=0, last_activity_at="", revision=0, last_seq=0, reply_count=0
+        ),
+    )
     body = svc.renderer.document(key)
     if body is None:
         body = orjson.dumps(svc.discussions.group_document(discussion))
@@ -194,14 +198,17 @@ async def context(request: Request) -> Response:
     body = svc.renderer.document(key)
     if body is None:
         after = cursor(request.query_params, "min_id")
-        rows = await svc.store.context_page(d.id, -1 if after is None else after,
-                                            CONTEXT_PAGE_SIZE)  # fmt: skip
+        rows = await svc.store.context_page(d.id, -1 if after is None else after, CONTEXT_PAGE_SIZE)
         full = len(rows) == CONTEXT_PAGE_SIZE
-        body = orjson.dumps(vocab.ordered_collection_page(
-            f"{base}?{request.url.query}", part_of=base, items=[ap_id for _, ap_id in rows],
-            next_page=f"{base}?page=true&min_id={rows[-1][0]}" if full else None,
-            prev_page=None,
-        ))  # fmt: skip
+        body = orjson.dumps(
+            vocab.ordered_collection_page(
+                f"{base}?{request.url.query}",
+                part_of=base,
+                items=[ap_id for _, ap_id in rows],
+                next_page=f"{base}?page=true&min_id={rows[-1][0]}" if full else None,
+                prev_page=None,
+            )
+        )
         svc.renderer.keep_document(key, body)
     return activity_response(body, headers=headers)
 

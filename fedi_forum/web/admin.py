@@ -94,8 +94,15 @@ async def login(request: Request) -> Response:
     if request.method == "GET":
         token = secrets.token_urlsafe(24)
         response = render(request, "admin/login.html", csrf=token, failed=False)
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path="/admin",
-                            httponly=True, samesite="strict", secure=_secure(svc))  # fmt: skip
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            max_age=3600,
+            path="/admin",
+            httponly=True,
+            samesite="strict",
+            secure=_secure(svc),
+        )
         return response
     form = await _form(request)
     _check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form)
@@ -105,9 +112,15 @@ async def login(request: Request) -> Response:
         token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         return render(request, "admin/login.html", status=401, csrf=token, failed=True)
     response = RedirectResponse("/admin", status_code=303)
-    response.set_cookie(SESSION_COOKIE, svc.staff.token(session), max_age=SESSION_SECONDS,
-                        path="/admin", httponly=True, samesite="strict",
-                        secure=_secure(svc))  # fmt: skip
+    response.set_cookie(
+        SESSION_COOKIE,
+        svc.staff.token(session),
+        max_age=SESSION_SECONDS,
+        path="/admin",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(svc),
+    )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")
     return response
 
@@ -139,9 +152,11 @@ async def moderate_note(request: Request, session: Session, form: FormData | Non
     assert form is not None
     svc = services(request)
     await Moderation(svc.settings, svc.store).moderate(
-        request.path_params["slug"], request.path_params["seq"],
-        request.path_params["action"], str(form.get("reason", "other")),
-    )  # fmt: skip
+        request.path_params["slug"],
+        request.path_params["seq"],
+        request.path_params["action"],
+        str(form.get("reason", "other")),
+    )
     if svc.delivery is not None:
         svc.delivery.wake()
     return RedirectResponse("/admin#replies", status_code=303)
@@ -176,8 +191,11 @@ async def discussion_state(request: Request, session: Session, form: FormData | 
     elif action in ("premoderate-on", "premoderate-off"):
         await svc.discussions.set_premoderate(slug, action == "premoderate-on")
     else:
-        states = {"lock": DiscussionState.LOCKED, "unlock": DiscussionState.OPEN,
-                  "close": DiscussionState.CLOSED}  # fmt: skip
+        states = {
+            "lock": DiscussionState.LOCKED,
+            "unlock": DiscussionState.OPEN,
+            "close": DiscussionState.CLOSED,
+        }
         state = states.get(action)
         if state is None:
             raise NotFound(f"no action {action!r}")
@@ -252,22 +270,34 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
         values |= {k: str(form.get(k, "")) for k in ("slug", "title", "summary", "lang", "body")}
         try:
             if existing is None:
-                d = await svc.discussions.create(slug=values["slug"], title=values["title"],
-                                                 body=values["body"], lang=values["lang"],
-                                                 summary=values["summary"])  # fmt: skip
+                d = await svc.discussions.create(
+                    slug=values["slug"],
+                    title=values["title"],
+                    body=values["body"],
+                    lang=values["lang"],
+                    summary=values["summary"],
+                )
             else:
                 d = await svc.discussions.edit(
-                    existing.slug, title=values["title"], body=values["body"],
+                    existing.slug,
+                    title=values["title"],
+                    body=values["body"],
                     summary=values["summary"],
-                )  # fmt: skip
+                )
         except (InvalidInput, Conflict) as exc:
             error = exc.public_message
         else:
             if svc.delivery is not None:
                 svc.delivery.wake()
             return RedirectResponse(svc.urls.group(d.slug), status_code=303)
-    return render(request, "admin/discussion_form.html", session=session, values=values,
-                  editing=existing is not None, error=error)  # fmt: skip
+    return render(
+        request,
+        "admin/discussion_form.html",
+        session=session,
+        values=values,
+        editing=existing is not None,
+        error=error,
+    )
 
 
 @staff_only("admin")
@@ -289,10 +319,12 @@ async def staff_reply(request: Request, session: Session, form: FormData | None)
         seq = str(form.get("in_reply_to", "0"))
         try:
             await svc.discussions.staff_reply(
-                d.slug, username=session.username, text=str(form.get("text", "")),
+                d.slug,
+                username=session.username,
+                text=str(form.get("text", "")),
                 in_reply_to_seq=int(seq) if seq.isdigit() and len(seq) <= 18 else 0,
                 official=form.get("official") == "on",
-            )  # fmt: skip
+            )
         except (InvalidInput, NotFound) as exc:
             error = exc.public_message
         else:
@@ -317,8 +349,9 @@ async def import_blocks(request: Request, session: Session, form: FormData | Non
             await svc.blocklist.reload()
             return RedirectResponse("/admin#blocks", status_code=303)
         preview = await moderation.preview_import(text)
-    return render(request, "admin/import.html", session=session, preview=preview, text=text,
-                  reasons=REASONS)  # fmt: skip
+    return render(
+        request, "admin/import.html", session=session, preview=preview, text=text, reasons=REASONS
+    )
 
 
 @staff_only("admin")

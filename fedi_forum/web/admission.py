@@ -23,9 +23,11 @@ class Admission:
     flood of such requests; afterwards a slot is taken again (503 if none comes)."""
 
     def __init__(
-        self, slots: asyncio.Semaphore, wait: float,
+        self,
+        slots: asyncio.Semaphore,
+        wait: float,
         on_wait: Callable[[float, bool], None] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._slots = slots
         self._wait = wait
         self._on_wait = on_wait  # (seconds waited, admitted), only when it had to wait

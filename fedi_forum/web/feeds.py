@@ -86,8 +86,7 @@ def rss(feed: Feed) -> bytes:
     _sub(channel, "link", feed.link)
     _sub(channel, "description", feed.description)
     _sub(channel, "language", feed.lang)
-    _sub(channel, f"{{{ATOM_NS}}}link", href=feed.self_url, rel="self",
-         type=MEDIA_TYPES["rss"])  # fmt: skip
+    _sub(channel, f"{{{ATOM_NS}}}link", href=feed.self_url, rel="self", type=MEDIA_TYPES["rss"])
     _sub(channel, "generator", "fedi-forum")
     if feed.entries:
         _sub(channel, "lastBuildDate", _rfc822(feed.updated))
@@ -103,8 +102,9 @@ def rss(feed: Feed) -> bytes:
 
 
 def atom(feed: Feed) -> bytes:
-    root = ET.Element(f"{{{ATOM_NS}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang":
-                                              xml_text(feed.lang)})  # fmt: skip
+    root = ET.Element(
+        f"{{{ATOM_NS}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": xml_text(feed.lang)}
+    )
     a = f"{{{ATOM_NS}}}"
     _sub(root, a + "id", feed.id)
     _sub(root, a + "title", feed.title)
@@ -143,8 +143,11 @@ def _entries(svc: Services, rows: list[tuple[Discussion, Note]], official: str) 
         title = d.title if note.seq == 0 else f"#{note.seq} {who} – {d.title}"
         if note.official:
             title = f"{official}: {title}"
-        uri = author.profile_url if author.profile_url and author.profile_url.startswith(
-            ("https://", "http://")) else None  # fmt: skip
+        uri = (
+            author.profile_url
+            if author.profile_url and author.profile_url.startswith(("https://", "http://"))
+            else None
+        )
         entries.append(
             Entry(
                 id=note.ap_id,
@@ -163,8 +166,11 @@ def _entries(svc: Services, rows: list[tuple[Discussion, Note]], official: str) 
 def _respond(request: Request, kind: str, feed: Feed) -> Response:
     body = rss(feed) if kind == "rss" else atom(feed)
     etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {"ETag": etag, "Last-Modified": _rfc822(feed.updated),
-               "Cache-Control": "public, max-age=60"}  # fmt: skip
+    headers = {
+        "ETag": etag,
+        "Last-Modified": _rfc822(feed.updated),
+        "Cache-Control": "public, max-age=60",
+    }
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=f"{MEDIA_TYPES[kind]}; charset=utf-8", headers=headers)
@@ -177,11 +183,14 @@ async def discussion_feed(request: Request) -> Response:
     rows = await svc.store.latest_notes(FEED_SIZE, discussion_id=d.id)
     official = svc.renderer.gettext(d.lang, "Official answer")
     feed = Feed(
-        id=svc.urls.group(d.slug), title=d.title, description=d.summary or d.title,
+        id=svc.urls.group(d.slug),
+        title=d.title,
+        description=d.summary or d.title,
         link=svc.urls.group(d.slug),
         self_url=svc.urls.feed_rss(d.slug) if kind == "rss" else svc.urls.feed_atom(d.slug),
-        lang=d.lang, entries=_entries(svc, rows, official),
-    )  # fmt: skip
+        lang=d.lang,
+        entries=_entries(svc, rows, official),
+    )
     return _respond(request, kind, feed)
 
 
@@ -191,9 +200,12 @@ async def instance_feed(request: Request) -> Response:
     rows = await svc.store.latest_notes(FEED_SIZE)
     lang = choose_language(request, svc.settings.default_lang)
     feed = Feed(
-        id=svc.urls.base + "/", title=svc.settings.instance_name,
-        description=svc.settings.instance_name, link=svc.urls.base + "/",
+        id=svc.urls.base + "/",
+        title=svc.settings.instance_name,
+        description=svc.settings.instance_name,
+        link=svc.urls.base + "/",
         self_url=svc.urls.instance_feed_rss if kind == "rss" else svc.urls.instance_feed_atom,
-        lang=lang, entries=_entries(svc, rows, svc.renderer.gettext(lang, "Official answer")),
-    )  # fmt: skip
+        lang=lang,
+        entries=_entries(svc, rows, svc.renderer.gettext(lang, "Official answer")),
+    )
     return _respond(request, kind, feed)

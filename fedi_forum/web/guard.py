@@ -48,9 +48,13 @@ class GuardMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, max_in_flight: int = 128, admission_wait: float = 1.0,
-        trust_request_id: bool = False, metrics: Metrics | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        app: ASGIApp,
+        max_in_flight: int = 128,
+        admission_wait: float = 1.0,
+        trust_request_id: bool = False,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.trust_request_id = trust_request_id
@@ -73,9 +77,11 @@ class GuardMiddleware:
         admission = Admission(self._slots, self.admission_wait, self._on_wait)
         if not await admission.acquire():
             response = Response(
-                orjson.dumps({"error": "overloaded, try again soon"}), status_code=503,
-                media_type="application/json", headers={"Retry-After": "5"},
-            )  # fmt: skip
+                orjson.dumps({"error": "overloaded, try again soon"}),
+                status_code=503,
+                media_type="application/json",
+                headers={"Retry-After": "5"},
+            )
             await response(scope, receive, send)
             return
         self.in_flight += 1

@@ -19,9 +19,11 @@ from fedi_forum.web.state import Services, services
 
 def _json(status: int, body: dict[str, object]) -> Response:
     return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json",
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
         headers={"Cache-Control": "no-store"},
-    )  # fmt: skip
+    )
 
 
 async def healthz(request: Request) -> Response:

@@ -60,9 +60,11 @@ def _time(value: str) -> datetime:
 
 class Renderer:
     def __init__(
-        self, globals_: Mapping[str, Any], timezone: str,
+        self,
+        globals_: Mapping[str, Any],
+        timezone: str,
         media_url: Callable[[str | None], str] = lambda url: url or "",
-    ) -> None:  # fmt: skip
+    ) -> None:
         zone = ZoneInfo(timezone)
         self._messages: Lru[tuple[str, Note, Author, str], Markup] = Lru(MESSAGE_CACHE_SIZE)
         self._pages: Lru[Hashable, str] = Lru(PAGE_CACHE_SIZE)

@@ -31,8 +31,9 @@ def _check_content_type(value: str) -> None:
         return
     if mime == "application/ld+json" and AS_PROFILE in params:
         return
-    raise UnsupportedMediaType(f"content type {value!r}",
-                               public_message="expected application/activity+json")  # fmt: skip
+    raise UnsupportedMediaType(
+        f"content type {value!r}", public_message="expected application/activity+json"
+    )
 
 
 async def _read_capped(request: Request) -> bytes:

@@ -25,14 +25,17 @@ async def interact(request: Request) -> Response:
         raise NotFound(f"no message {seq}")
     handle = request.query_params.get("handle", "").strip()
     group_handle = f"@{d.slug}@{svc.settings.domain}"
-    context: dict[str, Any] = {"discussion": d, "note_url": note.ap_id, "handle": handle,
-                               "group_handle": group_handle}  # fmt: skip
+    context: dict[str, Any] = {
+        "discussion": d,
+        "note_url": note.ap_id,
+        "handle": handle,
+        "group_handle": group_handle,
+    }
     if not handle:
         return render(request, "interact.html", **context)
     svc.interact_limiter.hit(client_address(request))
     try:
-        target = await interaction_url(svc.client, svc.blocklist, handle, note.ap_id,
-                                       group_handle)  # fmt: skip
+        target = await interaction_url(svc.client, svc.blocklist, handle, note.ap_id, group_handle)
     except InvalidInput:
         return render(request, "interact.html", status=400, bad_handle=True, **context)
     if target is None:
@@ -54,5 +57,13 @@ async def authorize_interaction(request: Request) -> Response:
     if located is not None:
         d = await require_discussion(svc, located[0])
         return RedirectResponse(ap.page_url_for(svc, d, located[1]), status_code=303)
-    return render(request, "interact.html", status=404, no_accounts=True, discussion=None,
-                  note_url=uri, handle="", group_handle="")  # fmt: skip
+    return render(
+        request,
+        "interact.html",
+        status=404,
+        no_accounts=True,
+        discussion=None,
+        note_url=uri,
+        handle="",
+        group_handle="",
+    )

@@ -34,9 +34,12 @@ FALLBACK = "group-icon.png"  # shown when a remote image cannot be had
 
 class MediaProxy:
     def __init__(
-        self, base_url: str, secret: bytes, client: FederationClient,
+        self,
+        base_url: str,
+        secret: bytes,
+        client: FederationClient,
         clock: Callable[[], float] = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.base_url = base_url
         self._secret = secret
         self._client = client

@@ -44,9 +44,33 @@ from fedi_forum.web.state import client_address, services
 TOP_HOSTS = 10  # failing servers named in fedi_forum_delivery_host_failures
 
 STATUSES = frozenset(
-    {"200", "201", "202", "204", "301", "302", "303", "304", "400", "401", "403", "404",
-     "405", "406", "408", "409", "410", "413", "414", "415", "429", "500", "502", "503"}
-)  # fmt: skip
+    {
+        "200",
+        "201",
+        "202",
+        "204",
+        "301",
+        "302",
+        "303",
+        "304",
+        "400",
+        "401",
+        "403",
+        "404",
+        "405",
+        "406",
+        "408",
+        "409",
+        "410",
+        "413",
+        "414",
+        "415",
+        "429",
+        "500",
+        "502",
+        "503",
+    }
+)
 OUTCOMES = frozenset(
     {"accepted", "duplicate", "ignored", "held", "rejected", "withdrawn"}
 )  # anything else counts as its HTTP status: refused_401 …
@@ -54,11 +78,23 @@ OUTCOMES = frozenset(
 
 # first path segment → route family (the label of every request; bounded)
 _FAMILIES = {
-    "d": "discussion", "r": "remote", ".well-known": "discovery", "nodeinfo": "discovery",
-    "admin": "admin", "media": "media", "static": "static", "actor": "actor",
-    "staff": "actor", "healthz": "health", "readyz": "health", "metrics": "metrics",
-    "feed.rss": "feed", "feed.atom": "feed", "modlog": "page", "modlog.rss": "feed",
-}  # fmt: skip
+    "d": "discussion",
+    "r": "remote",
+    ".well-known": "discovery",
+    "nodeinfo": "discovery",
+    "admin": "admin",
+    "media": "media",
+    "static": "static",
+    "actor": "actor",
+    "staff": "actor",
+    "healthz": "health",
+    "readyz": "health",
+    "metrics": "metrics",
+    "feed.rss": "feed",
+    "feed.atom": "feed",
+    "modlog": "page",
+    "modlog.rss": "feed",
+}
 
 
 def route_family(path: str) -> str:
@@ -80,48 +116,77 @@ class Metrics(Telemetry):
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         r = self.registry
-        self.requests = Counter("fedi_forum_http_requests", "HTTP requests answered",
-                                ["family", "status"], registry=r)  # fmt: skip
+        self.requests = Counter(
+            "fedi_forum_http_requests", "HTTP requests answered", ["family", "status"], registry=r
+        )
         self.latency = Histogram(
-            "fedi_forum_http_request_seconds", "Time to answer, by route family", ["family"],
+            "fedi_forum_http_request_seconds",
+            "Time to answer, by route family",
+            ["family"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
-        )  # fmt: skip
-        self.inbox = Counter("fedi_forum_inbox_activities", "Activities received, by outcome",
-                             ["outcome"], registry=r)  # fmt: skip
+        )
+        self.inbox = Counter(
+            "fedi_forum_inbox_activities",
+            "Activities received, by outcome",
+            ["outcome"],
+            registry=r,
+        )
         # read from the database at scrape time (the same figures whichever worker answers)
-        self.deliveries = Gauge("fedi_forum_deliveries", "Delivery rows by state", ["state"],
-                                registry=r, multiprocess_mode="max")  # fmt: skip
+        self.deliveries = Gauge(
+            "fedi_forum_deliveries",
+            "Delivery rows by state",
+            ["state"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.oldest_pending = Gauge(
-            "fedi_forum_delivery_oldest_pending_seconds", "Age of the oldest pending delivery",
-            registry=r, multiprocess_mode="max",
-        )  # fmt: skip
+            "fedi_forum_delivery_oldest_pending_seconds",
+            "Age of the oldest pending delivery",
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.host_failures = Gauge(
             "fedi_forum_delivery_host_failures",
             f"Failures in a row of the {TOP_HOSTS} worst servers (the rest: other)",
-            ["host"], registry=r, multiprocess_mode="max",
-        )  # fmt: skip
-        self.attempts = Counter("fedi_forum_delivery_attempts", "Delivery attempts by outcome",
-                                ["outcome"], registry=r)  # fmt: skip
-        self.key_fetches = Counter("fedi_forum_key_fetches", "Public keys fetched, by outcome",
-                                   ["outcome"], registry=r)  # fmt: skip
+            ["host"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.attempts = Counter(
+            "fedi_forum_delivery_attempts", "Delivery attempts by outcome", ["outcome"], registry=r
+        )
+        self.key_fetches = Counter(
+            "fedi_forum_key_fetches", "Public keys fetched, by outcome", ["outcome"], registry=r
+        )
         self.admission = Histogram(
             "fedi_forum_admission_wait_seconds",
             "Time a request waited for an admission slot (only those that had to)",
-            ["admitted"], buckets=_SECONDS, registry=r,
-        )  # fmt: skip
+            ["admitted"],
+            buckets=_SECONDS,
+            registry=r,
+        )
         self.batch_size = Histogram(
-            "fedi_forum_db_write_batch_size", "Writes per group commit",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r,
-        )  # fmt: skip
-        self.commit = Histogram("fedi_forum_db_commit_seconds", "Time of one group commit",
-                                buckets=_SECONDS, registry=r)  # fmt: skip
-        self.info = Gauge("fedi_forum_build_info", "Version of this fedi-forum", ["version"],
-                          registry=r, multiprocess_mode="max")  # fmt: skip
+            "fedi_forum_db_write_batch_size",
+            "Writes per group commit",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.commit = Histogram(
+            "fedi_forum_db_commit_seconds", "Time of one group commit", buckets=_SECONDS, registry=r
+        )
+        self.info = Gauge(
+            "fedi_forum_build_info",
+            "Version of this fedi-forum",
+            ["version"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.info.labels(__version__).set(1)
         # one sample per worker process (multiprocess mode labels it with the pid)
-        self.up = Gauge("fedi_forum_process_up", "1 per serving process", registry=r,
-                        multiprocess_mode="all")  # fmt: skip
+        self.up = Gauge(
+            "fedi_forum_process_up", "1 per serving process", registry=r, multiprocess_mode="all"
+        )
         self.up.set(1)
 
     def observe(self, path: str, status: int, seconds: float) -> None:

@@ -29,9 +29,13 @@ async def report(request: Request) -> Response:
     note = await svc.store.note(d.id, seq)
     if note is None or seq == 0 or note.state is not NoteState.VISIBLE:
         raise NotFound(f"no reply {seq}")
-    context: dict[str, Any] = {"discussion": d, "note": note,
-               "author": display_author(svc, d, note),
-               "reasons": REASONS, "back": ap.page_url_for(svc, d, seq)}  # fmt: skip
+    context: dict[str, Any] = {
+        "discussion": d,
+        "note": note,
+        "author": display_author(svc, d, note),
+        "reasons": REASONS,
+        "back": ap.page_url_for(svc, d, seq),
+    }
     if request.method == "GET":
         return render(request, "report.html", **context)
     origin = request.headers.get("origin")
@@ -50,9 +54,12 @@ async def report(request: Request) -> Response:
             "bad report form", public_message="choose a reason; at most 2000 characters"
         )
     await svc.store.add_form_report(
-        discussion_id=d.id, note_id=note.ap_id, comment=f"[{reason}] {comment}",
-        contact=contact, now=utcnow(),
-    )  # fmt: skip
+        discussion_id=d.id,
+        note_id=note.ap_id,
+        comment=f"[{reason}] {comment}",
+        contact=contact,
+        now=utcnow(),
+    )
     return render(request, "report.html", sent=True, **context)
 
 
@@ -61,7 +68,13 @@ async def modlog(request: Request) -> Response:
     entries = await svc.store.modlog(limit=200)
     if request.path_params.get("kind") == "rss":
         lang = choose_language(request, svc.settings.default_lang)
-        body = svc.renderer.render(lang, "modlog.rss.xml", entries=entries, urls=svc.urls,
-                                   settings=svc.settings, updated=utcnow())  # fmt: skip
+        body = svc.renderer.render(
+            lang,
+            "modlog.rss.xml",
+            entries=entries,
+            urls=svc.urls,
+            settings=svc.settings,
+            updated=utcnow(),
+        )
         return Response(body, media_type="application/rss+xml; charset=utf-8")
     return render(request, "modlog.html", entries=entries)

@@ -25,8 +25,9 @@ def _csrf(html: str) -> str:
     return match.group(1)
 
 
-async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD
-                ) -> httpx.Response:  # fmt: skip
+async def login(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD
+) -> httpx.Response:
     page = await client.get("/admin/login", headers=BROWSER)
     return await client.post(
         "/admin/login",
@@ -69,8 +70,9 @@ async def test_login_session_cookie_and_logout(live: Live, remote: RemoteServer)
 async def test_csrf_is_required_on_every_form(live: Live, remote: RemoteServer) -> None:
     await _setup(live, remote)
     page = await live.client.get("/admin/login", headers=BROWSER)
-    r = await live.client.post("/admin/login", data={"csrf": "forged", "username": "beheer",
-                                                     "password": PASSWORD})  # fmt: skip
+    r = await live.client.post(
+        "/admin/login", data={"csrf": "forged", "username": "beheer", "password": PASSWORD}
+    )
     assert r.status_code == 403
     assert (await login(live.client, "beheer")).status_code == 303
     r = await live.client.post("/admin/notes/park/1/hide", data={"reason": "respect"})
@@ -153,8 +155,9 @@ async def test_lockout_rate_limit_and_expiry(live: Live, remote: RemoteServer) -
     tampered = staff.token(Session("moderator", "admin", "x", int(time.time()) + 99, 0))
     tampered = tampered.rsplit(".", 1)[0] + "." + "0" * 64
     for token in (expired, tampered, "garbage", ""):
-        async with httpx.AsyncClient(base_url=live.base_url,
-                                     cookies={"ff_session": token}) as other:  # fmt: skip
+        async with httpx.AsyncClient(
+            base_url=live.base_url, cookies={"ff_session": token}
+        ) as other:
             r = await other.get("/admin", headers=BROWSER)
             assert r.status_code == 303, token
 
@@ -276,8 +279,9 @@ async def test_staff_reply_is_a_local_actor_and_federates(live: Live, remote: Re
         "/.well-known/webfinger", params={"resource": f"acct:moderator@{live.domain}"}
     )
     actor_id = finger.json()["links"][0]["href"]
-    actor = (await live.client.get(actor_id, headers={"Accept": "application/activity+json"})
-             ).json()  # fmt: skip
+    actor = (
+        await live.client.get(actor_id, headers={"Accept": "application/activity+json"})
+    ).json()
     assert actor["type"] == "Person"
     assert actor["publicKey"]["id"] == f"{actor_id}#main-key"
     assert live.services.delivery is not None
@@ -288,8 +292,7 @@ async def test_staff_reply_is_a_local_actor_and_federates(live: Live, remote: Re
     assert create["type"] == "Create"
     assert create["actor"] == actor_id
     note_id = create["object"]["id"]
-    note = (await live.client.get(note_id, headers={"Accept": "application/activity+json"})
-            ).json()  # fmt: skip
+    note = (await live.client.get(note_id, headers={"Accept": "application/activity+json"})).json()
     assert note["attributedTo"] == actor_id
     assert note["inReplyTo"].endswith("/statuses/2")
     html = await live.client.get(note_id, headers=BROWSER)
@@ -310,8 +313,9 @@ async def test_blocklist_import_preview_and_dialect_override(
     form = await live.client.get("/admin/blocks/import", headers=BROWSER)
     token = _csrf(form.text)
     csv = "#domain,#severity\nspam.example,suspend\nquiet.example,silence\n"
-    preview = await live.client.post("/admin/blocks/import", headers=BROWSER,
-                                     data={"csrf": token, "csv_text": csv})  # fmt: skip
+    preview = await live.client.post(
+        "/admin/blocks/import", headers=BROWSER, data={"csrf": token, "csv_text": csv}
+    )
     assert "Nieuwe blokkades: 1" in preview.text
     assert "spam.example" in preview.text
     assert await live.store.block_list() == []  # a preview changes nothing

@@ -38,9 +38,12 @@ async def instance(tmp_path: Path, **overrides: object) -> AsyncIterator[Live]:
 
     def make(base_url: str) -> Starlette:
         made["s"] = Settings(
-            base_url=base_url, data_dir=tmp_path / "data", keys_dir=tmp_path / "keys",
-            allow_loopback=True, **overrides,  # type: ignore[arg-type]
-        )  # fmt: skip
+            base_url=base_url,
+            data_dir=tmp_path / "data",
+            keys_dir=tmp_path / "keys",
+            allow_loopback=True,
+            **overrides,  # type: ignore[arg-type]
+        )
         return create_app(made["s"])
 
     async with (
@@ -79,14 +82,22 @@ async def test_unknown_slow_signers_do_not_take_the_slots_of_pages_and_known_sen
 
         async def unknown(i: int) -> int:
             actor = f"{slow}/users/u{i}"
-            body = orjson.dumps({
-                "@context": "https://www.w3.org/ns/activitystreams", "id": f"{actor}#c{i}",
-                "type": "Create", "actor": actor, "object": f"{actor}/statuses/{i}",
-            })  # fmt: skip
+            body = orjson.dumps(
+                {
+                    "@context": "https://www.w3.org/ns/activitystreams",
+                    "id": f"{actor}#c{i}",
+                    "type": "Create",
+                    "actor": actor,
+                    "object": f"{actor}/statuses/{i}",
+                }
+            )
             headers = sign_request(
-                method="POST", url=f"{group}/inbox", key_id=f"{actor}#main-key",
-                private_key=stranger_key, body=body,
-            )  # fmt: skip
+                method="POST",
+                url=f"{group}/inbox",
+                key_id=f"{actor}#main-key",
+                private_key=stranger_key,
+                body=body,
+            )
             async with httpx.AsyncClient(timeout=30) as client:
                 r = await client.post(f"{group}/inbox", content=body, headers=headers)
             return r.status_code

@@ -33,9 +33,13 @@ TABLES = ("discussions", "notes", "follows", "deliveries", "actors")
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     clean = clean_env()
     return subprocess.run(
-        [sys.executable, "-m", "fedi_forum", *args], capture_output=True, text=True,
-        timeout=120, env=clean, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "fedi_forum", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean,
+        check=False,
+    )
 
 
 def _counts(db: Path) -> dict[str, int]:
@@ -66,9 +70,16 @@ async def test_backup_under_load_restores_to_a_working_instance(
     await asyncio.sleep(0.5)
     archive = tmp_path / "forum.tar.gz"
     made = await asyncio.to_thread(
-        _cli, "backup", str(archive), "--data-dir", str(live.settings.data_dir),
-        "--keys-dir", str(live.settings.keys_dir), "--base-url", live.base_url,
-    )  # fmt: skip
+        _cli,
+        "backup",
+        str(archive),
+        "--data-dir",
+        str(live.settings.data_dir),
+        "--keys-dir",
+        str(live.settings.keys_dir),
+        "--base-url",
+        live.base_url,
+    )
     await asyncio.sleep(0.3)
     stop.set()
     written = await load
@@ -105,8 +116,14 @@ async def test_backup_under_load_restores_to_a_working_instance(
     original_group = (await live.client.get("/d/park", headers={"Accept": AS2})).json()
 
     def make(_: str):  # type: ignore[no-untyped-def]
-        return create_app(Settings(base_url=live.base_url, data_dir=home / "data",
-                                   keys_dir=home / "keys", allow_loopback=True))  # fmt: skip
+        return create_app(
+            Settings(
+                base_url=live.base_url,
+                data_dir=home / "data",
+                keys_dir=home / "keys",
+                allow_loopback=True,
+            )
+        )
 
     async with live_server(make) as (url, _app), httpx.AsyncClient(base_url=url) as client:
         assert (await client.get("/readyz")).status_code == 200
@@ -137,8 +154,16 @@ async def test_restore_under_another_address_only_when_told(
     await alice.post(live.client, f"{group}/inbox", alice.create(note))
     archive = tmp_path / "forum.tar.gz"
     settings = live.settings
-    made = _cli("backup", str(archive), "--data-dir", str(settings.data_dir),
-                "--keys-dir", str(settings.keys_dir), "--base-url", live.base_url)  # fmt: skip
+    made = _cli(
+        "backup",
+        str(archive),
+        "--data-dir",
+        str(settings.data_dir),
+        "--keys-dir",
+        str(settings.keys_dir),
+        "--base-url",
+        live.base_url,
+    )
     assert made.returncode == 0, made.stderr
     new = "https://forum.nieuw.example"
     home = tmp_path / "moved"
@@ -165,8 +190,11 @@ async def test_restore_under_another_address_only_when_told(
         assert ours.fetchone()[0] == 1  # the opening post; alice's reply stays hers
 
     def make(_: str):  # type: ignore[no-untyped-def]
-        return create_app(Settings(base_url=new, data_dir=home / "data", keys_dir=home / "keys",
-                                   allow_loopback=True))  # fmt: skip
+        return create_app(
+            Settings(
+                base_url=new, data_dir=home / "data", keys_dir=home / "keys", allow_loopback=True
+            )
+        )
 
     original = (await live.client.get("/d/park", headers={"Accept": AS2})).json()
     async with live_server(make) as (url, _app), httpx.AsyncClient(base_url=url) as client:

@@ -116,9 +116,12 @@ async def _limited(tmp_path: Path) -> AsyncIterator[Live]:
 
     def make(base_url: str) -> Starlette:
         made["s"] = Settings(
-            base_url=base_url, data_dir=tmp_path / "d", keys_dir=tmp_path / "k",
-            allow_loopback=True, inbox_rate=1,  # bursts of 10
-        )  # fmt: skip
+            base_url=base_url,
+            data_dir=tmp_path / "d",
+            keys_dir=tmp_path / "k",
+            allow_loopback=True,
+            inbox_rate=1,  # bursts of 10
+        )
         return create_app(made["s"])
 
     async with live_server(make) as (base_url, app), httpx.AsyncClient(base_url=base_url) as c:
@@ -163,8 +166,12 @@ async def test_admin_only_routes_refuse_moderators(live: Live, remote: RemoteSer
     for path, data in posts.items():
         r = await live.client.post(path, data={"csrf": csrf, **data}, headers=BROWSER)
         assert r.status_code == 403, path
-    for path in ("/admin/federation", "/admin/discussions/new", "/admin/blocks/import",
-                 "/admin/discussions/park/edit"):  # fmt: skip
+    for path in (
+        "/admin/federation",
+        "/admin/discussions/new",
+        "/admin/blocks/import",
+        "/admin/discussions/park/edit",
+    ):
         assert (await live.client.get(path, headers=BROWSER)).status_code == 403, path
     d = await live.store.discussion("park")
     assert d is not None

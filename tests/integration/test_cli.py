@@ -189,12 +189,22 @@ def test_serve_demo_and_create_while_running(served: str, tmp_path: Path) -> Non
 
 
 def test_admin_create_user(tmp_path: Path) -> None:
-    ok = run(tmp_path, "admin", "create-user", "--username", "Beheer", "--role", "admin",
-             "--password", "een lang wachtwoord")  # fmt: skip
+    ok = run(
+        tmp_path,
+        "admin",
+        "create-user",
+        "--username",
+        "Beheer",
+        "--role",
+        "admin",
+        "--password",
+        "een lang wachtwoord",
+    )
     assert ok.returncode == 0
     assert ok.stdout.strip() == "created admin beheer"
-    short = run(tmp_path, "admin", "create-user", "--username", "x", "--role", "admin",
-                "--password", "kort")  # fmt: skip
+    short = run(
+        tmp_path, "admin", "create-user", "--username", "x", "--role", "admin", "--password", "kort"
+    )
     assert short.returncode == 2
     assert "12 characters" in short.stderr
 
@@ -206,8 +216,9 @@ def test_access_log_leaves_visitor_addresses_out_unless_asked(tmp_path: Path, op
     from tests.support.process import serve
 
     extra = ["--log-client-addresses"] if opt_in else []
-    with serve(*extra, "--data-dir", str(tmp_path / "data"), "--keys-dir",
-               str(tmp_path / "keys")) as served:  # fmt: skip
+    with serve(
+        *extra, "--data-dir", str(tmp_path / "data"), "--keys-dir", str(tmp_path / "keys")
+    ) as served:
         assert httpx.get(f"{served.base}/about").status_code == 200
     access = [line for line in served.output.splitlines() if '"GET /about HTTP/1.1" 200' in line]
     assert access, served.output

@@ -138,9 +138,10 @@ async def test_a_server_hung_on_one_activity_gets_everything_else_and_it_is_set_
     await drain(live)
     forum.hang_on.add("/m/1/delete/")  # the group's Announce of the author's Delete
     await author.post(
-        live.client, f"{group}/inbox",
+        live.client,
+        f"{group}/inbox",
         author.activity("Delete", {"id": first["id"], "type": "Tombstone"}),
-    )  # fmt: skip
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     later = [author.note(f"n{i}", in_reply_to=f"{group}/m/0") for i in range(5)]
@@ -149,9 +150,10 @@ async def test_a_server_hung_on_one_activity_gets_everything_else_and_it_is_set_
 
     def announced() -> set[str]:
         return {
-            d["object"]["object"]["id"] for _, _, d in forum.delivered
+            d["object"]["object"]["id"]
+            for _, _, d in forum.delivered
             if d["type"] == "Announce" and d["object"].get("type") == "Create"
-        }  # fmt: skip
+        }
 
     async with asyncio.timeout(10):
         while not {n["id"] for n in later} <= announced():
@@ -178,11 +180,24 @@ async def test_a_server_hung_on_one_activity_gets_everything_else_and_it_is_set_
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "fedi_forum", "deliveries", *args,
-             "--data-dir", str(live.settings.data_dir), "--keys-dir", str(live.settings.keys_dir),
-             "--base-url", live.base_url],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "fedi_forum",
+                "deliveries",
+                *args,
+                "--data-dir",
+                str(live.settings.data_dir),
+                "--keys-dir",
+                str(live.settings.keys_dir),
+                "--base-url",
+                live.base_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     listed = cli()
     assert listed.returncode == 0, listed.stderr
@@ -276,10 +291,12 @@ async def test_what_concerns_one_note_reaches_each_inbox_in_order(
     await drain(live)
     for note in notes:
         about = [
-            d["object"]["type"] for _, _, d in lemmy.delivered
-            if d["type"] == "Announce" and isinstance(d["object"], dict)
+            d["object"]["type"]
+            for _, _, d in lemmy.delivered
+            if d["type"] == "Announce"
+            and isinstance(d["object"], dict)
             and note["id"] in (d["object"]["object"], (d["object"]["object"] or {}).get("id"))
-        ]  # fmt: skip
+        ]
         assert about == ["Create", "Update", "Delete"], about
 
 
@@ -388,8 +405,9 @@ async def test_editing_a_discussion_sends_updates(live: Live, remote: RemoteServ
     group = await _discussion(live)
     f = remote.actor("f")
     await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
-    await live.discussions.edit("park", title="Het nieuwe park", body="Nieuwe tekst.",
-                                summary="Over het park")  # fmt: skip
+    await live.discussions.edit(
+        "park", title="Het nieuwe park", body="Nieuwe tekst.", summary="Over het park"
+    )
     await drain(live)
     updates = [d for _, _, d in remote.delivered if d["type"] == "Update"]
     note = next(u["object"] for u in updates if u["object"]["type"] == "Note")
@@ -428,11 +446,9 @@ async def test_double_knock_rfc9421_then_cavage_and_remember(
         assert server.rejected == []
         assert [d["type"] for _, _, d in server.delivered] == ["Accept"]
     assert "signature-input" in modern.received[-1][1]  # verified by another library
-    assert [("signature-input" in h) for _, h, _ in claims_but_refuses.received] == [
-        True, False]  # fmt: skip
+    assert [("signature-input" in h) for _, h, _ in claims_but_refuses.received] == [True, False]
     assert [("signature-input" in h) for _, h, _ in older.received] == [False]
-    for server, spec in ((modern, "rfc9421"), (claims_but_refuses, "cavage"),
-                         (older, "cavage")):  # fmt: skip
+    for server, spec in ((modern, "rfc9421"), (claims_but_refuses, "cavage"), (older, "cavage")):
         info = await live.store.instance(server.base_url.removeprefix("http://"))
         assert info is not None
         assert info.signature_spec == spec
@@ -443,7 +459,10 @@ async def test_double_knock_rfc9421_then_cavage_and_remember(
     )
     await drain(live)
     assert [("signature-input" in h) for _, h, _ in claims_but_refuses.received] == [
-        True, False, False]  # fmt: skip
+        True,
+        False,
+        False,
+    ]
 
 
 async def test_an_inbox_the_address_guard_refuses_ends_the_follow_at_once(

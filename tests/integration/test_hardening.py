@@ -46,8 +46,9 @@ async def test_unknown_admin_actions_are_404_and_change_nothing(
     async def post(path: str, **data: str) -> httpx.Response:
         return await live.client.post(path, data={"csrf": csrf, **data}, headers=BROWSER)
 
-    assert (await post("/admin/blocks/add", kind="domain", value="spam.example",
-                       reason="spam")).status_code == 303  # fmt: skip
+    assert (
+        await post("/admin/blocks/add", kind="domain", value="spam.example", reason="spam")
+    ).status_code == 303
     for path in (
         "/admin/blocks/whatever",
         "/admin/blocks/unblock",

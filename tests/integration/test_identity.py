@@ -251,16 +251,23 @@ async def test_captured_requests_do_not_replay(live: Live, remote: RemoteServer)
     body = orjson.dumps(alice.create(alice.note("vastgelegd", in_reply_to=f"{group}/m/0")))
     # captured on other.example's inbox at the same path, replayed to ours with that Host
     elsewhere = sign_request(
-        method="POST", url="https://other.example/d/park/inbox", key_id=alice.key_id,
-        private_key=alice.key, body=body,
-    )  # fmt: skip
+        method="POST",
+        url="https://other.example/d/park/inbox",
+        key_id=alice.key_id,
+        private_key=alice.key,
+        body=body,
+    )
     r = await live.client.post(f"{group}/inbox", content=body, headers=elsewhere)
     assert r.status_code == 401
     # captured here three days ago; the attacker adds created=<now> as hs2019 allows
     old = sign_request(
-        method="POST", url=f"{group}/inbox", key_id=alice.key_id, private_key=alice.key,
-        body=body, now=datetime.now(UTC) - timedelta(days=3),
-    )  # fmt: skip
+        method="POST",
+        url=f"{group}/inbox",
+        key_id=alice.key_id,
+        private_key=alice.key,
+        body=body,
+        now=datetime.now(UTC) - timedelta(days=3),
+    )
     old["signature"] = old["signature"].replace(
         'algorithm="rsa-sha256"', f'algorithm="hs2019",created={int(datetime.now(UTC).timestamp())}'
     )
@@ -296,10 +303,14 @@ async def test_an_expired_rfc9421_signature_is_refused_over_http(
             signature_algorithm=algorithms.RSA_V1_5_SHA256,
             key_resolver=MappingKeyResolver(private_keys={alice.key_id: alice.key}, public_keys={}),
         ).sign(
-            message, key_id=alice.key_id, label="sig1", created=expires - timedelta(minutes=1),
-            expires=expires, body=body,
+            message,
+            key_id=alice.key_id,
+            label="sig1",
+            created=expires - timedelta(minutes=1),
+            expires=expires,
+            body=body,
             covered_component_ids=("@method", "@target-uri", "@authority", "content-digest"),
-        )  # fmt: skip
+        )
         return {k.lower(): v for k, v in message.headers.items()}
 
     now = datetime.now(UTC)

@@ -22,10 +22,21 @@ from tests.support.live import live_server
 from tests.support.remote import RemoteServer, remote_server
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=20),
-    st.sampled_from(["https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public",
-                     "javascript:alert(1)", "http://169.254.169.254/", "<script>x</script>"]),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "https://www.w3.org/ns/activitystreams#Public",
+            "as:Public",
+            "Public",
+            "javascript:alert(1)",
+            "http://169.254.169.254/",
+            "<script>x</script>",
+        ]
+    ),
+)
 JSON = st.recursive(
     SCALARS,
     lambda children: st.one_of(
@@ -33,10 +44,26 @@ JSON = st.recursive(
     ),
     max_leaves=12,
 )
-TYPES = st.sampled_from(["Create", "Update", "Delete", "Follow", "Undo", "Like", "Announce",
-                         "EmojiReact", "Flag", "Block", "Accept", "Move", "Note"])  # fmt: skip
-OBJECT_TYPES = st.sampled_from(["Note", "Article", "Page", "Question", "Tombstone", "Person",
-                                "Follow", "Like", "Image"])  # fmt: skip
+TYPES = st.sampled_from(
+    [
+        "Create",
+        "Update",
+        "Delete",
+        "Follow",
+        "Undo",
+        "Like",
+        "Announce",
+        "EmojiReact",
+        "Flag",
+        "Block",
+        "Accept",
+        "Move",
+        "Note",
+    ]
+)
+OBJECT_TYPES = st.sampled_from(
+    ["Note", "Article", "Page", "Question", "Tombstone", "Person", "Follow", "Like", "Image"]
+)
 
 
 def activities(actor: str, group: str) -> st.SearchStrategy[dict[str, Any]]:
@@ -45,19 +72,38 @@ def activities(actor: str, group: str) -> st.SearchStrategy[dict[str, Any]]:
         {"type": OBJECT_TYPES, "id": st.one_of(JSON, st.just(f"{actor}/statuses/1"))},
         optional={
             "attributedTo": st.one_of(JSON, st.just(actor)),
-            "content": JSON, "contentMap": JSON, "summary": JSON, "name": JSON,
-            "inReplyTo": st.one_of(JSON, targets), "to": st.one_of(JSON, targets),
-            "cc": JSON, "tag": JSON, "attachment": JSON, "published": JSON, "updated": JSON,
-            "sensitive": JSON, "url": JSON, "audience": st.one_of(JSON, targets),
-            "actor": st.one_of(JSON, st.just(actor)), "object": st.one_of(JSON, targets),
+            "content": JSON,
+            "contentMap": JSON,
+            "summary": JSON,
+            "name": JSON,
+            "inReplyTo": st.one_of(JSON, targets),
+            "to": st.one_of(JSON, targets),
+            "cc": JSON,
+            "tag": JSON,
+            "attachment": JSON,
+            "published": JSON,
+            "updated": JSON,
+            "sensitive": JSON,
+            "url": JSON,
+            "audience": st.one_of(JSON, targets),
+            "actor": st.one_of(JSON, st.just(actor)),
+            "object": st.one_of(JSON, targets),
         },
-    )  # fmt: skip
+    )
     return st.fixed_dictionaries(
-        {"id": st.builds(lambda n: f"{actor}#a/{n}", st.integers(0, 10**9)), "type": TYPES,
-         "actor": st.just(actor)},
-        optional={"object": st.one_of(JSON, note, targets), "to": JSON, "cc": JSON,
-                  "content": JSON, "audience": JSON},
-    )  # fmt: skip
+        {
+            "id": st.builds(lambda n: f"{actor}#a/{n}", st.integers(0, 10**9)),
+            "type": TYPES,
+            "actor": st.just(actor),
+        },
+        optional={
+            "object": st.one_of(JSON, note, targets),
+            "to": JSON,
+            "cc": JSON,
+            "content": JSON,
+            "audience": JSON,
+        },
+    )
 
 
 def test_inbox_never_answers_5xx(tmp_path: Path) -> None:

@@ -29,10 +29,20 @@ async def cli(instance: Live, *args: str) -> subprocess.CompletedProcess[str]:
     """The real command, on an instance's data directory while its server runs."""
     s = instance.settings
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fedi_forum", *args, "--base-url", s.base_url,
-        "--data-dir", str(s.data_dir), "--keys-dir", str(s.keys_dir),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "fedi_forum",
+        *args,
+        "--base-url",
+        s.base_url,
+        "--data-dir",
+        str(s.data_dir),
+        "--keys-dir",
+        str(s.keys_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
@@ -172,10 +182,17 @@ async def test_following_a_lemmy_style_group_fetches_announced_notes_and_parents
     response = await community.post(live.client, f"{live.base_url}/inbox", shared)
     assert response.status_code == 202, response.text
     # ... then a comment on a post we never saw: the parent is fetched from its origin
-    post = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{base}/post/1",
-            "type": "Page", "name": "Bankjes in het park", "content": "<p>Meer bankjes?</p>",
-            "attributedTo": f"{base}/u/lemmy_alpha", "to": [community.id, PUBLIC],
-            "audience": community.id, "published": "2026-11-27T10:00:00Z"}  # fmt: skip
+    post = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{base}/post/1",
+        "type": "Page",
+        "name": "Bankjes in het park",
+        "content": "<p>Meer bankjes?</p>",
+        "attributedTo": f"{base}/u/lemmy_alpha",
+        "to": [community.id, PUBLIC],
+        "audience": community.id,
+        "published": "2026-11-27T10:00:00Z",
+    }
     remote.objects[post["id"]] = post
     create = golden("lemmy_create_note.json")
     comment = create["object"]
@@ -275,23 +292,35 @@ async def test_group_without_context_is_backfilled_from_its_outbox_and_edits_app
     alpha = f"{base}/u/lemmy_alpha"
 
     def post(n: int, text: str, **extra: Any) -> dict[str, Any]:
-        doc = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{base}/post/{n}",
-               "type": "Page", "name": f"Post {n}", "content": f"<p>{text}</p>",
-               "attributedTo": alpha, "to": [community.id, PUBLIC],
-               "published": f"2026-11-2{n}T10:00:00Z", **extra}  # fmt: skip
+        doc = {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{base}/post/{n}",
+            "type": "Page",
+            "name": f"Post {n}",
+            "content": f"<p>{text}</p>",
+            "attributedTo": alpha,
+            "to": [community.id, PUBLIC],
+            "published": f"2026-11-2{n}T10:00:00Z",
+            **extra,
+        }
         remote.objects[doc["id"]] = doc
         return doc
 
     older, newer = post(1, "eerste"), post(2, "tweede")
     remote.objects[f"{community.id}/outbox"] = {
-        "@context": "https://www.w3.org/ns/activitystreams", "id": f"{community.id}/outbox",
-        "type": "OrderedCollection", "totalItems": 2,
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{community.id}/outbox",
+        "type": "OrderedCollection",
+        "totalItems": 2,
         "orderedItems": [  # newest first, as outboxes are
-            {"type": "Announce", "actor": community.id,
-             "object": {"type": "Create", "actor": alpha, "object": newer["id"]}},
+            {
+                "type": "Announce",
+                "actor": community.id,
+                "object": {"type": "Create", "actor": alpha, "object": newer["id"]},
+            },
             {"type": "Announce", "actor": community.id, "object": older["id"]},
         ],
-    }  # fmt: skip
+    }
     group = await live.services.remote.follow(f"@main@{base.removeprefix('http://')}")
     assert live.services.delivery is not None
     async with asyncio.timeout(20):
@@ -320,12 +349,24 @@ async def test_group_without_context_is_backfilled_from_its_outbox_and_edits_app
     # pages of 50, keyset by position; an unknown copy is a 404, not a 500
     now = "2026-11-28T12:00:00Z"
     extra = [
-        NewNote(ap_id=f"{base}/comment/{i}", activity_id=None, author_id=alpha,
-                in_reply_to=None, content=f"<p>reactie {i}</p>", summary=None,
-                sensitive=False, lang="nl", url=None, visibility="public", published=now,
-                updated=None, raw=None, accepted_at=now)
+        NewNote(
+            ap_id=f"{base}/comment/{i}",
+            activity_id=None,
+            author_id=alpha,
+            in_reply_to=None,
+            content=f"<p>reactie {i}</p>",
+            summary=None,
+            sensitive=False,
+            lang="nl",
+            url=None,
+            visibility="public",
+            published=now,
+            updated=None,
+            raw=None,
+            accepted_at=now,
+        )
         for i in range(60)
-    ]  # fmt: skip
+    ]
     await live.store.add_remote_notes(group.id, extra, [], now)
     handle = f"main@{base.removeprefix('http://')}"
     first = await live.client.get(f"/r/{handle}", headers={"Accept-Language": "en"})
@@ -355,10 +396,16 @@ async def test_backfill_is_a_queued_job_retried_shown_and_resumed(
     community = lemmy_community(remote)
     base = remote.base_url
     alpha = f"{base}/u/lemmy_alpha"
-    doc = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{base}/post/1",
-           "type": "Page", "name": "Post 1", "content": "<p>eerste</p>",
-           "attributedTo": alpha, "to": [community.id, PUBLIC],
-           "published": "2026-11-21T10:00:00Z"}  # fmt: skip
+    doc = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{base}/post/1",
+        "type": "Page",
+        "name": "Post 1",
+        "content": "<p>eerste</p>",
+        "attributedTo": alpha,
+        "to": [community.id, PUBLIC],
+        "published": "2026-11-21T10:00:00Z",
+    }
     remote.objects[doc["id"]] = doc
     group = await live.services.remote.follow(f"@main@{base.removeprefix('http://')}")
     assert live.services.delivery is not None
@@ -375,10 +422,12 @@ async def test_backfill_is_a_queued_job_retried_shown_and_resumed(
     shown = await cli(live, "following")
     assert "retrying after 1 attempts" in shown.stdout, shown.stdout
     remote.objects[f"{community.id}/outbox"] = {
-        "@context": "https://www.w3.org/ns/activitystreams", "id": f"{community.id}/outbox",
-        "type": "OrderedCollection", "totalItems": 1,
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{community.id}/outbox",
+        "type": "OrderedCollection",
+        "totalItems": 1,
         "orderedItems": [{"type": "Announce", "actor": community.id, "object": doc["id"]}],
-    }  # fmt: skip
+    }
 
     async def done() -> bool:
         g = await live.store.remote_group_by_id(group.id)

@@ -58,8 +58,7 @@ async def test_fallbacks_and_bad_input(live: Live, remote: RemoteServer) -> None
     )
     assert bad.status_code == 400
     assert "@naam@server" in bad.text
-    ssrf = await live.client.get("/d/park/interact",
-                                 params={"handle": "@x@169.254.169.254"})  # fmt: skip
+    ssrf = await live.client.get("/d/park/interact", params={"handle": "@x@169.254.169.254"})
     assert ssrf.status_code == 200  # refused by the guard, shown the manual steps
     assert (await live.client.get("/d/park/interact?seq=99")).status_code == 404
 
@@ -81,8 +80,8 @@ async def test_our_webfinger_offers_an_interaction_template(live: Live) -> None:
     r = await live.client.get(ours.removeprefix(live.base_url))
     assert r.status_code == 303
     assert r.headers["location"] == f"{live.base_url}/d/park/m/0"
-    other = await live.client.get("/authorize_interaction",
-                                  params={"uri": "https://elsewhere.example/x"},
-                                  headers=BROWSER)  # fmt: skip
+    other = await live.client.get(
+        "/authorize_interaction", params={"uri": "https://elsewhere.example/x"}, headers=BROWSER
+    )
     assert other.status_code == 404
     assert "geen persoonlijke accounts" in other.text

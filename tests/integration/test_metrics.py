@@ -74,9 +74,10 @@ async def test_metrics_count_requests_and_inbox_outcomes(live: Live, remote: Rem
     samples = _samples((await live.client.get("/metrics")).text)
     assert samples[("fedi_forum_delivery_attempts_total", (("outcome", "delivered"),))] == 1
     hosts = {
-        labels[0][1]: value for (name, labels), value in samples.items()
+        labels[0][1]: value
+        for (name, labels), value in samples.items()
         if name == "fedi_forum_delivery_host_failures"
-    }  # fmt: skip
+    }
     assert hosts["h11.example"] == 12
     assert "h1.example" not in hosts  # 2 failures: not among the 10 worst
     assert hosts["other"] == 1 + 2
@@ -86,8 +87,11 @@ async def test_metrics_count_requests_and_inbox_outcomes(live: Live, remote: Rem
 @contextlib.asynccontextmanager
 async def _instance(tmp_path: Path, **overrides: object) -> AsyncIterator[str]:
     def make(base_url: str) -> Starlette:
-        return create_app(Settings(base_url=base_url, data_dir=tmp_path / "d",
-                                   keys_dir=tmp_path / "k", **overrides))  # type: ignore[arg-type]  # fmt: skip
+        return create_app(
+            Settings(
+                base_url=base_url, data_dir=tmp_path / "d", keys_dir=tmp_path / "k", **overrides
+            )
+        )  # type: ignore[arg-type]
 
     async with live_server(make) as (base_url, _):
         yield base_url
@@ -108,8 +112,15 @@ async def test_metrics_only_for_allowed_addresses_or_the_token(tmp_path: Path) -
 def test_metrics_are_summed_across_workers(tmp_path: Path) -> None:
     from tests.support.process import serve
 
-    with serve("--workers", "2", "--no-access-log", "--data-dir", str(tmp_path / "d"),
-               "--keys-dir", str(tmp_path / "k")) as served:  # fmt: skip
+    with serve(
+        "--workers",
+        "2",
+        "--no-access-log",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--keys-dir",
+        str(tmp_path / "k"),
+    ) as served:
         time.sleep(1.0)  # both workers up
         for _ in range(40):
             with httpx.Client(base_url=served.base) as client:  # new connections each time
@@ -120,7 +131,8 @@ def test_metrics_are_summed_across_workers(tmp_path: Path) -> None:
             with httpx.Client(base_url=served.base) as client:
                 samples = _samples(client.get("/metrics").text)
             seen.add(samples[key])
-            workers = {dict(labels)["pid"] for name, labels in samples
-                       if name == "fedi_forum_process_up"}  # fmt: skip
+            workers = {
+                dict(labels)["pid"] for name, labels in samples if name == "fedi_forum_process_up"
+            }
             assert len(workers) == 2, workers  # both workers' files are read
         assert seen == {40.0}, seen  # every scrape, whichever worker: the sum of both

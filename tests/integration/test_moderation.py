@@ -156,10 +156,20 @@ async def test_modlog_feed_and_no_reporters(live: Live, remote: RemoteServer) ->
 def test_moderation_cli(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "fedi_forum", *args, "--data-dir", str(tmp_path / "d"),
-             "--keys-dir", str(tmp_path / "k")],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "fedi_forum",
+                *args,
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--keys-dir",
+                str(tmp_path / "k"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     csv = tmp_path / "domain_blocks.csv"
     csv.write_text(
@@ -236,11 +246,15 @@ async def test_a_blocked_domain_is_refused_at_every_entry_point(
     # delivery targets: nothing is sent to a blocked inbox
     from fedi_forum.store import Outgoing
 
-    await live.store.queue(Outgoing("https://t/1", "{}", f"{live.base_url}/actor"),
-                           [f"{bad}/inbox"], "2026-11-28T00:00:00Z")  # fmt: skip
+    await live.store.queue(
+        Outgoing("https://t/1", "{}", f"{live.base_url}/actor"),
+        [f"{bad}/inbox"],
+        "2026-11-28T00:00:00Z",
+    )
     await _drain(live)
-    row = await live.store.db.fetch_one("SELECT state, last_error FROM deliveries "
-                                        "WHERE inbox LIKE '%blocked.example%'")  # fmt: skip
+    row = await live.store.db.fetch_one(
+        "SELECT state, last_error FROM deliveries WHERE inbox LIKE '%blocked.example%'"
+    )
     assert tuple(row) == ("dead", "blocked")
 
 

@@ -45,10 +45,22 @@ def _cli(
 ) -> subprocess.CompletedProcess[str]:
     clean = clean_env()
     return subprocess.run(
-        [sys.executable, "-m", "fedi_forum", *args, "--data-dir", str(tmp_path / "data"),
-         "--keys-dir", str(tmp_path / "keys")],
-        capture_output=True, text=True, timeout=60, env={**clean, **(env or {})}, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "fedi_forum",
+            *args,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--keys-dir",
+            str(tmp_path / "keys"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **(env or {})},
+        check=False,
+    )
 
 
 def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -71,9 +83,11 @@ def test_a_public_listener_needs_an_explicit_base_url(tmp_path: Path) -> None:
 
 def test_version() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fedi_forum", "--version"], capture_output=True, text=True,
+        [sys.executable, "-m", "fedi_forum", "--version"],
+        capture_output=True,
+        text=True,
         check=False,
-    )  # fmt: skip
+    )
     assert result.stdout.strip() == f"fedi-forum {__version__}"
 
 
@@ -89,9 +103,14 @@ def test_json_logs_carry_the_request_id_of_the_response(tmp_path: Path) -> None:
 
     for trusted in (False, True):
         extra = ["--proxy-headers"] if trusted else []
-        with serve(*extra, "--data-dir", str(tmp_path / f"d{trusted}"), "--keys-dir",
-                   str(tmp_path / f"k{trusted}"),
-                   env=clean_env(FEDI_FORUM_LOG_FORMAT="json")) as served:  # fmt: skip
+        with serve(
+            *extra,
+            "--data-dir",
+            str(tmp_path / f"d{trusted}"),
+            "--keys-dir",
+            str(tmp_path / f"k{trusted}"),
+            env=clean_env(FEDI_FORUM_LOG_FORMAT="json"),
+        ) as served:
             r = httpx.get(f"{served.base}/about", headers={"X-Request-Id": "from-the-proxy.1"})
         rid = r.headers["x-request-id"]
         assert (rid == "from-the-proxy.1") is trusted, rid
@@ -104,8 +123,11 @@ def test_json_logs_carry_the_request_id_of_the_response(tmp_path: Path) -> None:
         assert access[0]["request_id"] == rid
         assert access[0]["status"] == 200
         assert "client" not in access[0]  # no visitor address by default
-        assert not [line for line in out.splitlines() if line and not line.startswith("{")
-                    and "fedi-forum serving" not in line], out  # fmt: skip
+        assert not [
+            line
+            for line in out.splitlines()
+            if line and not line.startswith("{") and "fedi-forum serving" not in line
+        ], out
 
 
 def test_a_demo_directory_made_for_another_port_is_not_served_under_a_wrong_url(
@@ -131,9 +153,15 @@ def test_trusted_proxies_decide_whose_forwarded_address_counts(tmp_path: Path) -
     for trusted, expected in (("127.0.0.0/8", "198.51.100.7"), ("10.0.0.0/8", "127.0.0.1")):
         env = clean_env(FEDI_FORUM_LOG_FORMAT="json", FEDI_FORUM_TRUSTED_PROXIES=trusted)
         home = tmp_path / trusted[:2]
-        with serve("--proxy-headers", "--log-client-addresses", "--data-dir",
-                   str(home / "data"), "--keys-dir", str(home / "keys"),
-                   env=env) as served:  # fmt: skip
+        with serve(
+            "--proxy-headers",
+            "--log-client-addresses",
+            "--data-dir",
+            str(home / "data"),
+            "--keys-dir",
+            str(home / "keys"),
+            env=env,
+        ) as served:
             httpx.get(f"{served.base}/about", headers={"X-Forwarded-For": "198.51.100.7"})
         lines = [json.loads(line) for line in served.output.splitlines() if line.startswith("{")]
         (access,) = [line for line in lines if line.get("path") == "/about"]
@@ -143,8 +171,19 @@ def test_trusted_proxies_decide_whose_forwarded_address_counts(tmp_path: Path) -
 def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
     tmp_path: Path,
 ) -> None:
-    created = _cli(tmp_path, "discussion", "create", "--slug", "park", "--title", "Park",
-                   "--body", "b", "--base-url", "https://forum.example.nl")  # fmt: skip
+    created = _cli(
+        tmp_path,
+        "discussion",
+        "create",
+        "--slug",
+        "park",
+        "--title",
+        "Park",
+        "--body",
+        "b",
+        "--base-url",
+        "https://forum.example.nl",
+    )
     assert created.returncode == 0, created.stderr
     healthy = _cli(tmp_path, "check")
     assert (healthy.returncode, healthy.stdout.strip()) == (0, "ok"), healthy.stderr
@@ -189,15 +228,37 @@ async def test_sigterm_gives_back_leases_and_exits_in_bounded_time(tmp_path: Pat
         base = f"http://127.0.0.1:{port}"
         home = tmp_path / "home"
         args = ["--data-dir", str(home / "data"), "--keys-dir", str(home / "keys")]
-        created = _cli(home, "discussion", "create", "--slug", "park", "--title", "Park",
-                       "--body", "b", "--base-url", base)  # fmt: skip
+        created = _cli(
+            home,
+            "discussion",
+            "create",
+            "--slug",
+            "park",
+            "--title",
+            "Park",
+            "--body",
+            "b",
+            "--base-url",
+            base,
+        )
         assert created.returncode == 0, created.stderr
         clean = {k: v for k, v in os.environ.items() if not k.startswith("FEDI_FORUM_")}
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once; awaited in a thread
-            [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port),
-             "--allow-loopback", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "fedi_forum",
+                "serve",
+                "--port",
+                str(port),
+                "--allow-loopback",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=clean,
+        )
         try:
             async with httpx.AsyncClient(base_url=base, timeout=10) as client:
                 for _ in range(200):

@@ -58,15 +58,31 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # copies could stand in for files the package configuration leaves out.
     tmp_path = tmp_path_factory.mktemp("wheel")
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "node_modules", "__pycache__",
-        ".*_cache", "data", "keys", "bench",
-    ))  # fmt: skip
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "build",
+            "dist",
+            "*.egg-info",
+            "node_modules",
+            "__pycache__",
+            ".*_cache",
+            "data",
+            "keys",
+            "bench",
+        ),
+    )
     dist = tmp_path / "dist"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert build.returncode == 0, build.stderr
     (built,) = dist.glob("fedi_forum-*.whl")
     return built
@@ -76,10 +92,22 @@ def _install_wheel(tmp_path: Path, wheel: Path, python: str = sys.executable) ->
     venv = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True)
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-         "--no-deps", "-q", str(wheel)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert install.returncode == 0, install.stderr
     site = next((venv / "lib").glob("python3*/site-packages"))
     # dependencies from the test's environment, appended after the venv's own packages
@@ -94,13 +122,21 @@ def test_the_installed_wheel_serves_every_page_family(tmp_path: Path, wheel: Pat
     home.mkdir()
     where = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import fedi_forum; print(fedi_forum.__file__)"],
-        capture_output=True, text=True, cwd=home, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=home,
+        check=True,
+    ).stdout
     assert where.startswith(str(venv)), where  # the wheel's copy, not the checkout
     with serve(
-        "--demo", "--data-dir", str(home / "data"), "--keys-dir", str(home / "keys"),
-        command=[str(venv / "bin" / "fedi-forum")], cwd=str(home),
-    ) as served:  # fmt: skip
+        "--demo",
+        "--data-dir",
+        str(home / "data"),
+        "--keys-dir",
+        str(home / "keys"),
+        command=[str(venv / "bin" / "fedi-forum")],
+        cwd=str(home),
+    ) as served:
         with httpx.Client(base_url=served.base, timeout=10) as client:
             responses = {path: client.get(path, headers={"Accept": "text/html"}) for path in PAGES}
             responses["/d/welkom (AS2)"] = client.get("/d/welkom", headers={"Accept": AS2})
@@ -155,8 +191,7 @@ def test_the_dockerfile_cmd_on_fresh_volumes_as_its_user(wheel: Path) -> None:
         venv = _install_wheel(root, wheel, system_python if as_user else sys.executable)
         uid = spec["uid"] if as_user else os.geteuid()
         volumes = root / "var-lib-fedi-forum"
-        env = {k: v.replace("/var/lib/fedi-forum", str(volumes))
-               for k, v in spec["env"].items()}  # type: ignore[union-attr]  # fmt: skip
+        env = {k: v.replace("/var/lib/fedi-forum", str(volumes)) for k, v in spec["env"].items()}  # type: ignore[union-attr]
         for name in ("FEDI_FORUM_DATA_DIR", "FEDI_FORUM_KEYS_DIR"):
             Path(env[name]).mkdir(parents=True)
         os.chmod(env["FEDI_FORUM_KEYS_DIR"], 0o700)
@@ -167,9 +202,15 @@ def test_the_dockerfile_cmd_on_fresh_volumes_as_its_user(wheel: Path) -> None:
         cmd = [str(venv / "bin" / spec["cmd"][0]), *spec["cmd"][1:]]  # type: ignore[index]
 
         refused = subprocess.run(
-            cmd, env=base_env, capture_output=True, text=True, timeout=60, check=False,
-            cwd=volumes, **run_as,  # type: ignore[call-overload]
-        )  # fmt: skip
+            cmd,
+            env=base_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=volumes,
+            **run_as,  # type: ignore[call-overload]
+        )
         assert refused.returncode != 0
         assert "FEDI_FORUM_BASE_URL" in refused.stdout + refused.stderr
 
@@ -179,16 +220,22 @@ def test_the_dockerfile_cmd_on_fresh_volumes_as_its_user(wheel: Path) -> None:
         args = [a.replace("0.0.0.0", "127.0.0.1").replace("8000", str(port)) for a in cmd]
         served_env = base_env | {"FEDI_FORUM_BASE_URL": f"http://127.0.0.1:{port}"}
         proc = subprocess.Popen(
-            args, env=served_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            cwd=volumes, **run_as,  # type: ignore[call-overload]
-        )  # fmt: skip
+            args,
+            env=served_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=volumes,
+            **run_as,  # type: ignore[call-overload]
+        )
         try:
             health = shlex.split(str(spec["health"]).replace("8000", str(port)))
             health[0] = str(venv / "bin" / health[0])
             deadline = time.monotonic() + 30
             while True:
-                check = subprocess.run(health, env=served_env, capture_output=True, timeout=10,
-                                       check=False, **run_as)  # type: ignore[call-overload]  # fmt: skip
+                check = subprocess.run(
+                    health, env=served_env, capture_output=True, timeout=10, check=False, **run_as
+                )  # type: ignore[call-overload]
                 if check.returncode == 0:
                     break
                 assert proc.poll() is None, proc.communicate()[0]

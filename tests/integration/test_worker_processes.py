@@ -26,13 +26,26 @@ def _port() -> int:
 
 
 def _spawn(tmp_path: Path, *args: str, lease: int = 5) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FEDI_FORUM_DELIVERY_LEASE_SECONDS": str(lease),
-           "FEDI_FORUM_ALLOW_LOOPBACK": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "FEDI_FORUM_DELIVERY_LEASE_SECONDS": str(lease),
+        "FEDI_FORUM_ALLOW_LOOPBACK": "1",
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "fedi_forum", *args, "--data-dir", str(tmp_path / "data"),
-         "--keys-dir", str(tmp_path / "keys")],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "fedi_forum",
+            *args,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--keys-dir",
+            str(tmp_path / "keys"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def _serve(tmp_path: Path, port: int, *extra: str, lease: int = 5) -> subprocess.Popen[bytes]:
@@ -59,10 +72,20 @@ def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 async def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "fedi_forum", *args, "--data-dir", str(tmp_path / "data"),
-         "--keys-dir", str(tmp_path / "keys")],
-        check=False, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "fedi_forum",
+            *args,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--keys-dir",
+            str(tmp_path / "keys"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
 
 
 def _announced(remote: RemoteServer) -> list[str]:
@@ -73,8 +96,19 @@ async def _new_forum(tmp_path: Path) -> tuple[int, str]:
     """A data directory with discussion `park`, for a server on a free port."""
     port = _port()
     base = f"http://127.0.0.1:{port}"
-    created = await _cli(tmp_path, "discussion", "create", "--slug", "park", "--title", "Park",
-                         "--body", "b", "--base-url", base)  # fmt: skip
+    created = await _cli(
+        tmp_path,
+        "discussion",
+        "create",
+        "--slug",
+        "park",
+        "--title",
+        "Park",
+        "--body",
+        "b",
+        "--base-url",
+        base,
+    )
     assert created.returncode == 0, created.stderr
     return port, base
 

@@ -65,9 +65,13 @@ async def fedify_peer(ca_file: Path, first_knock: str) -> AsyncIterator[Peer]:
     env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(ca_file), "PEER_FIRST_KNOCK": first_knock}
     env.pop("NODE_OPTIONS", None)
     proc = await asyncio.create_subprocess_exec(
-        "node", "peer.mjs", cwd=PEER_DIR, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        "node",
+        "peer.mjs",
+        cwd=PEER_DIR,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
@@ -184,13 +188,22 @@ async def test_fedify_peer_follows_replies_edits_deletes_unfollows(
 
         # a request claiming to be alice but not signed with her key: refused
         alice = f"{peer.base_url}/users/alice"
-        forged = orjson.dumps({"@context": "https://www.w3.org/ns/activitystreams",
-                               "id": f"{alice}#forged", "type": "Follow", "actor": alice,
-                               "object": group})  # fmt: skip
+        forged = orjson.dumps(
+            {
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": f"{alice}#forged",
+                "type": "Follow",
+                "actor": alice,
+                "object": group,
+            }
+        )
         headers = signatures.sign_request(
-            method="POST", url=f"{group}/inbox", key_id=f"{alice}#main-key",
-            private_key=pooled_key(0), body=forged,
-        )  # fmt: skip
+            method="POST",
+            url=f"{group}/inbox",
+            key_id=f"{alice}#main-key",
+            private_key=pooled_key(0),
+            body=forged,
+        )
         response = await live.client.post(f"{group}/inbox", content=forged, headers=headers)
         assert response.status_code == 401
         assert await live.store.followers_count(d.id) == 0

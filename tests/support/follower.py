@@ -33,9 +33,12 @@ async def _key(key_id: str, cache: dict[str, tuple[str, str]]) -> tuple[str, str
 
 
 async def _verify_rfc9421(
-    method: str, url: str, headers: dict[str, str], body: bytes,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
     key_cache: dict[str, tuple[str, str]] | None,
-) -> str:  # fmt: skip
+) -> str:
     """RFC 9421 with the http-message-signatures library (not our verifier)."""
     from http_message_signatures import HTTPMessageVerifier, MappingKeyResolver, algorithms
 
@@ -55,8 +58,9 @@ async def _verify_rfc9421(
         ),
     )
     verifier.max_clock_skew = timedelta(minutes=5)
-    verifier.verify(message, require_components=("@method", "@target-uri", "content-digest"),
-                    body=body)  # fmt: skip
+    verifier.verify(
+        message, require_components=("@method", "@target-uri", "content-digest"), body=body
+    )
     return actor_id
 
 

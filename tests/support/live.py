@@ -41,9 +41,13 @@ async def live_server(
     base_url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
     app = make_app(base_url)
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", loop="asyncio",
-        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
-    )  # fmt: skip
+        app,
+        log_level="warning",
+        lifespan="on",
+        loop="asyncio",
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+    )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -27,16 +27,22 @@ class Served:
 def clean_env(**extra: str) -> dict[str, str]:
     """The test's environment without any FEDI_FORUM_* (or metrics) setting, plus
     ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("FEDI_FORUM_") and k != "PROMETHEUS_MULTIPROC_DIR"}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FEDI_FORUM_") and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
     return env | extra
 
 
 @contextlib.contextmanager
 def serve(
-    *args: str, env: dict[str, str] | None = None, command: Sequence[str] | None = None,
-    ready: str = "/healthz", cwd: str | None = None,
-) -> Iterator[Served]:  # fmt: skip
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: Sequence[str] | None = None,
+    ready: str = "/healthz",
+    cwd: str | None = None,
+) -> Iterator[Served]:
     """Start ``fedi-forum serve --port P *args`` and wait until ``ready`` answers 200;
     SIGTERM it afterwards (its output is then in ``Served.output``)."""
     sock = bind_loopback()
@@ -44,9 +50,13 @@ def serve(
     sock.close()
     cmd = [*(command or [sys.executable, "-m", "fedi_forum"]), "serve", "--port", str(port)]
     proc = subprocess.Popen(
-        [*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=env if env is not None else clean_env(), cwd=cwd,
-    )  # fmt: skip
+        [*cmd, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env if env is not None else clean_env(),
+        cwd=cwd,
+    )
     served = Served(f"http://127.0.0.1:{port}", proc)
     try:
         deadline = time.monotonic() + 30

@@ -239,15 +239,20 @@ class RemoteServer:
                 await asyncio.sleep(self.inbox_delay)
             if "signature-input" in request.headers and not self.accept_rfc9421:
                 return Response(status_code=401)  # like Mastodon before 4.4
-            status, headers = self.inbox_queue.pop(0) if self.inbox_queue else (
-                self.inbox_status, {})  # fmt: skip
+            status, headers = (
+                self.inbox_queue.pop(0) if self.inbox_queue else (self.inbox_status, {})
+            )
             if status < 300:
                 try:
                     public_url = f"{self.base_url}{request.url.path}"
                     signer = await verify_delivery(
-                        "POST", request.url.path, dict(request.headers), body,
-                        self.key_cache, public_url,
-                    )  # fmt: skip
+                        "POST",
+                        request.url.path,
+                        dict(request.headers),
+                        body,
+                        self.key_cache,
+                        public_url,
+                    )
                 except Exception as exc:
                     self.rejected.append(repr(exc))
                     return Response(status_code=401)

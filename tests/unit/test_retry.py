@@ -23,15 +23,25 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("status", "decision"),
     [
-        (200, Decision.DONE), (202, Decision.DONE), (204, Decision.DONE),
+        (200, Decision.DONE),
+        (202, Decision.DONE),
+        (204, Decision.DONE),
         (410, Decision.GONE),
-        (401, Decision.RETRY), (408, Decision.RETRY), (429, Decision.RETRY),
-        (500, Decision.RETRY), (502, Decision.RETRY), (503, Decision.RETRY),
+        (401, Decision.RETRY),
+        (408, Decision.RETRY),
+        (429, Decision.RETRY),
+        (500, Decision.RETRY),
+        (502, Decision.RETRY),
+        (503, Decision.RETRY),
         (None, Decision.RETRY),
-        (400, Decision.GIVE_UP), (403, Decision.GIVE_UP), (404, Decision.GIVE_UP),
-        (422, Decision.GIVE_UP), (501, Decision.GIVE_UP), (301, Decision.GIVE_UP),
+        (400, Decision.GIVE_UP),
+        (403, Decision.GIVE_UP),
+        (404, Decision.GIVE_UP),
+        (422, Decision.GIVE_UP),
+        (501, Decision.GIVE_UP),
+        (301, Decision.GIVE_UP),
     ],
-)  # fmt: skip
+)
 def test_classify_mirrors_mastodon(status: int | None, decision: Decision) -> None:
     assert classify(status) == decision
 
@@ -61,20 +71,25 @@ def test_retries_go_on_for_about_two_days_then_stop() -> None:
 
 
 def test_retry_after_is_honoured_for_429_and_503_only() -> None:
-    v = decide(429, attempts=1, created_at=NOW, now=NOW, retry_after="120",
-               rng=random.Random(0))  # fmt: skip
+    v = decide(429, attempts=1, created_at=NOW, now=NOW, retry_after="120", rng=random.Random(0))
     assert v.next_attempt_at is not None
     assert v.next_attempt_at >= NOW + timedelta(seconds=120)
-    v = decide(503, attempts=1, created_at=NOW, now=NOW,
-               retry_after="Sat, 28 Nov 2026 13:00:00 GMT", rng=random.Random(0))  # fmt: skip
+    v = decide(
+        503,
+        attempts=1,
+        created_at=NOW,
+        now=NOW,
+        retry_after="Sat, 28 Nov 2026 13:00:00 GMT",
+        rng=random.Random(0),
+    )
     assert v.next_attempt_at is not None
     assert v.next_attempt_at >= NOW + timedelta(hours=1)
-    v = decide(500, attempts=1, created_at=NOW, now=NOW, retry_after="3600",
-               rng=random.Random(0))  # fmt: skip
+    v = decide(500, attempts=1, created_at=NOW, now=NOW, retry_after="3600", rng=random.Random(0))
     assert v.next_attempt_at is not None
     assert v.next_attempt_at < NOW + timedelta(minutes=1)
-    huge = decide(429, attempts=1, created_at=NOW, now=NOW, retry_after="99999999",
-                  rng=random.Random(0))  # fmt: skip
+    huge = decide(
+        429, attempts=1, created_at=NOW, now=NOW, retry_after="99999999", rng=random.Random(0)
+    )
     assert huge.next_attempt_at is not None
     assert huge.next_attempt_at <= NOW + timedelta(hours=24, seconds=30)
 

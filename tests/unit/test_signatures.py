@@ -395,8 +395,14 @@ def test_our_rfc9421_signer_matches_the_library_byte_for_byte(
     HTTPMessageSigner(
         signature_algorithm=algorithms.RSA_V1_5_SHA256,
         key_resolver=MappingKeyResolver(private_keys={key_id: key}, public_keys={}),
-    ).sign(message, key_id=key_id, created=when, label="sig1",
-           covered_component_ids=components, body=body)  # fmt: skip
+    ).sign(
+        message,
+        key_id=key_id,
+        created=when,
+        label="sig1",
+        covered_component_ids=components,
+        body=body,
+    )
     assert ours == {k.lower(): v for k, v in message.headers.items()}
     if body is not None:  # a POST without a body is refused by our verifier, rightly
         claim = read_signature(Request("POST", url, ours, body), now=when)
@@ -449,9 +455,13 @@ def test_freshness_comes_only_from_signed_material(key: rsa.RSAPrivateKey) -> No
 def test_the_signed_host_must_be_ours(key: rsa.RSAPrivateKey) -> None:
     """A request signed for another server's inbox (same path) does not replay here."""
     elsewhere = sign_request(
-        method="POST", url="https://other.example/d/afval/inbox", key_id=KEY_ID,
-        private_key=key, body=BODY, now=NOW,
-    )  # fmt: skip
+        method="POST",
+        url="https://other.example/d/afval/inbox",
+        key_id=KEY_ID,
+        private_key=key,
+        body=BODY,
+        now=NOW,
+    )
     with pytest.raises(SignatureInvalid, match="host"):
         read_signature(Request("POST", URL, elsewhere, BODY), NOW)
     # host left out of the signature: refused too (every fediverse server signs it)
@@ -474,9 +484,13 @@ def test_the_signed_host_must_be_ours(key: rsa.RSAPrivateKey) -> None:
 
 def test_rfc9421_is_bound_to_our_authority_and_its_expiry(key: rsa.RSAPrivateKey) -> None:
     elsewhere = sign_request_rfc9421(
-        method="POST", url="https://other.example/d/afval/inbox", key_id=KEY_ID,
-        private_key=key, body=BODY, now=NOW,
-    )  # fmt: skip
+        method="POST",
+        url="https://other.example/d/afval/inbox",
+        key_id=KEY_ID,
+        private_key=key,
+        body=BODY,
+        now=NOW,
+    )
     with pytest.raises(SignatureInvalid):
         read_signature(Request("POST", URL, elsewhere, BODY), NOW).verify(key.public_key())
 
@@ -493,10 +507,14 @@ def test_rfc9421_is_bound_to_our_authority_and_its_expiry(key: rsa.RSAPrivateKey
             signature_algorithm=algorithms.RSA_V1_5_SHA256,
             key_resolver=MappingKeyResolver(private_keys={KEY_ID: key}, public_keys={}),
         ).sign(
-            message, key_id=KEY_ID, label="sig1", created=NOW, expires=expires,
+            message,
+            key_id=KEY_ID,
+            label="sig1",
+            created=NOW,
+            expires=expires,
             covered_component_ids=("@method", "@target-uri", "@authority", "content-digest"),
             body=BODY,
-        )  # fmt: skip
+        )
         return Request("POST", URL, {k.lower(): v for k, v in message.headers.items()}, BODY)
 
     request = signed(NOW + timedelta(seconds=30))
@@ -508,11 +526,16 @@ def test_rfc9421_is_bound_to_our_authority_and_its_expiry(key: rsa.RSAPrivateKey
 # -- edges found by mutation testing (make mutation; docs/mutation.md) ------------------
 
 
-def _post_headers(key: rsa.RSAPrivateKey, names: list[str], extra: dict[str, str],
-                  params: str = "") -> dict[str, str]:  # fmt: skip
+def _post_headers(
+    key: rsa.RSAPrivateKey, names: list[str], extra: dict[str, str], params: str = ""
+) -> dict[str, str]:
     digest = "SHA-256=" + base64.b64encode(hashlib.sha256(BODY).digest()).decode()
-    headers = {"host": "forum.example.nl", "date": NOW.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-               "digest": digest, **extra}  # fmt: skip
+    headers = {
+        "host": "forum.example.nl",
+        "date": NOW.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "digest": digest,
+        **extra,
+    }
     return dict(headers, signature=_cavage(key, names, headers, params))
 
 
@@ -581,8 +604,14 @@ def test_default_ports_may_be_written_out_in_the_signed_host(key: rsa.RSAPrivate
         ours = url.replace(":443", "").replace(":80", "")
         read_signature(Request("POST", ours, headers, BODY), NOW).verify(key.public_key())
     # but not another port
-    other = sign_request(method="POST", url="https://forum.example.nl:8443/d/afval/inbox",
-                         key_id=KEY_ID, private_key=key, body=BODY, now=NOW)  # fmt: skip
+    other = sign_request(
+        method="POST",
+        url="https://forum.example.nl:8443/d/afval/inbox",
+        key_id=KEY_ID,
+        private_key=key,
+        body=BODY,
+        now=NOW,
+    )
     with pytest.raises(SignatureInvalid, match="host"):
         read_signature(Request("POST", URL, other, BODY), NOW)
 
@@ -605,8 +634,13 @@ def test_window_edges_are_inclusive(key: rsa.RSAPrivateKey) -> None:
         read_signature(Request("POST", URL, headers, BODY), NOW + timedelta(seconds=91))
 
 
-def _rfc9421(key: rsa.RSAPrivateKey, method: str, components: tuple[str, ...],
-             body: bytes | None, **params: object) -> Request:  # fmt: skip
+def _rfc9421(
+    key: rsa.RSAPrivateKey,
+    method: str,
+    components: tuple[str, ...],
+    body: bytes | None,
+    **params: object,
+) -> Request:
     class Message:
         url = URL
 
@@ -618,8 +652,15 @@ def _rfc9421(key: rsa.RSAPrivateKey, method: str, components: tuple[str, ...],
     HTTPMessageSigner(
         signature_algorithm=algorithms.RSA_V1_5_SHA256,
         key_resolver=MappingKeyResolver(private_keys={KEY_ID: key}, public_keys={}),
-    ).sign(message, key_id=KEY_ID, label="sig1", created=NOW, covered_component_ids=components,
-           body=body, **params)  # type: ignore[arg-type]  # fmt: skip
+    ).sign(
+        message,
+        key_id=KEY_ID,
+        label="sig1",
+        created=NOW,
+        covered_component_ids=components,
+        body=body,
+        **params,
+    )  # type: ignore[arg-type]
     headers = {k.lower(): v for k, v in message.headers.items()}
     return Request(method, URL, headers, body or b"")
 
@@ -640,12 +681,14 @@ def test_rfc9421_requirements(key: rsa.RSAPrivateKey) -> None:
     doubled["signature"] += ", " + doubled["signature"].replace("sig1", "sig2")
     other_alg = dict(good.headers)
     other_alg["signature-input"] = other_alg["signature-input"].replace(
-        'alg="rsa-v1_5-sha256"', 'alg="hmac-sha256"')  # fmt: skip
+        'alg="rsa-v1_5-sha256"', 'alg="hmac-sha256"'
+    )
     if 'alg="hmac-sha256"' not in other_alg["signature-input"]:
         other_alg["signature-input"] += ';alg="hmac-sha256"'
     empty_key = dict(good.headers)
     empty_key["signature-input"] = empty_key["signature-input"].replace(
-        f'keyid="{KEY_ID}"', 'keyid=""')  # fmt: skip
+        f'keyid="{KEY_ID}"', 'keyid=""'
+    )
     for headers in (doubled, other_alg, empty_key):
         with pytest.raises(SignatureInvalid):
             read_signature(Request("POST", URL, headers, BODY), NOW)

@@ -40,9 +40,11 @@ def test_final_states() -> None:
     assert models.DELIVERY_TRANSITIONS[DeliveryState.DELIVERED] == frozenset()
     # sent again only by hand: from aside or dead, never from delivered
     assert states_leading_to(models.DELIVERY_TRANSITIONS, DeliveryState.PENDING) == (
-        "aside", "dead",
-    )  # fmt: skip
+        "aside",
+        "dead",
+    )
     assert states_leading_to(models.BACKFILL_TRANSITIONS, BackfillState.DONE) == ("pending",)
     assert states_leading_to(models.REMOTE_FOLLOW_TRANSITIONS, RemoteGroupState.ACCEPTED) == (
-        "accepted", "pending",
-    )  # fmt: skip
+        "accepted",
+        "pending",
+    )

@@ -196,11 +196,21 @@ async def test_views_and_base_url_claim(discussions: Discussions) -> None:
 
 def _remote_note(ap_id: str, in_reply_to: str | None = None) -> NewNote:
     return NewNote(
-        ap_id=ap_id, activity_id=None, author_id="https://a.example/users/x",
-        in_reply_to=in_reply_to, content="<p>x</p>", summary=None, sensitive=False, lang=None,
-        url=None, visibility="public", published="2026-11-28T10:00:00Z", updated=None, raw=None,
+        ap_id=ap_id,
+        activity_id=None,
+        author_id="https://a.example/users/x",
+        in_reply_to=in_reply_to,
+        content="<p>x</p>",
+        summary=None,
+        sensitive=False,
+        lang=None,
+        url=None,
+        visibility="public",
+        published="2026-11-28T10:00:00Z",
+        updated=None,
+        raw=None,
         accepted_at="2026-11-28T10:00:00Z",
-    )  # fmt: skip
+    )
 
 
 async def test_remote_notes_take_the_groups_order_after_a_backfill(db: Database) -> None:
@@ -210,14 +220,22 @@ async def test_remote_notes_take_the_groups_order_after_a_backfill(db: Database)
     group = dataclasses.replace(remote_actor("park"), id="https://a.example/d/park", type="Group")
     follow = Outgoing("https://b.example/actor#follows/1", "{}", "https://b.example/actor")
     g = await store.start_remote_follow(
-        group=group, handle="Park@a.example", follow=follow, inbox="https://a.example/inbox",
+        group=group,
+        handle="Park@a.example",
+        follow=follow,
+        inbox="https://a.example/inbox",
         now=utcnow(),
-    )  # fmt: skip
+    )
     assert g.handle == "park@a.example"
-    assert await store.answer_remote_follow(
-        group_actor=group.id, follow_id="https://b.example/actor#follows/other", accepted=True,
-        now=utcnow(),
-    ) is None  # fmt: skip
+    assert (
+        await store.answer_remote_follow(
+            group_actor=group.id,
+            follow_id="https://b.example/actor#follows/other",
+            accepted=True,
+            now=utcnow(),
+        )
+        is None
+    )
     base = "https://a.example/d/park/m/"
     live = [_remote_note(f"{base}5", in_reply_to=f"{base}1"), _remote_note(f"{base}9")]
     assert await store.add_remote_notes(g.id, live, [], utcnow()) == 2
