@@ -45,7 +45,7 @@ FLOOD = 140
 
 
 async def slow_key_server(port: int) -> web.AppRunner:
-    async def actor(request: web.Request) -> web.Response:
+    async def actor(_request: web.Request) -> web.Response:
         await asyncio.sleep(KEY_DELAY)
         return web.Response(status=404)
 

@@ -410,7 +410,7 @@ def app_from_env() -> Any:
 
 
 def _discussion_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
-    async def run(s: Settings, discussions: Discussions) -> int:
+    async def run(_s: Settings, discussions: Discussions) -> int:
         if args.action == "create":
             body = args.body if args.body is not None else args.body_file.read_text("utf-8")
             d = await discussions.create(
@@ -594,7 +594,7 @@ def _backup_command(args: argparse.Namespace, settings: Settings, explicit: bool
 
 
 def _deliveries(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
-    async def run(s: Settings, discussions: Discussions) -> int:
+    async def run(_s: Settings, discussions: Discussions) -> int:
         if args.retry or args.retry_aside:
             ids = None if args.retry_aside else list(args.retry)
             queued = await discussions.store.retry_deliveries(ids, utcnow())
@@ -682,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "admin":
             password = args.password or getpass.getpass("password (12+ characters): ")
 
-            async def create_user(s: Settings, discussions: Discussions) -> int:
+            async def create_user(_s: Settings, discussions: Discussions) -> int:
                 staff = Staff(discussions.store, b"")
                 await staff.create(args.username, password, args.role)
                 print(f"created {args.role} {args.username.lower()}")

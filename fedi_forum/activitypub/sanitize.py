@@ -60,7 +60,7 @@ _KEEP_CLASSES = {"mention", "hashtag", "ellipsis", "invisible", "quote-inline"}
 MAX_HTML_CHARS = 100_000  # cap before parsing: sanitizing is linear but not free
 
 
-def _filter(tag: str, attr: str, value: str) -> str | None:
+def _filter(_tag: str, attr: str, value: str) -> str | None:
     if attr == "class":
         kept = [c for c in value.split() if c.startswith(_KEEP_PREFIXES) or c in _KEEP_CLASSES]
         return " ".join(kept) or None

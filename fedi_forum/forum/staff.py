@@ -110,7 +110,6 @@ class Staff:
         await self.store.record_login(
             member.username,
             ok=ok,
-            now=format_time(now),
             lock_until=format_time(now + timedelta(minutes=LOCK_MINUTES)),
         )
         if not ok:

@@ -48,7 +48,7 @@ class StaffStore:
         row = await self.db.fetch_one(f"SELECT {_COLS} FROM staff WHERE username = ?", (username,))
         return None if row is None else StaffMember(*row)
 
-    async def record_login(self, username: str, *, ok: bool, now: str, lock_until: str) -> None:
+    async def record_login(self, username: str, *, ok: bool, lock_until: str) -> None:
         """Reset the failure count on success; after LOCK_AFTER failures, lock."""
 
         def write(conn: sqlite3.Connection) -> None:

@@ -126,7 +126,7 @@ async def login(request: Request) -> Response:
 
 
 @staff_only()
-async def logout(request: Request, session: Session, form: FormData | None) -> Response:
+async def logout(request: Request, session: Session, _form: FormData | None) -> Response:
     await services(request).staff.logout(session)
     response = _to_login()
     response.delete_cookie(SESSION_COOKIE, path="/admin")
@@ -134,7 +134,7 @@ async def logout(request: Request, session: Session, form: FormData | None) -> R
 
 
 @staff_only()
-async def dashboard(request: Request, session: Session, form: FormData | None) -> Response:
+async def dashboard(request: Request, session: Session, _form: FormData | None) -> Response:
     svc = services(request)
     context: dict[str, Any] = {
         "session": session,
@@ -148,7 +148,7 @@ async def dashboard(request: Request, session: Session, form: FormData | None) -
 
 
 @staff_only()
-async def moderate_note(request: Request, session: Session, form: FormData | None) -> Response:
+async def moderate_note(request: Request, _session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
     await Moderation(svc.settings, svc.store).moderate(
@@ -163,7 +163,7 @@ async def moderate_note(request: Request, session: Session, form: FormData | Non
 
 
 @staff_only()
-async def report_state(request: Request, session: Session, form: FormData | None) -> Response:
+async def report_state(request: Request, _session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
     action = request.path_params["action"]
@@ -182,7 +182,7 @@ async def report_state(request: Request, session: Session, form: FormData | None
 
 
 @staff_only("admin")
-async def discussion_state(request: Request, session: Session, form: FormData | None) -> Response:
+async def discussion_state(request: Request, _session: Session, _form: FormData | None) -> Response:
     svc = services(request)
     action = request.path_params["action"]
     slug = request.path_params["slug"]
@@ -204,7 +204,7 @@ async def discussion_state(request: Request, session: Session, form: FormData | 
 
 
 @staff_only("admin")
-async def blocks(request: Request, session: Session, form: FormData | None) -> Response:
+async def blocks(request: Request, _session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
     moderation = Moderation(svc.settings, svc.store)
@@ -221,7 +221,7 @@ async def blocks(request: Request, session: Session, form: FormData | None) -> R
 
 
 @staff_only("admin")
-async def federation(request: Request, session: Session, form: FormData | None) -> Response:
+async def federation(request: Request, session: Session, _form: FormData | None) -> Response:
     store = services(request).store
     health = await store.federation_health()
     followed = await store.remote_groups()
@@ -229,7 +229,7 @@ async def federation(request: Request, session: Session, form: FormData | None) 
 
 
 @staff_only("admin")
-async def remote_follow(request: Request, session: Session, form: FormData | None) -> Response:
+async def remote_follow(request: Request, _session: Session, form: FormData | None) -> Response:
     """Follow (or stop following) a discussion on another server, by handle."""
     assert form is not None
     remote = services(request).remote
@@ -301,7 +301,9 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
 
 
 @staff_only("admin")
-async def delete_discussion(request: Request, session: Session, form: FormData | None) -> Response:
+async def delete_discussion(
+    request: Request, _session: Session, _form: FormData | None
+) -> Response:
     svc = services(request)
     await svc.discussions.set_state(request.path_params["slug"], DiscussionState.DELETED)
     if svc.delivery is not None:
@@ -355,7 +357,7 @@ async def import_blocks(request: Request, session: Session, form: FormData | Non
 
 
 @staff_only("admin")
-async def retry_deliveries(request: Request, session: Session, form: FormData | None) -> Response:
+async def retry_deliveries(request: Request, _session: Session, form: FormData | None) -> Response:
     """Send set-aside deliveries again: the one named (``id``), or all (``all``)."""
     assert form is not None
     raw = str(form.get("id", ""))
@@ -370,7 +372,7 @@ async def retry_deliveries(request: Request, session: Session, form: FormData | 
 
 
 @staff_only("admin")
-async def set_dialect(request: Request, session: Session, form: FormData | None) -> Response:
+async def set_dialect(request: Request, _session: Session, form: FormData | None) -> Response:
     """Override how a server is spoken to (its NodeInfo guess can be wrong)."""
     assert form is not None
     dialect = str(form.get("dialect", ""))

@@ -51,14 +51,14 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def on_client_gone(request: Request, exc: Exception) -> Response:
+async def on_client_gone(request: Request, _exc: Exception) -> Response:
     """The sender hung up before its body arrived (a timeout on its side, a load test
     stopping): nobody will read an answer, and it is not our error."""
     log.debug("%s %s: client disconnected", request.method, request.url.path)
     return Response(status_code=400)
 
 
-async def on_unexpected(request: Request, exc: Exception) -> Response:
+async def on_unexpected(request: Request, _exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return Response(
         orjson.dumps({"error": "internal error"}), status_code=500, media_type="application/json"

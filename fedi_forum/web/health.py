@@ -26,7 +26,7 @@ def _json(status: int, body: dict[str, object]) -> Response:
     )
 
 
-async def healthz(request: Request) -> Response:
+async def healthz(_request: Request) -> Response:
     return _json(200, {"status": "ok"})
 
 

@@ -57,7 +57,7 @@ async def instance(tmp_path: Path, **overrides: object) -> AsyncIterator[Live]:
 async def slow_key_server() -> AsyncIterator[str]:
     """Answers every actor fetch after KEY_DELAY seconds (with a 404)."""
 
-    async def actor(request: Request) -> Response:
+    async def actor(_request: Request) -> Response:
         await asyncio.sleep(KEY_DELAY)
         return Response(status_code=404)
 

@@ -147,7 +147,7 @@ async def test_the_signing_server_has_a_budget_of_its_own(
         assert statuses[10:] == [429] * 4
 
 
-async def test_admin_only_routes_refuse_moderators(live: Live, remote: RemoteServer) -> None:
+async def test_admin_only_routes_refuse_moderators(live: Live) -> None:
     await _discussion(live)
     await live.services.staff.create("moderator", PASSWORD, "moderator")
     assert (await login(live.client, "moderator")).status_code == 303

@@ -300,9 +300,7 @@ async def test_what_concerns_one_note_reaches_each_inbox_in_order(
         assert about == ["Create", "Update", "Delete"], about
 
 
-async def test_stopping_mid_fanout_loses_nothing(
-    live: Live, servers: list[RemoteServer], tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+async def test_stopping_mid_fanout_loses_nothing(live: Live, servers: list[RemoteServer]) -> None:  # type: ignore[no-untyped-def]
     """The app is stopped while deliveries are in flight; a new app on the same data
     directory (and keys) delivers the rest."""
     from fedi_forum.app import create_app
@@ -323,7 +321,7 @@ async def test_stopping_mid_fanout_loses_nothing(
     settings = live.settings
     import dataclasses
 
-    def make(base_url: str):  # type: ignore[no-untyped-def]
+    def make(_base_url: str):  # type: ignore[no-untyped-def]
         return create_app(dataclasses.replace(settings, delivery_lease_seconds=5))
 
     # same data and keys; the base URL differs only by port, which the queue ignores

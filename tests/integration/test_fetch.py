@@ -165,7 +165,7 @@ async def test_a_body_without_length_is_capped_while_it_streams() -> None:
         def __init__(self, chunks: list[bytes]) -> None:
             self.chunks = chunks
 
-        async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
+        async def iter_chunked(self, _size: int) -> AsyncIterator[bytes]:
             for chunk in self.chunks:
                 yield chunk
 

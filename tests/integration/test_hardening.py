@@ -35,9 +35,7 @@ async def test_numbers_past_64_bits_are_404_never_500(live: Live) -> None:
         assert r.status_code == 404, path
 
 
-async def test_unknown_admin_actions_are_404_and_change_nothing(
-    live: Live, remote: RemoteServer
-) -> None:
+async def test_unknown_admin_actions_are_404_and_change_nothing(live: Live) -> None:
     await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
     await live.services.staff.create("beheer", PASSWORD, "admin")
     assert (await login(live.client, "beheer")).status_code == 303

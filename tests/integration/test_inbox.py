@@ -503,7 +503,7 @@ async def test_blocked_domains_are_refused_before_any_fetch(
     assert remote.fetches == []
 
 
-async def test_inbox_rate_limits_per_client(tmp_path, remote: RemoteServer) -> None:  # type: ignore[no-untyped-def]
+async def test_inbox_rate_limits_per_client(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
     from fedi_forum.app import create_app

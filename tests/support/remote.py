@@ -259,7 +259,7 @@ class RemoteServer:
                 self.delivered.append((signer, request.url.path, orjson.loads(body)))
             return Response(status_code=status, headers=headers)
 
-        async def nodeinfo_links(request: Request) -> Response:
+        async def nodeinfo_links(_request: Request) -> Response:
             return Response(
                 orjson.dumps(
                     {
@@ -274,7 +274,7 @@ class RemoteServer:
                 media_type="application/json",
             )
 
-        async def nodeinfo(request: Request) -> Response:
+        async def nodeinfo(_request: Request) -> Response:
             return Response(
                 orjson.dumps(
                     {

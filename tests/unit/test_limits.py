@@ -53,7 +53,7 @@ def test_form_limiter_window() -> None:
 async def test_overload_waits_briefly_then_is_shed_with_503() -> None:
     release = asyncio.Event()
 
-    async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
+    async def slow_app(_scope: Scope, _receive: Receive, send: Send) -> None:
         await release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
