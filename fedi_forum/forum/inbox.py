@@ -38,7 +38,7 @@ from fedi_forum.models import (
     utcnow,
 )
 from fedi_forum.store import Outgoing, Store
-from fedi_forum.store.activity import FollowUpBuilder
+from fedi_forum.store.primitives import FollowUpBuilder
 
 log = logging.getLogger(__name__)
 

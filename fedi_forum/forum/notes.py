@@ -20,7 +20,7 @@ from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.models import NewNote, RemoteActor, utcnow
 from fedi_forum.store import Outgoing
-from fedi_forum.store.activity import FollowUpBuilder
+from fedi_forum.store.primitives import FollowUpBuilder
 
 log = logging.getLogger(__name__)
 

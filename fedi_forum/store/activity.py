@@ -10,197 +10,35 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-import orjson
-
-from fedi_forum.activitypub import vocab
-from fedi_forum.errors import NotFound
 from fedi_forum.models import NewNote, RemoteActor, is_newer_edit
 from fedi_forum.store.db import Database
-from fedi_forum.store.delivery import mark_alive
-
-_ACTOR_COLS = (
-    "id, host, type, preferred_username, name, url, icon_url, inbox, shared_inbox, key_id, "
-    "public_key_pem, fetched_at, raw"
+from fedi_forum.store.primitives import (
+    ACTOR_COLS,
+    AnnounceBuilder,
+    FollowUpBuilder,
+    Outgoing,
+    actor_from_row,
+    add_to_outbox,
+    append_note,
+    bump_revision,
+    enqueue,
+    enqueue_followers,
+    mark_seen,
+    queue_follow_up,
+    remember_tombstone,
+    tombstone_note,
+    upsert_actor,
+    upsert_follower,
 )
-
-
-def _actor(row: Any) -> RemoteActor:
-    return RemoteActor(*row)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Outgoing:
-    """An activity of ours to queue: its id, JSON, the local actor that signs it, and
-    optionally the FEP-1b12 form sent instead to group servers (Lemmy, PieFed, …)."""
-
-    activity_id: str
-    payload: str
-    signer: str
-    group_payload: str | None = None
-    # A host that must not get it: an author's own Update/Delete is never relayed back
-    # to the author's server (it has it; a server hung on its own Delete stalled a lane).
-    skip_host: str | None = None
-    # The object it is about: deliveries to one inbox keep their order per subject
-    # (docs/delivery.md). Read from the payload unless given.
-    subject: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.subject:
-            doc = orjson.loads(self.payload or self.group_payload or "{}")
-            object.__setattr__(self, "subject", vocab.subject_of(doc) or self.activity_id)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReplyResult:
     status: str  # "accepted" | "held" | "closed" | "unknown"
     seqs: tuple[int, ...] = ()
-
-
-# Builds the group's Announce of a note once its seq is known (inside the transaction).
-AnnounceBuilder = Callable[[int], Outgoing]
-# Builds what followers get when a shared note changes: (discussion slug, seq, the id of
-# the group's Announce of it, the note's id) → the activity to queue.
-FollowUpBuilder = Callable[[str, int, str, str], Outgoing]
-
-
-def _follow_up(
-    conn: sqlite3.Connection, note_id: int, build: FollowUpBuilder | None, now: str
-) -> None:
-    """If the group shared this note, tell the same followers it changed."""
-    if build is None:
-        return
-    row = conn.execute(
-        "SELECT d.id, d.slug, n.seq, o.activity_id, n.ap_id FROM notes n "
-        "JOIN discussions d ON d.id = n.discussion_id "
-        "JOIN outbox o ON o.discussion_id = d.id AND o.object_id = n.ap_id "
-        "AND o.type = 'Announce' WHERE n.id = ?",
-        (note_id,),
-    ).fetchone()
-    if row is not None:
-        _enqueue_followers(conn, row[0], build(row[1], row[2], row[3], row[4]), now)
-
-
-def _mark_seen(conn: sqlite3.Connection, actor_id: str, activity_id: str, now: str) -> bool:
-    """True the first time ``actor_id`` sends ``activity_id`` (the dedupe of FEDERATION.md
-    "Identity and origin"). Keyed by the verified signer too, so no actor can mark
-    another's activity as seen before it arrives.
-
-    A request signed by one of a server's actors proves that server alive, so it ends
-    its "unavailable" mark; the activity's id proves nothing (anyone can write any id)."""
-    mark_alive(conn, urlsplit(actor_id).netloc.lower())
-    cur = conn.execute(
-        "INSERT INTO activities_seen (actor_id, activity_id, received_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (actor_id, activity_id) DO NOTHING",
-        (actor_id, activity_id, now),
-    )
-    return cur.rowcount == 1
-
-
-def _enqueue(conn: sqlite3.Connection, out: Outgoing, inbox: str, now: str) -> None:
-    conn.execute(
-        "INSERT INTO deliveries (activity_id, inbox, host, subject, payload, group_payload, "
-        "signer, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (activity_id, inbox) DO NOTHING",
-        (
-            out.activity_id,
-            inbox,
-            urlsplit(inbox).netloc.lower(),
-            out.subject,
-            out.payload,
-            out.group_payload,
-            out.signer,
-            now,
-            now,
-        ),
-    )
-
-
-def _enqueue_followers(
-    conn: sqlite3.Connection,
-    discussion_id: int,
-    out: Outgoing,
-    now: str,
-    extra_inboxes: Sequence[str] = (),
-) -> int:
-    """One delivery per shared inbox (personal inbox where none is known)."""
-    rows = conn.execute(
-        "SELECT DISTINCT coalesce(shared_inbox, inbox) FROM follows WHERE discussion_id = ?",
-        (discussion_id,),
-    ).fetchall()
-    inboxes = {r[0] for r in rows} | set(extra_inboxes)
-    if out.skip_host is not None:
-        inboxes = {i for i in inboxes if urlsplit(i).netloc.lower() != out.skip_host}
-    for inbox in sorted(inboxes):
-        _enqueue(conn, out, inbox, now)
-    return len(inboxes)
-
-
-def _upsert_actor(conn: sqlite3.Connection, actor: RemoteActor) -> None:
-    conn.execute(
-        f"INSERT INTO actors ({_ACTOR_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET host = excluded.host, type = excluded.type, "
-        "preferred_username = excluded.preferred_username, name = excluded.name, "
-        "url = excluded.url, icon_url = excluded.icon_url, inbox = excluded.inbox, "
-        "shared_inbox = excluded.shared_inbox, key_id = excluded.key_id, "
-        "public_key_pem = excluded.public_key_pem, fetched_at = excluded.fetched_at, "
-        "raw = excluded.raw, state = 'active'",
-        dataclasses.astuple(actor),
-    )
-
-
-def _append_note(
-    conn: sqlite3.Connection, discussion_id: int, note: NewNote, state: str = "visible"
-) -> int | None:
-    """The next seq for ``note`` (None if its id is known or tombstoned). A held note
-    (pre-moderation) takes its place now but is not counted until approved."""
-    if conn.execute(
-        "SELECT 1 FROM notes WHERE ap_id = ? UNION ALL SELECT 1 FROM tombstones WHERE ap_id = ?",
-        (note.ap_id, note.ap_id),
-    ).fetchone():
-        return None
-    row = conn.execute(
-        "UPDATE discussions SET last_seq = last_seq + 1, reply_count = reply_count + ?, "
-        "revision = revision + 1, last_activity_at = ? WHERE id = ? RETURNING last_seq",
-        (int(state == "visible"), note.accepted_at, discussion_id),
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"no discussion {discussion_id}")
-    seq = int(row[0])
-    conn.execute(
-        "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, in_reply_to, "
-        "in_reply_to_seq, content, summary, sensitive, lang, url, visibility, published, "
-        "updated, accepted_at, raw, state, is_local, official) VALUES (?, ?, ?, ?, ?, ?, "
-        "(SELECT seq FROM notes WHERE ap_id = ? AND discussion_id = ?), "
-        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            discussion_id,
-            seq,
-            note.ap_id,
-            note.activity_id,
-            note.author_id,
-            note.in_reply_to,
-            note.in_reply_to,
-            discussion_id,
-            note.content,
-            note.summary,
-            int(note.sensitive),
-            note.lang,
-            note.url,
-            note.visibility,
-            note.published,
-            note.updated,
-            note.accepted_at,
-            note.raw,
-            state,
-            int(note.is_local),
-            int(note.official),
-        ),
-    )
-    return seq
 
 
 class ActivityStore:
@@ -211,14 +49,14 @@ class ActivityStore:
     # -- reads ---------------------------------------------------------------------------
 
     async def actor(self, actor_id: str) -> RemoteActor | None:
-        row = await self.db.fetch_one(f"SELECT {_ACTOR_COLS} FROM actors WHERE id = ?", (actor_id,))
-        return None if row is None else _actor(row)
+        row = await self.db.fetch_one(f"SELECT {ACTOR_COLS} FROM actors WHERE id = ?", (actor_id,))
+        return None if row is None else actor_from_row(row)
 
     async def actor_by_key_id(self, key_id: str) -> RemoteActor | None:
         row = await self.db.fetch_one(
-            f"SELECT {_ACTOR_COLS} FROM actors WHERE key_id = ? AND state = 'active'", (key_id,)
+            f"SELECT {ACTOR_COLS} FROM actors WHERE key_id = ? AND state = 'active'", (key_id,)
         )
-        return None if row is None else _actor(row)
+        return None if row is None else actor_from_row(row)
 
     async def note_location(self, ap_id: str) -> tuple[str, int] | None:
         """(discussion slug, seq) of a note we hold, by its ActivityPub id."""
@@ -301,27 +139,21 @@ class ActivityStore:
         """Store the follower (when ``accepted``) and queue the Accept (or Reject) to it."""
 
         def write(conn: sqlite3.Connection) -> bool:
-            if not _mark_seen(conn, follower.id, activity_id, now):
+            if not mark_seen(conn, follower.id, activity_id, now):
                 return False
-            _upsert_actor(conn, follower)
-            if accepted:
-                conn.execute(
-                    "INSERT INTO follows (discussion_id, actor_id, follow_activity_id, inbox, "
-                    "shared_inbox, created_at) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (discussion_id, actor_id) DO UPDATE SET "
-                    "follow_activity_id = excluded.follow_activity_id, "
-                    "inbox = excluded.inbox, shared_inbox = excluded.shared_inbox",
-                    (
-                        discussion_id,
-                        follower.id,
-                        activity_id,
-                        follower.inbox,
-                        follower.shared_inbox,
-                        now,
-                    ),
-                )
+            upsert_actor(conn, follower)
             assert follower.inbox is not None
-            _enqueue(conn, reply, follower.inbox, now)
+            if accepted:
+                upsert_follower(
+                    conn,
+                    discussion_id,
+                    actor_id=follower.id,
+                    follow_activity_id=activity_id,
+                    inbox=follower.inbox,
+                    shared_inbox=follower.shared_inbox,
+                    now=now,
+                )
+            enqueue(conn, reply, follower.inbox, now)
             return True
 
         return await self.db.write(write)
@@ -338,7 +170,7 @@ class ActivityStore:
         """Undo{Follow} / Block: by the Follow's id, or by (discussion, actor)."""
 
         def write(conn: sqlite3.Connection) -> int:
-            if not _mark_seen(conn, actor_id, activity_id, now):
+            if not mark_seen(conn, actor_id, activity_id, now):
                 return 0
             cur = conn.execute(
                 "DELETE FROM follows WHERE actor_id = ? AND "
@@ -378,27 +210,31 @@ class ActivityStore:
                 return ReplyResult("closed")
             discussion_id, announces = row[0], bool(row[2])
             held = bool(row[3]) and not as_staff
-            if not _mark_seen(conn, actor_id, activity_id, now):
+            if not mark_seen(conn, actor_id, activity_id, now):
                 return ReplyResult("accepted")
             for author in authors:
-                _upsert_actor(conn, author)
+                upsert_actor(conn, author)
             seqs = []
             seq = None
             for note in notes:
-                seq = _append_note(conn, discussion_id, note, "held" if held else "visible")
+                seq = append_note(conn, discussion_id, note, "held" if held else "visible")
                 if seq is not None:
                     seqs.append(seq)
             if held:  # nothing is shared until a moderator approves (then: announce)
                 return ReplyResult("held", tuple(seqs))
             if seq is not None and announces:
                 out = announce(seq)
-                conn.execute(
-                    "INSERT INTO outbox (discussion_id, activity_id, type, object_id, "
-                    "published, payload) VALUES (?, ?, 'Announce', ?, ?, ?)",
-                    (discussion_id, out.activity_id, notes[-1].ap_id, now, out.payload),
+                add_to_outbox(
+                    conn,
+                    discussion_id,
+                    activity_id=out.activity_id,
+                    type_="Announce",
+                    object_id=notes[-1].ap_id,
+                    published=now,
+                    payload=out.payload,
                 )
                 extra = [announce_to_author] if announce_to_author else []
-                _enqueue_followers(conn, discussion_id, out, now, extra)
+                enqueue_followers(conn, discussion_id, out, now, extra)
             return ReplyResult("accepted", tuple(seqs))
 
         return await self.db.write(write)
@@ -421,7 +257,7 @@ class ActivityStore:
         have (Mastodon's rule); the previous version is kept in note_revisions."""
 
         def write(conn: sqlite3.Connection) -> bool:
-            if not _mark_seen(conn, author_id, activity_id, now):
+            if not mark_seen(conn, author_id, activity_id, now):
                 return False
             row = conn.execute(
                 "SELECT id, discussion_id, content, summary, updated, raw, published "
@@ -440,8 +276,8 @@ class ActivityStore:
                 "WHERE id = ?",
                 (content, summary, int(sensitive), updated, raw, row[0]),
             )
-            conn.execute("UPDATE discussions SET revision = revision + 1 WHERE id = ?", (row[1],))
-            _follow_up(conn, row[0], follow_up, now)
+            bump_revision(conn, row[1])
+            queue_follow_up(conn, row[0], follow_up, now)
             return True
 
         return await self.db.write(write)
@@ -466,28 +302,16 @@ class ActivityStore:
             ).fetchone()
             if existing is not None and existing[2] != author_id:
                 return "not-author"
-            if not _mark_seen(conn, author_id, activity_id, now):
+            if not mark_seen(conn, author_id, activity_id, now):
                 return "duplicate"
-            conn.execute(
-                "INSERT INTO tombstones (ap_id, actor_id, deleted_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (ap_id) DO NOTHING",
-                (ap_id, author_id, now),
-            )
+            remember_tombstone(conn, ap_id, author_id, now)
             if existing is None:
                 return "remembered"
             if existing[3] == "deleted":
                 return "duplicate"
-            conn.execute(
-                "UPDATE notes SET state = 'deleted', content = '', summary = NULL, raw = NULL, "
-                "updated = ? WHERE id = ?",
-                (now, existing[0]),
-            )
-            conn.execute(
-                "UPDATE discussions SET revision = revision + 1, "
-                "reply_count = max(reply_count - 1, 0) WHERE id = ?",
-                (existing[1],),
-            )
-            _follow_up(conn, existing[0], follow_up, now)
+            tombstone_note(conn, existing[0], now)
+            bump_revision(conn, existing[1], replies=-1)
+            queue_follow_up(conn, existing[0], follow_up, now)
             return "deleted"
 
         return await self.db.write(write)
@@ -497,7 +321,7 @@ class ActivityStore:
         tombstones (keeping their places), their cached profile is marked gone."""
 
         def write(conn: sqlite3.Connection) -> None:
-            if not _mark_seen(conn, actor_id, activity_id, now):
+            if not mark_seen(conn, actor_id, activity_id, now):
                 return
             conn.execute("DELETE FROM follows WHERE actor_id = ?", (actor_id,))
             rows = conn.execute(
@@ -507,15 +331,8 @@ class ActivityStore:
                 (now, actor_id),
             ).fetchall()
             for discussion_id, ap_id in rows:
-                conn.execute(
-                    "INSERT INTO tombstones VALUES (?, ?, ?) ON CONFLICT (ap_id) DO NOTHING",
-                    (ap_id, actor_id, now),
-                )
-                conn.execute(
-                    "UPDATE discussions SET revision = revision + 1, "
-                    "reply_count = max(reply_count - 1, 0) WHERE id = ?",
-                    (discussion_id,),
-                )
+                remember_tombstone(conn, ap_id, actor_id, now)
+                bump_revision(conn, discussion_id, replies=-1)
             conn.execute("UPDATE actors SET state = 'gone' WHERE id = ?", (actor_id,))
             # in discussions we follow elsewhere: their notes go, a deleted group ends
             conn.execute(
@@ -542,7 +359,7 @@ class ActivityStore:
     ) -> bool:
         def write(conn: sqlite3.Connection) -> bool:
             note = conn.execute("SELECT id FROM notes WHERE ap_id = ?", (note_ap_id,)).fetchone()
-            if note is None or not _mark_seen(conn, actor_id, activity_id, now):
+            if note is None or not mark_seen(conn, actor_id, activity_id, now):
                 return False
             cur = conn.execute(
                 "INSERT INTO reactions (note_id, actor_id, kind, content, activity_id, "
@@ -568,7 +385,7 @@ class ActivityStore:
         "follow", "reaction", "nothing" or "duplicate"."""
 
         def write(conn: sqlite3.Connection) -> str:
-            if not _mark_seen(conn, actor_id, activity_id, now):
+            if not mark_seen(conn, actor_id, activity_id, now):
                 return "duplicate"
             follows = conn.execute(
                 "DELETE FROM follows WHERE actor_id = ? AND "
@@ -596,7 +413,7 @@ class ActivityStore:
         now: str,
     ) -> bool:
         def write(conn: sqlite3.Connection) -> bool:
-            if not _mark_seen(conn, reporter, activity_id, now):
+            if not mark_seen(conn, reporter, activity_id, now):
                 return False
             conn.execute(
                 "INSERT INTO reports (source, activity_id, reporter, discussion_id, note_ids, "
@@ -613,7 +430,7 @@ class ActivityStore:
         those discussions get a new revision (it keys the page caches)."""
 
         def write(conn: sqlite3.Connection) -> None:
-            _upsert_actor(conn, actor)
+            upsert_actor(conn, actor)
             conn.execute(
                 "UPDATE discussions SET revision = revision + 1 WHERE id IN "
                 "(SELECT DISTINCT discussion_id FROM notes WHERE author_id = ?)",

@@ -411,12 +411,3 @@ def _record_health(
         "WHERE host = ? AND failing_since < ?",
         (now, host, unavailable_after),
     )
-
-
-def mark_alive(conn: sqlite3.Connection, host: str) -> None:
-    """A server we marked unavailable sent us something: try it again."""
-    conn.execute(
-        "UPDATE instances SET unavailable_since = NULL, failing_since = NULL, failures = 0 "
-        "WHERE host = ? AND unavailable_since IS NOT NULL",
-        (host,),
-    )

@@ -12,14 +12,18 @@ from typing import Any
 import orjson
 
 from fedi_forum.models import NOTE_TRANSITIONS, NoteState
-from fedi_forum.store.activity import (
+from fedi_forum.store.db import Database
+from fedi_forum.store.primitives import (
     FollowUpBuilder,
     Outgoing,
-    _enqueue,
-    _enqueue_followers,
-    _follow_up,
+    add_to_outbox,
+    bump_revision,
+    enqueue,
+    enqueue_followers,
+    queue_follow_up,
+    remember_tombstone,
+    tombstone_note,
 )
-from fedi_forum.store.db import Database
 
 # action → (the state it leads to, the states it applies to); the moves themselves must
 # be in NOTE_TRANSITIONS (deleted is final).
@@ -91,17 +95,9 @@ class ModerationStore:
             if state not in sources or wanted not in NOTE_TRANSITIONS[NoteState(state)]:
                 return "unchanged"
             if action == "delete":
-                conn.execute(
-                    "UPDATE notes SET state = 'deleted', content = '', summary = NULL, "
-                    "raw = NULL, updated = ? WHERE id = ?",
-                    (now, note_id),
-                )
-                conn.execute(
-                    "INSERT INTO tombstones (ap_id, actor_id, deleted_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (ap_id) DO NOTHING",
-                    (ap_id, author_id, now),
-                )
-                _follow_up(conn, note_id, follow_up, now)
+                tombstone_note(conn, note_id, now)
+                remember_tombstone(conn, ap_id, author_id, now)
+                queue_follow_up(conn, note_id, follow_up, now)
             else:
                 conn.execute("UPDATE notes SET state = ? WHERE id = ?", (wanted.value, note_id))
             if action == "approve" and announce is not None:
@@ -114,21 +110,20 @@ class ModerationStore:
                 ).fetchone()
                 if shares:
                     out = announce(seq, ap_id, author[0] if author else None)
-                    conn.execute(
-                        "INSERT INTO outbox (discussion_id, activity_id, type, object_id, "
-                        "published, payload) VALUES (?, ?, 'Announce', ?, ?, ?) "
-                        "ON CONFLICT (activity_id) DO NOTHING",
-                        (discussion_id, out.activity_id, ap_id, now, out.payload),
+                    add_to_outbox(
+                        conn,
+                        discussion_id,
+                        activity_id=out.activity_id,
+                        type_="Announce",
+                        object_id=ap_id,
+                        published=now,
+                        payload=out.payload,
                     )
-                    _enqueue_followers(
+                    enqueue_followers(
                         conn, discussion_id, out, now, [author[0]] if author and author[0] else []
                     )
             delta = 1 if wanted == "visible" else (-1 if state == "visible" else 0)
-            conn.execute(
-                "UPDATE discussions SET revision = revision + 1, "
-                "reply_count = max(reply_count + ?, 0) WHERE id = ?",
-                (delta, discussion_id),
-            )
+            bump_revision(conn, discussion_id, replies=delta)
             conn.execute(
                 "INSERT INTO modlog (action, discussion_id, note_seq, target, reason, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -159,11 +154,7 @@ class ModerationStore:
                 patterns,
             ).fetchall()
             for (discussion_id,) in hidden:
-                conn.execute(
-                    "UPDATE discussions SET revision = revision + 1, "
-                    "reply_count = max(reply_count - 1, 0) WHERE id = ?",
-                    (discussion_id,),
-                )
+                bump_revision(conn, discussion_id, replies=-1)
             conn.execute(
                 "UPDATE deliveries SET state = 'dead', last_error = 'blocked' "
                 f"WHERE state = 'pending' AND ({match.format(col='inbox')})",
@@ -288,7 +279,7 @@ class AdminViewStore:
 
         def write(conn: sqlite3.Connection) -> None:
             for inbox in inboxes:
-                _enqueue(conn, out, inbox, now)
+                enqueue(conn, out, inbox, now)
 
         await self.db.write(write)
 

@@ -20,8 +20,8 @@ from fedi_forum.models import (
     is_newer_edit,
     states_leading_to,
 )
-from fedi_forum.store.activity import Outgoing, _enqueue, _upsert_actor
 from fedi_forum.store.db import Database
+from fedi_forum.store.primitives import Outgoing, enqueue, upsert_actor
 from fedi_forum.store.rows import note_from_row
 
 # The group's name, summary (text only when it is a string) and inbox come from its
@@ -139,7 +139,7 @@ class RemoteStore:
         """Record the group (pending) and queue our Follow, in one transaction."""
 
         def write(conn: sqlite3.Connection) -> RemoteGroup:
-            _upsert_actor(conn, group)
+            upsert_actor(conn, group)
             conn.execute(
                 "INSERT INTO remote_groups (actor_id, handle, follow_activity_id, state, "
                 "created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?) "
@@ -148,7 +148,7 @@ class RemoteStore:
                 "updated_at = excluded.updated_at",
                 (group.id, handle.lower(), follow.activity_id, now, now),
             )
-            _enqueue(conn, follow, inbox, now)
+            enqueue(conn, follow, inbox, now)
             found = _group_by(conn, "g.actor_id", group.id)
             assert found is not None
             return found
@@ -164,7 +164,7 @@ class RemoteStore:
                 (now, group_id),
             )
             if inbox is not None:
-                _enqueue(conn, undo, inbox, now)
+                enqueue(conn, undo, inbox, now)
 
         await self.db.write(write)
 
@@ -288,7 +288,7 @@ class RemoteStore:
 
         def write(conn: sqlite3.Connection) -> int:
             for author in authors:
-                _upsert_actor(conn, author)
+                upsert_actor(conn, author)
             added = 0
             for note in notes:
                 cur = conn.execute(

@@ -24,16 +24,19 @@ from fedi_forum.models import (
     RemoteActor,
     states_leading_to,
 )
-from fedi_forum.store.activity import (
-    ActivityStore,
-    Outgoing,
-    _append_note,
-    _enqueue_followers,
-    _upsert_actor,
-)
+from fedi_forum.store.activity import ActivityStore
 from fedi_forum.store.db import Database
 from fedi_forum.store.delivery import DeliveryStore
 from fedi_forum.store.moderation import AdminViewStore, ModerationStore
+from fedi_forum.store.primitives import (
+    Outgoing,
+    add_to_outbox,
+    append_note,
+    bump_revision,
+    enqueue_followers,
+    upsert_actor,
+    upsert_follower,
+)
 from fedi_forum.store.remote import RemoteStore
 from fedi_forum.store.rows import RowLike, note_from_row
 from fedi_forum.store.staff import StaffStore
@@ -158,6 +161,7 @@ class Store(
                     f"slug {new.slug!r} taken", public_message="that name is already taken"
                 ) from exc
             discussion_id = cur.lastrowid
+            assert discussion_id is not None  # an INSERT that succeeded has a row id
             conn.execute(
                 "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, "
                 "is_local, content, lang, url, visibility, published, accepted_at, raw) "
@@ -175,16 +179,14 @@ class Store(
                     new.opening_raw,
                 ),
             )
-            conn.execute(
-                "INSERT INTO outbox (discussion_id, activity_id, type, object_id, published, "
-                "payload) VALUES (?, ?, 'Create', ?, ?, ?)",
-                (
-                    discussion_id,
-                    new.create_activity_id,
-                    new.opening_ap_id,
-                    new.now,
-                    new.create_payload,
-                ),
+            add_to_outbox(
+                conn,
+                discussion_id,
+                activity_id=new.create_activity_id,
+                type_="Create",
+                object_id=new.opening_ap_id,
+                published=new.now,
+                payload=new.create_payload,
             )
             row = conn.execute(
                 f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE id = ?", (discussion_id,)
@@ -211,7 +213,7 @@ class Store(
                 (state.value, now, slug, *allowed),
             ).fetchone()
             if changed is not None and farewell is not None:
-                _enqueue_followers(conn, changed[0], farewell, now)
+                enqueue_followers(conn, changed[0], farewell, now)
                 conn.execute("DELETE FROM follows WHERE discussion_id = ?", (changed[0],))
             row = conn.execute(
                 f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE slug = ?", (slug,)
@@ -259,7 +261,7 @@ class Store(
                 (title, summary, now, discussion_id),
             )
             for out in outgoing:
-                _enqueue_followers(conn, discussion_id, out, now)
+                enqueue_followers(conn, discussion_id, out, now)
             found = conn.execute(
                 f"SELECT {_DISCUSSION_COLS} FROM discussions d WHERE id = ?", (discussion_id,)
             ).fetchone()
@@ -327,7 +329,7 @@ class Store(
         """
 
         def write(conn: sqlite3.Connection) -> int | None:
-            return _append_note(conn, discussion_id, note)
+            return append_note(conn, discussion_id, note)
 
         return await self.db.write(write)
 
@@ -342,15 +344,16 @@ class Store(
         published: str,
     ) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO outbox (discussion_id, activity_id, type, object_id, published, "
-                "payload) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id) DO NOTHING",
-                (discussion_id, activity_id, type_, object_id, published, payload),
+            add_to_outbox(
+                conn,
+                discussion_id,
+                activity_id=activity_id,
+                type_=type_,
+                object_id=object_id,
+                published=published,
+                payload=payload,
             )
-            # cached outbox pages are keyed by the revision
-            conn.execute(
-                "UPDATE discussions SET revision = revision + 1 WHERE id = ?", (discussion_id,)
-            )
+            bump_revision(conn, discussion_id)  # cached outbox pages are keyed by it
 
         await self.db.write(write)
 
@@ -371,13 +374,14 @@ class Store(
                 "SELECT 1 FROM follows WHERE discussion_id = ? AND actor_id = ?",
                 (discussion_id, actor_id),
             ).fetchone()
-            conn.execute(
-                "INSERT INTO follows (discussion_id, actor_id, follow_activity_id, inbox, "
-                "shared_inbox, created_at) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (discussion_id, actor_id) DO UPDATE SET "
-                "follow_activity_id = excluded.follow_activity_id, inbox = excluded.inbox, "
-                "shared_inbox = excluded.shared_inbox",
-                (discussion_id, actor_id, follow_activity_id, inbox, shared_inbox, now),
+            upsert_follower(
+                conn,
+                discussion_id,
+                actor_id=actor_id,
+                follow_activity_id=follow_activity_id,
+                inbox=inbox,
+                shared_inbox=shared_inbox,
+                now=now,
             )
             return existed is None
 
@@ -385,7 +389,7 @@ class Store(
 
     async def upsert_actor(self, actor: RemoteActor) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            _upsert_actor(conn, actor)
+            upsert_actor(conn, actor)
 
         await self.db.write(write)
 
