@@ -87,7 +87,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 static=load_static(),
                 blocklist=blocklist,
                 keys=keys_resolver,
-                inbox=Inbox(settings, store, keys_resolver, client, blocklist, remote),
+                inbox=Inbox(settings, store, keys_resolver, notes, blocklist, remote),
                 remote=remote,
                 delivery=worker,
                 report_limiter=RateLimiter(limit=5, window=600),

@@ -26,7 +26,6 @@ from fedi_forum.errors import (
     NotFound,
 )
 from fedi_forum.federation.blocklist import Blocklist
-from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.keys import KeyResolver, VerifiedKey
 from fedi_forum.forum.notes import NoteFetcher, group_removal, new_note
 from fedi_forum.forum.remote import RemoteDiscussions
@@ -63,16 +62,15 @@ class Inbox:
         settings: Settings,
         store: Store,
         keys: KeyResolver,
-        client: FederationClient,
+        notes: NoteFetcher,
         blocklist: Blocklist,
         remote: RemoteDiscussions,
     ) -> None:
         self.settings = settings
         self.store = store
         self.keys = keys
-        self.client = client
         self.blocklist = blocklist
-        self.notes = NoteFetcher(client, keys, blocklist)
+        self.notes = notes
         self.remote = remote
         self.urls = Urls(settings.base_url)
         self._handlers: dict[str, Handler] = {

@@ -84,29 +84,6 @@ class ActivityStore:
         actors = [r[1] for r in rows if r[0] == "actor"]
         return domains, actors
 
-    async def deliveries_for(self, activity_id: str) -> list[tuple[str, str, str]]:
-        """(inbox, signer, payload) queued for one activity (tests, admin views)."""
-        rows = await self.db.fetch_all(
-            "SELECT inbox, signer, payload FROM deliveries WHERE activity_id = ? ORDER BY inbox",
-            (activity_id,),
-        )
-        return [(r[0], r[1], r[2]) for r in rows]
-
-    async def queued_deliveries(self) -> list[tuple[str, str, str, str]]:
-        """(activity_id, inbox, signer, payload) of every delivery ever queued, in order."""
-        rows = await self.db.fetch_all(
-            "SELECT activity_id, inbox, signer, payload FROM deliveries ORDER BY id"
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-    async def reactions_count(self, ap_id: str) -> dict[str, int]:
-        rows = await self.db.fetch_all(
-            "SELECT r.kind, count(*) FROM reactions r JOIN notes n ON n.id = r.note_id "
-            "WHERE n.ap_id = ? GROUP BY r.kind",
-            (ap_id,),
-        )
-        return {str(r[0]): int(r[1]) for r in rows}
-
     async def reports(self) -> list[dict[str, Any]]:
         rows = await self.db.fetch_all(
             "SELECT source, activity_id, reporter, discussion_id, note_ids, comment, state "
@@ -115,16 +92,6 @@ class ActivityStore:
         return [dict(r) for r in rows]
 
     # -- writes (each one transaction) ------------------------------------------------------
-
-    async def add_block(self, kind: str, value: str, reason: str, now: str) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO blocks (kind, value, reason, created_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (kind, value) DO NOTHING",
-                (kind, value, reason, now),
-            )
-
-        await self.db.write(write)
 
     async def record_follow(
         self,

@@ -191,12 +191,6 @@ class RemoteStore:
 
         return await self.db.write(write)
 
-    async def request_backfill(self, group_id: int, now: str) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            _request_backfill(conn, group_id, now)
-
-        await self.db.write(write)
-
     async def claim_backfill(self, *, now: str, lease_until: str, owner: str) -> int | None:
         """Lease the oldest due backfill job of a group still accepted; its group id."""
 
@@ -265,20 +259,6 @@ class RemoteStore:
             )
 
         await self.db.write(write)
-
-    async def end_remote_group(self, group_actor: str, now: str) -> bool:
-        """The group itself is gone (it sent Delete of itself)."""
-
-        def write(conn: sqlite3.Connection) -> bool:
-            before = states_leading_to(REMOTE_FOLLOW_TRANSITIONS, RemoteGroupState.ENDED)
-            cur = conn.execute(
-                "UPDATE remote_groups SET state = 'ended', updated_at = ? WHERE actor_id = ? "
-                f"AND state IN ({','.join('?' * len(before))})",
-                (now, group_actor, *before),
-            )
-            return cur.rowcount == 1
-
-        return await self.db.write(write)
 
     async def add_remote_notes(
         self, group_id: int, notes: Sequence[NewNote], authors: Sequence[RemoteActor], now: str

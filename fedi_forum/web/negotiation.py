@@ -64,10 +64,6 @@ def preferred_language(accept_language: str | None, default: str) -> str:
     return best
 
 
-def json_bytes(doc: Any) -> bytes:
-    return orjson.dumps(doc)
-
-
 def activity_response(
     doc: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from fedi_forum.models import DiscussionState
 from tests.conftest import AS2, Live
+from tests.support.db import add_block, deliveries_for, queued_deliveries, reactions_count
 from tests.support.remote import PUBLIC, RemoteServer, pooled_key
 
 BROWSER = {"Accept": "text/html"}
@@ -34,7 +35,7 @@ async def test_reply_appears_everywhere_in_order(live: Live, remote: RemoteServe
     assert r.status_code == 202, r.text
     followers = (await live.client.get("/d/park/followers?page=true")).json()
     assert followers["orderedItems"] == [alice.id]
-    _accept_id, accept_inbox, accept_signer, accept = (await live.store.queued_deliveries())[0]
+    _accept_id, accept_inbox, accept_signer, accept = (await queued_deliveries(live.store))[0]
     assert accept_inbox == f"{remote.base_url}/users/alice/inbox"
     assert accept_signer == group
     accept_doc = orjson.loads(accept)
@@ -65,7 +66,7 @@ async def test_reply_appears_everywhere_in_order(live: Live, remote: RemoteServe
     feed = feedparser.parse((await live.client.get("/d/park/feed.atom")).content)
     assert [e.id for e in feed.entries[:2]] == [second["id"], first["id"]]
     # and the Announce is queued once per shared inbox (alice's server), not per follower
-    queued = await live.store.deliveries_for(announces[0]["id"])
+    queued = await deliveries_for(live.store, announces[0]["id"])
     assert [inbox for inbox, _, _ in queued] == [f"{remote.base_url}/inbox"]
 
 
@@ -290,7 +291,7 @@ async def test_closed_and_locked_discussions(live: Live, remote: RemoteServer) -
     follow = alice.activity("Follow", group)
     assert (await alice.post(live.client, f"{group}/inbox", follow)).status_code == 202
     assert (await live.client.get("/d/park/followers")).json()["totalItems"] == 0
-    ((_, _, _, payload),) = await live.store.queued_deliveries()
+    ((_, _, _, payload),) = await queued_deliveries(live.store)
     assert orjson.loads(payload)["type"] == "Reject"
 
 
@@ -386,9 +387,9 @@ async def test_reactions_reports_blocks_and_profile_updates(
     react = alice.activity("EmojiReact", opening, content="👍")
     for activity in (like, boost, react):
         assert (await alice.post(live.client, f"{group}/inbox", activity)).status_code == 202
-    assert await live.store.reactions_count(opening) == {"Like": 1, "Announce": 1, "EmojiReact": 1}
+    assert await reactions_count(live.store, opening) == {"Like": 1, "Announce": 1, "EmojiReact": 1}
     await alice.post(live.client, f"{group}/inbox", alice.activity("Undo", like))
-    assert (await live.store.reactions_count(opening)).get("Like") is None
+    assert (await reactions_count(live.store, opening)).get("Like") is None
     # Mastodon reports come from the instance actor with [account, statuses]
     instance = remote.actor("instance", type_="Application", key_index=1)
     flag = instance.activity("Flag", [alice.id, opening], content="spam")
@@ -496,7 +497,7 @@ async def test_blocked_domains_are_refused_before_any_fetch(
 ) -> None:
     group = await _discussion(live)
     alice = remote.actor("alice")
-    await live.store.add_block("domain", "127.0.0.1", "test", "2026-11-28T00:00:00Z")
+    await add_block(live.store, "domain", "127.0.0.1", "test", "2026-11-28T00:00:00Z")
     await live.services.blocklist.reload()
     r = await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
     assert r.status_code == 403

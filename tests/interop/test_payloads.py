@@ -16,6 +16,7 @@ import pytest
 
 from fedi_forum.models import NoteState
 from tests.conftest import Live
+from tests.support.db import queued_deliveries, reactions_count
 from tests.support.remote import RemoteServer
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -216,7 +217,7 @@ async def test_payload(live: Live, remote: RemoteServer, case: Case) -> None:
             assert note.state is NoteState.DELETED
     elif case.expect == "following":
         assert (await live.client.get("/d/gemeente/followers")).json()["totalItems"] == 1
-        ((_, _inbox, _, payload),) = await live.store.queued_deliveries()
+        ((_, _inbox, _, payload),) = await queued_deliveries(live.store)
         assert orjson.loads(payload)["object"]["id"] == load(case, case.file, remote, group)["id"]
     elif case.expect == "unfollowed":
         assert (await live.client.get("/d/gemeente/followers")).json()["totalItems"] == 0
@@ -225,7 +226,7 @@ async def test_payload(live: Live, remote: RemoteServer, case: Case) -> None:
         assert f"{group}/m/0" in report["note_ids"]
         assert report["reporter"] == actor.id
     elif case.expect == "reaction":
-        counts = await live.store.reactions_count(f"{group}/m/0")
+        counts = await reactions_count(live.store, f"{group}/m/0")
         assert sum(counts.values()) == 1
     else:  # pragma: no cover
         raise AssertionError(case.expect)
