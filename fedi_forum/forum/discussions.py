@@ -13,6 +13,7 @@ from fedi_forum.activitypub import content, keys, vocab
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
+from fedi_forum.forum.notes import group_announce
 from fedi_forum.models import (
     RESERVED_SLUGS,
     SLUG_RE,
@@ -284,24 +285,10 @@ class Discussions:
         )
         staff_id = self.urls.staff(username)
         create = vocab.create(f"{note_id}/activity", staff_id, note)
-        group = self.urls.group(slug)
 
         def announce(seq: int) -> Outgoing:
-            activity_id = self.urls.announce(slug, seq)
-            followers = self.urls.followers(slug)
-            plain = vocab.announce(
-                activity_id,
-                group_id=group,
-                followers=followers,
-                object_id=note_id,
-                author=None,
-                published=now,
-            )
-            wrapped = vocab.announce_activity(
-                activity_id, group_id=group, followers=followers, activity=create, published=now
-            )
-            return Outgoing(
-                activity_id, orjson.dumps(plain).decode(), group, orjson.dumps(wrapped).decode()
+            return group_announce(
+                self.urls, slug, seq, note_id=note_id, author=None, published=now, create=create
             )
 
         result = await self.store.accept_reply(

@@ -27,7 +27,7 @@ from fedi_forum.errors import (
 )
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.keys import KeyResolver, VerifiedKey
-from fedi_forum.forum.notes import NoteFetcher, group_removal, new_note
+from fedi_forum.forum.notes import NoteFetcher, group_announce, group_removal, new_note
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.models import (
     Discussion,
@@ -246,35 +246,21 @@ class Inbox:
                 parent_author = await self.notes.try_actor(parent.attributed_to)
                 if parent_author is not None:
                     authors.append(parent_author)
-        group = self.urls.group(target)
 
         # Group servers get the Create verbatim (FEP-1b12) when it embedded the note; a
         # note fetched by id goes out as a plain Announce of its id.
         verbatim = activity.raw if doc is activity.object_doc else None
 
         def announce(seq: int) -> Outgoing:
-            activity_id = self.urls.announce(target, seq)
-            followers = self.urls.followers(target)
-            payload = vocab.announce(
-                activity_id,
-                group_id=group,
-                followers=followers,
-                object_id=note.id,
+            return group_announce(
+                self.urls,
+                target,
+                seq,
+                note_id=note.id,
                 author=author.id,
                 published=now,
+                create=verbatim,
             )
-            group_form = None
-            if verbatim is not None:
-                group_form = orjson.dumps(
-                    vocab.announce_activity(
-                        activity_id,
-                        group_id=group,
-                        followers=followers,
-                        activity=verbatim,
-                        published=now,
-                    )
-                ).decode()
-            return Outgoing(activity_id, orjson.dumps(payload).decode(), group, group_form)
 
         # One transaction: the discussion's state is checked, the notes get their seqs,
         # the Announce and its deliveries are queued (no read before it on this path).

@@ -29,7 +29,7 @@ from fedi_forum.config import Settings
 from fedi_forum.errors import InvalidInput, NotFound
 from fedi_forum.federation.blocklist import normalise_domain
 from fedi_forum.forum.discussions import normalise_slug
-from fedi_forum.forum.notes import group_removal
+from fedi_forum.forum.notes import group_announce, group_removal
 from fedi_forum.models import utcnow
 from fedi_forum.store import Outgoing, Store
 
@@ -76,17 +76,15 @@ class Moderation:
         Create was not kept verbatim while the reply waited)."""
 
         def build(seq: int, note_id: str, _author_inbox: str | None) -> Outgoing:
-            group = self.urls.group(slug)
-            activity_id = self.urls.announce(slug, seq)
-            payload = vocab.announce(
-                activity_id,
-                group_id=group,
-                followers=self.urls.followers(slug),
-                object_id=note_id,
+            return group_announce(
+                self.urls,
+                slug,
+                seq,
+                note_id=note_id,
                 author=None,
                 published=utcnow(),
+                create=None,
             )
-            return Outgoing(activity_id, orjson.dumps(payload).decode(), group)
 
         return build
 

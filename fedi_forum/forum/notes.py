@@ -56,6 +56,43 @@ def new_note(
     )
 
 
+def group_announce(
+    urls: Urls,
+    slug: str,
+    seq: int,
+    *,
+    note_id: str,
+    author: str | None,
+    published: str,
+    create: dict[str, Any] | None,
+) -> Outgoing:
+    """The group shares its message ``seq`` (the one builder of it): microblog servers
+    get ``Announce{object: note id}`` (Mastodon shows a boost), group servers the
+    ``Create`` inside the Announce (FEP-1b12) when we hold one to pass on verbatim, else
+    the same plain Announce. ``author`` is cc'd so their server shows the boost."""
+    group, followers = urls.group(slug), urls.followers(slug)
+    activity_id = urls.announce(slug, seq)
+    plain = vocab.announce(
+        activity_id,
+        group_id=group,
+        followers=followers,
+        object_id=note_id,
+        author=author,
+        published=published,
+    )
+    wrapped = None
+    if create is not None:
+        wrapped = vocab.announce_activity(
+            activity_id, group_id=group, followers=followers, activity=create, published=published
+        )
+    return Outgoing(
+        activity_id,
+        orjson.dumps(plain).decode(),
+        group,
+        orjson.dumps(wrapped).decode() if wrapped is not None else None,
+    )
+
+
 def group_removal(urls: Urls, label: str) -> FollowUpBuilder:
     """What the followers of a discussion get when a reply it shared leaves public view
     without a Delete of its author's to pass on (a moderator removed it, ``label``
