@@ -172,18 +172,16 @@ def create(activity_id: str, actor: str, obj: dict[str, Any]) -> dict[str, Any]:
 def ordered_collection(
     collection_id: str,
     *,
-    total: int,
-    first: str | None,
+    total: int | None,
+    first: str | dict[str, Any] | None,
     last: str | None = None,
     items: list[Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "@context": AS_NS,
-        "id": collection_id,
-        "type": "OrderedCollection",
-        "totalItems": total,
-    }
+    """``total`` None: not counted (a replies collection, whose first page is inline)."""
+    doc: dict[str, Any] = {"@context": AS_NS, "id": collection_id, "type": "OrderedCollection"}
+    if total is not None:
+        doc["totalItems"] = total
     if items is not None:
         doc["orderedItems"] = items
     if first is not None:
@@ -498,3 +496,68 @@ def subject_of(activity: dict[str, Any]) -> str:
         break
     own = activity.get("id")
     return own if isinstance(own, str) else ""
+
+
+def follow(activity_id: str, actor: str, group_id: str) -> dict[str, Any]:
+    """Our instance actor follows a group on another server."""
+    return {
+        "@context": AS_NS,
+        "id": activity_id,
+        "type": "Follow",
+        "actor": actor,
+        "object": group_id,
+        "to": [group_id],
+    }
+
+
+def undo_follow(activity_id: str, actor: str, follow_id: str, group_id: str) -> dict[str, Any]:
+    """Our instance actor stops following: the Follow is embedded, as Mastodon, Lemmy and
+    GoToSocial expect (they look it up by id and check its actor)."""
+    embedded = {"id": follow_id, "type": "Follow", "actor": actor, "object": group_id}
+    return {
+        "@context": AS_NS,
+        "id": activity_id,
+        "type": "Undo",
+        "actor": actor,
+        "object": embedded,
+        "to": [group_id],
+    }
+
+
+def delete_note(activity_id: str, *, group_id: str, followers: str, note_id: str) -> dict[str, Any]:
+    """The group's own Delete of a message it shared (a moderator removed it, or its
+    author narrowed it), sent to group servers inside an Announce (FEP-1b12)."""
+    return {
+        "id": activity_id,
+        "type": "Delete",
+        "actor": group_id,
+        "to": [PUBLIC],
+        "cc": [followers],
+        "audience": group_id,
+        "object": note_id,
+    }
+
+
+def flag(activity_id: str, actor: str, objects: list[str], comment: str | None) -> dict[str, Any]:
+    """A report forwarded to the reported authors' server, as Mastodon sends one: from
+    the instance actor (the reporter stays anonymous), naming the author and notes."""
+    doc: dict[str, Any] = {
+        "@context": AS_NS,
+        "id": activity_id,
+        "type": "Flag",
+        "actor": actor,
+        "object": objects,
+    }
+    if comment:
+        doc["content"] = comment
+    return doc
+
+
+def tombstone(object_id: str, former_type: str, deleted: str) -> dict[str, Any]:
+    return {
+        "@context": AS_NS,
+        "id": object_id,
+        "type": "Tombstone",
+        "formerType": former_type,
+        "deleted": deleted,
+    }

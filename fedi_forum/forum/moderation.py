@@ -105,15 +105,9 @@ class Moderation:
         now = utcnow()
         for n, (inbox, objects) in enumerate(sorted(by_inbox.items())):
             flag_id = self.urls.report(report_id, n)
-            flag: dict[str, object] = {
-                "@context": vocab.AS_NS,
-                "id": flag_id,
-                "type": "Flag",
-                "actor": self.urls.instance_actor,
-                "object": objects,
-            }
-            if include_comment and comment:
-                flag["content"] = comment
+            flag = vocab.flag(
+                flag_id, self.urls.instance_actor, objects, comment if include_comment else None
+            )
             await self.store.queue(
                 Outgoing(flag_id, orjson.dumps(flag).decode(), self.urls.instance_actor),
                 [inbox],

@@ -104,15 +104,7 @@ def group_removal(urls: Urls, label: str) -> FollowUpBuilder:
         group = urls.group(slug)
         followers = urls.followers(slug)
         delete_id = urls.withdrawal(slug, seq, label)
-        delete = {
-            "id": delete_id,
-            "type": "Delete",
-            "actor": group,
-            "to": [vocab.PUBLIC],
-            "cc": [followers],
-            "audience": group,
-            "object": note_id,
-        }
+        delete = vocab.delete_note(delete_id, group_id=group, followers=followers, note_id=note_id)
         group_form = vocab.announce_activity(
             f"{delete_id}/announce",
             group_id=group,

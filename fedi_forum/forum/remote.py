@@ -177,14 +177,7 @@ class RemoteDiscussions:
             )
         me = self.urls.instance_actor
         follow_id = self.urls.instance_follow(uuid.uuid4().hex)
-        follow = {
-            "@context": vocab.AS_NS,
-            "id": follow_id,
-            "type": "Follow",
-            "actor": me,
-            "object": group.id,
-            "to": [group.id],
-        }
+        follow = vocab.follow(follow_id, me, group.id)
         return await self.store.start_remote_follow(
             group=group,
             handle=f"{user.lower()}@{host}",
@@ -200,19 +193,7 @@ class RemoteDiscussions:
             raise NotFound(f"not following {handle}", public_message=f"not following {handle}")
         me = self.urls.instance_actor
         undo_id = self.urls.undo(group.follow_activity_id)
-        undo = {
-            "@context": vocab.AS_NS,
-            "id": undo_id,
-            "type": "Undo",
-            "actor": me,
-            "object": {
-                "id": group.follow_activity_id,
-                "type": "Follow",
-                "actor": me,
-                "object": group.actor_id,
-            },
-            "to": [group.actor_id],
-        }
+        undo = vocab.undo_follow(undo_id, me, group.follow_activity_id, group.actor_id)
         await self.store.end_remote_follow(
             group_id=group.id,
             inbox=group.inbox,

@@ -23,16 +23,7 @@ CONTEXT_PAGE_SIZE = 100
 
 
 def tombstone(object_id: str, former_type: str, deleted: str) -> Response:
-    return activity_response(
-        {
-            "@context": vocab.AS_NS,
-            "id": object_id,
-            "type": "Tombstone",
-            "formerType": former_type,
-            "deleted": deleted,
-        },
-        status=410,
-    )
+    return activity_response(vocab.tombstone(object_id, former_type, deleted), status=410)
 
 
 async def group_actor(request: Request, svc: Services) -> Response:
@@ -263,9 +254,7 @@ async def replies(request: Request) -> Response:
             f"{base}?page=true", part_of=base, items=items, next_page=next_page, prev_page=None
         )
         first.pop("@context")
-        return activity_response(
-            {"@context": vocab.AS_NS, "id": base, "type": "OrderedCollection", "first": first}
-        )
+        return activity_response(vocab.ordered_collection(base, total=None, first=first))
     return activity_response(
         vocab.ordered_collection_page(
             f"{base}?{request.url.query}",
