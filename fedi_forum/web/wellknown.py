@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fedi_forum import __version__
-from fedi_forum.activitypub import vocab
+from fedi_forum.activitypub import discovery
 from fedi_forum.activitypub.urls import LocalKind, Urls
 from fedi_forum.errors import Gone, InvalidInput, NotFound
 from fedi_forum.models import SLUG_RE
@@ -50,7 +50,7 @@ async def webfinger(request: Request) -> Response:
     user = _username(resource, domain, svc.urls).lower()
     if user == domain:  # the instance actor, named after the domain by convention
         actor_id = svc.urls.instance_actor
-        doc = vocab.webfinger(
+        doc = discovery.webfinger(
             f"acct:{domain}@{domain}", actor_id, f"{svc.urls.base}/about", [actor_id]
         )
         return _json(doc, JRD)
@@ -60,25 +60,25 @@ async def webfinger(request: Request) -> Response:
     if discussion is None:
         if await svc.store.staff(user) is not None:  # a staff member (Person)
             actor_id = svc.urls.staff(user)
-            doc = vocab.webfinger(f"acct:{user}@{domain}", actor_id, actor_id, [actor_id])
+            doc = discovery.webfinger(f"acct:{user}@{domain}", actor_id, actor_id, [actor_id])
             return _json(doc, JRD)
         raise NotFound(f"no discussion {user!r}")
     if discussion.is_deleted:
         raise Gone(f"discussion {user!r} deleted")
     actor_id = svc.urls.group(discussion.slug)
-    doc = vocab.webfinger(f"acct:{discussion.slug}@{domain}", actor_id, actor_id, [actor_id])
+    doc = discovery.webfinger(f"acct:{discussion.slug}@{domain}", actor_id, actor_id, [actor_id])
     return _json(doc, JRD)
 
 
 async def host_meta(request: Request) -> Response:
     svc = services(request)
     return Response(
-        vocab.host_meta(svc.settings.base_url), media_type="application/xrd+xml", headers=CORS
+        discovery.host_meta(svc.settings.base_url), media_type="application/xrd+xml", headers=CORS
     )
 
 
 async def nodeinfo_links(request: Request) -> Response:
-    return _json(vocab.nodeinfo_links(services(request).settings.base_url), "application/json")
+    return _json(discovery.nodeinfo_links(services(request).settings.base_url), "application/json")
 
 
 async def nodeinfo(request: Request) -> Response:
@@ -87,7 +87,7 @@ async def nodeinfo(request: Request) -> Response:
     if version not in ("2.0", "2.1"):
         raise NotFound(f"no nodeinfo {version!r}")
     stats = await svc.store.stats()
-    doc = vocab.nodeinfo(
+    doc = discovery.nodeinfo(
         version,
         software_version=__version__,
         name=svc.settings.instance_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedi_forum.activitypub import content, vocab
+from fedi_forum.activitypub import content, discovery, vocab
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.web.negotiation import preferred_language, preferred_representation
@@ -75,7 +75,7 @@ def test_opening_note_renders_in_mastodon_and_forums() -> None:
 
 
 def test_host_meta_escapes_and_points_to_webfinger() -> None:
-    xml = vocab.host_meta('https://x.nl"<')
+    xml = discovery.host_meta('https://x.nl"<')
     assert "template='https://x.nl\"&lt;/.well-known/webfinger?resource={uri}'" in xml
     import xml.etree.ElementTree as ET
 
