@@ -41,8 +41,9 @@ from fedi_forum.errors import (
     Overloaded,
     SignatureInvalid,
 )
+from fedi_forum.federation import dereference
 from fedi_forum.federation.blocklist import Blocklist
-from fedi_forum.federation.client import JRD_ACCEPT, FederationClient, Fetched
+from fedi_forum.federation.client import FederationClient, Fetched
 from fedi_forum.models import RemoteActor, utcnow
 from fedi_forum.store import Store
 from fedi_forum.telemetry import NOOP, Telemetry
@@ -300,16 +301,12 @@ class KeyResolver:
         return await self._actor_by_webfinger(f"acct:{user}@{host}")
 
     async def _actor_by_webfinger(self, acct: str) -> parse.ParsedActor:
-        user_host = acct.removeprefix("acct:")
-        host = user_host.rpartition("@")[2]
+        user, _, host = acct.removeprefix("acct:").rpartition("@")
         if not host:
             raise KeyFetchFailed("bad acct: keyId")
-        scheme = "http" if self.client.policy.allow_loopback else "https"
-        url = f"{scheme}://{host}/.well-known/webfinger?resource={acct}"
-        self.blocklist.check_url(url)
-        self._check_budget(url)
+        self._check_budget(dereference.webfinger_url(self.client, user, host))
         try:
-            fetched = await self.client.get_json(url, accept=JRD_ACCEPT)
+            fetched = await dereference.webfinger(self.client, self.blocklist, user, host)
         except FetchError as exc:
             raise KeyFetchFailed(f"WebFinger for {acct} failed") from exc
         links = fetched.document.get("links")

@@ -14,8 +14,9 @@ import re
 from urllib.parse import quote, urlsplit
 
 from fedi_forum.errors import FediForumError, InvalidInput
+from fedi_forum.federation import dereference
 from fedi_forum.federation.blocklist import Blocklist
-from fedi_forum.federation.client import JRD_ACCEPT, FederationClient
+from fedi_forum.federation.client import FederationClient
 
 HANDLE_RE = re.compile(r"@?([A-Za-z0-9_.~-]{1,64})@([A-Za-z0-9.-]{1,253}(?::\d{1,5})?)")
 SUBSCRIBE = "http://ostatus.org/schema/1.0/subscribe"
@@ -48,10 +49,8 @@ async def interaction_url(
     anyone can publish a WebFinger answer whose template points at a phishing page."""
     user, host = parse_handle(handle)
     scheme = "http" if client.policy.allow_loopback else "https"
-    url = f"{scheme}://{host}/.well-known/webfinger?resource=acct:{quote(user)}@{quote(host)}"
-    blocklist.check_url(url)
     try:
-        fetched = await client.get_json(url, accept=JRD_ACCEPT)
+        fetched = await dereference.webfinger(client, blocklist, user, host)
     except FediForumError:
         return None
     links = fetched.document.get("links")

@@ -17,6 +17,7 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.errors import FediForumError, FetchError, InvalidActivity
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
+from fedi_forum.federation.dereference import Trust
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.models import NewNote, RemoteActor, utcnow
 from fedi_forum.store import Outgoing
@@ -156,20 +157,21 @@ class NoteFetcher:
         sender: RemoteActor,
         activity: Activity | None = None,
         *,
-        host_vouches: bool = False,
+        trust: Trust = Trust.SIGNER,
     ) -> tuple[IncomingNote, dict[str, Any], RemoteActor]:
-        """The note ``object_id`` as we may believe it. An embedded copy counts only when
-        the signer wrote it (``host_vouches``: or the signer's server hosts it, as a group
-        does for its own posts); anything else (forwarded, announced by a group for
-        another server, or only an id) is fetched from its origin (GoToSocial's rule,
-        §4.4)."""
+        """The note ``object_id`` as we may believe it under ``trust``: an embedded copy
+        counts only when the signer wrote it (or, with ``Trust.SIGNERS_SERVER``, when the
+        signer's server hosts it, as a group does for its own posts); anything else
+        (forwarded, announced by a group for another server, or only an id) is fetched
+        from its origin (FEDERATION.md "Identity and origin")."""
         if doc is not None and parse.types_of(doc) & parse.NOTE_TYPES:
             note = parse.parse_note(doc, activity)
             if note.id == object_id and parse.host_of(note.id) == parse.host_of(sender.id):
                 if note.attributed_to == sender.id:
                     return note, doc, sender
                 author_id = note.attributed_to
-                if host_vouches and author_id and parse.host_of(author_id) == sender.host:
+                vouched = trust is Trust.SIGNERS_SERVER
+                if vouched and author_id and parse.host_of(author_id) == sender.host:
                     author = await self.try_actor(author_id)
                     if author is not None:
                         return note, doc, author

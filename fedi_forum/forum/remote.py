@@ -38,6 +38,7 @@ from fedi_forum.config import Settings
 from fedi_forum.errors import FediForumError, InvalidInput, KeyFetchFailed, NotFound
 from fedi_forum.federation import liveness, retry
 from fedi_forum.federation.client import FederationClient
+from fedi_forum.federation.dereference import Trust
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.interaction import parse_handle
 from fedi_forum.forum.notes import NoteFetcher, new_note
@@ -249,7 +250,9 @@ class RemoteDiscussions:
     ) -> str:
         if await self.store.remote_note_ids(group.id, [object_id]):
             return "duplicate"
-        note, raw, _author = await self.notes.trusted(doc, object_id, sender, host_vouches=True)
+        note, raw, _author = await self.notes.trusted(
+            doc, object_id, sender, trust=Trust.SIGNERS_SERVER
+        )
         if note.visibility == "private":
             return "ignored: not public"
         now = utcnow()
@@ -264,7 +267,7 @@ class RemoteDiscussions:
     ) -> str:
         if not await self.store.remote_note_ids(group.id, [object_id]):
             return "ignored: unknown note"
-        note, _, _ = await self.notes.trusted(doc, object_id, sender, host_vouches=True)
+        note, _, _ = await self.notes.trusted(doc, object_id, sender, trust=Trust.SIGNERS_SERVER)
         if note.visibility == "private":  # edited to a smaller audience: out of our copy
             await self.store.remove_remote_note(group.id, object_id, utcnow())
             return "accepted: no longer public"
