@@ -84,6 +84,42 @@ async def test_csrf_is_required_on_every_form(live: Live, remote: RemoteServer) 
     assert "grof taalgebruik" in (await live.client.get("/d/park", headers=BROWSER)).text
     assert _csrf(page.text)
 
+    # every form-handling route under /admin, as the app declares them: without the
+    # token (or with a wrong one) each answers 403 and changes nothing
+    from starlette.routing import Route
+
+    from fedi_forum.web import routes
+    from fedi_forum.web.convertors import CONVERTORS
+
+    def example(path: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            name, _, kind = match.group(1).partition(":")
+            if kind in ("", "str") or name == "host":
+                return {"slug": "park", "host": "example.org"}.get(name, "x")
+            if kind == "id":
+                return "1"
+            regex = CONVERTORS[kind].regex  # a closed set: its first choice
+            return regex.split("|")[0]
+
+        return re.sub(r"\{([^}]+)\}", value, path)
+
+    posts = [
+        example(r.path)
+        for r in routes()
+        if isinstance(r, Route)
+        and r.path.startswith("/admin")
+        and "POST" in (r.methods or ())
+        and r.path != "/admin/login"
+    ]
+    assert len(posts) >= 13, posts
+    before = await live.store.db.fetch_all("SELECT state FROM notes ORDER BY id")
+    for path in posts:
+        for data in ({}, {"csrf": "forged"}):
+            r = await live.client.post(path, data=data | {"reason": "respect"})
+            assert r.status_code == 403, (path, data, r.status_code)
+    assert await live.store.db.fetch_all("SELECT state FROM notes ORDER BY id") == before
+    assert (await live.store.discussion("park")) is not None
+
 
 async def test_hide_from_admin_and_delete_federates(live: Live, remote: RemoteServer) -> None:
     await _setup(live, remote)

@@ -106,6 +106,9 @@ def activities(actor: str, group: str) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+HTML = {"Accept": "text/html"}
+
+
 def test_inbox_never_answers_5xx(tmp_path: Path) -> None:
     loop = asyncio.new_event_loop()
     stack = contextlib.AsyncExitStack()
@@ -146,9 +149,24 @@ def test_inbox_never_answers_5xx(tmp_path: Path) -> None:
             assert r.status_code in (202, 400, 401, 403, 404, 413, 415), r.text
 
         check()
-        # still serving, and every stored reply is in order
+        # still serving, and what was stored is whole: the context lists every note of
+        # the discussion once, in seq order, the opening post first; every stored reply
+        # answers on its permalink (a redirect to its place; 404 only while held)
         context = loop.run_until_complete(client.get("/d/prop/context")).json()
-        assert context["orderedItems"][0] == f"{group}/m/0"
+        items = context["orderedItems"]
+        assert items[0] == f"{group}/m/0"
+        assert len(items) == len(set(items)) == context["totalItems"]
+        services = app.state.services
+        rows = loop.run_until_complete(
+            services.store.db.fetch_all(
+                "SELECT seq, ap_id FROM notes WHERE discussion_id = "
+                "(SELECT id FROM discussions WHERE slug = 'prop') ORDER BY seq"
+            )
+        )
+        assert [r[0] for r in rows] == list(range(len(rows)))  # dense, gap-free seqs
+        for seq in range(1, len(rows)):
+            page = loop.run_until_complete(client.get(f"/d/prop/m/{seq}", headers=HTML))
+            assert page.status_code in (302, 404), (seq, page.status_code)
     finally:
         loop.run_until_complete(stack.aclose())
         loop.close()

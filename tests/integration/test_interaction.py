@@ -51,8 +51,13 @@ async def test_fallbacks_and_bad_input(live: Live, remote: RemoteServer) -> None
     assert "met de hand" in r.text
     # a template pointing at javascript: is never followed
     remote.templates["http://ostatus.org/schema/1.0/subscribe"] = "javascript:alert({uri})"
-    r = await live.client.get("/d/park/interact", params={"handle": f"@jan@{host}"})
-    assert r.status_code == 200
+    r = await live.client.get(
+        "/d/park/interact", params={"handle": f"@jan@{host}"}, headers=BROWSER
+    )
+    assert r.status_code == 200  # not a redirect, not a link to follow: the manual steps
+    assert "location" not in r.headers
+    assert "javascript:" not in r.text
+    assert "met de hand" in r.text
     bad = await live.client.get(
         "/d/park/interact", params={"handle": "not a handle"}, headers=BROWSER
     )
