@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -159,13 +160,27 @@ async def test_several_workers_never_send_a_row_twice(tmp_path: Path, remote: Re
     try:
         group = f"{base}/d/park"
         followers = [remote.actor(f"f{i}", key_index=i % 3) for i in range(3)]
+        remote.inbox_delay = 0.2  # deliveries stay in flight long enough to be seen
+        owners: set[str] = set()
+        db = sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3")
+
+        def watch() -> bool:  # which workers hold leases at this moment
+            rows = db.execute(
+                "SELECT DISTINCT lease_owner FROM deliveries WHERE state = 'pending' "
+                "AND lease_owner IS NOT NULL"
+            ).fetchall()
+            owners.update(r[0] for r in rows)
+            return len(_announced(remote)) >= 15
+
         async with httpx.AsyncClient() as client:
             for f in followers:
                 await f.post(client, f"{group}/inbox", f.activity("Follow", group))
             notes = [followers[0].note(f"n{i}", in_reply_to=f"{group}/m/0") for i in range(15)]
             for note in notes:
                 await followers[0].post(client, f"{group}/inbox", followers[0].create(note))
-        await _wait(lambda: len(_announced(remote)) >= 15, 30)
+        await _wait(watch, 30)
+        db.close()
+        assert len(owners) == 2, owners  # both worker processes were sending
         await asyncio.sleep(1.5)  # anything sent twice would show up now
         announced = _announced(remote)
         assert sorted(announced) == sorted(n["id"] for n in notes)  # each exactly once
