@@ -17,8 +17,6 @@ from fedi_forum.web.state import Services
 from tests.support.live import live_server
 from tests.support.remote import RemoteServer, remote_server
 
-AS2 = "application/activity+json"
-
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import serialization
 
 from fedi_forum.models import DiscussionState, utcnow
-from tests.conftest import AS2, Live
+from tests.conftest import Live
+from tests.support.http import AS2
 from tests.support.seed import add_replies, remote_actor
 
 MASTODON_ACCEPT = "application/activity+json, application/ld+json"

@@ -13,27 +13,8 @@ import pytest
 from fedi_forum.forum.staff import Session
 from fedi_forum.models import DiscussionState
 from tests.conftest import Live
+from tests.support.http import BROWSER, PASSWORD, csrf_token, login
 from tests.support.remote import RemoteServer
-
-PASSWORD = "correct horse battery"
-BROWSER = {"Accept": "text/html"}
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-async def login(
-    client: httpx.AsyncClient, username: str, password: str = PASSWORD
-) -> httpx.Response:
-    page = await client.get("/admin/login", headers=BROWSER)
-    return await client.post(
-        "/admin/login",
-        headers=BROWSER,
-        data={"csrf": _csrf(page.text), "username": username, "password": password},
-    )
 
 
 async def _setup(live: Live, remote: RemoteServer) -> None:
@@ -60,7 +41,7 @@ async def test_login_session_cookie_and_logout(live: Live, remote: RemoteServer)
     assert dashboard.status_code == 200
     assert "grof taalgebruik" in dashboard.text
     old = live.client.cookies.get("ff_session", path="/admin")
-    r = await live.client.post("/admin/logout", data={"csrf": _csrf(dashboard.text)})
+    r = await live.client.post("/admin/logout", data={"csrf": csrf_token(dashboard.text)})
     assert r.status_code == 303
     # the old cookie no longer works anywhere
     live.client.cookies.set("ff_session", old, path="/admin")
@@ -82,7 +63,7 @@ async def test_csrf_is_required_on_every_form(live: Live, remote: RemoteServer) 
     )
     assert r.status_code == 403
     assert "grof taalgebruik" in (await live.client.get("/d/park", headers=BROWSER)).text
-    assert _csrf(page.text)
+    assert csrf_token(page.text)
 
     # every form-handling route under /admin, as the app declares them: without the
     # token (or with a wrong one) each answers 403 and changes nothing
@@ -124,7 +105,7 @@ async def test_csrf_is_required_on_every_form(live: Live, remote: RemoteServer) 
 async def test_hide_from_admin_and_delete_federates(live: Live, remote: RemoteServer) -> None:
     await _setup(live, remote)
     await login(live.client, "moderator")
-    token = _csrf((await live.client.get("/admin", headers=BROWSER)).text)
+    token = csrf_token((await live.client.get("/admin", headers=BROWSER)).text)
     r = await live.client.post(
         "/admin/notes/park/1/hide", data={"reason": "respect", "csrf": token}
     )
@@ -155,7 +136,7 @@ async def test_admin_manages_discussions_blocks_reports(live: Live, remote: Remo
     )
     await login(live.client, "beheer")
     page = (await live.client.get("/admin", headers=BROWSER)).text
-    token = _csrf(page)
+    token = csrf_token(page)
     assert "klacht" in page
     report_id = re.search(r"/admin/reports/(\d+)/resolve", page).group(1)  # type: ignore[union-attr]
     await live.client.post(f"/admin/reports/{report_id}/resolve", data={"csrf": token})
@@ -219,7 +200,7 @@ async def test_admin_creates_edits_and_deletes_discussions(
     await _setup(live, remote)
     await login(live.client, "beheer")
     form = await live.client.get("/admin/discussions/new", headers=BROWSER)
-    token = _csrf(form.text)
+    token = csrf_token(form.text)
     r = await live.client.post(
         "/admin/discussions/new",
         headers=BROWSER,
@@ -269,7 +250,9 @@ async def test_reports_are_forwarded_anonymised(live: Live, remote: RemoteServer
     await login(live.client, "moderator")
     page = (await live.client.get("/admin", headers=BROWSER)).text
     report_id = re.search(r"/admin/reports/(\d+)/forward", page).group(1)  # type: ignore[union-attr]
-    r = await live.client.post(f"/admin/reports/{report_id}/forward", data={"csrf": _csrf(page)})
+    r = await live.client.post(
+        f"/admin/reports/{report_id}/forward", data={"csrf": csrf_token(page)}
+    )
     assert r.status_code == 303
     assert live.services.delivery is not None
     async with asyncio.timeout(20):
@@ -296,7 +279,7 @@ async def test_staff_reply_is_a_local_actor_and_federates(live: Live, remote: Re
         "/admin/discussions/park/reply",
         headers=BROWSER,
         data={
-            "csrf": _csrf(form.text),
+            "csrf": csrf_token(form.text),
             "text": "Het park krijgt nieuwe bankjes.",
             "in_reply_to": "1",
             "official": "on",
@@ -347,7 +330,7 @@ async def test_blocklist_import_preview_and_dialect_override(
     await _setup(live, remote)
     await login(live.client, "beheer")
     form = await live.client.get("/admin/blocks/import", headers=BROWSER)
-    token = _csrf(form.text)
+    token = csrf_token(form.text)
     csv = "#domain,#severity\nspam.example,suspend\nquiet.example,silence\n"
     preview = await live.client.post(
         "/admin/blocks/import", headers=BROWSER, data={"csrf": token, "csv_text": csv}
@@ -384,7 +367,7 @@ async def test_set_aside_deliveries_are_shown_and_sent_again_from_admin(
     page = await live.client.get("/admin/federation", headers=BROWSER)
     assert "Apart gezet" in page.text
     assert "/d/park/m/1/announce" in page.text
-    token = _csrf(page.text)
+    token = csrf_token(page.text)
     bad = await live.client.post("/admin/deliveries/retry", data={"csrf": token, "id": "x"})
     assert bad.status_code == 400
     r = await live.client.post("/admin/deliveries/retry", data={"csrf": token, "id": "2"})
@@ -398,7 +381,7 @@ async def test_set_aside_deliveries_are_shown_and_sent_again_from_admin(
 async def test_every_discussion_switch_from_admin(live: Live, remote: RemoteServer) -> None:
     await _setup(live, remote)
     await login(live.client, "beheer")
-    token = _csrf((await live.client.get("/admin", headers=BROWSER)).text)
+    token = csrf_token((await live.client.get("/admin", headers=BROWSER)).text)
     expected = {
         "close": ("closed", True, False),
         "unlock": ("open", True, False),

@@ -24,11 +24,11 @@ from fedi_forum.app import create_app
 from fedi_forum.config import Settings
 from fedi_forum.federation import keys as resolver
 from fedi_forum.web import forms
-from tests.conftest import AS2, Live
+from tests.conftest import Live
+from tests.support.http import AS2, BROWSER
 from tests.support.live import live_server
 from tests.support.remote import RemoteServer, pooled_key
 
-BROWSER = {"Accept": "text/html"}
 KEY_DELAY = 2.0  # the slow key server's answer time
 
 

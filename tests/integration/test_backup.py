@@ -22,11 +22,11 @@ from fedi_forum.activitypub.signatures import load_public_key
 from fedi_forum.app import create_app
 from fedi_forum.config import Settings
 from tests.conftest import Live
+from tests.support.http import AS2
 from tests.support.live import live_server
 from tests.support.process import clean_env
 from tests.support.remote import RemoteServer
 
-AS2 = "application/activity+json"
 TABLES = ("discussions", "notes", "follows", "deliveries", "actors")
 
 

@@ -17,12 +17,10 @@ from starlette.applications import Starlette
 from fedi_forum.app import create_app
 from fedi_forum.config import Settings
 from tests.conftest import Live
-from tests.integration.test_admin import PASSWORD, _csrf, login
 from tests.support.db import queued_deliveries, reactions_count
+from tests.support.http import BROWSER, PASSWORD, csrf_token, login
 from tests.support.live import live_server
 from tests.support.remote import RemoteServer
-
-BROWSER = {"Accept": "text/html"}
 
 
 async def _discussion(live: Live) -> str:
@@ -152,7 +150,7 @@ async def test_admin_only_routes_refuse_moderators(live: Live) -> None:
     await _discussion(live)
     await live.services.staff.create("moderator", PASSWORD, "moderator")
     assert (await login(live.client, "moderator")).status_code == 303
-    csrf = _csrf((await live.client.get("/admin", headers=BROWSER)).text)
+    csrf = csrf_token((await live.client.get("/admin", headers=BROWSER)).text)
     posts = {
         "/admin/discussions/new": {"slug": "nieuw", "title": "t", "body": "b", "lang": "nl"},
         "/admin/discussions/park/edit": {"title": "gekaapt", "body": "b", "summary": ""},

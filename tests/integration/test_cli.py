@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.http import AS2
 from tests.support.live import bind_loopback
-
-AS2 = "application/activity+json"
 
 
 def run(

@@ -14,7 +14,8 @@ import pytest
 
 from fedi_forum.federation import hosts, retry
 from fedi_forum.models import utcnow
-from tests.conftest import AS2, Live
+from tests.conftest import Live
+from tests.support.http import AS2
 from tests.support.remote import RemoteServer, remote_server
 
 

@@ -8,7 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from fedi_forum.models import DiscussionState
-from tests.conftest import AS2, Live
+from tests.conftest import Live
+from tests.support.http import AS2
 from tests.support.seed import add_replies
 
 

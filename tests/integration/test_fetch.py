@@ -13,7 +13,8 @@ import pytest
 
 from fedi_forum.errors import FetchError, UnsafeUrl
 from fedi_forum.federation.client import AddressPolicy, FederationClient
-from tests.conftest import AS2, Live
+from tests.conftest import Live
+from tests.support.http import AS2
 from tests.support.remote import RemoteServer
 
 

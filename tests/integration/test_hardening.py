@@ -6,10 +6,9 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Live
-from tests.integration.test_admin import PASSWORD, _csrf, login
+from tests.support.http import BROWSER, PASSWORD, csrf_token, login
 from tests.support.remote import RemoteServer
 
-BROWSER = {"Accept": "text/html"}
 HUGE = "99999999999999999999999"  # past 2**63: SQLite would overflow (a 500)
 
 
@@ -29,7 +28,7 @@ async def test_numbers_past_64_bits_are_404_never_500(live: Live) -> None:
     assert r.status_code in (404, 400)
     await live.services.staff.create("beheer", PASSWORD, "admin")
     assert (await login(live.client, "beheer")).status_code == 303
-    csrf = _csrf((await live.client.get("/admin", headers=BROWSER)).text)
+    csrf = csrf_token((await live.client.get("/admin", headers=BROWSER)).text)
     for path in (f"/admin/reports/{HUGE}/resolve", f"/admin/notes/park/{HUGE}/hide"):
         r = await live.client.post(path, data={"csrf": csrf, "reason": "spam"}, headers=BROWSER)
         assert r.status_code == 404, path
@@ -39,7 +38,7 @@ async def test_unknown_admin_actions_are_404_and_change_nothing(live: Live) -> N
     await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
     await live.services.staff.create("beheer", PASSWORD, "admin")
     assert (await login(live.client, "beheer")).status_code == 303
-    csrf = _csrf((await live.client.get("/admin", headers=BROWSER)).text)
+    csrf = csrf_token((await live.client.get("/admin", headers=BROWSER)).text)
 
     async def post(path: str, **data: str) -> httpx.Response:
         return await live.client.post(path, data={"csrf": csrf, **data}, headers=BROWSER)

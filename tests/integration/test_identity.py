@@ -12,9 +12,8 @@ from fedi_forum.errors import Conflict
 from fedi_forum.models import DiscussionState
 from tests.conftest import Live
 from tests.support.db import queued_deliveries, reactions_count
+from tests.support.http import BROWSER
 from tests.support.remote import PUBLIC, RemoteServer, remote_server
-
-BROWSER = {"Accept": "text/html"}
 
 
 async def _discussion(live: Live, slug: str = "park") -> str:

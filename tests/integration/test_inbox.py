@@ -14,11 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from fedi_forum.models import DiscussionState
-from tests.conftest import AS2, Live
+from tests.conftest import Live
 from tests.support.db import add_block, deliveries_for, queued_deliveries, reactions_count
+from tests.support.http import AS2, BROWSER
 from tests.support.remote import PUBLIC, RemoteServer, pooled_key
-
-BROWSER = {"Accept": "text/html"}
 
 
 async def _discussion(live: Live, slug: str = "park") -> str:

@@ -244,13 +244,13 @@ async def test_follow_refuses_what_is_not_a_group(live: Live, remote: RemoteServ
 async def test_admin_follows_and_unfollows_from_the_federation_page(
     live: Live, remote: RemoteServer
 ) -> None:
-    from tests.integration.test_admin import BROWSER, PASSWORD, _csrf, login
+    from tests.support.http import BROWSER, PASSWORD, csrf_token, login
 
     community = lemmy_community(remote)
     await live.services.staff.create("beheer", PASSWORD, "admin")
     await login(live.client, "beheer")
     page = await live.client.get("/admin/federation", headers=BROWSER)
-    token = _csrf(page.text)
+    token = csrf_token(page.text)
     handle = f"@main@{remote.base_url.removeprefix('http://')}"
     response = await live.client.post(
         "/admin/remote/follow", headers=BROWSER, data={"csrf": token, "handle": handle}

@@ -6,9 +6,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from tests.conftest import Live
+from tests.support.http import BROWSER
 from tests.support.remote import RemoteServer
-
-BROWSER = {"Accept": "text/html"}
 
 
 async def test_visitor_is_sent_to_their_servers_interaction_page(

@@ -9,7 +9,8 @@ import orjson
 
 from fedi_forum.activitypub.signatures import sign_request
 from fedi_forum.federation import keys as keys_module
-from tests.conftest import AS2, Live
+from tests.conftest import Live
+from tests.support.http import AS2
 from tests.support.remote import RemoteServer, rfc9421_headers
 
 

@@ -13,9 +13,8 @@ import pytest
 
 from fedi_forum.forum.moderation import Moderation
 from tests.conftest import Live
+from tests.support.http import BROWSER
 from tests.support.remote import RemoteServer
-
-BROWSER = {"Accept": "text/html"}
 
 
 async def _reply(live: Live, remote: RemoteServer, text: str = "een reactie") -> str:

@@ -27,11 +27,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.http import AS2
 from tests.support.live import bind_loopback
 from tests.support.process import clean_env, serve
 
 ROOT = Path(__file__).resolve().parents[2]
-AS2 = "application/activity+json"
 PAGES = {
     "/": "text/html",
     "/about": "text/html",

@@ -32,7 +32,6 @@ from tests.support.remote import pooled_key
 from tests.support.tls import self_signed
 
 PEER_DIR = Path(__file__).parent / "fedify_peer"
-AS2 = "application/activity+json"
 
 
 def _peer_available() -> bool:
