@@ -671,54 +671,71 @@ def _moderation_command(args: argparse.Namespace, settings: Settings, explicit: 
     return asyncio.run(_with_services(settings, explicit, run))
 
 
+def _admin(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    """admin create-user: a staff account for /admin."""
+    password = args.password or getpass.getpass("password (12+ characters): ")
+
+    async def create_user(_s: Settings, discussions: Discussions) -> int:
+        staff = Staff(discussions.store, b"")
+        await staff.create(args.username, password, args.role)
+        print(f"created {args.role} {args.username.lower()}")
+        return 0
+
+    return asyncio.run(_with_services(settings, explicit, create_user))
+
+
+def _check(args: argparse.Namespace, settings: Settings, _explicit: bool) -> int:
+    """check: integrity and consistency, read-only; exit 1 with each problem in words."""
+    found = check_store.problems(settings.db_path, settings.keys_dir, stale_days=args.stale_days)
+    for problem in found:
+        print(f"problem: {problem}")
+    print("ok" if not found else f"{len(found)} problem(s)")
+    return 1 if found else 0
+
+
+def _init(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    """init: the data directory, database and instance key (and the demo with --demo)."""
+
+    async def init(s: Settings, discussions: Discussions) -> int:
+        if args.demo:
+            await discussions.ensure_demo()
+        print(f"initialised {s.data_dir} for {s.base_url}")
+        return 0
+
+    return asyncio.run(_with_services(settings, explicit, init))
+
+
+Command = Callable[[argparse.Namespace, Settings, bool], int]
+
+# Every command of build_parser(), and the function that runs it: a closed set.
+COMMANDS: dict[str, Command] = {
+    "serve": _serve,
+    "init": _init,
+    "discussion": _discussion_command,
+    "admin": _admin,
+    "moderate": _moderation_command,
+    "block": _moderation_command,
+    "unblock": _moderation_command,
+    "blocks": _moderation_command,
+    "reports": _moderation_command,
+    "follow": _remote_command,
+    "unfollow": _remote_command,
+    "following": _remote_command,
+    "worker": lambda args, settings, explicit: _worker(settings, explicit, args.log_level),
+    "deliveries": _deliveries,
+    "migrate": lambda args, settings, _explicit: _migrate(settings, check_only=args.check),
+    "check": _check,
+    "backup": _backup_command,
+    "restore": _backup_command,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     environ = dict(os.environ)
     try:
         settings = _settings(args, environ)
-        explicit = _explicit_base_url(args, environ)
-        if args.command == "serve":
-            return _serve(args, settings, explicit)
-        if args.command == "admin":
-            password = args.password or getpass.getpass("password (12+ characters): ")
-
-            async def create_user(_s: Settings, discussions: Discussions) -> int:
-                staff = Staff(discussions.store, b"")
-                await staff.create(args.username, password, args.role)
-                print(f"created {args.role} {args.username.lower()}")
-                return 0
-
-            return asyncio.run(_with_services(settings, explicit, create_user))
-        if args.command in ("moderate", "block", "unblock", "blocks", "reports"):
-            return _moderation_command(args, settings, explicit)
-        if args.command in ("follow", "unfollow", "following"):
-            return _remote_command(args, settings, explicit)
-        if args.command == "worker":
-            return _worker(settings, explicit, args.log_level)
-        if args.command == "deliveries":
-            return _deliveries(args, settings, explicit)
-        if args.command == "migrate":
-            return _migrate(settings, check_only=args.check)
-        if args.command == "check":
-            found = check_store.problems(
-                settings.db_path, settings.keys_dir, stale_days=args.stale_days
-            )
-            for problem in found:
-                print(f"problem: {problem}")
-            print("ok" if not found else f"{len(found)} problem(s)")
-            return 1 if found else 0
-        if args.command in ("backup", "restore"):
-            return _backup_command(args, settings, explicit)
-        if args.command == "init":
-
-            async def init(s: Settings, discussions: Discussions) -> int:
-                if args.demo:
-                    await discussions.ensure_demo()
-                print(f"initialised {s.data_dir} for {s.base_url}")
-                return 0
-
-            return asyncio.run(_with_services(settings, explicit, init))
-        return _discussion_command(args, settings, explicit)
+        return COMMANDS[args.command](args, settings, _explicit_base_url(args, environ))
     except FediForumError as exc:
         print(f"error: {exc.public_message}", file=sys.stderr)
         return 2

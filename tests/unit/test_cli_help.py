@@ -28,3 +28,11 @@ def test_help_and_readme_name_the_same_commands() -> None:
     assert documented - commands == set(), "the README names commands that do not exist"
     text = build_parser().format_help()
     assert all(name in text for name in commands)
+
+
+def test_every_command_has_exactly_one_handler() -> None:
+    """The dispatch is a closed set: every command the parser accepts runs its own
+    function, and nothing else is dispatched."""
+    from fedi_forum.cli import COMMANDS
+
+    assert set(COMMANDS) == _commands()
