@@ -323,7 +323,8 @@ class ParsedActor:
 
 
 def parse_actor(doc: dict[str, Any], fetched_at: str) -> ParsedActor:
-    """An actor document, with the checks of Mastodon's FetchRemoteActorService (§1.3)."""
+    """An actor document, with the checks of Mastodon's FetchRemoteActorService
+    (docs/rules.md §1, §3)."""
     context = doc.get("@context")
     contexts = context if isinstance(context, list) else [context]
     if AS_NS not in contexts:

@@ -262,27 +262,8 @@ def _read_cavage(request: Request, header: str, now: datetime) -> CavageClaim:
     default_headers = "(created)" if algorithm == "hs2019" else "date"
     names = params.get("headers", default_headers).lower().split()
     method = request.method.upper()
-    if "date" not in names and "(created)" not in names:
-        raise SignatureInvalid("the Date header or (created) must be signed")
-    if "(request-target)" not in names:
-        raise SignatureInvalid("(request-target) must be signed")
-    if "host" not in names:
-        raise SignatureInvalid("host must be signed")
-    _check_host(request.headers.get("host", ""), request)
-    if method == "POST":
-        if "digest" not in names:
-            raise SignatureInvalid("digest must be signed on POST")
-        _check_digest_header(request.headers.get("digest", ""), request.body)
-    elif "digest" in names:
-        _check_digest_header(request.headers.get("digest", ""), request.body)
-
-    pseudo: dict[str, str] = {}
-    for name in ("(created)", "(expires)"):
-        if name in names:
-            value = params.get(name[1:-1])
-            if algorithm != "hs2019" or value is None or not value.isdigit():
-                raise SignatureInvalid(f"{name} needs hs2019 and a numeric parameter")
-            pseudo[name] = value
+    _check_cavage_coverage(names, method, request)
+    pseudo = _cavage_pseudo_headers(names, params, algorithm)
     # Freshness only from what the signature covers: (created)/(expires) when they are
     # among the signed names, else the signed Date header; unsigned parameters are
     # ignored (checked above: one of the two is signed).
@@ -307,6 +288,39 @@ def _read_cavage(request: Request, header: str, now: datetime) -> CavageClaim:
         for target in targets
     )
     return CavageClaim(key_id=key_id, signature=signature, signing_strings=strings)
+
+
+def _check_cavage_coverage(names: Sequence[str], method: str, request: Request) -> None:
+    """What a draft-cavage signature must cover (FEDERATION.md "HTTP signatures"): a
+    time (Date or (created)), the request target, our host, and on POST the digest,
+    which must match the body."""
+    if "date" not in names and "(created)" not in names:
+        raise SignatureInvalid("the Date header or (created) must be signed")
+    if "(request-target)" not in names:
+        raise SignatureInvalid("(request-target) must be signed")
+    if "host" not in names:
+        raise SignatureInvalid("host must be signed")
+    _check_host(request.headers.get("host", ""), request)
+    if method == "POST":
+        if "digest" not in names:
+            raise SignatureInvalid("digest must be signed on POST")
+        _check_digest_header(request.headers.get("digest", ""), request.body)
+    elif "digest" in names:
+        _check_digest_header(request.headers.get("digest", ""), request.body)
+
+
+def _cavage_pseudo_headers(
+    names: Sequence[str], params: Mapping[str, str], algorithm: str
+) -> dict[str, str]:
+    """The signed (created)/(expires) values: only with hs2019, only numbers."""
+    pseudo: dict[str, str] = {}
+    for name in ("(created)", "(expires)"):
+        if name in names:
+            value = params.get(name[1:-1])
+            if algorithm != "hs2019" or value is None or not value.isdigit():
+                raise SignatureInvalid(f"{name} needs hs2019 and a numeric parameter")
+            pseudo[name] = value
+    return pseudo
 
 
 def _cavage_signing_string(

@@ -244,7 +244,7 @@ def announce(
     published: str,
 ) -> dict[str, Any]:
     """The group shares a note: ``object`` is the note's id, which Mastodon fetches and
-    shows as a boost (it does not understand ``Announce{Create}``, §2.3)."""
+    shows as a boost (it does not understand ``Announce{Create}``, docs/rules.md §15)."""
     cc = [PUBLIC] + ([author] if author else [])
     return {
         "@context": AS_NS,

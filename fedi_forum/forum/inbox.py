@@ -2,7 +2,7 @@
 
 Called after the HTTP layer has checked size, type, JSON shape, blocklist and the
 signature. Here: identity binding and origin rules (FEDERATION.md "Identity and origin"),
-visibility (§2.7), routing to a discussion (§2.4), and one store transaction per
+visibility and routing to a discussion (docs/rules.md §5), and one store transaction per
 activity that also queues the deliveries it causes (sent by the delivery worker, never
 from here). Unknown or irrelevant activities are acknowledged (202) and ignored.
 """
@@ -37,6 +37,7 @@ from fedi_forum.models import (
     utcnow,
 )
 from fedi_forum.store import Outgoing, Store
+from fedi_forum.store.activity import ReplyResult
 from fedi_forum.store.primitives import FollowUpBuilder
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ class Inbox:
         if parse.strip_fragment(signer.actor.id) != activity.actor:
             raise ActorMismatch(f"signed by {signer.actor.id}, actor is {activity.actor}")
         # An activity's id names it on its actor's server; one minted on another host
-        # could squat that host's ids (the dedupe) or pose as its traffic (§4.4).
+        # could squat that host's ids (the dedupe) or pose as its traffic (FEDERATION.md
+        # "Identity and origin").
         if parse.host_of(activity.id) != signer.actor.host:
             raise ActorMismatch(f"activity {activity.id} is not on {signer.actor.host}")
         self.blocklist.check_urls([activity.actor, *activity.to, *activity.cc])
@@ -222,7 +224,8 @@ class Inbox:
         if doc is not None and not (parse.types_of(doc) & parse.NOTE_TYPES):
             return Outcome(f"ignored: Create {activity.object_type}")
         # Only the signer's own note from its own host is taken as embedded; anything
-        # else (forwarded, spoofed, only an id) comes from its origin (§4.4).
+        # else (forwarded, spoofed, only an id) comes from its origin (FEDERATION.md
+        # "Identity and origin").
         if doc is not None and parse.parse_note(doc, activity).attributed_to != actor.id:
             # A Create speaks only for its own actor: someone else's note is never
             # carried in by pointing at it (checked before any fetch).
@@ -239,13 +242,7 @@ class Inbox:
         now = utcnow()
         new_notes = [new_note(n, now, activity_id=None) for n in reversed(parents)]
         new_notes.append(new_note(note, now, activity_id=activity.id, raw=doc))
-        # The signer is cached already (key resolution); only parents' authors are new.
-        authors: list[RemoteActor] = []
-        for parent in parents:
-            if parent.attributed_to and parent.attributed_to != author.id:
-                parent_author = await self.notes.try_actor(parent.attributed_to)
-                if parent_author is not None:
-                    authors.append(parent_author)
+        authors = await self._parent_authors(parents, author)
 
         # Group servers get the Create verbatim (FEP-1b12) when it embedded the note; a
         # note fetched by id goes out as a plain Announce of its id.
@@ -274,20 +271,20 @@ class Inbox:
             announce_to_author=author.shared_inbox or author.inbox,
             now=now,
         )
-        if result.status == "closed":
-            raise Forbidden(
-                f"{target} does not accept replies",
-                public_message="this discussion does not accept replies",
-            )
-        if result.status == "unknown":
-            if slug is not None:
-                raise NotFound(f"no discussion {slug!r}")
-            return Outcome("ignored: not for any of our discussions")
-        if not result.seqs:
-            return Outcome("duplicate", target)
-        if result.status == "held":
-            return Outcome("held for moderation", target, result.seqs[-1])
-        return Outcome("accepted", target, result.seqs[-1])
+        return _reply_outcome(result, target, slug)
+
+    async def _parent_authors(
+        self, parents: list[IncomingNote], author: RemoteActor
+    ) -> list[RemoteActor]:
+        """The authors of fetched parents, to store with them (the signer is cached
+        already by key resolution)."""
+        authors: list[RemoteActor] = []
+        for parent in parents:
+            if parent.attributed_to and parent.attributed_to != author.id:
+                parent_author = await self.notes.try_actor(parent.attributed_to)
+                if parent_author is not None:
+                    authors.append(parent_author)
+        return authors
 
     async def _route(
         self, note: IncomingNote, slug: str | None
@@ -330,7 +327,7 @@ class Inbox:
             updated = parse.parse_actor(doc, utcnow())
             if updated.actor.id != actor.id:
                 raise ActorMismatch("actors update only themselves")
-            # Signed with the key we know, so a new key inside is trusted (§1.4).
+            # Signed with the key we know, so a new key inside is trusted (docs/rules.md §16).
             await self.store.refresh_actor(updated.actor)
             self.keys.forget(actor.id)
             return Outcome("accepted")
@@ -484,3 +481,21 @@ class Inbox:
             now=utcnow(),
         )
         return Outcome("accepted")
+
+
+def _reply_outcome(result: ReplyResult, target: str, slug: str | None) -> Outcome:
+    """What the store's answer to a reply means for the sender."""
+    if result.status == "closed":
+        raise Forbidden(
+            f"{target} does not accept replies",
+            public_message="this discussion does not accept replies",
+        )
+    if result.status == "unknown":
+        if slug is not None:
+            raise NotFound(f"no discussion {slug!r}")
+        return Outcome("ignored: not for any of our discussions")
+    if not result.seqs:
+        return Outcome("duplicate", target)
+    if result.status == "held":
+        return Outcome("held for moderation", target, result.seqs[-1])
+    return Outcome("accepted", target, result.seqs[-1])
