@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fedi_forum.models import DiscussionState, utcnow
 from tests.conftest import Live
@@ -31,11 +32,11 @@ async def test_discussion_url_is_a_group_for_as2_and_a_page_for_browsers(live: L
     private = serialization.load_pem_private_key(
         (live.settings.keys_dir / "group-parkeren.pem").read_bytes(), None
     )
-    assert (
-        serialization.load_pem_public_key(pem).public_numbers()
-        == private.public_key().public_numbers()
-    )  # type: ignore[union-attr]
-    assert private.key_size == 2048  # type: ignore[union-attr]
+    public = serialization.load_pem_public_key(pem)
+    assert isinstance(public, rsa.RSAPublicKey)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    assert public.public_numbers() == private.public_key().public_numbers()
+    assert private.key_size == 2048
     ld = await live.client.get(
         "/d/parkeren",
         headers={"Accept": 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'},

@@ -41,6 +41,7 @@ async def test_login_session_cookie_and_logout(live: Live, remote: RemoteServer)
     assert dashboard.status_code == 200
     assert "grof taalgebruik" in dashboard.text
     old = live.client.cookies.get("ff_session", path="/admin")
+    assert old is not None
     r = await live.client.post("/admin/logout", data={"csrf": csrf_token(dashboard.text)})
     assert r.status_code == 303
     # the old cookie no longer works anywhere

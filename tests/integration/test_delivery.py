@@ -301,7 +301,7 @@ async def test_what_concerns_one_note_reaches_each_inbox_in_order(
         assert about == ["Create", "Update", "Delete"], about
 
 
-async def test_stopping_mid_fanout_loses_nothing(live: Live, servers: list[RemoteServer]) -> None:  # type: ignore[no-untyped-def]
+async def test_stopping_mid_fanout_loses_nothing(live: Live, servers: list[RemoteServer]) -> None:
     """The app is stopped while deliveries are in flight; a new app on the same data
     directory (and keys) delivers the rest."""
     from fedi_forum.app import create_app

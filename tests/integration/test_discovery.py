@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fedi_forum.models import DiscussionState
 from tests.conftest import Live
@@ -80,10 +81,10 @@ async def test_instance_actor_is_fetchable_unsigned_with_its_key(live: Live) -> 
     private = serialization.load_pem_private_key(
         (live.settings.keys_dir / "instance.pem").read_bytes(), None
     )
-    assert (
-        serialization.load_pem_public_key(pem).public_numbers()
-        == private.public_key().public_numbers()
-    )  # type: ignore[union-attr]
+    public = serialization.load_pem_public_key(pem)
+    assert isinstance(public, rsa.RSAPublicKey)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    assert public.public_numbers() == private.public_key().public_numbers()
     r = await live.client.get(
         "/.well-known/webfinger", params={"resource": f"acct:{live.domain}@{live.domain}"}
     )

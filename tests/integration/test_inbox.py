@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+from collections.abc import AsyncIterator
 
 import feedparser
 import httpsig
@@ -17,7 +18,7 @@ from fedi_forum.models import DiscussionState
 from tests.conftest import Live
 from tests.support.db import add_block, deliveries_for, queued_deliveries, reactions_count
 from tests.support.http import AS2, BROWSER
-from tests.support.remote import PUBLIC, RemoteServer, pooled_key
+from tests.support.remote import PUBLIC, RemoteActor, RemoteServer, pooled_key
 
 
 async def _discussion(live: Live, slug: str = "park") -> str:
@@ -181,7 +182,7 @@ async def test_forged_and_stale_signatures_are_refused(live: Live, remote: Remot
     assert d.reply_count == 0
 
 
-def _resigned(actor, url, body, date):  # type: ignore[no-untyped-def]
+def _resigned(actor: RemoteActor, url: str, body: bytes, date: str) -> dict[str, str]:
     """A valid signature, but made at ``date`` (a replay outside the window)."""
     from datetime import datetime
     from email.utils import parsedate_to_datetime
@@ -482,7 +483,7 @@ async def test_huge_bodies_are_413_declared_or_streamed(live: Live) -> None:
     r = await live.client.post("/inbox", content=big, headers={"content-type": AS2})
     assert r.status_code == 413
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(40):
             yield b"a" * 65536
 

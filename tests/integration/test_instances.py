@@ -396,7 +396,7 @@ async def test_backfill_is_a_queued_job_retried_shown_and_resumed(
     community = lemmy_community(remote)
     base = remote.base_url
     alpha = f"{base}/u/lemmy_alpha"
-    doc = {
+    doc: dict[str, Any] = {
         "@context": "https://www.w3.org/ns/activitystreams",
         "id": f"{base}/post/1",
         "type": "Page",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 
 from fedi_forum.activitypub.signatures import sign_request
 from fedi_forum.federation import keys as keys_module
@@ -53,8 +54,8 @@ async def test_acct_key_ids_resolve_through_webfinger(live: Live, remote: Remote
 
 
 async def test_unknown_keys_are_cached_negatively_and_fetches_budgeted(
-    live: Live, remote: RemoteServer, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    live: Live, remote: RemoteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await live.discussions.create(slug="park", title="Park", body="b", lang="nl")
     group = f"{live.base_url}/d/park"
     ghost = remote.actor("ghost")
@@ -79,8 +80,8 @@ async def test_unknown_keys_are_cached_negatively_and_fetches_budgeted(
 
 
 async def test_many_new_actors_of_one_server_are_not_budgeted(
-    live: Live, remote: RemoteServer, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    live: Live, remote: RemoteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Only failed fetches spend the per-host budget: a popular server sending many new
     actors at once gets every key fetched (once each)."""
     monkeypatch.setattr(keys_module, "HOST_BUDGET", 3)

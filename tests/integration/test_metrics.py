@@ -89,9 +89,12 @@ async def _instance(tmp_path: Path, **overrides: object) -> AsyncIterator[str]:
     def make(base_url: str) -> Starlette:
         return create_app(
             Settings(
-                base_url=base_url, data_dir=tmp_path / "d", keys_dir=tmp_path / "k", **overrides
+                base_url=base_url,
+                data_dir=tmp_path / "d",
+                keys_dir=tmp_path / "k",
+                **overrides,  # type: ignore[arg-type]
             )
-        )  # type: ignore[arg-type]
+        )
 
     async with live_server(make) as (base_url, _):
         yield base_url

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import feedparser
@@ -266,7 +267,7 @@ async def test_report_form_bodies_are_bounded(live: Live, remote: RemoteServer) 
     )
     assert huge.status_code == 413
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield b"reason=spam"
 
     chunked = await live.client.post(

@@ -10,6 +10,7 @@ checks that fedi_forum itself is imported from the wheel."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -162,17 +163,37 @@ def test_the_installed_wheel_serves_every_page_family(tmp_path: Path, wheel: Pat
     assert "Traceback" not in out, out
 
 
-def _dockerfile() -> dict[str, object]:
+@dataclasses.dataclass(frozen=True)
+class Dockerfile:
+    env: dict[str, str]
+    uid: int
+    cmd: list[str]
+    health: str
+
+
+def _found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text, re.M)
+    assert match is not None, f"the Dockerfile has no {pattern!r}"
+    return match.group(1)
+
+
+def _dockerfile() -> Dockerfile:
     """ENV, USER's uid, CMD and the HEALTHCHECK command of the Dockerfile, as written."""
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    env = {}
+    env: dict[str, str] = {}
     for line in text.splitlines():
         if line.startswith("ENV "):
-            env |= dict(shlex.split(pair)[0].split("=", 1) for pair in line[4:].split())
-    uid = int(re.search(r"useradd .*--uid (\d+)", text).group(1))  # type: ignore[union-attr]
-    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))  # type: ignore[union-attr]
-    health = re.search(r"HEALTHCHECK .*? CMD (.*)$", text, re.M).group(1)  # type: ignore[union-attr]
-    return {"env": env, "uid": uid, "cmd": cmd, "health": health}
+            for pair in line[4:].split():
+                name, _, value = shlex.split(pair)[0].partition("=")
+                env[name] = value
+    cmd = json.loads(_found(r"^CMD (\[.*\])$", text))
+    assert isinstance(cmd, list)
+    return Dockerfile(
+        env=env,
+        uid=int(_found(r"useradd .*--uid (\d+)", text)),
+        cmd=[str(part) for part in cmd],
+        health=_found(r"HEALTHCHECK .*? CMD (.*)$", text),
+    )
 
 
 def test_the_dockerfile_cmd_on_fresh_volumes_as_its_user(wheel: Path) -> None:
@@ -182,24 +203,25 @@ def test_the_dockerfile_cmd_on_fresh_volumes_as_its_user(wheel: Path) -> None:
     user to run), then its HEALTHCHECK. One change, by this machine's network rule:
     the CMD's 0.0.0.0 becomes 127.0.0.1 once the refusal without a base URL is checked."""
     spec = _dockerfile()
-    assert spec["cmd"][:2] == ["fedi-forum", "serve"]  # type: ignore[index]
+    assert spec.cmd[:2] == ["fedi-forum", "serve"]
     system_python = shutil.which("python3.11", path="/usr/bin:/usr/local/bin")
     as_user = os.geteuid() == 0 and system_python is not None
     root = Path(tempfile.mkdtemp(prefix="ff-docker-"))
     try:
         os.chmod(root, 0o755)  # the service user must reach the venv and the volumes
-        venv = _install_wheel(root, wheel, system_python if as_user else sys.executable)
-        uid = spec["uid"] if as_user else os.geteuid()
+        python = system_python if as_user and system_python else sys.executable
+        venv = _install_wheel(root, wheel, python)
+        uid = spec.uid if as_user else os.geteuid()
         volumes = root / "var-lib-fedi-forum"
-        env = {k: v.replace("/var/lib/fedi-forum", str(volumes)) for k, v in spec["env"].items()}  # type: ignore[union-attr]
+        env = {k: v.replace("/var/lib/fedi-forum", str(volumes)) for k, v in spec.env.items()}
         for name in ("FEDI_FORUM_DATA_DIR", "FEDI_FORUM_KEYS_DIR"):
             Path(env[name]).mkdir(parents=True)
         os.chmod(env["FEDI_FORUM_KEYS_DIR"], 0o700)
         for path in (volumes, *volumes.iterdir()):
             os.chown(path, uid, -1)
-        run_as = {"user": uid, "group": uid} if as_user else {}
+        user = uid if as_user else None  # subprocess: None = stay who we are
         base_env = clean_env(**env, HOME=str(volumes), PATH=f"{venv / 'bin'}:/usr/bin:/bin")
-        cmd = [str(venv / "bin" / spec["cmd"][0]), *spec["cmd"][1:]]  # type: ignore[index]
+        cmd = [str(venv / "bin" / spec.cmd[0]), *spec.cmd[1:]]
 
         refused = subprocess.run(
             cmd,
@@ -209,7 +231,8 @@ def test_the_dockerfile_cmd_on_fresh_volumes_as_its_user(wheel: Path) -> None:
             timeout=60,
             check=False,
             cwd=volumes,
-            **run_as,  # type: ignore[call-overload]
+            user=user,
+            group=user,
         )
         assert refused.returncode != 0
         assert "FEDI_FORUM_BASE_URL" in refused.stdout + refused.stderr
@@ -226,16 +249,23 @@ def test_the_dockerfile_cmd_on_fresh_volumes_as_its_user(wheel: Path) -> None:
             stderr=subprocess.STDOUT,
             text=True,
             cwd=volumes,
-            **run_as,  # type: ignore[call-overload]
+            user=user,
+            group=user,
         )
         try:
-            health = shlex.split(str(spec["health"]).replace("8000", str(port)))
+            health = shlex.split(spec.health.replace("8000", str(port)))
             health[0] = str(venv / "bin" / health[0])
             deadline = time.monotonic() + 30
             while True:
                 check = subprocess.run(
-                    health, env=served_env, capture_output=True, timeout=10, check=False, **run_as
-                )  # type: ignore[call-overload]
+                    health,
+                    env=served_env,
+                    capture_output=True,
+                    timeout=10,
+                    check=False,
+                    user=user,
+                    group=user,
+                )
                 if check.returncode == 0:
                     break
                 assert proc.poll() is None, proc.communicate()[0]

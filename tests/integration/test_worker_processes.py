@@ -134,8 +134,11 @@ async def test_kill_9_mid_fanout_loses_nothing(tmp_path: Path, remote: RemoteSer
             for note in notes:
                 r = await alice.post(client, f"{group}/inbox", alice.create(note))
                 assert r.status_code == 202
-            in_flight = lambda: sum(b"/announce" in body for _, _, body in remote.received)  # noqa: E731
-            await _wait(lambda: in_flight() >= 2, 10)
+
+            def in_flight() -> bool:
+                return sum(b"/announce" in body for _, _, body in remote.received) >= 2
+
+            await _wait(in_flight, 10)
         # Given deliveries in flight (leased by the server), when it is killed...
         _stop(server, signal.SIGKILL)
         remote.hang_on.clear()

@@ -176,7 +176,7 @@ def load(case: Case, file: str, remote: RemoteServer, group: str) -> dict[str, A
 
 def _object_id(doc: dict[str, Any]) -> str:
     obj = doc["object"]
-    return obj["id"] if isinstance(obj, dict) else obj
+    return str(obj["id"] if isinstance(obj, dict) else obj)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.file.removesuffix(".json") for c in CASES])

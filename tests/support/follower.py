@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 
 def _params(header: str) -> dict[str, str]:
@@ -53,7 +53,7 @@ async def _verify_rfc9421(
     verifier = HTTPMessageVerifier(
         signature_algorithm=algorithms.RSA_V1_5_SHA256,
         key_resolver=MappingKeyResolver(
-            public_keys={key_id: serialization.load_pem_public_key(pem.encode())},
+            public_keys={key_id: _rsa_public(pem)},
             private_keys={},
         ),
     )
@@ -96,10 +96,17 @@ async def verify_delivery(
     key_id = params["keyId"]
     actor_id, pem = await _key(key_id, key_cache if key_cache is not None else {})
     key = serialization.load_pem_public_key(pem.encode())
-    key.verify(  # type: ignore[union-attr, call-arg]
+    assert isinstance(key, rsa.RSAPublicKey)
+    key.verify(
         base64.b64decode(params["signature"]),
         "\n".join(lines).encode(),
         padding.PKCS1v15(),
         hashes.SHA256(),
     )
     return actor_id
+
+
+def _rsa_public(pem: str) -> rsa.RSAPublicKey:
+    key = serialization.load_pem_public_key(pem.encode())
+    assert isinstance(key, rsa.RSAPublicKey)
+    return key

@@ -659,8 +659,8 @@ def _rfc9421(
         created=NOW,
         covered_component_ids=components,
         body=body,
-        **params,
-    )  # type: ignore[arg-type]
+        **params,  # type: ignore[arg-type]
+    )
     headers = {k.lower(): v for k, v in message.headers.items()}
     return Request(method, URL, headers, body or b"")
 
