@@ -37,7 +37,7 @@ from fedi_forum.models import (
     utcnow,
 )
 from fedi_forum.store import Outgoing, Store
-from fedi_forum.store.activity import ReplyResult
+from fedi_forum.store.activity import DeleteResult, ReplyResult, ReplyStatus, UndoResult
 from fedi_forum.store.primitives import FollowUpBuilder
 
 log = logging.getLogger(__name__)
@@ -197,7 +197,9 @@ class Inbox:
             now=utcnow(),
         )
         return Outcome(
-            f"accepted: {result}" if result in ("follow", "reaction") else f"ignored: {result}"
+            f"accepted: {result}"
+            if result in (UndoResult.FOLLOW, UndoResult.REACTION)
+            else f"ignored: {result}"
         )
 
     async def _on_block(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
@@ -381,7 +383,7 @@ class Inbox:
             now=utcnow(),
             follow_up=self._forward(activity, "delete"),
         )
-        if result == "not-author":
+        if result is DeleteResult.NOT_AUTHOR:
             raise ActorMismatch("only the author can delete a note")
         return Outcome(f"accepted: {result}")
 
@@ -485,17 +487,17 @@ class Inbox:
 
 def _reply_outcome(result: ReplyResult, target: str, slug: str | None) -> Outcome:
     """What the store's answer to a reply means for the sender."""
-    if result.status == "closed":
+    if result.status is ReplyStatus.CLOSED:
         raise Forbidden(
             f"{target} does not accept replies",
             public_message="this discussion does not accept replies",
         )
-    if result.status == "unknown":
+    if result.status is ReplyStatus.UNKNOWN:
         if slug is not None:
             raise NotFound(f"no discussion {slug!r}")
         return Outcome("ignored: not for any of our discussions")
     if not result.seqs:
         return Outcome("duplicate", target)
-    if result.status == "held":
+    if result.status is ReplyStatus.HELD:
         return Outcome("held for moderation", target, result.seqs[-1])
     return Outcome("accepted", target, result.seqs[-1])

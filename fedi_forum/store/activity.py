@@ -9,6 +9,7 @@ was not stored.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -35,10 +36,31 @@ from fedi_forum.store.primitives import (
 )
 
 
+class ReplyStatus(enum.StrEnum):
+    ACCEPTED = "accepted"
+    HELD = "held"  # waits for a moderator (pre-moderation)
+    CLOSED = "closed"  # the discussion takes no replies
+    UNKNOWN = "unknown"  # no such discussion (or deleted)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReplyResult:
-    status: str  # "accepted" | "held" | "closed" | "unknown"
+    status: ReplyStatus
     seqs: tuple[int, ...] = ()
+
+
+class DeleteResult(enum.StrEnum):
+    DELETED = "deleted"
+    REMEMBERED = "remembered"  # before its Create: a later Create is refused
+    NOT_AUTHOR = "not-author"
+    DUPLICATE = "duplicate"
+
+
+class UndoResult(enum.StrEnum):
+    FOLLOW = "follow"
+    REACTION = "reaction"
+    NOTHING = "nothing"
+    DUPLICATE = "duplicate"
 
 
 class ActivityStore:
@@ -172,13 +194,13 @@ class ActivityStore:
                 (slug,),
             ).fetchone()
             if row is None or row[1] == "deleted":
-                return ReplyResult("unknown")
+                return ReplyResult(ReplyStatus.UNKNOWN)
             if row[1] != "open" and not as_staff:  # staff may answer in locked threads
-                return ReplyResult("closed")
+                return ReplyResult(ReplyStatus.CLOSED)
             discussion_id, announces = row[0], bool(row[2])
             held = bool(row[3]) and not as_staff
             if not mark_seen(conn, actor_id, activity_id, now):
-                return ReplyResult("accepted")
+                return ReplyResult(ReplyStatus.ACCEPTED)
             for author in authors:
                 upsert_actor(conn, author)
             seqs = []
@@ -188,7 +210,7 @@ class ActivityStore:
                 if seq is not None:
                     seqs.append(seq)
             if held:  # nothing is shared until a moderator approves (then: announce)
-                return ReplyResult("held", tuple(seqs))
+                return ReplyResult(ReplyStatus.HELD, tuple(seqs))
             if seq is not None and announces:
                 out = announce(seq)
                 add_to_outbox(
@@ -202,7 +224,7 @@ class ActivityStore:
                 )
                 extra = [announce_to_author] if announce_to_author else []
                 enqueue_followers(conn, discussion_id, out, now, extra)
-            return ReplyResult("accepted", tuple(seqs))
+            return ReplyResult(ReplyStatus.ACCEPTED, tuple(seqs))
 
         return await self.db.write(write)
 
@@ -257,29 +279,29 @@ class ActivityStore:
         author_id: str,
         now: str,
         follow_up: FollowUpBuilder | None = None,
-    ) -> str:
+    ) -> DeleteResult:
         """The author deleted it: a tombstone that keeps its place in the order, and a
         marker that refuses a later Create of the same id (also when the Delete arrives
-        before the Create). Returns "deleted", "remembered", "not-author" or "duplicate"."""
+        before the Create)."""
 
-        def write(conn: sqlite3.Connection) -> str:
+        def write(conn: sqlite3.Connection) -> DeleteResult:
             existing = conn.execute(
                 "SELECT id, discussion_id, author_id, state FROM notes WHERE ap_id = ?",
                 (ap_id,),
             ).fetchone()
             if existing is not None and existing[2] != author_id:
-                return "not-author"
+                return DeleteResult.NOT_AUTHOR
             if not mark_seen(conn, author_id, activity_id, now):
-                return "duplicate"
+                return DeleteResult.DUPLICATE
             remember_tombstone(conn, ap_id, author_id, now)
             if existing is None:
-                return "remembered"
+                return DeleteResult.REMEMBERED
             if existing[3] == "deleted":
-                return "duplicate"
+                return DeleteResult.DUPLICATE
             tombstone_note(conn, existing[0], now)
             bump_revision(conn, existing[1], replies=-1)
             queue_follow_up(conn, existing[0], follow_up, now)
-            return "deleted"
+            return DeleteResult.DELETED
 
         return await self.db.write(write)
 
@@ -345,15 +367,14 @@ class ActivityStore:
         undone_id: str,
         discussion_id: int | None,
         now: str,
-    ) -> str:
+    ) -> UndoResult:
         """``actor_id`` takes back its activity ``undone_id``: a Follow (by its id, or of
         ``discussion_id``) or a reaction. One dedupe mark for the Undo, then whatever it
-        undoes: the Undo's id is seen once, whichever kind it turns out to be. Returns
-        "follow", "reaction", "nothing" or "duplicate"."""
+        undoes: the Undo's id is seen once, whichever kind it turns out to be."""
 
-        def write(conn: sqlite3.Connection) -> str:
+        def write(conn: sqlite3.Connection) -> UndoResult:
             if not mark_seen(conn, actor_id, activity_id, now):
-                return "duplicate"
+                return UndoResult.DUPLICATE
             follows = conn.execute(
                 "DELETE FROM follows WHERE actor_id = ? AND "
                 "(follow_activity_id = ? OR discussion_id = ?)",
@@ -364,8 +385,8 @@ class ActivityStore:
                 (undone_id, actor_id),
             ).rowcount
             if follows:
-                return "follow"
-            return "reaction" if reactions else "nothing"
+                return UndoResult.FOLLOW
+            return UndoResult.REACTION if reactions else UndoResult.NOTHING
 
         return await self.db.write(write)
 
