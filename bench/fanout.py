@@ -32,30 +32,23 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import free_port, rss_mb, save, server
+from _seed import AUTHOR, known_servers, seeding
 
 from fedi_forum.activitypub import keys
 from fedi_forum.activitypub.signatures import sign_request
 from fedi_forum.config import Settings
-from fedi_forum.forum.discussions import Discussions
-from fedi_forum.models import RemoteActor, utcnow
-from fedi_forum.store import Database, Store
-from fedi_forum.store.keyfiles import KeyFiles
+from fedi_forum.models import utcnow
 
 HOSTS = 200
 FOLLOWERS = 10_000
 DEAD, FAILING = 20, 10  # G2-iso: 10% never answer, 5% answer 500
-AUTHOR = "http://remote.invalid/users/writer"
 
 
 async def seed(settings: Settings, sinks: dict[str, int], author_pem: str) -> None:
     """One discussion per sink (slug → sink port), each with FOLLOWERS followers on
     HOSTS shared inboxes of that sink."""
-    db = Database(settings.db_path)
-    await db.open()
-    try:
-        store = Store(db)
-        await store.claim_base_url(settings.base_url)
-        discussions = Discussions(settings, store, KeyFiles(settings.keys_dir))
+    async with seeding(settings, author_pem) as discussions:
+        store = discussions.store
         now = utcnow()
         for slug, sink_port in sinks.items():
             d = await discussions.create(slug=slug, title="Fan-out", body="b", lang="nl")
@@ -73,32 +66,7 @@ async def seed(settings: Settings, sinks: dict[str, int], author_pem: str) -> No
                         for i in range(start, start + 1000)
                     )
                 )
-            for i in range(HOSTS):  # their software is known already (a warm NodeInfo cache)
-                await store.set_instance_software(
-                    f"127.0.0.{i + 1}:{sink_port}",
-                    software="mastodon",
-                    version="4.5",
-                    dialect="microblog",
-                    now=now,
-                )
-        await store.upsert_actor(
-            RemoteActor(
-                id=AUTHOR,
-                host="remote.invalid",
-                type="Person",
-                preferred_username="writer",
-                name="Writer",
-                url=None,
-                icon_url=None,
-                inbox=None,
-                shared_inbox=None,
-                key_id=f"{AUTHOR}#main-key",
-                public_key_pem=author_pem,
-                fetched_at=now,
-            )
-        )
-    finally:
-        await db.close()
+            await known_servers(store, (f"127.0.0.{i + 1}:{sink_port}" for i in range(HOSTS)))
 
 
 def _delivered(db_path: Path, ids: list[str]) -> int:

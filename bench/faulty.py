@@ -27,15 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import free_port, save, server
-from fanout import AUTHOR, _post_replies
+from _seed import known_servers, seeding
+from fanout import _post_replies
 from sink import address
 
 from fedi_forum.activitypub import keys
 from fedi_forum.config import Settings
-from fedi_forum.forum.discussions import Discussions
-from fedi_forum.models import RemoteActor, utcnow
-from fedi_forum.store import Database, Store
-from fedi_forum.store.keyfiles import KeyFiles
+from fedi_forum.models import utcnow
 
 HOSTS = 300
 DEAD, FAILING = 15, 30
@@ -45,19 +43,14 @@ REPLIES = 30
 
 async def seed(settings: Settings, sinks: dict[str, int], author_pem: str) -> None:
     """One discussion per sink, one follower on each of its HOSTS servers (own inbox,
-    no shared inbox)."""
-    db = Database(settings.db_path)
-    await db.open()
-    try:
-        store = Store(db)
-        await store.claim_base_url(settings.base_url)
-        discussions = Discussions(settings, store, KeyFiles(settings.keys_dir))
+    no shared inbox); their software is known (a warm NodeInfo cache), not their health."""
+    async with seeding(settings, author_pem) as discussions:
         now = utcnow()
         for slug, port in sinks.items():
             d = await discussions.create(slug=slug, title=slug, body="b", lang="nl")
             for i in range(1, HOSTS + 1):
                 origin = f"http://{address(i)}:{port}"
-                await store.add_follower(
+                await discussions.store.add_follower(
                     d.id,
                     actor_id=f"{origin}/users/u",
                     inbox=f"{origin}/users/u/inbox",
@@ -65,32 +58,8 @@ async def seed(settings: Settings, sinks: dict[str, int], author_pem: str) -> No
                     follow_activity_id=None,
                     now=now,
                 )
-                # their software is known (a warm NodeInfo cache), not their health
-                await store.set_instance_software(
-                    f"{address(i)}:{port}",
-                    software="mastodon",
-                    version="4.3",
-                    dialect="microblog",
-                    now=now,
-                )
-        await store.upsert_actor(
-            RemoteActor(
-                id=AUTHOR,
-                host="remote.invalid",
-                type="Person",
-                preferred_username="writer",
-                name="Writer",
-                url=None,
-                icon_url=None,
-                inbox=None,
-                shared_inbox=None,
-                key_id=f"{AUTHOR}#main-key",
-                public_key_pem=author_pem,
-                fetched_at=now,
-            )
-        )
-    finally:
-        await db.close()
+            hosts = (f"{address(i)}:{port}" for i in range(1, HOSTS + 1))
+            await known_servers(discussions.store, hosts, version="4.3")
 
 
 def _delivered(db_path: Path, ids: list[str], hosts: list[str]) -> int:

@@ -32,14 +32,12 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import free_port, save
-from fanout import AUTHOR, _post_replies
+from _seed import known_servers, seeding
+from fanout import _post_replies
 
 from fedi_forum.activitypub import keys
 from fedi_forum.config import Settings
-from fedi_forum.forum.discussions import Discussions
-from fedi_forum.models import RemoteActor, utcnow
-from fedi_forum.store import Database, Store
-from fedi_forum.store.keyfiles import KeyFiles
+from fedi_forum.models import utcnow
 
 FOLLOWERS = 20
 
@@ -64,17 +62,12 @@ class Recorder:
 
 
 async def seed(settings: Settings, port: int, author_pem: str) -> None:
-    db = Database(settings.db_path)
-    await db.open()
-    try:
-        store = Store(db)
-        await store.claim_base_url(settings.base_url)
-        discussions = Discussions(settings, store, KeyFiles(settings.keys_dir))
+    async with seeding(settings, author_pem) as discussions:
         now = utcnow()
         d = await discussions.create(slug="fan", title="Recovery", body="b", lang="nl")
+        origin = f"http://127.0.0.1:{port}"
         for i in range(FOLLOWERS):
-            origin = f"http://127.0.0.1:{port}"
-            await store.add_follower(
+            await discussions.store.add_follower(
                 d.id,
                 actor_id=f"{origin}/users/u{i}",
                 inbox=f"{origin}/users/u{i}/inbox",
@@ -82,27 +75,7 @@ async def seed(settings: Settings, port: int, author_pem: str) -> None:
                 follow_activity_id=None,
                 now=now,
             )
-        await store.set_instance_software(
-            f"127.0.0.1:{port}", software="mastodon", version="4.3", dialect="microblog", now=now
-        )
-        await store.upsert_actor(
-            RemoteActor(
-                id=AUTHOR,
-                host="remote.invalid",
-                type="Person",
-                preferred_username="writer",
-                name="Writer",
-                url=None,
-                icon_url=None,
-                inbox=None,
-                shared_inbox=None,
-                key_id=f"{AUTHOR}#main-key",
-                public_key_pem=author_pem,
-                fetched_at=now,
-            )
-        )
-    finally:
-        await db.close()
+        await known_servers(discussions.store, [f"127.0.0.1:{port}"], version="4.3")
 
 
 def _spawn(settings: Settings, port: int) -> subprocess.Popen[bytes]:
