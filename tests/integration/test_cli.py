@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,34 +14,13 @@ import pytest
 
 from tests.support.http import AS2
 from tests.support.live import bind_loopback
-
-
-def run(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fedi_forum",
-            *args,
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--keys-dir",
-            str(tmp_path / "keys"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+from tests.support.process import run_cli
 
 
 def test_discussion_commands(tmp_path: Path) -> None:
     body = tmp_path / "body.txt"
     body.write_text("Wat vindt u van de nieuwe fietsroute?\n\nLaat het weten.")
-    created = run(
+    created = run_cli(
         tmp_path,
         "discussion",
         "create",
@@ -65,11 +43,11 @@ def test_discussion_commands(tmp_path: Path) -> None:
     assert (tmp_path / "keys" / "group-fietsroute.pem").exists()
     assert (tmp_path / "keys" / "instance.pem").exists()
     # later commands remember the base URL the data directory was created for
-    listed = run(tmp_path, "discussion", "list")
+    listed = run_cli(tmp_path, "discussion", "list")
     assert listed.stdout.startswith("@fietsroute@forum.example.nl\topen\t0\tDe fietsroute")
-    assert run(tmp_path, "discussion", "lock", "fietsroute").stdout.endswith("\tlocked\n")
-    assert run(tmp_path, "discussion", "close", "FIETSROUTE").stdout.endswith("\tclosed\n")
-    assert run(tmp_path, "discussion", "unlock", "fietsroute").stdout.endswith("\topen\n")
+    assert run_cli(tmp_path, "discussion", "lock", "fietsroute").stdout.endswith("\tlocked\n")
+    assert run_cli(tmp_path, "discussion", "close", "FIETSROUTE").stdout.endswith("\tclosed\n")
+    assert run_cli(tmp_path, "discussion", "unlock", "fietsroute").stdout.endswith("\topen\n")
 
 
 @pytest.mark.parametrize(
@@ -87,7 +65,7 @@ def test_discussion_commands(tmp_path: Path) -> None:
     ],
 )
 def test_discussion_command_errors_are_clear(tmp_path: Path, args: list[str], message: str) -> None:
-    result = run(tmp_path, "discussion", *args)
+    result = run_cli(tmp_path, "discussion", *args)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -95,7 +73,7 @@ def test_discussion_command_errors_are_clear(tmp_path: Path, args: list[str], me
 
 def test_duplicate_and_base_url_mismatch(tmp_path: Path) -> None:
     assert (
-        run(
+        run_cli(
             tmp_path,
             "discussion",
             "create",
@@ -110,10 +88,10 @@ def test_duplicate_and_base_url_mismatch(tmp_path: Path) -> None:
         ).returncode
         == 0
     )
-    dup = run(tmp_path, "discussion", "create", "--slug", "A", "--title", "t", "--body", "b")
+    dup = run_cli(tmp_path, "discussion", "create", "--slug", "A", "--title", "t", "--body", "b")
     assert dup.returncode == 2
     assert "already taken" in dup.stderr
-    moved = run(tmp_path, "init", "--base-url", "https://b.example")
+    moved = run_cli(tmp_path, "init", "--base-url", "https://b.example")
     assert moved.returncode == 2
     assert "belongs to https://a.example" in moved.stderr
 
@@ -164,7 +142,7 @@ def test_serve_demo_and_create_while_running(served: str, tmp_path: Path) -> Non
     assert actor.status_code == 200
     assert actor.json()["type"] == "Group"
     assert httpx.get(f"{served}/d/welkom").status_code == 200
-    created = run(
+    created = run_cli(
         tmp_path,
         "discussion",
         "create",
@@ -188,7 +166,7 @@ def test_serve_demo_and_create_while_running(served: str, tmp_path: Path) -> Non
 
 
 def test_admin_create_user(tmp_path: Path) -> None:
-    ok = run(
+    ok = run_cli(
         tmp_path,
         "admin",
         "create-user",
@@ -201,7 +179,7 @@ def test_admin_create_user(tmp_path: Path) -> None:
     )
     assert ok.returncode == 0
     assert ok.stdout.strip() == "created admin beheer"
-    short = run(
+    short = run_cli(
         tmp_path, "admin", "create-user", "--username", "x", "--role", "admin", "--password", "kort"
     )
     assert short.returncode == 2

@@ -12,7 +12,7 @@ from pathlib import Path
 from fedi_forum import __version__
 from fedi_forum.store.migrations import latest_version
 from tests.conftest import Live
-from tests.support.process import clean_env
+from tests.support.process import clean_env, run_cli
 
 
 async def test_healthz_and_readyz(live: Live) -> None:
@@ -40,42 +40,19 @@ async def test_healthz_and_readyz(live: Live) -> None:
     assert (await live.client.get("/healthz")).status_code == 200  # still alive
 
 
-def _cli(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = clean_env()
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fedi_forum",
-            *args,
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--keys-dir",
-            str(tmp_path / "keys"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**clean, **(env or {})},
-        check=False,
-    )
-
-
 def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
-    assert _cli(tmp_path, "init", "--base-url", "https://forum.example.nl").returncode == 0
+    assert run_cli(tmp_path, "init", "--base-url", "https://forum.example.nl").returncode == 0
     with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
         db.execute("INSERT INTO schema_migrations VALUES (?, 'x')", (latest_version() + 1,))
     for args in (("discussion", "list"), ("serve", "--port", "1")):
-        result = _cli(tmp_path, *args)
+        result = run_cli(tmp_path, *args)
         assert result.returncode == 2, args
         assert f"schema version {latest_version() + 1}" in result.stderr
         assert f"versions up to {latest_version()}" in result.stderr
 
 
 def test_a_public_listener_needs_an_explicit_base_url(tmp_path: Path) -> None:
-    result = _cli(tmp_path, "serve", "--host", "0.0.0.0", "--port", "1")
+    result = run_cli(tmp_path, "serve", "--host", "0.0.0.0", "--port", "1")
     assert result.returncode == 2
     assert "FEDI_FORUM_BASE_URL" in result.stderr
     assert not (tmp_path / "data").exists()  # nothing recorded for good
@@ -99,7 +76,7 @@ def test_json_logs_carry_the_request_id_of_the_response(tmp_path: Path) -> None:
 
     import httpx
 
-    from tests.support.process import clean_env, serve
+    from tests.support.process import serve
 
     for trusted in (False, True):
         extra = ["--proxy-headers"] if trusted else []
@@ -134,8 +111,8 @@ def test_a_demo_directory_made_for_another_port_is_not_served_under_a_wrong_url(
     tmp_path: Path,
 ) -> None:
     """`make run PORT=8732` after `make run`: said plainly, with how to start over."""
-    assert _cli(tmp_path, "init", "--base-url", "http://127.0.0.1:8000").returncode == 0
-    result = _cli(tmp_path, "serve", "--port", "8732")
+    assert run_cli(tmp_path, "init", "--base-url", "http://127.0.0.1:8000").returncode == 0
+    result = run_cli(tmp_path, "serve", "--port", "8732")
     assert result.returncode == 2
     assert "created for http://127.0.0.1:8000" in result.stderr
     assert "make reset" in result.stderr
@@ -148,7 +125,7 @@ def test_trusted_proxies_decide_whose_forwarded_address_counts(tmp_path: Path) -
 
     import httpx
 
-    from tests.support.process import clean_env, serve
+    from tests.support.process import serve
 
     for trusted, expected in (("127.0.0.0/8", "198.51.100.7"), ("10.0.0.0/8", "127.0.0.1")):
         env = clean_env(FEDI_FORUM_LOG_FORMAT="json", FEDI_FORUM_TRUSTED_PROXIES=trusted)
@@ -171,7 +148,7 @@ def test_trusted_proxies_decide_whose_forwarded_address_counts(tmp_path: Path) -
 def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
     tmp_path: Path,
 ) -> None:
-    created = _cli(
+    created = run_cli(
         tmp_path,
         "discussion",
         "create",
@@ -185,7 +162,7 @@ def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
         "https://forum.example.nl",
     )
     assert created.returncode == 0, created.stderr
-    healthy = _cli(tmp_path, "check")
+    healthy = run_cli(tmp_path, "check")
     assert (healthy.returncode, healthy.stdout.strip()) == (0, "ok"), healthy.stderr
     (tmp_path / "keys" / "group-park.pem").unlink()
     with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
@@ -199,7 +176,7 @@ def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
             "INSERT INTO follows (discussion_id, actor_id, follow_activity_id, inbox,"
             " created_at) VALUES (999, 'https://x.example/a', 'f', 'https://x.example/i', 'now')"
         )
-    result = _cli(tmp_path, "check")
+    result = run_cli(tmp_path, "check")
     assert result.returncode == 1
     assert "problem: key file group-park.pem missing" in result.stdout
     assert "problem: 1 deliveries pending for more than 3 days" in result.stdout
@@ -228,7 +205,7 @@ async def test_sigterm_gives_back_leases_and_exits_in_bounded_time(tmp_path: Pat
         base = f"http://127.0.0.1:{port}"
         home = tmp_path / "home"
         args = ["--data-dir", str(home / "data"), "--keys-dir", str(home / "keys")]
-        created = _cli(
+        created = run_cli(
             home,
             "discussion",
             "create",
@@ -307,7 +284,7 @@ def test_a_keys_directory_checked_out_0755_is_made_0700(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir(mode=0o755)
     (tmp_path / "keys").chmod(0o755)
     (tmp_path / "keys" / "README.md").write_text("keys")
-    result = _cli(tmp_path, "init", "--base-url", "https://forum.example.nl")
+    result = run_cli(tmp_path, "init", "--base-url", "https://forum.example.nl")
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
     assert "can read it" not in result.stderr  # fixed, not merely warned about
@@ -321,7 +298,7 @@ def test_migrate_check_says_what_would_run_and_migrate_applies_it(tmp_path: Path
     (tmp_path / "data").mkdir()
     with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
         apply_migrations(db, upto=latest_version() - 1)  # as the previous release left it
-    check = _cli(tmp_path, "migrate", "--check")
+    check = run_cli(tmp_path, "migrate", "--check")
     assert check.returncode == 1
     assert f"would apply: {latest_version()}" in check.stdout
     assert "fedi-forum backup" in check.stdout
@@ -329,8 +306,8 @@ def test_migrate_check_says_what_would_run_and_migrate_applies_it(tmp_path: Path
         assert db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == (
             latest_version() - 1
         )  # --check changed nothing
-    applied = _cli(tmp_path, "migrate")
+    applied = run_cli(tmp_path, "migrate")
     assert applied.returncode == 0, applied.stderr
-    assert _cli(tmp_path, "migrate", "--check").stdout.strip() == (
+    assert run_cli(tmp_path, "migrate", "--check").stdout.strip() == (
         f"schema version {latest_version()}: up to date"
     )

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import httpx
 
@@ -33,6 +34,30 @@ def clean_env(**extra: str) -> dict[str, str]:
         if not k.startswith("FEDI_FORUM_") and k != "PROMETHEUS_MULTIPROC_DIR"
     }
     return env | extra
+
+
+def run_cli(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``fedi-forum *args`` on ``home``'s data and keys directories, in the test's
+    environment without FEDI_FORUM_* settings (plus ``env``); its output captured."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fedi_forum",
+            *args,
+            "--data-dir",
+            str(home / "data"),
+            "--keys-dir",
+            str(home / "keys"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(**(env or {})),
+        check=False,
+    )
 
 
 @contextlib.contextmanager
