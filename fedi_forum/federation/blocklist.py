@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from fedi_forum.errors import Blocked
-from fedi_forum.store import Store
+from fedi_forum.store.moderation import ModerationStore
 
 RELOAD_SECONDS = 10.0
 
@@ -29,7 +29,7 @@ def normalise_domain(domain: str) -> str:
 
 
 class Blocklist:
-    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: ModerationStore, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.clock = clock
         self._domains: frozenset[str] = frozenset()

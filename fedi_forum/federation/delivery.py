@@ -45,12 +45,12 @@ from fedi_forum.activitypub import parse, signatures
 from fedi_forum.activitypub.urls import LocalKind, Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import FediForumError, FetchError, NoAnswer, UnsafeUrl
-from fedi_forum.federation import hosts, liveness, retry
+from fedi_forum.federation import dereference, hosts, liveness, retry
 from fedi_forum.federation.blocklist import Blocklist
-from fedi_forum.federation.client import JRD_ACCEPT, FederationClient
+from fedi_forum.federation.client import FederationClient
 from fedi_forum.models import Dialect, SignatureSpec, format_time, parse_time
 from fedi_forum.store import Store
-from fedi_forum.store.delivery import DeliveryRow
+from fedi_forum.store.deliveries import DeliveryRow
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 from fedi_forum.store.workers import WorkerRow
 from fedi_forum.telemetry import NOOP, Telemetry
@@ -446,35 +446,11 @@ class DeliveryWorker:
 
     async def _nodeinfo(self, inbox: str) -> tuple[str | None, str | None]:
         """(software name, version) from the server's NodeInfo; (None, None) if unknown."""
-        origin = inbox.split("/", 3)
-        base = f"{origin[0]}//{origin[2]}"
         try:
-            links = (
-                await self.client.get_json(f"{base}/.well-known/nodeinfo", accept=JRD_ACCEPT)
-            ).document
-            hrefs = [
-                str(link.get("href"))
-                for link in links.get("links", [])
-                if isinstance(link, dict)
-                and str(link.get("rel", "")).startswith(
-                    "http://nodeinfo.diaspora.software/ns/schema/2"
-                )
-            ]
-            href = next((h for h in sorted(hrefs, reverse=True) if parse.is_http_url(h)), None)
-            if href is None:
-                return None, None
-            doc = (await self.client.get_json(href, accept=JRD_ACCEPT)).document
+            return await dereference.software(self.client, inbox)
         except FediForumError as exc:
-            log.info("no NodeInfo for %s: %s", base, exc)
+            log.info("no NodeInfo for %s: %s", parse.host_of(inbox), exc)
             return None, None
-        software = doc.get("software")
-        if not isinstance(software, dict):
-            return None, None
-        name, version = software.get("name"), software.get("version")
-        return (
-            name.lower()[:64] if isinstance(name, str) else None,
-            version[:64] if isinstance(version, str) else None,
-        )
 
     def _now(self) -> datetime:
         return datetime.now(UTC)

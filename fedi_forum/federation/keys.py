@@ -36,7 +36,6 @@ from fedi_forum.errors import (
     Blocked,
     FediForumError,
     FetchError,
-    InvalidActivity,
     KeyFetchFailed,
     Overloaded,
     SignatureInvalid,
@@ -45,7 +44,7 @@ from fedi_forum.federation import dereference
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient, Fetched
 from fedi_forum.models import RemoteActor, utcnow
-from fedi_forum.store import Store
+from fedi_forum.store.actors import ActorStore
 from fedi_forum.telemetry import NOOP, Telemetry
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ class VerifiedKey:
 class KeyResolver:
     def __init__(
         self,
-        store: Store,
+        store: ActorStore,
         client: FederationClient,
         blocklist: Blocklist,
         clock: Callable[[], float] = time.monotonic,
@@ -231,7 +230,6 @@ class KeyResolver:
         self._host_failures[host] = [*self._recent_failures(host), self.clock()]
 
     async def _get(self, url: str) -> Fetched:
-        self.blocklist.check_url(url)
         self._check_budget(url)
         host = parse.host_of(url)
         slots = self._host_slots.get(host)
@@ -241,7 +239,7 @@ class KeyResolver:
         try:
             async with slots:
                 self.fetch_count += 1
-                return await self.client.get_json(url)
+                return await dereference.document(self.client, self.blocklist, url)
         finally:
             self._host_users[host] -= 1
             if not self._host_users[host]:  # idle: keep nothing per host
@@ -278,14 +276,7 @@ class KeyResolver:
         )
 
     async def _fetch_actor(self, actor_id: str) -> parse.ParsedActor:
-        fetched = await self._get(actor_id)
-        try:
-            actor = parse.parse_actor(fetched.document, utcnow())
-        except InvalidActivity as exc:
-            raise KeyFetchFailed(f"bad actor document at {actor_id}") from exc
-        if actor.actor.id != fetched.url or fetched.url != actor_id:
-            raise KeyFetchFailed(f"actor id does not match {actor_id}")
-        return actor
+        return dereference.actor(await self._get(actor_id), actor_id)
 
     async def fetch_actor(self, actor_id: str) -> RemoteActor:
         """An actor by id (for authors and followers we have not seen yet), cached."""

@@ -37,8 +37,9 @@ from fedi_forum.models import (
     utcnow,
 )
 from fedi_forum.store import Outgoing, Store
-from fedi_forum.store.activity import DeleteResult, ReplyResult, ReplyStatus, UndoResult
+from fedi_forum.store.notes import DeleteResult, ReplyResult, ReplyStatus
 from fedi_forum.store.primitives import FollowUpBuilder
+from fedi_forum.store.reactions import UndoResult
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from fedi_forum.activitypub.parse import Activity, IncomingNote
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.errors import FediForumError, FetchError, InvalidActivity
+from fedi_forum.federation import dereference
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.dereference import Trust
@@ -134,19 +135,13 @@ class NoteFetcher:
     async def fetch(self, object_id: str) -> tuple[dict[str, Any], RemoteActor]:
         """A note from its origin: the fetched id must be the URL, and its author must
         live on the same host (FEDERATION.md "Identity and origin")."""
-        self.blocklist.check_url(object_id)
         try:
-            fetched = await self.client.get_json(object_id)
+            fetched = await dereference.document(self.client, self.blocklist, object_id)
         except FetchError as exc:
             raise InvalidActivity(
                 f"fetching {object_id}: {exc}", public_message="object not found at its origin"
             ) from exc
-        doc = fetched.document
-        if parse.id_of(doc.get("id")) != object_id or fetched.url != object_id:
-            raise InvalidActivity(f"fetched object is not {object_id}")
-        author_id = parse.parse_note(doc).attributed_to
-        if author_id is None or parse.host_of(author_id) != parse.host_of(object_id):
-            raise InvalidActivity("note attributed to another host")
+        doc, author_id = dereference.note(fetched, object_id)
         author = await self.keys.fetch_actor(author_id)
         return doc, author
 

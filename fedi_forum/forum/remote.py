@@ -36,7 +36,7 @@ from fedi_forum.activitypub.parse import Activity, IncomingNote
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import FediForumError, InvalidInput, KeyFetchFailed, NotFound
-from fedi_forum.federation import liveness, retry
+from fedi_forum.federation import dereference, liveness, retry
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.dereference import Trust
 from fedi_forum.federation.keys import KeyResolver
@@ -382,5 +382,4 @@ class RemoteDiscussions:
         return items
 
     async def _get(self, url: str) -> dict[str, Any]:
-        self.notes.blocklist.check_url(url)
-        return (await self.client.get_json(url)).document
+        return (await dereference.document(self.client, self.notes.blocklist, url)).document

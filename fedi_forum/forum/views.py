@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 
-from fedi_forum.store import Store
+from fedi_forum.store.discussions import DiscussionStore
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ FLUSH_SECONDS = 2.0
 
 
 class ViewCounter:
-    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: DiscussionStore, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._clock = clock
         self._salt = secrets.token_bytes(32)

@@ -11,15 +11,18 @@ from typing import Any
 
 import orjson
 
-from fedi_forum.models import NOTE_TRANSITIONS, NoteState
+from fedi_forum.models import (
+    NOTE_TRANSITIONS,
+    NoteState,
+)
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import (
     FollowUpBuilder,
     Outgoing,
     add_to_outbox,
     bump_revision,
-    enqueue,
     enqueue_followers,
+    mark_seen,
     queue_follow_up,
     remember_tombstone,
     tombstone_note,
@@ -189,6 +192,12 @@ class ModerationStore:
         )
         return [dict(r) for r in rows]
 
+    async def blocks(self) -> tuple[list[str], list[str]]:
+        rows = await self.db.fetch_all("SELECT kind, value FROM blocks")
+        domains = [r[1] for r in rows if r[0] == "domain"]
+        actors = [r[1] for r in rows if r[0] == "actor"]
+        return domains, actors
+
     async def modlog(self, limit: int = 100) -> list[ModlogEntry]:
         rows = await self.db.fetch_all(
             "SELECT m.id, m.action, d.slug, d.title, m.note_seq, m.target, m.reason, "
@@ -210,33 +219,35 @@ class ModerationStore:
 
         await self.db.write(write)
 
+    async def add_report(
+        self,
+        *,
+        activity_id: str,
+        reporter: str,
+        discussion_id: int | None,
+        note_ids: str,
+        comment: str,
+        now: str,
+    ) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            if not mark_seen(conn, reporter, activity_id, now):
+                return False
+            conn.execute(
+                "INSERT INTO reports (source, activity_id, reporter, discussion_id, note_ids, "
+                "comment, created_at) VALUES ('federated', ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (activity_id) DO NOTHING",
+                (activity_id, reporter, discussion_id, note_ids, comment, now),
+            )
+            return True
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class AdminNote:
-    slug: str
-    title: str
-    seq: int
-    state: str
-    author: str
-    excerpt_html: str
-    published: str
+        return await self.db.write(write)
 
-
-class AdminViewStore:
-    """Reads for the admin pages. Mixed into ``Store``."""
-
-    db: Database
-
-    async def recent_replies(self, limit: int = 50) -> list[AdminNote]:
+    async def reports(self) -> list[dict[str, Any]]:
         rows = await self.db.fetch_all(
-            "SELECT d.slug, d.title, n.seq, n.state, coalesce(a.name, a.preferred_username, "
-            "n.author_id), n.content, n.published FROM notes n "
-            "JOIN discussions d ON d.id = n.discussion_id "
-            "LEFT JOIN actors a ON a.id = n.author_id "
-            "WHERE n.seq > 0 AND d.state != 'deleted' ORDER BY n.id DESC LIMIT ?",
-            (limit,),
+            "SELECT source, activity_id, reporter, discussion_id, note_ids, comment, state "
+            "FROM reports ORDER BY id"
         )
-        return [AdminNote(*r) for r in rows]
+        return [dict(r) for r in rows]
 
     async def open_reports(self) -> list[dict[str, Any]]:
         rows = await self.db.fetch_all(
@@ -265,24 +276,6 @@ class AdminViewStore:
             authors.setdefault(author_id, []).append(ap_id)
         return str(row[0]), authors
 
-    async def actor_inboxes(self, actor_ids: list[str]) -> dict[str, str]:
-        marks = ",".join("?" * len(actor_ids)) or "NULL"
-        rows = await self.db.fetch_all(
-            f"SELECT id, coalesce(shared_inbox, inbox) FROM actors WHERE id IN ({marks}) "
-            "AND coalesce(shared_inbox, inbox) IS NOT NULL",
-            actor_ids,
-        )
-        return {r[0]: r[1] for r in rows}
-
-    async def queue(self, out: Outgoing, inboxes: list[str], now: str) -> None:
-        """Queue one of our activities to some inboxes (e.g. a forwarded report)."""
-
-        def write(conn: sqlite3.Connection) -> None:
-            for inbox in inboxes:
-                enqueue(conn, out, inbox, now)
-
-        await self.db.write(write)
-
     async def set_report_state(self, report_id: int, state: str) -> bool:
         def write(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
@@ -291,32 +284,3 @@ class AdminViewStore:
             return cur.rowcount == 1
 
         return await self.db.write(write)
-
-    async def federation_health(self) -> dict[str, Any]:
-        followers = await self.db.fetch_all(
-            "SELECT d.slug, d.title, count(f.id) FROM discussions d "
-            "LEFT JOIN follows f ON f.discussion_id = d.id WHERE d.state != 'deleted' "
-            "GROUP BY d.id ORDER BY d.slug",
-            offload=True,
-        )
-        instances = await self.db.fetch_all(
-            "SELECT host, software, coalesce(dialect_override, dialect), failures, "
-            "unavailable_since, last_seen_at FROM instances ORDER BY failures DESC, host "
-            "LIMIT 200",
-            offload=True,
-        )
-        pending = await self.db.fetch_all(
-            "SELECT host, count(*) FROM deliveries WHERE state = 'pending' GROUP BY host",
-            offload=True,
-        )
-        aside = await self.db.fetch_all(
-            "SELECT id, activity_id, inbox, timeouts, last_error FROM deliveries "
-            "WHERE state = 'aside' ORDER BY id DESC LIMIT 50",
-            offload=True,
-        )
-        return {
-            "followers": [tuple(r) for r in followers],
-            "instances": [tuple(r) for r in instances],
-            "pending": {r[0]: r[1] for r in pending},
-            "aside": [tuple(r) for r in aside],
-        }

@@ -17,16 +17,28 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fedi_forum.models import DELIVERY_TRANSITIONS, DeliveryState, states_leading_to
+from fedi_forum.models import (
+    DELIVERY_TRANSITIONS,
+    DeliveryState,
+    states_leading_to,
+)
 from fedi_forum.store.db import Database
+from fedi_forum.store.primitives import (
+    Outgoing,
+    enqueue,
+)
 
 _COLS = (
     "id, activity_id, inbox, host, subject, payload, group_payload, signer, attempts, "
     "timeouts, created_at"
 )
+
+
 # What record_delivery is told: the row's new state ("retry" keeps it pending, "gone"
 # makes it dead and ends its inbox's follows). States: models.DeliveryState.
 OUTCOMES = frozenset({"delivered", "retry", "dead", "gone", "aside"})
+
+
 _STATE_OF = {
     "delivered": DeliveryState.DELIVERED,
     "aside": DeliveryState.ASIDE,
@@ -48,17 +60,6 @@ class DeliveryRow:
     attempts: int
     timeouts: int
     created_at: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class InstanceInfo:
-    host: str
-    software: str | None
-    dialect: str | None  # "microblog" | "group"
-    dialect_override: str | None
-    nodeinfo_fetched_at: str | None
-    signature_spec: str | None = None  # "cavage" | "rfc9421": what it accepted last
-    version: str | None = None
 
 
 def _row(r: Sequence[Any]) -> DeliveryRow:
@@ -136,6 +137,31 @@ def _claim_heads(
         (now, *ids),
     )
     return sorted((_row(r) for r in claimed), key=lambda d: d.id)
+
+
+def _record_health(
+    conn: sqlite3.Connection, host: str, *, ok: bool, now: str, unavailable_after: str
+) -> None:
+    if ok:
+        conn.execute(
+            "UPDATE instances SET failures = 0, failing_since = NULL, unavailable_since = NULL, "
+            "last_seen_at = ? WHERE host = ? AND (failures > 0 OR unavailable_since IS NOT NULL "
+            "OR last_seen_at IS NULL OR last_seen_at < ?)",
+            (now, host, now[:13]),  # last_seen_at is refreshed at most hourly
+        )
+        return
+    conn.execute(
+        "INSERT INTO instances (host, failures, failing_since, last_failure_at) "
+        "VALUES (?, 1, ?, ?) ON CONFLICT (host) DO UPDATE SET failures = failures + 1, "
+        "failing_since = coalesce(failing_since, excluded.failing_since), "
+        "last_failure_at = excluded.last_failure_at",
+        (host, now, now),
+    )
+    conn.execute(
+        "UPDATE instances SET unavailable_since = coalesce(unavailable_since, ?) "
+        "WHERE host = ? AND failing_since < ?",
+        (now, host, unavailable_after),
+    )
 
 
 class DeliveryStore:
@@ -298,63 +324,6 @@ class DeliveryStore:
 
         await self.db.write(write)
 
-    async def instance(self, host: str) -> InstanceInfo | None:
-        row = await self.db.fetch_one(
-            "SELECT host, software, dialect, dialect_override, nodeinfo_fetched_at, "
-            "signature_spec, version FROM instances WHERE host = ?",
-            (host,),
-        )
-        return None if row is None else InstanceInfo(*row)
-
-    async def set_instance_software(
-        self, host: str, *, software: str | None, version: str | None, dialect: str, now: str
-    ) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO instances (host, software, version, dialect, nodeinfo_fetched_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET "
-                "software = excluded.software, version = excluded.version, "
-                "dialect = excluded.dialect, nodeinfo_fetched_at = excluded.nodeinfo_fetched_at",
-                (host, software, version, dialect, now),
-            )
-
-        await self.db.write(write)
-
-    async def set_signature_spec(self, host: str, spec: str) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO instances (host, signature_spec) VALUES (?, ?) "
-                "ON CONFLICT (host) DO UPDATE SET signature_spec = excluded.signature_spec",
-                (host, spec),
-            )
-
-        await self.db.write(write)
-
-    async def set_dialect_override(self, host: str, dialect: str | None) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO instances (host, dialect_override) VALUES (?, ?) "
-                "ON CONFLICT (host) DO UPDATE SET dialect_override = excluded.dialect_override",
-                (host, dialect),
-            )
-
-        await self.db.write(write)
-
-    async def host_failures(self, top: int) -> tuple[list[tuple[str, int]], int]:
-        """The ``top`` servers with the most failures in a row, and the sum of the rest
-        (for a metric with a bounded label)."""
-        rows = await self.db.fetch_all(
-            "SELECT host, failures FROM instances WHERE failures > 0 "
-            "ORDER BY failures DESC, host LIMIT ?",
-            (top,),
-            offload=True,
-        )
-        total = await self.db.fetch_one(
-            "SELECT coalesce(sum(failures), 0) FROM instances WHERE failures > 0", offload=True
-        )
-        named = [(str(r[0]), int(r[1])) for r in rows]
-        return named, int(total[0]) - sum(n for _, n in named)
-
     async def delivery_report(self) -> dict[str, Any]:
         """For `fedi-forum deliveries`: counts, failing servers, the oldest pending."""
         states = await self.db.fetch_all(
@@ -387,27 +356,11 @@ class DeliveryStore:
             "pending_by_host": {r[0]: r[1] for r in pending_by_host},
         }
 
+    async def queue(self, out: Outgoing, inboxes: list[str], now: str) -> None:
+        """Queue one of our activities to some inboxes (e.g. a forwarded report)."""
 
-def _record_health(
-    conn: sqlite3.Connection, host: str, *, ok: bool, now: str, unavailable_after: str
-) -> None:
-    if ok:
-        conn.execute(
-            "UPDATE instances SET failures = 0, failing_since = NULL, unavailable_since = NULL, "
-            "last_seen_at = ? WHERE host = ? AND (failures > 0 OR unavailable_since IS NOT NULL "
-            "OR last_seen_at IS NULL OR last_seen_at < ?)",
-            (now, host, now[:13]),  # last_seen_at is refreshed at most hourly
-        )
-        return
-    conn.execute(
-        "INSERT INTO instances (host, failures, failing_since, last_failure_at) "
-        "VALUES (?, 1, ?, ?) ON CONFLICT (host) DO UPDATE SET failures = failures + 1, "
-        "failing_since = coalesce(failing_since, excluded.failing_since), "
-        "last_failure_at = excluded.last_failure_at",
-        (host, now, now),
-    )
-    conn.execute(
-        "UPDATE instances SET unavailable_since = coalesce(unavailable_since, ?) "
-        "WHERE host = ? AND failing_since < ?",
-        (now, host, unavailable_after),
-    )
+        def write(conn: sqlite3.Connection) -> None:
+            for inbox in inboxes:
+                enqueue(conn, out, inbox, now)
+
+        await self.db.write(write)

@@ -1,0 +1,243 @@
+"""Discussions (the local Group actors): create, edit, open/close/delete under
+``DISCUSSION_TRANSITIONS``, counted views, and the index's list."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Mapping, Sequence
+
+from fedi_forum.errors import Conflict
+from fedi_forum.models import (
+    DISCUSSION_TRANSITIONS,
+    Discussion,
+    DiscussionState,
+    Note,
+    states_leading_to,
+)
+from fedi_forum.store.db import Database
+from fedi_forum.store.primitives import (
+    Outgoing,
+    add_to_outbox,
+    enqueue_followers,
+)
+from fedi_forum.store.rows import (
+    DISCUSSION_COLS,
+    NOTE_COLS,
+    discussion_from_row,
+    note_from_row,
+    split_row,
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewDiscussion:
+    """Everything needed to create a discussion and its opening post in one transaction.
+
+    The ids and JSON documents are built by the caller (pure protocol code); the store
+    only persists them.
+    """
+
+    slug: str
+    title: str
+    summary: str
+    lang: str
+    public_key_pem: str
+    group_id: str
+    opening_ap_id: str
+    opening_content: str
+    opening_raw: str
+    create_activity_id: str
+    create_payload: str
+    now: str
+
+
+class DiscussionStore:
+    """Mixed into ``Store``; see the module docstring."""
+
+    db: Database
+
+    async def create_discussion(self, new: NewDiscussion) -> Discussion:
+        def write(conn: sqlite3.Connection) -> Discussion:
+            try:
+                cur = conn.execute(
+                    "INSERT INTO discussions (slug, title, summary, lang, public_key_pem, "
+                    "created_at, updated_at, last_activity_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        new.slug,
+                        new.title,
+                        new.summary,
+                        new.lang,
+                        new.public_key_pem,
+                        new.now,
+                        new.now,
+                        new.now,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(
+                    f"slug {new.slug!r} taken", public_message="that name is already taken"
+                ) from exc
+            discussion_id = cur.lastrowid
+            assert discussion_id is not None  # an INSERT that succeeded has a row id
+            conn.execute(
+                "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, "
+                "is_local, content, lang, url, visibility, published, accepted_at, raw) "
+                "VALUES (?, 0, ?, ?, ?, 1, ?, ?, ?, 'public', ?, ?, ?)",
+                (
+                    discussion_id,
+                    new.opening_ap_id,
+                    new.create_activity_id,
+                    new.group_id,
+                    new.opening_content,
+                    new.lang,
+                    new.opening_ap_id,
+                    new.now,
+                    new.now,
+                    new.opening_raw,
+                ),
+            )
+            add_to_outbox(
+                conn,
+                discussion_id,
+                activity_id=new.create_activity_id,
+                type_="Create",
+                object_id=new.opening_ap_id,
+                published=new.now,
+                payload=new.create_payload,
+            )
+            row = conn.execute(
+                f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE id = ?", (discussion_id,)
+            ).fetchone()
+            return discussion_from_row(row)
+
+        return await self.db.write(write)
+
+    async def set_discussion_state(
+        self, slug: str, state: DiscussionState, now: str, *, farewell: Outgoing | None = None
+    ) -> Discussion | None:
+        """Change the state if ``DISCUSSION_TRANSITIONS`` allows it (the caller compares
+        the state returned with the one asked for); ``farewell`` (the group's Delete, when
+        removing it) is queued to every follower server in the same transaction, and the
+        follows end."""
+
+        allowed = states_leading_to(DISCUSSION_TRANSITIONS, state)
+        marks = ", ".join("?" * len(allowed))
+
+        def write(conn: sqlite3.Connection) -> Discussion | None:
+            changed = conn.execute(
+                f"UPDATE discussions SET state = ?, updated_at = ? WHERE slug = ? "
+                f"AND state IN ({marks}) RETURNING id",
+                (state.value, now, slug, *allowed),
+            ).fetchone()
+            if changed is not None and farewell is not None:
+                enqueue_followers(conn, changed[0], farewell, now)
+                conn.execute("DELETE FROM follows WHERE discussion_id = ?", (changed[0],))
+            row = conn.execute(
+                f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE slug = ?", (slug,)
+            ).fetchone()
+            return None if row is None else discussion_from_row(row)
+
+        return await self.db.write(write)
+
+    async def edit_discussion(
+        self,
+        slug: str,
+        *,
+        title: str,
+        summary: str,
+        content: str,
+        raw: str,
+        now: str,
+        outgoing: Sequence[Outgoing],
+    ) -> Discussion | None:
+        """New title/summary/opening text (the old text kept as a revision), and the
+        Updates for the followers queued in the same transaction."""
+
+        def write(conn: sqlite3.Connection) -> Discussion | None:
+            row = conn.execute(
+                "SELECT d.id, n.id, n.content, n.summary, coalesce(n.updated, n.published), "
+                "n.raw FROM discussions d JOIN notes n ON n.discussion_id = d.id AND n.seq = 0 "
+                "WHERE d.slug = ? AND d.state != 'deleted'",
+                (slug,),
+            ).fetchone()
+            if row is None:
+                return None
+            discussion_id, note_id = row[0], row[1]
+            conn.execute(
+                "INSERT INTO note_revisions (note_id, content, summary, updated, raw, "
+                "replaced_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (note_id, row[2], row[3], row[4], row[5], now),
+            )
+            conn.execute(
+                "UPDATE notes SET content = ?, raw = ?, updated = ? WHERE id = ?",
+                (content, raw, now, note_id),
+            )
+            conn.execute(
+                "UPDATE discussions SET title = ?, summary = ?, updated_at = ?, "
+                "revision = revision + 1 WHERE id = ?",
+                (title, summary, now, discussion_id),
+            )
+            for out in outgoing:
+                enqueue_followers(conn, discussion_id, out, now)
+            found = conn.execute(
+                f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE id = ?", (discussion_id,)
+            ).fetchone()
+            return discussion_from_row(found)
+
+        return await self.db.write(write)
+
+    async def set_announce_replies(self, slug: str, on: bool, now: str) -> Discussion | None:
+        return await self._set_flag("announce_replies", slug, on, now)
+
+    async def set_premoderate(self, slug: str, on: bool, now: str) -> Discussion | None:
+        return await self._set_flag("premoderate", slug, on, now)
+
+    async def _set_flag(self, column: str, slug: str, on: bool, now: str) -> Discussion | None:
+        assert column in ("announce_replies", "premoderate")  # a constant, never input
+
+        def write(conn: sqlite3.Connection) -> Discussion | None:
+            conn.execute(
+                f"UPDATE discussions SET {column} = ?, updated_at = ? WHERE slug = ?",
+                (int(on), now, slug),
+            )
+            row = conn.execute(
+                f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE slug = ?", (slug,)
+            ).fetchone()
+            return None if row is None else discussion_from_row(row)
+
+        return await self.db.write(write)
+
+    async def add_views(self, counts: Mapping[int, int]) -> None:
+        """Add counted page views (batched by the caller; one write for many views)."""
+        if not counts:
+            return
+        params = [(n, discussion_id) for discussion_id, n in counts.items()]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany("UPDATE discussions SET views = views + ? WHERE id = ?", params)
+
+        await self.db.write(write)
+
+    async def discussion(self, slug: str) -> Discussion | None:
+        """By slug, case-insensitively (slugs are stored lower-case)."""
+        row = await self.db.fetch_one(
+            f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE d.slug = ?", (slug.lower(),)
+        )
+        return None if row is None else discussion_from_row(row)
+
+    async def discussions(self, limit: int = 200) -> list[tuple[Discussion, Note]]:
+        """Live discussions, most recently active first, each with its opening post."""
+        rows = await self.db.fetch_all(
+            f"SELECT {DISCUSSION_COLS}, {NOTE_COLS} FROM discussions d "
+            "JOIN notes n ON n.discussion_id = d.id AND n.seq = 0 "
+            "LEFT JOIN actors a ON a.id = n.author_id "
+            "WHERE d.state != 'deleted' ORDER BY d.last_activity_at DESC, "
+            # ties within a second: the newest note id decides
+            "(SELECT max(n2.id) FROM notes n2 WHERE n2.discussion_id = d.id) DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            (discussion_from_row(split_row(r, 0, 16)), note_from_row(split_row(r, 16, None)))
+            for r in rows
+        ]
