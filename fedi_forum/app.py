@@ -25,7 +25,7 @@ from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Database, Store
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
-from fedi_forum.web import routes
+from fedi_forum.web import path_for, routes
 from fedi_forum.web.errors import (
     on_client_gone,
     on_forum_error,
@@ -82,7 +82,11 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 store=store,
                 discussions=discussions,
                 views=views,
-                renderer=Renderer({"version": __version__}, settings.timezone, media.url_for),
+                renderer=Renderer(
+                    {"version": __version__, "path": path_for(app.router)},
+                    settings.timezone,
+                    media.url_for,
+                ),
                 instance_public_key_pem=keys.public_pem(instance_key),
                 static=load_static(),
                 blocklist=blocklist,

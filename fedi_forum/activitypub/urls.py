@@ -53,6 +53,11 @@ class Urls:
         return f"{self.base}/inbox"
 
     @property
+    def about(self) -> str:
+        """The instance's about page: the profile page of staff actors."""
+        return f"{self.base}/about"
+
+    @property
     def instance_feed_rss(self) -> str:
         return f"{self.base}/feed.rss"
 

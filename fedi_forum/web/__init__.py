@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.routing import Route
+from collections.abc import Callable
+from typing import Any
+
+from starlette.routing import Route, Router
 
 from fedi_forum.web import (
     activitypub,
@@ -21,68 +24,132 @@ from fedi_forum.web import (
 )
 
 
+def path_for(router: Router) -> Callable[..., str]:
+    """``path("admin_reply", slug=…)``: a route's path by its name, for templates and
+    redirects, so that a path is written once (in ``routes``) and a renamed route fails
+    at render time instead of linking to a 404."""
+
+    def path(name: str, /, **params: Any) -> str:
+        return str(router.url_path_for(name, **params))
+
+    return path
+
+
 def routes() -> list[Route]:
     convertors.register()  # bounded ids and closed action sets, for every route below
     return [
-        Route("/healthz", health.healthz),
-        Route("/readyz", health.readyz),
-        Route("/metrics", metrics.metrics),
-        Route("/", pages.index),
-        Route("/about", pages.about),
-        Route("/terms", pages.terms),
-        Route("/actor", activitypub.instance_actor),
-        Route("/inbox", inbox.inbox, methods=["POST"]),
-        Route("/d/{slug}/inbox", inbox.inbox, methods=["POST"]),
-        Route("/feed.{kind:feed_kind}", feeds.instance_feed),
-        Route("/.well-known/webfinger", wellknown.webfinger),
-        Route("/.well-known/host-meta", wellknown.host_meta),
-        Route("/.well-known/nodeinfo", wellknown.nodeinfo_links),
-        Route("/nodeinfo/{version}", wellknown.nodeinfo),
-        Route("/d/{slug}", pages.discussion),
-        Route("/r/{handle}", pages.remote_discussion),
-        Route("/d/{slug}/outbox", activitypub.outbox),
-        Route("/d/{slug}/followers", activitypub.followers),
-        Route("/d/{slug}/following", activitypub.following),
-        Route("/d/{slug}/featured", activitypub.featured),
-        Route("/d/{slug}/context", activitypub.context),
-        Route("/d/{slug}/feed.{kind:feed_kind}", feeds.discussion_feed),
-        Route("/d/{slug}/m/{seq:id}", activitypub.note),
-        Route("/d/{slug}/m/{seq:id}/replies", activitypub.replies),
-        Route("/d/{slug}/m/{seq:id}/activity", activitypub.note_activity),
-        Route("/d/{slug}/m/{seq:id}/report", moderation.report, methods=["GET", "POST"]),
-        Route("/staff/{username}", activitypub.staff_actor),
-        Route("/staff/{username}/notes/{note}", activitypub.staff_note),
-        Route("/staff/{username}/inbox", inbox.inbox, methods=["POST"]),
-        Route("/admin", admin.dashboard),
-        Route("/admin/discussions/{slug}/reply", admin.staff_reply, methods=["GET", "POST"]),
-        Route("/admin/login", admin.login, methods=["GET", "POST"]),
-        Route("/admin/logout", admin.logout, methods=["POST"]),
-        Route("/admin/federation", admin.federation),
+        Route("/healthz", health.healthz, name="healthz"),
+        Route("/readyz", health.readyz, name="readyz"),
+        Route("/metrics", metrics.metrics, name="metrics"),
+        Route("/", pages.index, name="index"),
+        Route("/about", pages.about, name="about"),
+        Route("/terms", pages.terms, name="terms"),
+        Route("/actor", activitypub.instance_actor, name="instance_actor"),
+        Route("/inbox", inbox.inbox, methods=["POST"], name="instance_inbox"),
+        Route("/d/{slug}/inbox", inbox.inbox, methods=["POST"], name="group_inbox"),
+        Route("/feed.{kind:feed_kind}", feeds.instance_feed, name="instance_feed"),
+        Route("/.well-known/webfinger", wellknown.webfinger, name="webfinger"),
+        Route("/.well-known/host-meta", wellknown.host_meta, name="host_meta"),
+        Route("/.well-known/nodeinfo", wellknown.nodeinfo_links, name="nodeinfo_links"),
+        Route("/nodeinfo/{version}", wellknown.nodeinfo, name="nodeinfo"),
+        Route("/d/{slug}", pages.discussion, name="discussion"),
+        Route("/r/{handle}", pages.remote_discussion, name="remote_discussion"),
+        Route("/d/{slug}/outbox", activitypub.outbox, name="outbox"),
+        Route("/d/{slug}/followers", activitypub.followers, name="followers"),
+        Route("/d/{slug}/following", activitypub.following, name="following"),
+        Route("/d/{slug}/featured", activitypub.featured, name="featured"),
+        Route("/d/{slug}/context", activitypub.context, name="context"),
+        Route("/d/{slug}/feed.{kind:feed_kind}", feeds.discussion_feed, name="discussion_feed"),
+        Route("/d/{slug}/m/{seq:id}", activitypub.note, name="note"),
+        Route("/d/{slug}/m/{seq:id}/replies", activitypub.replies, name="replies"),
+        Route("/d/{slug}/m/{seq:id}/activity", activitypub.note_activity, name="note_activity"),
+        Route(
+            "/d/{slug}/m/{seq:id}/report", moderation.report, methods=["GET", "POST"], name="report"
+        ),
+        Route("/staff/{username}", activitypub.staff_actor, name="staff_actor"),
+        Route("/staff/{username}/notes/{note}", activitypub.staff_note, name="staff_note"),
+        Route("/staff/{username}/inbox", inbox.inbox, methods=["POST"], name="staff_inbox"),
+        Route("/admin", admin.dashboard, name="admin"),
+        Route(
+            "/admin/discussions/{slug}/reply",
+            admin.staff_reply,
+            methods=["GET", "POST"],
+            name="admin_reply",
+        ),
+        Route("/admin/login", admin.login, methods=["GET", "POST"], name="admin_login"),
+        Route("/admin/logout", admin.logout, methods=["POST"], name="admin_logout"),
+        Route("/admin/federation", admin.federation, name="admin_federation"),
         Route(
             "/admin/notes/{slug}/{seq:id}/{action:note_action}",
             admin.moderate_note,
             methods=["POST"],
+            name="admin_note",
         ),
         Route(
-            "/admin/reports/{id:id}/{action:report_action}", admin.report_state, methods=["POST"]
+            "/admin/reports/{id:id}/{action:report_action}",
+            admin.report_state,
+            methods=["POST"],
+            name="admin_report",
         ),
-        Route("/admin/discussions/new", admin.discussion_form, methods=["GET", "POST"]),
-        Route("/admin/discussions/{slug}/edit", admin.discussion_form, methods=["GET", "POST"]),
-        Route("/admin/discussions/{slug}/delete", admin.delete_discussion, methods=["POST"]),
+        Route(
+            "/admin/discussions/new",
+            admin.discussion_form,
+            methods=["GET", "POST"],
+            name="admin_discussion_new",
+        ),
+        Route(
+            "/admin/discussions/{slug}/edit",
+            admin.discussion_form,
+            methods=["GET", "POST"],
+            name="admin_discussion_edit",
+        ),
+        Route(
+            "/admin/discussions/{slug}/delete",
+            admin.delete_discussion,
+            methods=["POST"],
+            name="admin_discussion_delete",
+        ),
         Route(
             "/admin/discussions/{slug}/{action:discussion_action}",
             admin.discussion_state,
             methods=["POST"],
+            name="admin_discussion_state",
         ),
-        Route("/admin/blocks/import", admin.import_blocks, methods=["GET", "POST"]),
-        Route("/admin/blocks/{action:block_action}", admin.blocks, methods=["POST"]),
-        Route("/admin/instances/{host}/dialect", admin.set_dialect, methods=["POST"]),
-        Route("/admin/deliveries/retry", admin.retry_deliveries, methods=["POST"]),
-        Route("/admin/remote/{action:remote_action}", admin.remote_follow, methods=["POST"]),
-        Route("/d/{slug}/interact", interaction.interact),
-        Route("/authorize_interaction", interaction.authorize_interaction),
-        Route("/modlog", moderation.modlog),
-        Route("/modlog.{kind}", moderation.modlog),
-        Route("/static/{name}", static_files.static),
-        Route("/media/{signature}", media.media),
+        Route(
+            "/admin/blocks/import",
+            admin.import_blocks,
+            methods=["GET", "POST"],
+            name="admin_blocks_import",
+        ),
+        Route(
+            "/admin/blocks/{action:block_action}",
+            admin.blocks,
+            methods=["POST"],
+            name="admin_blocks",
+        ),
+        Route(
+            "/admin/instances/{host}/dialect",
+            admin.set_dialect,
+            methods=["POST"],
+            name="admin_dialect",
+        ),
+        Route(
+            "/admin/deliveries/retry", admin.retry_deliveries, methods=["POST"], name="admin_retry"
+        ),
+        Route(
+            "/admin/remote/{action:remote_action}",
+            admin.remote_follow,
+            methods=["POST"],
+            name="admin_remote",
+        ),
+        Route("/d/{slug}/interact", interaction.interact, name="interact"),
+        Route(
+            "/authorize_interaction",
+            interaction.authorize_interaction,
+            name="authorize_interaction",
+        ),
+        Route("/modlog", moderation.modlog, name="modlog"),
+        Route("/modlog.{kind}", moderation.modlog, name="modlog_feed"),
+        Route("/static/{name}", static_files.static, name="static"),
+        Route("/media/{signature}", media.media, name="media"),
     ]

@@ -284,7 +284,7 @@ async def staff_actor(request: Request) -> Response:
     if member is None:
         raise NotFound("no such staff member")
     if preferred_representation(request.headers.get("accept")) != "as2":
-        return RedirectResponse("/about", status_code=302)
+        return RedirectResponse(request.app.url_path_for("about"), status_code=302)
     return activity_response(svc.discussions.staff_document(member.username, member.created_at))
 
 

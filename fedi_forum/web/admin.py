@@ -64,8 +64,18 @@ class _LoginNeeded(Exception):
     """No valid session: the handler answers with a redirect to the login page."""
 
 
-def _to_login() -> Response:
-    return RedirectResponse("/admin/login", status_code=303)
+def _to(request: Request, name: str, fragment: str = "", **params: str) -> Response:
+    """After a POST (303) or without a session: to a named route (``web.routes``)."""
+    return RedirectResponse(request.app.url_path_for(name, **params) + fragment, status_code=303)
+
+
+def _to_login(request: Request) -> Response:
+    return _to(request, "admin_login")
+
+
+def _cookie_path(request: Request) -> str:
+    """Staff cookies are sent only to the admin pages."""
+    return str(request.app.url_path_for("admin"))
 
 
 StaffHandler = Callable[[Request, Session, FormData | None], Awaitable[Response]]
@@ -81,7 +91,7 @@ def staff_only(role: str = "moderator") -> Callable[[StaffHandler], Endpoint]:
             try:
                 session, form = await _require(request, role)
             except _LoginNeeded:
-                return _to_login()
+                return _to_login(request)
             return await handler(request, session, form)
 
         return endpoint
@@ -98,7 +108,7 @@ async def login(request: Request) -> Response:
             LOGIN_CSRF_COOKIE,
             token,
             max_age=3600,
-            path="/admin",
+            path=_cookie_path(request),
             httponly=True,
             samesite="strict",
             secure=_secure(svc),
@@ -111,25 +121,25 @@ async def login(request: Request) -> Response:
     if session is None:
         token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         return render(request, "admin/login.html", status=401, csrf=token, failed=True)
-    response = RedirectResponse("/admin", status_code=303)
+    response = _to(request, "admin")
     response.set_cookie(
         SESSION_COOKIE,
         svc.staff.token(session),
         max_age=SESSION_SECONDS,
-        path="/admin",
+        path=_cookie_path(request),
         httponly=True,
         samesite="strict",
         secure=_secure(svc),
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path=_cookie_path(request))
     return response
 
 
 @staff_only()
 async def logout(request: Request, session: Session, _form: FormData | None) -> Response:
     await services(request).staff.logout(session)
-    response = _to_login()
-    response.delete_cookie(SESSION_COOKIE, path="/admin")
+    response = _to_login(request)
+    response.delete_cookie(SESSION_COOKIE, path=_cookie_path(request))
     return response
 
 
@@ -159,7 +169,7 @@ async def moderate_note(request: Request, _session: Session, form: FormData | No
     )
     if svc.delivery is not None:
         svc.delivery.wake()
-    return RedirectResponse("/admin#replies", status_code=303)
+    return _to(request, "admin", "#replies")
 
 
 @staff_only()
@@ -173,12 +183,12 @@ async def report_state(request: Request, _session: Session, form: FormData | Non
         )
         if svc.delivery is not None:
             svc.delivery.wake()
-        return RedirectResponse("/admin#reports", status_code=303)
+        return _to(request, "admin", "#reports")
     state = {"resolve": "resolved", "dismiss": "dismissed"}.get(action)
     if state is None:  # the route admits only resolve/dismiss/forward; a closed set here too
         raise NotFound(f"no action {action!r}")
     await svc.store.set_report_state(request.path_params["id"], state)
-    return RedirectResponse("/admin#reports", status_code=303)
+    return _to(request, "admin", "#reports")
 
 
 @staff_only("admin")
@@ -200,7 +210,7 @@ async def discussion_state(request: Request, _session: Session, _form: FormData 
         if state is None:
             raise NotFound(f"no action {action!r}")
         await svc.discussions.set_state(slug, state)
-    return RedirectResponse("/admin#discussions", status_code=303)
+    return _to(request, "admin", "#discussions")
 
 
 @staff_only("admin")
@@ -217,7 +227,7 @@ async def blocks(request: Request, _session: Session, form: FormData | None) -> 
     else:
         raise NotFound(f"no action {action!r}")
     await svc.blocklist.reload()
-    return RedirectResponse("/admin#blocks", status_code=303)
+    return _to(request, "admin", "#blocks")
 
 
 @staff_only("admin")
@@ -241,7 +251,7 @@ async def remote_follow(request: Request, _session: Session, form: FormData | No
         await remote.unfollow(handle)
     else:
         raise NotFound(f"no action {action!r}")
-    return RedirectResponse("/admin/federation#following", status_code=303)
+    return _to(request, "admin_federation", "#following")
 
 
 @staff_only("admin")
@@ -308,7 +318,7 @@ async def delete_discussion(
     await svc.discussions.set_state(request.path_params["slug"], DiscussionState.DELETED)
     if svc.delivery is not None:
         svc.delivery.wake()
-    return RedirectResponse("/admin#discussions", status_code=303)
+    return _to(request, "admin", "#discussions")
 
 
 @staff_only()
@@ -349,7 +359,7 @@ async def import_blocks(request: Request, session: Session, form: FormData | Non
         if form.get("apply") == "yes":
             await moderation.import_blocks(text, str(form.get("reason", "spam")))
             await svc.blocklist.reload()
-            return RedirectResponse("/admin#blocks", status_code=303)
+            return _to(request, "admin", "#blocks")
         preview = await moderation.preview_import(text)
     return render(
         request, "admin/import.html", session=session, preview=preview, text=text, reasons=REASONS
@@ -368,7 +378,7 @@ async def retry_deliveries(request: Request, _session: Session, form: FormData |
     await svc.store.retry_deliveries(ids, utcnow())
     if svc.delivery is not None:
         svc.delivery.wake()
-    return RedirectResponse("/admin/federation#aside", status_code=303)
+    return _to(request, "admin_federation", "#aside")
 
 
 @staff_only("admin")
@@ -379,4 +389,4 @@ async def set_dialect(request: Request, _session: Session, form: FormData | None
     await services(request).store.set_dialect_override(
         request.path_params["host"], dialect if dialect in set(Dialect) else None
     )
-    return RedirectResponse("/admin/federation", status_code=303)
+    return _to(request, "admin_federation")

@@ -73,7 +73,7 @@ def display_author(svc: Services, d: Discussion, note: Note) -> Author:
             actor_id=note.author.actor_id,
             name=username,
             handle=f"@{username}@{svc.settings.domain}",
-            profile_url=svc.urls.base + "/about",
+            profile_url=svc.urls.about,
             avatar_url=svc.urls.static("group-icon.png"),
         )
     if note.is_local:

@@ -95,3 +95,17 @@ def test_the_store_is_its_parts_and_no_part_shadows_another() -> None:
     # and each part is one module named for its entity
     assert len({part.__module__ for part in PARTS}) == len(PARTS)
 
+
+def test_templates_link_to_our_pages_by_route_name() -> None:
+    """A path written out in a template drifts from ``web.routes`` unnoticed; ``path()``
+    fails at render time when a route is renamed."""
+    import re
+
+    written_out = re.compile(r"""(?:href|action|src)=["']/(?!/)|button\(["']/""")
+    found = [
+        f"{template.relative_to(PACKAGE)}:{n}"
+        for template in (PACKAGE / "web" / "templates").rglob("*.html")
+        for n, line in enumerate(template.read_text().splitlines(), 1)
+        if written_out.search(line)
+    ]
+    assert found == []

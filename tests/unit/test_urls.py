@@ -50,3 +50,45 @@ def test_every_minted_id_parses_back_to_what_it_is_about() -> None:
     assert URLS.parse(URLS.instance_follow("x")) == LocalRef(LocalKind.INSTANCE)
     assert URLS.parse(URLS.report(4, 0)) == LocalRef(LocalKind.INSTANCE)
     assert URLS.undo(URLS.announce("park", 3)) == "https://forum.example/d/park/m/3/announce/undo"
+
+
+@pytest.mark.parametrize(
+    ("url", "route"),
+    [
+        (URLS.instance_actor, "instance_actor"),
+        (URLS.shared_inbox, "instance_inbox"),
+        (URLS.about, "about"),
+        (URLS.instance_feed_rss, "instance_feed"),
+        (URLS.instance_feed_atom, "instance_feed"),
+        (URLS.static("style.css"), "static"),
+        (URLS.remote("club@other.example"), "remote_discussion"),
+        (URLS.staff("anna"), "staff_actor"),
+        (URLS.staff_note("anna", "abc"), "staff_note"),
+        (URLS.group("park"), "discussion"),
+        (URLS.inbox("park"), "group_inbox"),
+        (URLS.outbox("park"), "outbox"),
+        (URLS.followers("park"), "followers"),
+        (URLS.following("park"), "following"),
+        (URLS.featured("park"), "featured"),
+        (URLS.context("park"), "context"),
+        (URLS.feed_rss("park"), "discussion_feed"),
+        (URLS.feed_atom("park"), "discussion_feed"),
+        (URLS.note("park", 7), "note"),
+        (URLS.note_activity("park", 7), "note_activity"),
+        (URLS.replies("park", 7), "replies"),
+    ],
+)
+def test_every_dereferenceable_url_is_served_by_its_named_route(url: str, route: str) -> None:
+    """The paths are written twice — in ``Urls`` (absolute, published) and in
+    ``web.routes`` (served): this keeps the two from drifting apart."""
+    from urllib.parse import urlsplit
+
+    from starlette.routing import Match
+
+    from fedi_forum.web import routes
+
+    path = urlsplit(url).path
+    method = "POST" if route.endswith("inbox") else "GET"
+    scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+    matched = [r.name for r in routes() if r.matches(scope)[0] is Match.FULL]
+    assert matched[:1] == [route], path
