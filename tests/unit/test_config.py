@@ -53,18 +53,19 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def test_command_line_flags_reach_the_settings() -> None:
-    from fedi_forum.cli import _settings, build_parser
+    from fedi_forum.cli import build_parser
+    from fedi_forum.cli.context import settings_from
 
     args = build_parser().parse_args(
         ["serve", "--port", "9001", "--allow-loopback", "--no-worker", "--data-dir", "/d"]
     )
-    s = _settings(args, {})
+    s = settings_from(args, {})
     assert s.allow_loopback is True
     assert s.run_worker is False
     assert s.base_url == "http://127.0.0.1:9001"
     assert s.data_dir == Path("/d")
-    plain = _settings(build_parser().parse_args(["serve"]), {"FEDI_FORUM_ALLOW_LOOPBACK": "1"})
+    plain = settings_from(build_parser().parse_args(["serve"]), {"FEDI_FORUM_ALLOW_LOOPBACK": "1"})
     assert plain.allow_loopback is True
     assert plain.run_worker is True
-    worker = _settings(build_parser().parse_args(["worker", "--allow-loopback"]), {})
+    worker = settings_from(build_parser().parse_args(["worker", "--allow-loopback"]), {})
     assert worker.allow_loopback is True
