@@ -1,4 +1,8 @@
-"""Builders for the JSON documents we publish. Pure: values in, dicts out.
+"""Builders for the JSON documents we publish. Pure: values in, typed dicts out.
+
+Every published shape is a ``TypedDict`` below (``@context`` is not an identifier, so
+the functional form), and every ``@context`` comes from the table under them: AS_NS for
+activities and collections, ACTOR_CONTEXT for actors, OBJECT_CONTEXT for notes.
 
 Shapes follow what Mastodon requires (docs/rules.md §3, §5) and
 what forum servers (Lemmy, PieFed, NodeBB) read: ``name`` on the opening post,
@@ -7,9 +11,116 @@ what forum servers (Lemmy, PieFed, NodeBB) read: ``name`` on the opening post,
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict
 
 from fedi_forum.activitypub.urls import Urls
+
+Context = str | list[Any]
+
+
+class PublicKey(TypedDict):
+    id: str
+    owner: str
+    publicKeyPem: str
+
+
+Actor = TypedDict(
+    "Actor",
+    {
+        "@context": Context,
+        "id": str,
+        "type": str,  # Group, Person, Application
+        "preferredUsername": str,
+        "name": str,
+        "url": str,
+        "inbox": str,
+        "outbox": str,
+        "endpoints": dict[str, str],
+        "publicKey": PublicKey,
+        "manuallyApprovesFollowers": bool,
+        "discoverable": bool,
+        "indexable": bool,
+        "summary": NotRequired[str],
+        "followers": NotRequired[str],
+        "following": NotRequired[str],
+        "featured": NotRequired[str],
+        "icon": NotRequired[dict[str, str]],
+        "published": NotRequired[str],
+        "updated": NotRequired[str],
+        "postingRestrictedToMods": NotRequired[bool],
+        "webfinger": NotRequired[str],
+    },
+)
+NoteDoc = TypedDict(
+    "NoteDoc",
+    {
+        "@context": Context,
+        "id": str,
+        "type": str,
+        "attributedTo": str,
+        "content": str,
+        "contentMap": dict[str, str],
+        "published": str,
+        "url": str,
+        "to": list[str],
+        "cc": list[str],
+        "audience": str,
+        "context": str,
+        "inReplyTo": str | None,
+        "sensitive": bool,
+        "tag": list[dict[str, str]],
+        "name": NotRequired[str],  # the opening post's title, for forum servers
+        "replies": NotRequired[str],
+        "updated": NotRequired[str],
+        "source": NotRequired[dict[str, str]],
+    },
+)
+Activity = TypedDict(
+    "Activity",
+    {
+        "@context": NotRequired[Context],  # absent only when embedded in an Announce
+        "id": str,
+        "type": str,
+        "actor": str,
+        "object": Any,  # an id, an object, or an activity (received ones verbatim)
+        "to": NotRequired[list[str]],
+        "cc": NotRequired[list[str]],
+        "published": NotRequired[str],
+        "audience": NotRequired[str],
+        "content": NotRequired[str],  # a Flag's comment
+    },
+)
+CollectionPage = TypedDict(
+    "CollectionPage",
+    {
+        "@context": NotRequired[Context],  # absent when inline in its collection
+        "id": str,
+        "type": str,
+        "partOf": str,
+        "orderedItems": list[Any],
+        "next": NotRequired[str],
+        "prev": NotRequired[str],
+    },
+)
+Collection = TypedDict(
+    "Collection",
+    {
+        "@context": Context,
+        "id": str,
+        "type": str,
+        "totalItems": NotRequired[int],
+        "orderedItems": NotRequired[list[Any]],
+        "first": NotRequired[str | CollectionPage],
+        "last": NotRequired[str],
+        "attributedTo": NotRequired[str],  # a context collection names its group
+        "audience": NotRequired[str],
+    },
+)
+Tombstone = TypedDict(
+    "Tombstone",
+    {"@context": Context, "id": str, "type": str, "formerType": str, "deleted": str},
+)
 
 AS_NS = "https://www.w3.org/ns/activitystreams"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -32,7 +143,7 @@ ACTOR_CONTEXT: list[Any] = [
 OBJECT_CONTEXT: list[Any] = [AS_NS, {"sensitive": "as:sensitive"}]
 
 
-def public_key(actor_id: str, pem: str) -> dict[str, Any]:
+def public_key(actor_id: str, pem: str) -> PublicKey:
     return {"id": f"{actor_id}#main-key", "owner": actor_id, "publicKeyPem": pem}
 
 
@@ -48,7 +159,7 @@ def group_actor(
     updated: str,
     restricted: bool,
     icon_url: str,
-) -> dict[str, Any]:
+) -> Actor:
     """A discussion as a Group actor (docs/rules.md §3).
 
     ``restricted`` (locked or closed) tells forum servers that replies are refused.
@@ -80,7 +191,7 @@ def group_actor(
     }
 
 
-def instance_actor(urls: Urls, *, domain: str, name: str, public_key_pem: str) -> dict[str, Any]:
+def instance_actor(urls: Urls, *, domain: str, name: str, public_key_pem: str) -> Actor:
     """The Application actor that signs our fetches (docs/rules.md §2).
 
     Served without requiring a signature, which breaks the instance-actor fetch loop.
@@ -114,7 +225,7 @@ def opening_note(
     published: str,
     updated: str | None,
     source_text: str | None = None,
-) -> dict[str, Any]:
+) -> NoteDoc:
     """The discussion's opening post, attributed to the group (seq 0).
 
     ``content`` starts with the title so Mastodon shows it in full; ``name`` carries the
@@ -122,7 +233,7 @@ def opening_note(
     address the group.
     """
     group = urls.group(slug)
-    note: dict[str, Any] = {
+    note: NoteDoc = {
         "@context": OBJECT_CONTEXT,
         "id": urls.note(slug, 0),
         "type": "Note",
@@ -148,8 +259,8 @@ def opening_note(
     return note
 
 
-def create(activity_id: str, actor: str, obj: dict[str, Any]) -> dict[str, Any]:
-    activity: dict[str, Any] = {
+def create(activity_id: str, actor: str, obj: NoteDoc) -> Activity:
+    activity: Activity = {
         "@context": obj.get("@context", AS_NS),
         "id": activity_id,
         "type": "Create",
@@ -168,13 +279,14 @@ def ordered_collection(
     collection_id: str,
     *,
     total: int | None,
-    first: str | dict[str, Any] | None,
+    first: str | CollectionPage | None,
     last: str | None = None,
     items: list[Any] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """``total`` None: not counted (a replies collection, whose first page is inline)."""
-    doc: dict[str, Any] = {"@context": AS_NS, "id": collection_id, "type": "OrderedCollection"}
+    group: str | None = None,
+) -> Collection:
+    """``total`` None: not counted (a replies collection, whose first page is inline).
+    ``group``: the collection is a discussion's context (FEP-7888), owned by its group."""
+    doc: Collection = {"@context": AS_NS, "id": collection_id, "type": "OrderedCollection"}
     if total is not None:
         doc["totalItems"] = total
     if items is not None:
@@ -183,8 +295,9 @@ def ordered_collection(
         doc["first"] = first
     if last is not None:
         doc["last"] = last
-    if extra:
-        doc.update(extra)
+    if group is not None:
+        doc["attributedTo"] = group
+        doc["audience"] = group
     return doc
 
 
@@ -195,8 +308,8 @@ def ordered_collection_page(
     items: list[Any],
     next_page: str | None,
     prev_page: str | None,
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {
+) -> CollectionPage:
+    doc: CollectionPage = {
         "@context": AS_NS,
         "id": page_id,
         "type": "OrderedCollectionPage",
@@ -210,18 +323,18 @@ def ordered_collection_page(
     return doc
 
 
-def accept_follow(activity_id: str, group_id: str, follow: dict[str, Any]) -> dict[str, Any]:
+def accept_follow(activity_id: str, group_id: str, follow: dict[str, Any]) -> Activity:
     """``Accept`` embedding the Follow exactly as received (Mastodon matches on it)."""
     return _reply_to_follow("Accept", activity_id, group_id, follow)
 
 
-def reject_follow(activity_id: str, group_id: str, follow: dict[str, Any]) -> dict[str, Any]:
+def reject_follow(activity_id: str, group_id: str, follow: dict[str, Any]) -> Activity:
     return _reply_to_follow("Reject", activity_id, group_id, follow)
 
 
 def _reply_to_follow(
     kind: str, activity_id: str, group_id: str, follow: dict[str, Any]
-) -> dict[str, Any]:
+) -> Activity:
     embedded = {k: v for k, v in follow.items() if k != "@context"}
     actor = embedded.get("actor")
     return {
@@ -242,7 +355,7 @@ def announce(
     object_id: str,
     author: str | None,
     published: str,
-) -> dict[str, Any]:
+) -> Activity:
     """The group shares a note: ``object`` is the note's id, which Mastodon fetches and
     shows as a boost (it does not understand ``Announce{Create}``, docs/rules.md §15)."""
     cc = [PUBLIC] + ([author] if author else [])
@@ -264,9 +377,9 @@ def announce_activity(
     *,
     group_id: str,
     followers: str,
-    activity: dict[str, Any],
+    activity: Mapping[str, Any],
     published: str,
-) -> dict[str, Any]:
+) -> Activity:
     """FEP-1b12: the group forwards the received activity itself, verbatim, so group
     servers (Lemmy, PieFed, Mbin, NodeBB, other fedi-forums) see who wrote what."""
     return {
@@ -282,7 +395,7 @@ def announce_activity(
     }
 
 
-def undo(activity_id: str, actor: str, followers: str, undone_id: str) -> dict[str, Any]:
+def undo(activity_id: str, actor: str, followers: str, undone_id: str) -> Activity:
     """Undo one of our activities, by id (Mastodon looks the boost up by its URI)."""
     return {
         "@context": AS_NS,
@@ -295,7 +408,7 @@ def undo(activity_id: str, actor: str, followers: str, undone_id: str) -> dict[s
     }
 
 
-def delete_actor(activity_id: str, actor: str, followers: str) -> dict[str, Any]:
+def delete_actor(activity_id: str, actor: str, followers: str) -> Activity:
     """The group is gone (the discussion was removed)."""
     return {
         "@context": AS_NS,
@@ -308,22 +421,24 @@ def delete_actor(activity_id: str, actor: str, followers: str) -> dict[str, Any]
     }
 
 
-def update(activity_id: str, actor: str, obj: dict[str, Any]) -> dict[str, Any]:
+def update(activity_id: str, actor: str, obj: NoteDoc | Actor) -> Activity:
     """``Update`` of one of our objects (the opening post, or the group itself)."""
+    cc = obj.get("cc")  # a note's; a group's Update goes to its followers
+    copied = [str(c) for c in cc] if isinstance(cc, list) else []
     return {
         "@context": obj.get("@context", AS_NS),
         "id": activity_id,
         "type": "Update",
         "actor": actor,
         "to": [PUBLIC],
-        "cc": [f"{actor}/followers"] if obj.get("type") == "Group" else obj.get("cc", []),
+        "cc": [f"{actor}/followers"] if obj["type"] == "Group" else copied,
         "object": {k: v for k, v in obj.items() if k != "@context"},
     }
 
 
 def person_actor(
     urls: Urls, *, username: str, domain: str, name: str, public_key_pem: str, published: str
-) -> dict[str, Any]:
+) -> Actor:
     """A staff member (moderator or facilitator) who can reply in discussions."""
     actor_id = urls.staff(username)
     return {
@@ -359,11 +474,11 @@ def staff_note(
     lang: str,
     published: str,
     in_reply_to: str,
-) -> dict[str, Any]:
+) -> NoteDoc:
     """A staff reply in a discussion: public, addressed to the group (so Mastodon's
     reply box mentions it), in reply to a note of the discussion."""
     group = urls.group(slug)
-    note: dict[str, Any] = {
+    note: NoteDoc = {
         "@context": OBJECT_CONTEXT,
         "id": note_id,
         "type": "Note",
@@ -425,7 +540,7 @@ def subject_of(activity: dict[str, Any]) -> str:
     return own if isinstance(own, str) else ""
 
 
-def follow(activity_id: str, actor: str, group_id: str) -> dict[str, Any]:
+def follow(activity_id: str, actor: str, group_id: str) -> Activity:
     """Our instance actor follows a group on another server."""
     return {
         "@context": AS_NS,
@@ -437,7 +552,7 @@ def follow(activity_id: str, actor: str, group_id: str) -> dict[str, Any]:
     }
 
 
-def undo_follow(activity_id: str, actor: str, follow_id: str, group_id: str) -> dict[str, Any]:
+def undo_follow(activity_id: str, actor: str, follow_id: str, group_id: str) -> Activity:
     """Our instance actor stops following: the Follow is embedded, as Mastodon, Lemmy and
     GoToSocial expect (they look it up by id and check its actor)."""
     embedded = {"id": follow_id, "type": "Follow", "actor": actor, "object": group_id}
@@ -451,7 +566,7 @@ def undo_follow(activity_id: str, actor: str, follow_id: str, group_id: str) -> 
     }
 
 
-def delete_note(activity_id: str, *, group_id: str, followers: str, note_id: str) -> dict[str, Any]:
+def delete_note(activity_id: str, *, group_id: str, followers: str, note_id: str) -> Activity:
     """The group's own Delete of a message it shared (a moderator removed it, or its
     author narrowed it), sent to group servers inside an Announce (FEP-1b12)."""
     return {
@@ -465,10 +580,10 @@ def delete_note(activity_id: str, *, group_id: str, followers: str, note_id: str
     }
 
 
-def flag(activity_id: str, actor: str, objects: list[str], comment: str | None) -> dict[str, Any]:
+def flag(activity_id: str, actor: str, objects: list[str], comment: str | None) -> Activity:
     """A report forwarded to the reported authors' server, as Mastodon sends one: from
     the instance actor (the reporter stays anonymous), naming the author and notes."""
-    doc: dict[str, Any] = {
+    doc: Activity = {
         "@context": AS_NS,
         "id": activity_id,
         "type": "Flag",
@@ -480,7 +595,7 @@ def flag(activity_id: str, actor: str, objects: list[str], comment: str | None) 
     return doc
 
 
-def tombstone(object_id: str, former_type: str, deleted: str) -> dict[str, Any]:
+def tombstone(object_id: str, former_type: str, deleted: str) -> Tombstone:
     return {
         "@context": AS_NS,
         "id": object_id,

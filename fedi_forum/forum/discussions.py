@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-from typing import Any
 
 import orjson
 
@@ -161,7 +160,7 @@ class Discussions:
             lang="nl",
         )
 
-    def group_document(self, d: Discussion) -> dict[str, Any]:
+    def group_document(self, d: Discussion) -> vocab.Actor:
         """The discussion as a Group actor (served at its URL, sent in Update{Group})."""
         sharing = SHARING_NOTE[(d.lang if d.lang in LANGUAGES else "en", d.announce_replies)]
         summary = f"{d.summary}\n\n{sharing}" if d.summary else sharing
@@ -236,7 +235,7 @@ class Discussions:
             raise NotFound(f"no discussion {slug!r}")
         return updated
 
-    def staff_document(self, username: str, published: str) -> dict[str, Any]:
+    def staff_document(self, username: str, published: str) -> vocab.Actor:
         key = self.key_files.load_or_create(f"staff-{username}")
         return vocab.person_actor(
             self.urls,

@@ -5,7 +5,7 @@ follow on other servers."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -66,7 +66,7 @@ def group_announce(
     note_id: str,
     author: str | None,
     published: str,
-    create: dict[str, Any] | None,
+    create: Mapping[str, Any] | None,
 ) -> Outgoing:
     """The group shares its message ``seq`` (the one builder of it): microblog servers
     get ``Announce{object: note id}`` (Mastodon shows a boost), group servers the

@@ -175,14 +175,14 @@ async def context(request: Request) -> Response:
                 total=len(rows),
                 first=None,
                 items=[ap_id for _, ap_id in rows],
-                extra={"attributedTo": group_id, "audience": group_id},
+                group=group_id,
             )
         else:
             doc = vocab.ordered_collection(
                 base,
                 total=await svc.store.context_count(d.id),
                 first=f"{base}?page=true",
-                extra={"attributedTo": group_id, "audience": group_id},
+                group=group_id,
             )
         return activity_response(doc, headers=headers)
     key = ("context", d.id, d.revision, request.url.query)  # the ETag's inputs
