@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from fedi_forum.activitypub.vocab import AS_NS, PUBLIC
+from fedi_forum.activitypub.shapes import AS_NS, PUBLIC
 from fedi_forum.errors import InvalidActivity
 from fedi_forum.models import RemoteActor, format_time
 

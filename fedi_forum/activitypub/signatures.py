@@ -9,7 +9,8 @@ Verification is split in two so the key can be fetched (I/O, elsewhere) in betwe
 
 Everything in a request is attacker-controlled. The rules are Mastodon's
 (FEDERATION.md "HTTP signatures"), a little stricter where that costs real servers
-nothing: ``(request-target)`` must always be signed.
+nothing: ``(request-target)`` must always be signed. Both specs are in one module (over
+400 lines) because they share the claim, the freshness window and the host binding.
 
 Deliberately NOT the PyPI ``httpsig`` package: it lets the sender choose ``hmac-sha256``
 and then uses our copy of their *public* key as the HMAC secret, so anyone can forge a

@@ -26,6 +26,9 @@ Shape (docs/rules.md §14, docs/delivery.md, LemmyNet/lemmy#4529/#4623):
   unsure about, gets ``Announce{object: id}``, which Mastodon understands.
 * A worker runs inside ``fedi-forum serve`` and as ``fedi-forum worker``; several can run
   against one database without sending a row twice at once.
+
+The loop, the send and its outcome stay in one module (over 400 lines): the policies it
+applies are pure modules of their own (hosts, retry, liveness, dereference).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import secrets
 import orjson
 
 from fedi_forum.activitypub import content, keys, vocab
+from fedi_forum.activitypub.shapes import Actor
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
@@ -160,7 +161,7 @@ class Discussions:
             lang="nl",
         )
 
-    def group_document(self, d: Discussion) -> vocab.Actor:
+    def group_document(self, d: Discussion) -> Actor:
         """The discussion as a Group actor (served at its URL, sent in Update{Group})."""
         sharing = SHARING_NOTE[(d.lang if d.lang in LANGUAGES else "en", d.announce_replies)]
         summary = f"{d.summary}\n\n{sharing}" if d.summary else sharing
@@ -235,7 +236,7 @@ class Discussions:
             raise NotFound(f"no discussion {slug!r}")
         return updated
 
-    def staff_document(self, username: str, published: str) -> vocab.Actor:
+    def staff_document(self, username: str, published: str) -> Actor:
         key = self.key_files.load_or_create(f"staff-{username}")
         return vocab.person_actor(
             self.urls,

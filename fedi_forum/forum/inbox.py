@@ -5,6 +5,9 @@ signature. Here: identity binding and origin rules (FEDERATION.md "Identity and 
 visibility and routing to a discussion (docs/rules.md §5), and one store transaction per
 activity that also queues the deliveries it causes (sent by the delivery worker, never
 from here). Unknown or irrelevant activities are acknowledged (202) and ignored.
+
+One handler per activity type, in one module (over 400 lines) so that what any received
+activity can do to a discussion reads as one table (``Inbox._handlers``).
 """
 
 from __future__ import annotations

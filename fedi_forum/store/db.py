@@ -1,4 +1,6 @@
-"""The SQLite connection layer: one group-commit writer, one read connection.
+"""The SQLite connection layer: one group-commit writer, one read connection (and the
+checkpointer and the copy before migrating, which need the same connection rules: one
+module, over 400 lines, so that every rule about opening the file is in one place).
 
 Why a writer task: a transaction per request caps at about 2.5k writes/s on this kind of
 machine, group commit reaches about 10k/s (docs/rules.md §14). Every write is a small

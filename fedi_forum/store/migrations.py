@@ -4,6 +4,8 @@ Each entry is applied once, in order, inside its own transaction, and recorded i
 ``schema_migrations``. Never edit a released migration: add a new one. The SQL stays
 close to the common subset of SQLite and PostgreSQL (TEXT timestamps in ISO 8601 UTC,
 INTEGER ids, no SQLite-only types) so a second backend can follow the same numbering.
+
+Its length is the schema's history: append-only by rule, so it grows and is not split.
 """
 
 from __future__ import annotations

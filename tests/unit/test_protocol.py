@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedi_forum.activitypub import content, discovery, vocab
+from fedi_forum.activitypub import content, discovery, shapes, vocab
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.web.negotiation import preferred_language, preferred_representation
@@ -25,7 +25,7 @@ def test_group_actor_has_everything_mastodon_requires() -> None:
         restricted=False,
         icon_url="https://forum.example.nl/static/group-icon.png",
     )
-    assert vocab.AS_NS in doc["@context"]
+    assert shapes.AS_NS in doc["@context"]
     assert doc["type"] == "Group"
     assert doc["id"] == "https://forum.example.nl/d/afval"
     assert doc["preferredUsername"] == "afval"
@@ -60,7 +60,7 @@ def test_opening_note_renders_in_mastodon_and_forums() -> None:
     assert note["attributedTo"] == "https://forum.example.nl/d/afval"
     assert note["audience"] == note["attributedTo"]
     assert note["context"] == "https://forum.example.nl/d/afval/context"
-    assert note["to"] == [vocab.PUBLIC]
+    assert note["to"] == [shapes.PUBLIC]
     assert {
         "type": "Mention",
         "href": note["attributedTo"],
