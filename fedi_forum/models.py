@@ -56,6 +56,15 @@ class NoteState(enum.StrEnum):
     DELETED = "deleted"  # tombstone; keeps its place in the order
 
 
+class NoteAction(enum.StrEnum):
+    """What a moderator can do to a reply (each one move of ``NOTE_TRANSITIONS``)."""
+
+    HIDE = "hide"  # this site only
+    RESTORE = "restore"  # un-hide
+    DELETE = "delete"  # tombstone; followers are told
+    APPROVE = "approve"  # a held reply goes public
+
+
 # Which state may follow which. Deleted is final for both: followers were told the
 # discussion (or reply) is gone, so it never comes back; anything else is refused.
 DISCUSSION_TRANSITIONS: dict[DiscussionState, frozenset[DiscussionState]] = {

@@ -8,6 +8,7 @@ from pathlib import Path
 from fedi_forum import __version__
 from fedi_forum.config import LANGUAGES
 from fedi_forum.forum.moderation import REASONS
+from fedi_forum.models import NoteAction
 
 
 def common_options(parser: argparse.ArgumentParser) -> None:
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     moderate = sub.add_parser("moderate", help="hide, restore or delete a reply")
     common_options(moderate)
-    moderate.add_argument("action", choices=("hide", "restore", "delete", "approve"))
+    moderate.add_argument("action", choices=[a.value for a in NoteAction])
     moderate.add_argument("slug")
     moderate.add_argument("seq", type=int)
     moderate.add_argument("--reason", choices=REASONS, default="other")

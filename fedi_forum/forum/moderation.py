@@ -30,8 +30,9 @@ from fedi_forum.errors import InvalidInput, NotFound
 from fedi_forum.federation.blocklist import normalise_domain
 from fedi_forum.forum.discussions import normalise_slug
 from fedi_forum.forum.notes import group_announce, group_removal
-from fedi_forum.models import utcnow
+from fedi_forum.models import NoteAction, utcnow
 from fedi_forum.store import Outgoing, Store
+from fedi_forum.store.moderation import Moderated
 
 # Reason codes, numbered like the terms of use.
 REASONS = ("respect", "spam", "privacy", "illegal", "other")
@@ -55,19 +56,21 @@ class Moderation:
             raise InvalidInput(f"reason {reason!r}", public_message=f"reason: one of {REASONS}")
         return reason
 
-    async def moderate(self, slug: str, seq: int, action: str, reason: str) -> str:
-        if action not in ("hide", "restore", "delete", "approve"):
-            raise InvalidInput(f"action {action!r}")
+    async def moderate(self, slug: str, seq: int, action: str, reason: str) -> Moderated:
+        try:
+            act = NoteAction(action)  # a closed set: anything else is refused
+        except ValueError:
+            raise InvalidInput(f"action {action!r}") from None
         result = await self.store.moderate_note(
             slug=normalise_slug(slug),
             seq=seq,
-            action=action,
-            reason="" if action in ("restore", "approve") else self._reason(reason),
+            action=act,
+            reason="" if act in (NoteAction.RESTORE, NoteAction.APPROVE) else self._reason(reason),
             now=utcnow(),
-            follow_up=group_removal(self.urls, "removed") if action == "delete" else None,
-            announce=self._announce(normalise_slug(slug)) if action == "approve" else None,
+            follow_up=group_removal(self.urls, "removed") if act is NoteAction.DELETE else None,
+            announce=self._announce(normalise_slug(slug)) if act is NoteAction.APPROVE else None,
         )
-        if result == "unknown":
+        if result is Moderated.UNKNOWN:
             raise NotFound(f"no reply {seq} in {slug!r}")
         return result
 

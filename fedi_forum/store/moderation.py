@@ -5,6 +5,7 @@ writes the log entry and queues whatever the followers must be told."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ import orjson
 
 from fedi_forum.models import (
     NOTE_TRANSITIONS,
+    NoteAction,
     NoteState,
 )
 from fedi_forum.store.db import Database
@@ -30,12 +32,18 @@ from fedi_forum.store.primitives import (
 
 # action → (the state it leads to, the states it applies to); the moves themselves must
 # be in NOTE_TRANSITIONS (deleted is final).
-_NOTE_ACTIONS: dict[str, tuple[NoteState, tuple[str, ...]]] = {
-    "hide": (NoteState.HIDDEN, ("visible",)),
-    "restore": (NoteState.VISIBLE, ("hidden",)),
-    "delete": (NoteState.DELETED, ("visible", "hidden", "held")),
-    "approve": (NoteState.VISIBLE, ("held",)),
+_NOTE_ACTIONS: dict[NoteAction, tuple[NoteState, tuple[str, ...]]] = {
+    NoteAction.HIDE: (NoteState.HIDDEN, ("visible",)),
+    NoteAction.RESTORE: (NoteState.VISIBLE, ("hidden",)),
+    NoteAction.DELETE: (NoteState.DELETED, ("visible", "hidden", "held")),
+    NoteAction.APPROVE: (NoteState.VISIBLE, ("held",)),
 }
+
+
+class Moderated(enum.StrEnum):
+    DONE = "done"
+    UNCHANGED = "unchanged"  # not in a state the action applies to
+    UNKNOWN = "unknown"  # no such reply
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,18 +79,17 @@ class ModerationStore:
         *,
         slug: str,
         seq: int,
-        action: str,
+        action: NoteAction,
         reason: str,
         now: str,
         follow_up: FollowUpBuilder | None = None,
         announce: Callable[[int, str, str | None], Outgoing] | None = None,
-    ) -> str:
+    ) -> Moderated:
         """``action``: hide (this site only), restore, delete (a tombstone; followers are
         told) or approve (a held reply goes public and, if the discussion shares
-        replies, is announced: ``announce(seq, note id, author inbox)``). Returns "done",
-        "unchanged" or "unknown"."""
+        replies, is announced: ``announce(seq, note id, author inbox)``)."""
 
-        def write(conn: sqlite3.Connection) -> str:
+        def write(conn: sqlite3.Connection) -> Moderated:
             row = conn.execute(
                 "SELECT n.id, n.discussion_id, n.state, n.ap_id, n.author_id FROM notes n "
                 "JOIN discussions d ON d.id = n.discussion_id "
@@ -90,20 +97,20 @@ class ModerationStore:
                 (slug, seq),
             ).fetchone()
             if row is None:
-                return "unknown"
+                return Moderated.UNKNOWN
             note_id, discussion_id, state, ap_id, author_id = row
             # Each action is one transition of NOTE_TRANSITIONS, from the states named
             # here (restore only un-hides; approve only releases a held reply).
             wanted, sources = _NOTE_ACTIONS[action]
             if state not in sources or wanted not in NOTE_TRANSITIONS[NoteState(state)]:
-                return "unchanged"
-            if action == "delete":
+                return Moderated.UNCHANGED
+            if action is NoteAction.DELETE:
                 tombstone_note(conn, note_id, now)
                 remember_tombstone(conn, ap_id, author_id, now)
                 queue_follow_up(conn, note_id, follow_up, now)
             else:
                 conn.execute("UPDATE notes SET state = ? WHERE id = ?", (wanted.value, note_id))
-            if action == "approve" and announce is not None:
+            if action is NoteAction.APPROVE and announce is not None:
                 shares = conn.execute(
                     "SELECT announce_replies FROM discussions WHERE id = ?", (discussion_id,)
                 ).fetchone()[0]
@@ -130,9 +137,9 @@ class ModerationStore:
             conn.execute(
                 "INSERT INTO modlog (action, discussion_id, note_seq, target, reason, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (action, discussion_id, seq, ap_id, reason, now),
+                (action.value, discussion_id, seq, ap_id, reason, now),
             )
-            return "done"
+            return Moderated.DONE
 
         return await self.db.write(write)
 

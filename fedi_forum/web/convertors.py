@@ -9,6 +9,8 @@ from typing import Any
 
 from starlette.convertors import Convertor, register_url_convertor
 
+from fedi_forum.models import NoteAction
+
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; PostgreSQL's BIGINT
 
 
@@ -51,7 +53,7 @@ def choice(*choices: str) -> Convertor[str]:
 # name → convertor, registered by ``register()`` when the routes are built (not at import)
 CONVERTORS: dict[str, Convertor[Any]] = {
     "id": BoundedInt(),
-    "note_action": choice("hide", "restore", "delete", "approve"),
+    "note_action": choice(*NoteAction),
     "report_action": choice("resolve", "dismiss", "forward"),
     "discussion_action": choice(
         "lock",
