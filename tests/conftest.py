@@ -8,7 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fedi_forum.activitypub import keys
 from fedi_forum.app import create_app
 from fedi_forum.config import Settings
 from fedi_forum.forum.discussions import Discussions
@@ -16,6 +18,31 @@ from fedi_forum.store import Store
 from fedi_forum.web.state import Services
 from tests.support.live import live_server
 from tests.support.remote import RemoteServer, remote_server
+
+_SERVER_KEYS: list[rsa.RSAPrivateKey] = []
+_MAKE_KEY = keys.generate_private_key
+
+
+@pytest.fixture(autouse=True)
+def reused_keys(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our own RSA keys (instance, groups, staff) come from a pool shared by all tests:
+    generating one costs ~55 ms and a test makes several. Within a test every key is
+    still a different real key (the n-th key asked for is the pool's n-th), so a key
+    never stands in for another's; the pool is apart from the fake remote actors' keys.
+    Tests that start servers as subprocesses generate their own. A test about key
+    generation itself is marked ``fresh_keys``."""
+    if request.node.get_closest_marker("fresh_keys"):
+        return
+    handed_out = 0
+
+    def pooled() -> rsa.RSAPrivateKey:
+        nonlocal handed_out
+        while len(_SERVER_KEYS) <= handed_out:
+            _SERVER_KEYS.append(_MAKE_KEY())
+        handed_out += 1
+        return _SERVER_KEYS[handed_out - 1]
+
+    monkeypatch.setattr(keys, "generate_private_key", pooled)
 
 
 @pytest.fixture

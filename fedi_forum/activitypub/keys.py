@@ -33,8 +33,14 @@ def public_pem(key: rsa.RSAPrivateKey) -> str:
     )
 
 
-def load_private_pem(data: bytes) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(data, password=None)
+def load_private_pem(data: bytes, *, ours: bool = False) -> rsa.RSAPrivateKey:
+    """``ours``: a key this server generated and keeps in its private keys directory.
+    OpenSSL's RSA consistency check (56 ms a key, measured here, against 0.02 ms
+    without) guards against crafted keys; ours are not, and a discussion's first
+    delivery after a start would otherwise stall the event loop for it."""
+    key = serialization.load_pem_private_key(
+        data, password=None, unsafe_skip_rsa_key_validation=ours
+    )
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("not an RSA private key")
     return key

@@ -31,19 +31,19 @@ class KeyFiles:
         path = self.path_for(name)
         secret_dir(self.directory)  # created 0700, or made 0700
         if path.exists():
-            return keys.load_private_pem(path.read_bytes())
+            return keys.load_private_pem(path.read_bytes(), ours=True)
         key = keys.generate_private_key()
         # O_EXCL: two processes creating the same key at once must not both win.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return keys.load_private_pem(path.read_bytes())
+            return keys.load_private_pem(path.read_bytes(), ours=True)
         with os.fdopen(fd, "wb") as fh:
             fh.write(keys.private_pem(key))
         return key
 
     def load(self, name: str) -> RSAPrivateKey:
-        return keys.load_private_pem(self.path_for(name).read_bytes())
+        return keys.load_private_pem(self.path_for(name).read_bytes(), ours=True)
 
     def load_or_create_secret(self, name: str, size: int = 32) -> bytes:
         """A random secret (e.g. for signing admin sessions), shared by every process."""

@@ -31,9 +31,11 @@ _KEY_POOL: list[rsa.RSAPrivateKey] = []
 
 
 def pooled_key(i: int) -> rsa.RSAPrivateKey:
-    """RSA generation is slow; tests share a few real keys."""
+    """RSA generation is slow; tests share a few real keys. Generated here, not through
+    ``keys.generate_private_key`` (which conftest points at the pool of our own keys), so
+    a remote actor's key is never one of ours."""
     while len(_KEY_POOL) <= i:
-        _KEY_POOL.append(keys.generate_private_key())
+        _KEY_POOL.append(rsa.generate_private_key(public_exponent=65537, key_size=keys.KEY_BITS))
     return _KEY_POOL[i]
 
 
