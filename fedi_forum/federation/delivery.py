@@ -53,7 +53,7 @@ from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.models import Dialect, SignatureSpec, format_time, parse_time
 from fedi_forum.store import Store
-from fedi_forum.store.deliveries import DeliveryRow
+from fedi_forum.store.deliveries import Claim, DeliveryRow
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 from fedi_forum.store.workers import WorkerRow
 from fedi_forum.telemetry import NOOP, Telemetry
@@ -218,14 +218,16 @@ class DeliveryWorker:
             return
         now = self._now()
         rows = await self.store.claim_deliveries(
-            now=format_time(now),
-            lease_until=format_time(now + self._lease),
-            owner=self.identity.id,
-            limit=free,
-            per_host=hosts.PER_HOST,
-            start=hosts.START,
-            room=self._room(),
-            probe_before=format_time(now - retry.PROBE_INTERVAL),
+            Claim(
+                now=format_time(now),
+                lease_until=format_time(now + self._lease),
+                owner=self.identity.id,
+                limit=free,
+                per_host=hosts.PER_HOST,
+                start=hosts.START,
+                room=self._room(),
+                probe_before=format_time(now - retry.PROBE_INTERVAL),
+            )
         )
         for row in rows:
             self._lane_ids += 1

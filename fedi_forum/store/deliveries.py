@@ -66,21 +66,25 @@ def _row(r: Sequence[Any]) -> DeliveryRow:
     return DeliveryRow(*r)
 
 
-def _claim_heads(
-    conn: sqlite3.Connection,
-    *,
-    now: str,
-    lease_until: str,
-    owner: str,
-    limit: int,
-    per_host: int,
-    start: int,
-    room: Mapping[str, int],
-    probe_before: str,
-) -> list[DeliveryRow]:
-    """Lease the due heads of lanes and return them: at most ``room[host]`` per host (0
-    pauses it); for a host not named ``per_host`` if it has answered before, else
-    ``start`` (slow start); at most ``limit`` in all.
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claim:
+    """What one claim may lease: at most ``room[host]`` per host (0 pauses it); for a
+    host not named, ``per_host`` if it has answered before, else ``start`` (slow start);
+    at most ``limit`` in all, leased to ``owner`` until ``lease_until``. A server marked
+    unavailable gets one probe per interval: none if probed after ``probe_before``."""
+
+    now: str
+    lease_until: str
+    owner: str
+    limit: int
+    per_host: int
+    start: int
+    room: Mapping[str, int]
+    probe_before: str
+
+
+def _claim_heads(conn: sqlite3.Connection, claim: Claim) -> list[DeliveryRow]:
+    """Lease the due heads of lanes within ``claim``'s limits and return them.
 
     Heads are read oldest first from the partial index of pending rows and capped per
     host here, stopping at ``limit``: a claim reads about as many rows as it leases,
@@ -91,10 +95,10 @@ def _claim_heads(
         for r in conn.execute(
             "SELECT host FROM instances WHERE unavailable_since IS NOT NULL "
             "AND coalesce(last_probe_at, '') > ?",
-            (probe_before,),
+            (claim.probe_before,),
         )
     }
-    left = dict(room)
+    left = dict(claim.room)
     ids: list[int] = []
     heads = conn.execute(
         # INDEXED BY: oldest first from the pending rows alone, stopping early; the
@@ -106,20 +110,20 @@ def _claim_heads(
         "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' "
         "AND e.inbox = d.inbox AND e.subject = d.subject AND e.id < d.id) "
         "ORDER BY d.id",
-        (now, now),
+        (claim.now, claim.now),
     )
     for row_id, host, answered_before in heads:
         if host in paused:
             continue
         free = left.get(host)
         if free is None:
-            free = per_host if answered_before else start
+            free = claim.per_host if answered_before else claim.start
         if free <= 0:
             left[host] = 0
             continue
         left[host] = free - 1
         ids.append(row_id)
-        if len(ids) >= limit:
+        if len(ids) >= claim.limit:
             break
     heads.close()
     if not ids:
@@ -128,13 +132,13 @@ def _claim_heads(
     claimed = conn.execute(
         f"UPDATE deliveries SET locked_until = ?, lease_owner = ? WHERE id IN ({marks}) "
         f"RETURNING {_COLS}",
-        (lease_until, owner, *ids),
+        (claim.lease_until, claim.owner, *ids),
     ).fetchall()
     # a server marked unavailable gets one probe per interval
     conn.execute(
         f"UPDATE instances SET last_probe_at = ? WHERE unavailable_since IS NOT NULL AND host IN "
         f"(SELECT host FROM deliveries WHERE id IN ({marks}))",
-        (now, *ids),
+        (claim.now, *ids),
     )
     return sorted((_row(r) for r in claimed), key=lambda d: d.id)
 
@@ -169,30 +173,9 @@ class DeliveryStore:
 
     db: Database
 
-    async def claim_deliveries(
-        self,
-        *,
-        now: str,
-        lease_until: str,
-        owner: str,
-        limit: int,
-        per_host: int,
-        start: int,
-        room: Mapping[str, int],
-        probe_before: str,
-    ) -> list[DeliveryRow]:
+    async def claim_deliveries(self, claim: Claim) -> list[DeliveryRow]:
         def write(conn: sqlite3.Connection) -> list[DeliveryRow]:
-            return _claim_heads(
-                conn,
-                now=now,
-                lease_until=lease_until,
-                owner=owner,
-                limit=limit,
-                per_host=per_host,
-                start=start,
-                room=room,
-                probe_before=probe_before,
-            )
+            return _claim_heads(conn, claim)
 
         return await self.db.write(write)
 

@@ -28,22 +28,6 @@ from fedi_forum.store.site import SiteStore
 from fedi_forum.store.staff import StaffStore
 from fedi_forum.store.workers import WorkerStore
 
-PARTS: tuple[type, ...] = (
-    SiteStore,
-    DiscussionStore,
-    NoteStore,
-    OutboxStore,
-    FollowStore,
-    ReactionStore,
-    ActorStore,
-    ServerStore,
-    DeliveryStore,
-    ModerationStore,
-    RemoteStore,
-    StaffStore,
-    WorkerStore,
-)
-
 
 class Store(
     SiteStore,
