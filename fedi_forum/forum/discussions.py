@@ -9,7 +9,7 @@ import secrets
 import orjson
 
 from fedi_forum.activitypub import content, keys, vocab
-from fedi_forum.activitypub.shapes import Actor
+from fedi_forum.activitypub.shapes import Actor, NoteDoc
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
@@ -91,18 +91,7 @@ class Discussions:
 
         private_key = self.key_files.load_or_create(group_key_name(slug))
         now = utcnow()
-        html = content.opening_post_html(title, content.plain_text_to_html(body))
-        note = vocab.opening_note(
-            self.urls,
-            slug=slug,
-            domain=self.settings.domain,
-            title=title,
-            content_html=html,
-            lang=lang,
-            published=now,
-            updated=None,
-            source_text=body,
-        )
+        note = self._opening_note(slug, title, body, lang, published=now, updated=None)
         group_id = self.urls.group(slug)
         activity = vocab.create(self.urls.note_activity(slug, 0), group_id, note)
         discussion = await self.store.create_discussion(
@@ -114,7 +103,7 @@ class Discussions:
                 public_key_pem=keys.public_pem(private_key),
                 group_id=group_id,
                 opening_ap_id=note["id"],
-                opening_content=html,
+                opening_content=note["content"],
                 opening_raw=orjson.dumps(note).decode(),
                 create_activity_id=activity["id"],
                 create_payload=orjson.dumps(activity).decode(),
@@ -161,6 +150,23 @@ class Discussions:
             lang="nl",
         )
 
+    def _opening_note(
+        self, slug: str, title: str, body: str, lang: str, *, published: str, updated: str | None
+    ) -> NoteDoc:
+        """The opening post from what the facilitator typed (plain text, kept as its
+        ``source`` for the next edit)."""
+        return vocab.opening_note(
+            self.urls,
+            slug=slug,
+            domain=self.settings.domain,
+            title=title,
+            content_html=content.opening_post_html(title, content.plain_text_to_html(body)),
+            lang=lang,
+            published=published,
+            updated=updated,
+            source_text=body,
+        )
+
     def group_document(self, d: Discussion) -> Actor:
         """The discussion as a Group actor (served at its URL, sent in Update{Group})."""
         sharing = SHARING_NOTE[(d.lang if d.lang in LANGUAGES else "en", d.announce_replies)]
@@ -205,18 +211,8 @@ class Discussions:
         if len(summary) > MAX_SUMMARY:
             raise InvalidInput("bad summary", public_message="summary too long")
         now = utcnow()
-        html = content.opening_post_html(title, content.plain_text_to_html(body))
-        note = vocab.opening_note(
-            self.urls,
-            slug=slug,
-            domain=self.settings.domain,
-            title=title,
-            content_html=html,
-            lang=d.lang,
-            published=old.get("published", d.created_at),
-            updated=now,
-            source_text=body,
-        )
+        published = old.get("published", d.created_at)
+        note = self._opening_note(slug, title, body, d.lang, published=published, updated=now)
         group = self.urls.group(slug)
         edited = dataclasses.replace(d, title=title, summary=summary, updated_at=now)
         updates = [
@@ -227,7 +223,7 @@ class Discussions:
             slug,
             title=title,
             summary=summary,
-            content=html,
+            content=note["content"],
             raw=orjson.dumps(note).decode(),
             now=now,
             outgoing=[Outgoing(u["id"], orjson.dumps(u).decode(), group) for u in updates],
