@@ -3,11 +3,10 @@ refreshed on key rotation, forgotten on the actor's own Delete."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from fedi_forum.models import (
     RemoteActor,
 )
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import (
     ACTOR_COLS,
@@ -35,7 +34,7 @@ class ActorStore:
         return None if row is None else actor_from_row(row)
 
     async def upsert_actor(self, actor: RemoteActor) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             upsert_actor(conn, actor)
 
         await self.db.write(write)
@@ -44,7 +43,7 @@ class ActorStore:
         """A new profile (name, avatar, key). Pages showing their notes change too, so
         those discussions get a new revision (it keys the page caches)."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             upsert_actor(conn, actor)
             conn.execute(
                 "UPDATE discussions SET revision = revision + 1 WHERE id IN "
@@ -58,7 +57,7 @@ class ActorStore:
         """The actor deleted their account: they stop following, their notes become
         tombstones (keeping their places), their cached profile is marked gone."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             if not mark_seen(conn, actor_id, activity_id, now):
                 return
             conn.execute("DELETE FROM follows WHERE actor_id = ?", (actor_id,))

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from fedi_forum.store.conn import Conn, SqliteConn
 from fedi_forum.store.migrations import MIGRATIONS
 from fedi_forum.store.private import private_dir, private_file
 from fedi_forum.telemetry import NOOP, Telemetry
@@ -44,7 +45,7 @@ from fedi_forum.telemetry import NOOP, Telemetry
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-WriteFn = Callable[[sqlite3.Connection], T]
+WriteFn = Callable[[Conn], T]
 
 MAX_BATCH = 512
 CHECKPOINT_SECONDS = 1.0
@@ -168,6 +169,7 @@ class Writer:
             asyncio.Queue()
         )
         self._conn: sqlite3.Connection | None = None
+        self._wrapped: SqliteConn | None = None  # what write functions are given
         self._turn: int | None = None  # fd of the writers' turn lock (beside the database)
         self._task: asyncio.Task[None] | None = None
         self.telemetry: Telemetry = NOOP  # the app composition hands in its Metrics
@@ -180,6 +182,7 @@ class Writer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._conn = await loop.run_in_executor(self._executor, self._open)
+        self._wrapped = SqliteConn(self._conn)
         lock_path = self._path.with_name(self._path.name + "-writer.lock")
         self._turn = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         self._task = asyncio.create_task(self._run(), name="sqlite-writer")
@@ -263,8 +266,9 @@ class Writer:
         write, so a failing write undoes only itself. (Write functions are functions of
         the database state, so running one again after a rollback is the same as the
         first time.) Saves two statements per write on the common path."""
-        conn = self._conn
+        conn, wrapped = self._conn, self._wrapped
         assert conn is not None
+        assert wrapped is not None
         assert self._turn is not None
         # Our processes (uvicorn workers, the CLI) take turns through a blocking file
         # lock: the kernel wakes the waiter the moment the holder lets go. Through
@@ -275,11 +279,11 @@ class Writer:
             _begin_immediate(conn)  # still needed: other programs may write the file
             try:
                 try:
-                    outcomes: list[tuple[bool, Any]] = [(True, fn(conn)) for fn in fns]
+                    outcomes: list[tuple[bool, Any]] = [(True, fn(wrapped)) for fn in fns]
                 except Exception:
                     conn.execute("ROLLBACK")
                     _begin_immediate(conn)
-                    outcomes = [self._isolated(conn, fn) for fn in fns]
+                    outcomes = [isolated(wrapped, fn) for fn in fns]
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -289,17 +293,19 @@ class Writer:
             fcntl.flock(self._turn, fcntl.LOCK_UN)
         return outcomes
 
-    @staticmethod
-    def _isolated(conn: sqlite3.Connection, fn: WriteFn[Any]) -> tuple[bool, Any]:
-        conn.execute("SAVEPOINT op")
-        try:
-            result = fn(conn)
-        except Exception as exc:  # this write only; the rest of the batch goes on
-            conn.execute("ROLLBACK TO op")
-            conn.execute("RELEASE op")
-            return False, exc
-        conn.execute("RELEASE op")
-        return True, result
+
+def isolated(conn: Conn, fn: WriteFn[Any]) -> tuple[bool, Any]:
+    """Run ``fn`` inside a SAVEPOINT: if it raises, only its own changes are undone and
+    the rest of the batch goes on (both engines)."""
+    conn.execute("SAVEPOINT op")
+    try:
+        result = fn(conn)
+    except Exception as exc:  # this write only; the rest of the batch goes on
+        conn.execute("ROLLBACK TO SAVEPOINT op")
+        conn.execute("RELEASE SAVEPOINT op")
+        return False, exc
+    conn.execute("RELEASE SAVEPOINT op")
+    return True, result
 
 
 class Checkpointer:

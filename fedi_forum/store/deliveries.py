@@ -13,7 +13,6 @@ its leases are reclaimed (store/workers.py) or run out, and the rows are claimed
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from fedi_forum.models import (
     DeliveryState,
     states_leading_to,
 )
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import (
     Outgoing,
@@ -83,7 +83,7 @@ class Claim:
     probe_before: str
 
 
-def _claim_heads(conn: sqlite3.Connection, claim: Claim) -> list[DeliveryRow]:
+def _claim_heads(conn: Conn, claim: Claim) -> list[DeliveryRow]:
     """Lease the due heads of lanes within ``claim``'s limits and return them.
 
     Heads are read oldest first from the partial index of pending rows and capped per
@@ -143,9 +143,7 @@ def _claim_heads(conn: sqlite3.Connection, claim: Claim) -> list[DeliveryRow]:
     return sorted((_row(r) for r in claimed), key=lambda d: d.id)
 
 
-def _record_health(
-    conn: sqlite3.Connection, host: str, *, ok: bool, now: str, unavailable_after: str
-) -> None:
+def _record_health(conn: Conn, host: str, *, ok: bool, now: str, unavailable_after: str) -> None:
     if ok:
         conn.execute(
             "UPDATE instances SET failures = 0, failing_since = NULL, unavailable_since = NULL, "
@@ -174,7 +172,7 @@ class DeliveryStore:
     db: Database
 
     async def claim_deliveries(self, claim: Claim) -> list[DeliveryRow]:
-        def write(conn: sqlite3.Connection) -> list[DeliveryRow]:
+        def write(conn: Conn) -> list[DeliveryRow]:
             return _claim_heads(conn, claim)
 
         return await self.db.write(write)
@@ -205,7 +203,7 @@ class DeliveryStore:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown delivery outcome {outcome!r}")
 
-        def write(conn: sqlite3.Connection) -> DeliveryRow | None:
+        def write(conn: Conn) -> DeliveryRow | None:
             timeouts = 1 if unanswered else 0
             # only a pending row is sent, so only a pending row records an attempt (one
             # that was given up meanwhile, e.g. its recipient gone, stays as it is)
@@ -267,7 +265,7 @@ class DeliveryStore:
 
         before = states_leading_to(DELIVERY_TRANSITIONS, DeliveryState.PENDING)
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: Conn) -> int:
             reset = (
                 "UPDATE deliveries SET state = 'pending', timeouts = 0, next_attempt_at = ?, "
                 "locked_until = NULL, lease_owner = NULL "
@@ -298,7 +296,7 @@ class DeliveryStore:
             return
         marks = ",".join("?" * len(ids))
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(
                 "UPDATE deliveries SET locked_until = NULL, lease_owner = NULL "
                 f"WHERE id IN ({marks})",
@@ -342,7 +340,7 @@ class DeliveryStore:
     async def queue(self, out: Outgoing, inboxes: list[str], now: str) -> None:
         """Queue one of our activities to some inboxes (e.g. a forwarded report)."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             for inbox in inboxes:
                 enqueue(conn, out, inbox, now)
 

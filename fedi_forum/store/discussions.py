@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Mapping, Sequence
 
 from fedi_forum.errors import Conflict
@@ -15,6 +14,7 @@ from fedi_forum.models import (
     Note,
     states_leading_to,
 )
+from fedi_forum.store.conn import Conn, ConstraintViolation
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import (
     Outgoing,
@@ -58,11 +58,12 @@ class DiscussionStore:
     db: Database
 
     async def create_discussion(self, new: NewDiscussion) -> Discussion:
-        def write(conn: sqlite3.Connection) -> Discussion:
+        def write(conn: Conn) -> Discussion:
             try:
                 cur = conn.execute(
                     "INSERT INTO discussions (slug, title, summary, lang, public_key_pem, "
-                    "created_at, updated_at, last_activity_at) VALUES (?,?,?,?,?,?,?,?)",
+                    "created_at, updated_at, last_activity_at) VALUES (?,?,?,?,?,?,?,?) "
+                    "RETURNING id",
                     (
                         new.slug,
                         new.title,
@@ -74,11 +75,11 @@ class DiscussionStore:
                         new.now,
                     ),
                 )
-            except sqlite3.IntegrityError as exc:
+            except ConstraintViolation as exc:
                 raise Conflict(
                     f"slug {new.slug!r} taken", public_message="that name is already taken"
                 ) from exc
-            discussion_id = cur.lastrowid
+            discussion_id = int(cur.fetchone()[0])
             assert discussion_id is not None  # an INSERT that succeeded has a row id
             conn.execute(
                 "INSERT INTO notes (discussion_id, seq, ap_id, activity_id, author_id, "
@@ -124,7 +125,7 @@ class DiscussionStore:
         allowed = states_leading_to(DISCUSSION_TRANSITIONS, state)
         marks = ", ".join("?" * len(allowed))
 
-        def write(conn: sqlite3.Connection) -> Discussion | None:
+        def write(conn: Conn) -> Discussion | None:
             changed = conn.execute(
                 f"UPDATE discussions SET state = ?, updated_at = ? WHERE slug = ? "
                 f"AND state IN ({marks}) RETURNING id",
@@ -154,7 +155,7 @@ class DiscussionStore:
         """New title/summary/opening text (the old text kept as a revision), and the
         Updates for the followers queued in the same transaction."""
 
-        def write(conn: sqlite3.Connection) -> Discussion | None:
+        def write(conn: Conn) -> Discussion | None:
             row = conn.execute(
                 "SELECT d.id, n.id, n.content, n.summary, coalesce(n.updated, n.published), "
                 "n.raw FROM discussions d JOIN notes n ON n.discussion_id = d.id AND n.seq = 0 "
@@ -196,7 +197,7 @@ class DiscussionStore:
     async def _set_flag(self, column: str, slug: str, on: bool, now: str) -> Discussion | None:
         assert column in ("announce_replies", "premoderate")  # a constant, never input
 
-        def write(conn: sqlite3.Connection) -> Discussion | None:
+        def write(conn: Conn) -> Discussion | None:
             conn.execute(
                 f"UPDATE discussions SET {column} = ?, updated_at = ? WHERE slug = ?",
                 (int(on), now, slug),
@@ -214,7 +215,7 @@ class DiscussionStore:
             return
         params = [(n, discussion_id) for discussion_id, n in counts.items()]
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.executemany("UPDATE discussions SET views = views + ? WHERE id = ?", params)
 
         await self.db.write(write)

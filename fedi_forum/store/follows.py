@@ -3,11 +3,10 @@ transaction, Unfollow, and the followers collection."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from fedi_forum.models import (
     RemoteActor,
 )
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import (
     Outgoing,
@@ -35,7 +34,7 @@ class FollowStore:
     ) -> bool:
         """Store the follower (when ``accepted``) and queue the Accept (or Reject) to it."""
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             if not mark_seen(conn, follower.id, activity_id, now):
                 return False
             upsert_actor(conn, follower)
@@ -66,7 +65,7 @@ class FollowStore:
     ) -> int:
         """Undo{Follow} / Block: by the Follow's id, or by (discussion, actor)."""
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: Conn) -> int:
             if not mark_seen(conn, actor_id, activity_id, now):
                 return 0
             cur = conn.execute(
@@ -90,7 +89,7 @@ class FollowStore:
     ) -> bool:
         """Returns whether the follower is new."""
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             existed = conn.execute(
                 "SELECT 1 FROM follows WHERE discussion_id = ? AND actor_id = ?",
                 (discussion_id, actor_id),

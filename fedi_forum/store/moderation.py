@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from fedi_forum.models import (
     NoteAction,
     NoteState,
 )
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import (
     FollowUpBuilder,
@@ -89,7 +89,7 @@ class ModerationStore:
         told) or approve (a held reply goes public and, if the discussion shares
         replies, is announced: ``announce(seq, note id, author inbox)``)."""
 
-        def write(conn: sqlite3.Connection) -> Moderated:
+        def write(conn: Conn) -> Moderated:
             row = conn.execute(
                 "SELECT n.id, n.discussion_id, n.state, n.ap_id, n.author_id FROM notes n "
                 "JOIN discussions d ON d.id = n.discussion_id "
@@ -149,7 +149,7 @@ class ModerationStore:
         patterns = _url_patterns(kind, value)
         match = " OR ".join(["{col} LIKE ?"] * len(patterns))
 
-        def write(conn: sqlite3.Connection) -> tuple[int, int]:
+        def write(conn: Conn) -> tuple[int, int]:
             conn.execute(
                 "INSERT INTO blocks (kind, value, reason, created_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (kind, value) DO UPDATE SET reason = excluded.reason",
@@ -179,7 +179,7 @@ class ModerationStore:
         return await self.db.write(write)
 
     async def unblock(self, *, kind: str, value: str, now: str) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             gone = conn.execute(
                 "DELETE FROM blocks WHERE kind = ? AND value = ?", (kind, value)
             ).rowcount
@@ -217,7 +217,7 @@ class ModerationStore:
     async def add_form_report(
         self, *, discussion_id: int, note_id: str, comment: str, contact: str | None, now: str
     ) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(
                 "INSERT INTO reports (source, reporter, discussion_id, note_ids, comment, "
                 "created_at) VALUES ('form', ?, ?, json_array(?), ?, ?)",
@@ -236,7 +236,7 @@ class ModerationStore:
         comment: str,
         now: str,
     ) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             if not mark_seen(conn, reporter, activity_id, now):
                 return False
             conn.execute(
@@ -284,7 +284,7 @@ class ModerationStore:
         return str(row[0]), authors
 
     async def set_report_state(self, report_id: int, state: str) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             cur = conn.execute(
                 "UPDATE reports SET state = ? WHERE id = ? AND state = 'open'", (state, report_id)
             )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from fedi_forum.models import (
     RemoteActor,
     is_newer_edit,
 )
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import (
     AnnounceBuilder,
@@ -87,7 +87,7 @@ class NoteStore:
         before it arrived: the same note twice is stored once.
         """
 
-        def write(conn: sqlite3.Connection) -> int | None:
+        def write(conn: Conn) -> int | None:
             return append_note(conn, discussion_id, note)
 
         return await self.db.write(write)
@@ -205,7 +205,7 @@ class NoteStore:
         group's Announce in the outbox and queue it to every follower (when the
         discussion announces replies). All of it, or nothing, in one transaction."""
 
-        def write(conn: sqlite3.Connection) -> ReplyResult:
+        def write(conn: Conn) -> ReplyResult:
             row = conn.execute(
                 "SELECT id, state, announce_replies, premoderate FROM discussions WHERE slug = ?",
                 (slug,),
@@ -262,7 +262,7 @@ class NoteStore:
         """An edit by the note's author, applied only if ``updated`` is newer than what we
         have (Mastodon's rule); the previous version is kept in note_revisions."""
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             if not mark_seen(conn, author_id, activity_id, now):
                 return False
             row = conn.execute(
@@ -301,7 +301,7 @@ class NoteStore:
         marker that refuses a later Create of the same id (also when the Delete arrives
         before the Create)."""
 
-        def write(conn: sqlite3.Connection) -> DeleteResult:
+        def write(conn: Conn) -> DeleteResult:
             existing = conn.execute(
                 "SELECT id, discussion_id, author_id, state FROM notes WHERE ap_id = ?",
                 (ap_id,),

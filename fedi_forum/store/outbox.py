@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from fedi_forum.models import (
     CollectionItem,
 )
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import (
     add_to_outbox,
@@ -29,7 +28,7 @@ class OutboxStore:
         payload: str,
         published: str,
     ) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             add_to_outbox(
                 conn,
                 discussion_id,

@@ -5,7 +5,6 @@ connection of the caller's transaction, so it joins that transaction."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +14,7 @@ import orjson
 from fedi_forum.activitypub import vocab
 from fedi_forum.errors import NotFound
 from fedi_forum.models import NewNote, RemoteActor
+from fedi_forum.store.conn import Conn
 
 ACTOR_COLS = (
     "id, host, type, preferred_username, name, url, icon_url, inbox, shared_inbox, key_id, "
@@ -55,9 +55,7 @@ AnnounceBuilder = Callable[[int], Outgoing]
 FollowUpBuilder = Callable[[str, int, str, str], Outgoing]
 
 
-def queue_follow_up(
-    conn: sqlite3.Connection, note_id: int, build: FollowUpBuilder | None, now: str
-) -> None:
+def queue_follow_up(conn: Conn, note_id: int, build: FollowUpBuilder | None, now: str) -> None:
     """If the group shared this note, tell the same followers it changed."""
     if build is None:
         return
@@ -72,7 +70,7 @@ def queue_follow_up(
         enqueue_followers(conn, row[0], build(row[1], row[2], row[3], row[4]), now)
 
 
-def mark_seen(conn: sqlite3.Connection, actor_id: str, activity_id: str, now: str) -> bool:
+def mark_seen(conn: Conn, actor_id: str, activity_id: str, now: str) -> bool:
     """True the first time ``actor_id`` sends ``activity_id`` (the dedupe of FEDERATION.md
     "Identity and origin"). Keyed by the verified signer too, so no actor can mark
     another's activity as seen before it arrives.
@@ -88,7 +86,7 @@ def mark_seen(conn: sqlite3.Connection, actor_id: str, activity_id: str, now: st
     return cur.rowcount == 1
 
 
-def enqueue(conn: sqlite3.Connection, out: Outgoing, inbox: str, now: str) -> None:
+def enqueue(conn: Conn, out: Outgoing, inbox: str, now: str) -> None:
     conn.execute(
         "INSERT INTO deliveries (activity_id, inbox, host, subject, payload, group_payload, "
         "signer, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -108,7 +106,7 @@ def enqueue(conn: sqlite3.Connection, out: Outgoing, inbox: str, now: str) -> No
 
 
 def enqueue_followers(
-    conn: sqlite3.Connection,
+    conn: Conn,
     discussion_id: int,
     out: Outgoing,
     now: str,
@@ -127,7 +125,7 @@ def enqueue_followers(
     return len(inboxes)
 
 
-def upsert_actor(conn: sqlite3.Connection, actor: RemoteActor) -> None:
+def upsert_actor(conn: Conn, actor: RemoteActor) -> None:
     conn.execute(
         f"INSERT INTO actors ({ACTOR_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET host = excluded.host, type = excluded.type, "
@@ -141,7 +139,7 @@ def upsert_actor(conn: sqlite3.Connection, actor: RemoteActor) -> None:
 
 
 def append_note(
-    conn: sqlite3.Connection, discussion_id: int, note: NewNote, state: str = "visible"
+    conn: Conn, discussion_id: int, note: NewNote, state: str = "visible"
 ) -> int | None:
     """The next seq for ``note`` (None if its id is known or tombstoned). A held note
     (pre-moderation) takes its place now but is not counted until approved."""
@@ -191,7 +189,7 @@ def append_note(
     return seq
 
 
-def mark_alive(conn: sqlite3.Connection, host: str) -> None:
+def mark_alive(conn: Conn, host: str) -> None:
     """A server we marked unavailable sent us something: try it again."""
     conn.execute(
         "UPDATE instances SET unavailable_since = NULL, failing_since = NULL, failures = 0 "
@@ -200,7 +198,7 @@ def mark_alive(conn: sqlite3.Connection, host: str) -> None:
     )
 
 
-def tombstone_note(conn: sqlite3.Connection, note_id: int, now: str) -> None:
+def tombstone_note(conn: Conn, note_id: int, now: str) -> None:
     """A note of ours becomes a tombstone: it keeps its place (seq), loses its text."""
     conn.execute(
         "UPDATE notes SET state = 'deleted', content = '', summary = NULL, raw = NULL, "
@@ -209,7 +207,7 @@ def tombstone_note(conn: sqlite3.Connection, note_id: int, now: str) -> None:
     )
 
 
-def remember_tombstone(conn: sqlite3.Connection, ap_id: str, actor_id: str, now: str) -> None:
+def remember_tombstone(conn: Conn, ap_id: str, actor_id: str, now: str) -> None:
     """A deleted id is never created again (a late or replayed Create is refused)."""
     conn.execute(
         "INSERT INTO tombstones (ap_id, actor_id, deleted_at) VALUES (?, ?, ?) "
@@ -218,7 +216,7 @@ def remember_tombstone(conn: sqlite3.Connection, ap_id: str, actor_id: str, now:
     )
 
 
-def bump_revision(conn: sqlite3.Connection, discussion_id: int, replies: int = 0) -> None:
+def bump_revision(conn: Conn, discussion_id: int, replies: int = 0) -> None:
     """Something shown of the discussion changed: a new revision (cached pages and
     documents are keyed by it), and ``replies`` more (or fewer) visible replies."""
     conn.execute(
@@ -229,7 +227,7 @@ def bump_revision(conn: sqlite3.Connection, discussion_id: int, replies: int = 0
 
 
 def add_to_outbox(
-    conn: sqlite3.Connection,
+    conn: Conn,
     discussion_id: int,
     *,
     activity_id: str,
@@ -247,7 +245,7 @@ def add_to_outbox(
 
 
 def upsert_follower(
-    conn: sqlite3.Connection,
+    conn: Conn,
     discussion_id: int,
     *,
     actor_id: str,

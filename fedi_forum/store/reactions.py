@@ -4,8 +4,8 @@ Follow, so it lives beside the reactions and looks the undone activity up."""
 from __future__ import annotations
 
 import enum
-import sqlite3
 
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import (
     mark_seen,
@@ -34,7 +34,7 @@ class ReactionStore:
         content: str | None,
         now: str,
     ) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             note = conn.execute("SELECT id FROM notes WHERE ap_id = ?", (note_ap_id,)).fetchone()
             if note is None or not mark_seen(conn, actor_id, activity_id, now):
                 return False
@@ -60,7 +60,7 @@ class ReactionStore:
         ``discussion_id``) or a reaction. One dedupe mark for the Undo, then whatever it
         undoes: the Undo's id is seen once, whichever kind it turns out to be."""
 
-        def write(conn: sqlite3.Connection) -> UndoResult:
+        def write(conn: Conn) -> UndoResult:
             if not mark_seen(conn, actor_id, activity_id, now):
                 return UndoResult.DUPLICATE
             follows = conn.execute(

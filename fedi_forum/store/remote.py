@@ -4,7 +4,6 @@ our own discussions' seqs."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from fedi_forum.models import (
     is_newer_edit,
     states_leading_to,
 )
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 from fedi_forum.store.primitives import Outgoing, enqueue, upsert_actor
 from fedi_forum.store.rows import note_from_row
@@ -71,7 +71,7 @@ def _group(row: Sequence[Any]) -> RemoteGroup:
     )
 
 
-def _request_backfill(conn: sqlite3.Connection, group_id: int, now: str) -> None:
+def _request_backfill(conn: Conn, group_id: int, now: str) -> None:
     """Queue (or queue again) reading a group's history. A job already running keeps
     its lease; it reads the whole collection anyway."""
     conn.execute(
@@ -83,7 +83,7 @@ def _request_backfill(conn: sqlite3.Connection, group_id: int, now: str) -> None
     )
 
 
-def _group_by(conn: sqlite3.Connection, column: str, value: object) -> RemoteGroup | None:
+def _group_by(conn: Conn, column: str, value: object) -> RemoteGroup | None:
     # column is one of our constants ("g.id", "g.actor_id"), never input
     row = conn.execute(
         f"SELECT {_GROUP_COLS} FROM {_GROUP_FROM} WHERE {column} = ?", (value,)
@@ -91,7 +91,7 @@ def _group_by(conn: sqlite3.Connection, column: str, value: object) -> RemoteGro
     return None if row is None else _group(row)
 
 
-def _link_replies(conn: sqlite3.Connection, group_id: int) -> None:
+def _link_replies(conn: Conn, group_id: int) -> None:
     """Point every note at its parent's position (parents may arrive after children)."""
     conn.execute(
         "UPDATE remote_notes SET in_reply_to_position = (SELECT p.position FROM remote_notes p "
@@ -138,7 +138,7 @@ class RemoteStore:
     ) -> RemoteGroup:
         """Record the group (pending) and queue our Follow, in one transaction."""
 
-        def write(conn: sqlite3.Connection) -> RemoteGroup:
+        def write(conn: Conn) -> RemoteGroup:
             upsert_actor(conn, group)
             conn.execute(
                 "INSERT INTO remote_groups (actor_id, handle, follow_activity_id, state, "
@@ -158,7 +158,7 @@ class RemoteStore:
     async def end_remote_follow(
         self, *, group_id: int, undo: Outgoing, inbox: str | None, now: str
     ) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(
                 "UPDATE remote_groups SET state = 'ended', updated_at = ? WHERE id = ?",
                 (now, group_id),
@@ -177,7 +177,7 @@ class RemoteStore:
         before = states_leading_to(REMOTE_FOLLOW_TRANSITIONS, state)
         marks = ",".join("?" * len(before))
 
-        def write(conn: sqlite3.Connection) -> RemoteGroup | None:
+        def write(conn: Conn) -> RemoteGroup | None:
             cur = conn.execute(
                 "UPDATE remote_groups SET state = ?, updated_at = ? WHERE actor_id = ? "
                 f"AND state IN ({marks}) AND (? IS NULL OR follow_activity_id = ?) RETURNING id",
@@ -194,7 +194,7 @@ class RemoteStore:
     async def claim_backfill(self, *, now: str, lease_until: str, owner: str) -> int | None:
         """Lease the oldest due backfill job of a group still accepted; its group id."""
 
-        def write(conn: sqlite3.Connection) -> int | None:
+        def write(conn: Conn) -> int | None:
             row = conn.execute(
                 "UPDATE backfills SET locked_until = ?, lease_owner = ? WHERE group_id = ("
                 "SELECT b.group_id FROM backfills b JOIN remote_groups g ON g.id = b.group_id "
@@ -222,7 +222,7 @@ class RemoteStore:
         # only a running (pending) job ends; the states come from BACKFILL_TRANSITIONS
         (running,) = states_leading_to(BACKFILL_TRANSITIONS, BackfillState.DONE)
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             if error is None:
                 conn.execute(
                     "UPDATE backfills SET state = ?, added = ?, finished_at = ?, "
@@ -251,7 +251,7 @@ class RemoteStore:
     async def release_backfills(self, owner: str) -> None:
         """Give back this worker's leases (a clean stop)."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(
                 "UPDATE backfills SET locked_until = NULL, lease_owner = NULL "
                 "WHERE lease_owner = ?",
@@ -266,7 +266,7 @@ class RemoteStore:
         """Append notes (oldest first) after the group's last one; known ids are skipped.
         Returns how many were new."""
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: Conn) -> int:
             for author in authors:
                 upsert_actor(conn, author)
             added = 0
@@ -309,7 +309,7 @@ class RemoteStore:
         """Put the notes in the group's own order (its context collection, oldest first);
         notes it did not list keep their relative order after those it did."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_order (ap_id TEXT, n INTEGER)")
             conn.execute("DELETE FROM wanted_order")
             conn.executemany(
@@ -337,7 +337,7 @@ class RemoteStore:
     async def update_remote_note(self, group_id: int, note: NewNote) -> bool:
         """A newer version of a note we hold (older or equal ``updated`` changes nothing)."""
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             row = conn.execute(
                 "SELECT id, updated FROM remote_notes WHERE group_id = ? AND ap_id = ? "
                 "AND state = 'visible'",
@@ -357,7 +357,7 @@ class RemoteStore:
     async def remove_remote_note(self, group_id: int, ap_id: str, now: str) -> bool:
         """Deleted by its author or removed by the group's moderators: its place stays."""
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: Conn) -> bool:
             cur = conn.execute(
                 "UPDATE remote_notes SET state = 'deleted', content = '', summary = NULL, "
                 "updated = ? WHERE group_id = ? AND ap_id = ? AND state != 'deleted'",

@@ -65,9 +65,9 @@ class _Row(Mapping[str, Any]):
         return len(self._names)
 
 
-def split_row(row: sqlite3.Row, start: int, stop: int | None) -> RowLike:
+def split_row(row: RowLike, start: int, stop: int | None) -> RowLike:
     """A slice of a joined row, with its own column names (joins repeat names like id)."""
-    names = row.keys()[start:stop]
+    names = list(row.keys())[start:stop]
     return _Row([n.split(".")[-1] for n in names], tuple(row)[start:stop])
 
 

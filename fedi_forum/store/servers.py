@@ -5,9 +5,9 @@ admin page and the metrics show it."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from typing import Any
 
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 
 
@@ -38,7 +38,7 @@ class ServerStore:
     async def set_instance_software(
         self, host: str, *, software: str | None, version: str | None, dialect: str, now: str
     ) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(
                 "INSERT INTO instances (host, software, version, dialect, nodeinfo_fetched_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET "
@@ -50,7 +50,7 @@ class ServerStore:
         await self.db.write(write)
 
     async def set_signature_spec(self, host: str, spec: str) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(
                 "INSERT INTO instances (host, signature_spec) VALUES (?, ?) "
                 "ON CONFLICT (host) DO UPDATE SET signature_spec = excluded.signature_spec",
@@ -60,7 +60,7 @@ class ServerStore:
         await self.db.write(write)
 
     async def set_dialect_override(self, host: str, dialect: str | None) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(
                 "INSERT INTO instances (host, dialect_override) VALUES (?, ?) "
                 "ON CONFLICT (host) DO UPDATE SET dialect_override = excluded.dialect_override",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from fedi_forum.models import (
     InstanceStats,
 )
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 
 
@@ -21,7 +20,7 @@ class SiteStore:
         Every id we ever published embeds it, so it must not silently change.
         """
 
-        def write(conn: sqlite3.Connection) -> str:
+        def write(conn: Conn) -> str:
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('base_url', ?) ON CONFLICT DO NOTHING",
                 (base_url,),

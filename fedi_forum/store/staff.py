@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 
 from fedi_forum.errors import Conflict
+from fedi_forum.store.conn import Conn, ConstraintViolation
 from fedi_forum.store.db import Database
 
 LOCK_AFTER = 5  # failed logins in a row
@@ -32,14 +32,14 @@ class StaffStore:
     db: Database
 
     async def create_staff(self, *, username: str, password_hash: str, role: str, now: str) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             try:
                 conn.execute(
                     "INSERT INTO staff (username, password_hash, role, created_at) "
                     "VALUES (?, ?, ?, ?)",
                     (username, password_hash, role, now),
                 )
-            except sqlite3.IntegrityError as exc:
+            except ConstraintViolation as exc:
                 raise Conflict(f"user {username}", public_message="that user exists") from exc
 
         await self.db.write(write)
@@ -51,7 +51,7 @@ class StaffStore:
     async def record_login(self, username: str, *, ok: bool, lock_until: str) -> None:
         """Reset the failure count on success; after LOCK_AFTER failures, lock."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             if ok:
                 conn.execute(
                     "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE username = ?",
@@ -67,7 +67,7 @@ class StaffStore:
         await self.db.write(write)
 
     async def end_sessions(self, username: str) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(
                 "UPDATE staff SET session_epoch = session_epoch + 1 WHERE username = ?",
                 (username,),

@@ -11,11 +11,9 @@ stays the safety net for owners nobody can judge.
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Sequence
 
-import orjson
-
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.db import Database
 
 # Tables whose rows carry leases.
@@ -40,7 +38,7 @@ class WorkerStore:
     async def heartbeat(self, worker: WorkerRow, now: str) -> None:
         """Register the worker or refresh its heartbeat (one upsert)."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute(
                 "INSERT INTO workers (id, machine, pid, boot_id, started_at, heartbeat_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -60,13 +58,13 @@ class WorkerStore:
         """Free every lease held by the workers in ``gone`` or whose heartbeat is older
         than ``stale_before``, and forget those workers. Returns the rows freed."""
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: Conn) -> int:
             owners = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT id FROM workers WHERE heartbeat_at < ? "
-                    "OR id IN (SELECT value FROM json_each(?))",
-                    (stale_before, orjson.dumps(list(gone)).decode()),
+                    "SELECT id FROM workers WHERE heartbeat_at < ? OR id IN "
+                    f"({','.join('?' * len(gone)) or 'NULL'})",  # marks only; values bound
+                    (stale_before, *gone),
                 )
             ]
             if not owners:
@@ -87,7 +85,7 @@ class WorkerStore:
     async def forget_worker(self, worker_id: str) -> None:
         """A worker stopping cleanly (after giving its leases back)."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
 
         await self.db.write(write)

@@ -3,9 +3,8 @@ part of the store's production API."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from fedi_forum.store import Store
+from fedi_forum.store.conn import Conn
 
 
 async def deliveries_for(store: Store, activity_id: str) -> list[tuple[str, str, str]]:
@@ -37,7 +36,7 @@ async def reactions_count(store: Store, ap_id: str) -> dict[str, int]:
 async def add_block(store: Store, kind: str, value: str, reason: str, now: str) -> None:
     """A block row as an import would leave it (without the moderation service)."""
 
-    def write(conn: sqlite3.Connection) -> None:
+    def write(conn: Conn) -> None:
         conn.execute(
             "INSERT INTO blocks (kind, value, reason, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (kind, value) DO NOTHING",

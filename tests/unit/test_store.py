@@ -15,6 +15,7 @@ from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.models import DiscussionState, NewNote, utcnow
 from fedi_forum.store import Database, Outgoing, Store
+from fedi_forum.store.conn import Conn
 from fedi_forum.store.keyfiles import KeyFiles
 from tests.support.seed import add_replies, remote_actor
 
@@ -43,7 +44,7 @@ async def test_writer_commits_many_concurrent_writes_in_few_transactions(db: Dat
     db.writer._commit = counting  # type: ignore[method-assign]
 
     def make(i: int):  # type: ignore[no-untyped-def]
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: Conn) -> int:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", str(i)))
             return i
 
@@ -58,11 +59,11 @@ async def test_writer_commits_many_concurrent_writes_in_few_transactions(db: Dat
 
 
 async def test_one_failing_write_does_not_undo_its_batch(db: Database) -> None:
-    def good(conn: sqlite3.Connection) -> str:
+    def good(conn: Conn) -> str:
         conn.execute("INSERT INTO meta VALUES ('good', '1')")
         return "ok"
 
-    def bad(conn: sqlite3.Connection) -> None:
+    def bad(conn: Conn) -> None:
         conn.execute("INSERT INTO meta VALUES ('bad', '1')")
         raise ValueError("boom")
 
@@ -78,7 +79,7 @@ async def test_stop_finishes_queued_writes(tmp_path: Path) -> None:
     database = Database(tmp_path / "db.sqlite3")
     await database.open()
 
-    def write(conn: sqlite3.Connection) -> None:
+    def write(conn: Conn) -> None:
         conn.execute("INSERT INTO meta VALUES ('late', '1')")
 
     pending = asyncio.ensure_future(database.write(write))
@@ -257,7 +258,7 @@ async def test_checkpoints_run_beside_the_writer_not_inside_its_commit(db: Datab
     alone, the Checkpointer copies it into the database file within about a second."""
     main_file = db.path
 
-    def big(conn: sqlite3.Connection) -> None:
+    def big(conn: Conn) -> None:
         for i in range(6):  # 6 MB: past SQLite's default 1,000-page auto-checkpoint
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"big{i}", "x" * 2**20))
 
