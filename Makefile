@@ -45,9 +45,12 @@ peer:
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(PEER)/node_modules/.installed; \
 	else echo "npm not found: the Fedify interop test will be skipped"; fi
 
-## test: lint, type-check and the whole test suite
+## test: lint, type-check and the whole test suite; the integration tests again on
+## PostgreSQL (127.0.0.1:5432, or FEDI_FORUM_TEST_POSTGRES_URL; the store's own tests
+## run on both engines in the first pass)
 test: lint peer
 	$(BIN)/pytest
+	$(BIN)/pytest --engine postgresql tests/integration
 
 ## bench: every goal of the performance issue, medians of 3, then the goal table
 ## (bench/README.md; about 15 minutes)

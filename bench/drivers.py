@@ -9,6 +9,7 @@ store's own two shapes of work, against the local PostgreSQL, in one run:
 Prints ops/s per driver, median of 5 rounds, and the spread. PostgreSQL shares this
 machine's 2 cores with the driver, so the figures are relative, not absolute.
 
+    pip install sqlalchemy psycopg-pool   # the candidates we did not choose
     python bench/drivers.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
@@ -25,9 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
 import psycopg
-import psycopg_pool
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+
+try:
+    import psycopg_pool
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+except ImportError as missing:  # not dependencies of fedi-forum: only compared here
+    sys.exit(f"{missing.name} is not installed: pip install sqlalchemy psycopg-pool")
 
 ROUNDS = 5
 SECONDS = 1.5

@@ -23,7 +23,8 @@ from fedi_forum.forum.inbox import Inbox
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
-from fedi_forum.store import Database, Store
+from fedi_forum.store import Store
+from fedi_forum.store.engine import engine_for
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 from fedi_forum.web import path_for, routes
 from fedi_forum.web.errors import (
@@ -49,7 +50,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            db = Database(settings.db_path)
+            db = engine_for(settings)
             db.writer.telemetry = metrics
             await db.open()
             stack.push_async_callback(db.close)

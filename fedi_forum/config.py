@@ -21,6 +21,7 @@ LANGUAGES = ("nl", "en")
 ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_BASE_URL": "base_url",
     "FEDI_FORUM_DATA_DIR": "data_dir",
+    "FEDI_FORUM_DATABASE_URL": "database_url",
     "FEDI_FORUM_KEYS_DIR": "keys_dir",
     "FEDI_FORUM_DEFAULT_LANG": "default_lang",
     "FEDI_FORUM_INSTANCE_NAME": "instance_name",
@@ -49,6 +50,9 @@ class Settings:
 
     base_url: str = "http://127.0.0.1:8000"
     data_dir: Path = Path("data")
+    # sqlite:///path or postgresql://user:pass@host:port/db; empty: the SQLite file in
+    # the data directory (docs/postgresql.md).
+    database_url: str = ""
     keys_dir: Path = Path("keys")
     default_lang: str = "nl"
     instance_name: str = "fedi-forum"
@@ -104,6 +108,10 @@ class Settings:
                 ipaddress.ip_network(entry, strict=False)  # ValueError names the bad one
         if self.log_format not in ("text", "json"):
             raise ValueError("log format must be text or json")
+        if self.database_url and not self.database_url.startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
+            raise ValueError("database URL must start with sqlite:/// or postgresql://")
         if self.default_lang not in LANGUAGES:
             raise ValueError(f"default language must be one of {LANGUAGES}")
 
@@ -114,7 +122,14 @@ class Settings:
 
     @property
     def db_path(self) -> Path:
+        """The SQLite file (the default engine's; unused on PostgreSQL)."""
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
         return self.data_dir / "fedi-forum.sqlite3"
+
+    @property
+    def on_postgresql(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
 
     @classmethod
     def load(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,12 @@ from fedi_forum.config import Settings
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.store import Store
 from fedi_forum.web.state import Services
+from tests.support.engines import (
+    ENGINES,
+    fresh_database,
+    postgres_unavailable,
+    template_database,
+)
 from tests.support.live import live_server
 from tests.support.remote import RemoteServer, remote_server
 
@@ -43,6 +50,20 @@ def reused_keys(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         return _SERVER_KEYS[handed_out - 1]
 
     monkeypatch.setattr(keys, "generate_private_key", pooled)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test's database is copied from. No
+    server answering: a skip on a developer's machine, a failure in CI (.ci/run sets
+    FEDI_FORUM_TEST_REQUIRE_POSTGRES)."""
+    problem = postgres_unavailable()
+    if problem:
+        if os.environ.get("FEDI_FORUM_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here: {problem}")
+        pytest.skip(f"no PostgreSQL to test on: {problem}")
+    with template_database() as name:
+        yield name
 
 
 @pytest.fixture
@@ -73,6 +94,14 @@ class Live:
     def domain(self) -> str:
         return self.settings.domain
 
+    @property
+    def cli_options(self) -> list[str]:
+        """What a `fedi-forum` command needs to work on this instance's data."""
+        s = self.settings
+        options = ["--base-url", s.base_url, "--data-dir", str(s.data_dir)]
+        options += ["--keys-dir", str(s.keys_dir)]
+        return options + (["--database-url", s.database_url] if s.database_url else [])
+
 
 @pytest.fixture
 async def remote() -> AsyncIterator[RemoteServer]:
@@ -82,15 +111,19 @@ async def remote() -> AsyncIterator[RemoteServer]:
 
 
 @contextlib.asynccontextmanager
-async def live_instance(home: Path, tls: tuple[Path, Path] | None = None) -> AsyncIterator[Live]:
+async def live_instance(
+    home: Path, tls: tuple[Path, Path] | None = None, database_url: str = ""
+) -> AsyncIterator[Live]:
     """A real instance (own data dir and keys under ``home``) on a free loopback port,
-    over https with ``tls`` = (certificate, key)."""
+    over https with ``tls`` = (certificate, key), on ``database_url`` (default: SQLite in
+    the data directory)."""
     made: dict[str, Settings] = {}
 
     def make(base_url: str):  # type: ignore[no-untyped-def]
         made["s"] = Settings(
             base_url=base_url,
             data_dir=home / "data",
+            database_url=database_url,
             keys_dir=home / "keys",
             instance_name="Testforum",
             contact_email="moderatie@example.nl",
@@ -109,7 +142,36 @@ async def live_instance(home: Path, tls: tuple[Path, Path] | None = None) -> Asy
         yield Live(base_url, client, app.state.services, made["s"])
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine",
+        choices=ENGINES,
+        default=os.environ.get("FEDI_FORUM_TEST_ENGINE", "sqlite"),
+        help="the engine the live instances of the integration tests run on "
+        "(the store's own tests run on both always)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--engine") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="about the SQLite file; PostgreSQL has pg_dump (docs)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
 @pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[Live]:
-    async with live_instance(tmp_path) as instance:
-        yield instance
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--engine"))
+
+
+@pytest.fixture
+async def live(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> AsyncIterator[Live]:
+    if engine == "sqlite":
+        async with live_instance(tmp_path) as instance:
+            yield instance
+        return
+    with fresh_database(request.getfixturevalue("pg_template")) as url:
+        async with live_instance(tmp_path, database_url=url) as instance:
+            yield instance

@@ -107,9 +107,36 @@ def remote_command(args: argparse.Namespace, settings: Settings, explicit: bool)
     return asyncio.run(with_services(settings, explicit, run))
 
 
+def _migrate_postgresql(settings: Settings, *, check_only: bool) -> int:
+    from fedi_forum.store.postgres import apply_pg_migrations, schema_version_at
+
+    current = schema_version_at(settings.database_url)
+    latest = MIGRATIONS[-1][0]
+    if current > latest:
+        raise SchemaTooNew(f"the database is at schema version {current}, newer than {latest}")
+    if current == latest:
+        print(f"schema version {current}: up to date")
+        return 0
+    if check_only:
+        print(f"schema version {current}; would migrate to {latest} (back up first: pg_dump)")
+        return 1
+    print(f"schema version {current} → {apply_pg_migrations(settings.database_url)}")
+    return 0
+
+
+def _sqlite_only(settings: Settings, what: str) -> None:
+    if settings.on_postgresql:
+        raise ValueError(
+            f"{what} works on the SQLite file; on PostgreSQL use pg_dump/pg_restore and "
+            "copy the keys directory (docs/postgresql.md)"
+        )
+
+
 def migrate(settings: Settings, *, check_only: bool) -> int:
     """What `serve` does on start, on its own: apply the pending migrations; with
     ``check_only``, list them (exit 1 when some would run) and change nothing."""
+    if settings.on_postgresql:
+        return _migrate_postgresql(settings, check_only=check_only)
     if not settings.db_path.exists():
         print(f"no database at {settings.db_path}: the first start creates it")
         return 0
@@ -146,6 +173,7 @@ def migrate(settings: Settings, *, check_only: bool) -> int:
 
 def backup_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
     """``backup OUT`` / ``restore ARCHIVE`` (store/backup.py)."""
+    _sqlite_only(settings, f"fedi-forum {args.command}")
     if args.command == "backup":
         if not str(args.out).endswith(".tar.gz"):
             raise BackupError("the archive name must end in .tar.gz")
@@ -280,6 +308,7 @@ def admin_command(args: argparse.Namespace, settings: Settings, explicit: bool) 
 
 def check_command(args: argparse.Namespace, settings: Settings, _explicit: bool) -> int:
     """check: integrity and consistency, read-only; exit 1 with each problem in words."""
+    _sqlite_only(settings, "fedi-forum check")
     found = check_store.problems(settings.db_path, settings.keys_dir, stale_days=args.stale_days)
     for problem in found:
         print(f"problem: {problem}")

@@ -13,7 +13,8 @@ from fedi_forum import compose
 from fedi_forum.compose import Federation
 from fedi_forum.config import Settings
 from fedi_forum.forum.discussions import Discussions
-from fedi_forum.store import Database, Store
+from fedi_forum.store import Store
+from fedi_forum.store.engine import engine_for
 from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings
         environ,
         base_url=base_url,
         data_dir=args.data_dir,
+        database_url=getattr(args, "database_url", None),
         keys_dir=args.keys_dir,
         allow_loopback=getattr(args, "allow_loopback", None),
         run_worker=getattr(args, "run_worker", None),
@@ -50,7 +52,7 @@ async def with_services(
     settings: Settings, explicit_base: bool, fn: Callable[[Settings, Discussions], Awaitable[T]]
 ) -> T:
     """Open the data directory, settle the base URL, run ``fn``, close."""
-    db = Database(settings.db_path)
+    db = engine_for(settings)
     await db.open()
     try:
         store = Store(db)

@@ -14,6 +14,11 @@ from fedi_forum.models import NoteAction
 def common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (env FEDI_FORUM_DATA_DIR; ./data)")
     parser.add_argument("--keys-dir", help="private keys (env FEDI_FORUM_KEYS_DIR; ./keys)")
+    parser.add_argument(
+        "--database-url",
+        help="sqlite:///path or postgresql://user:pass@host:port/db "
+        "(env FEDI_FORUM_DATABASE_URL; the SQLite file in the data directory)",
+    )
     parser.add_argument("--base-url", help="public URL, e.g. https://forum.example.nl")
 
 

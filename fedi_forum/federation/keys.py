@@ -154,6 +154,11 @@ class KeyResolver:
             return None
 
     async def _single_flight(self, key_id: str) -> VerifiedKey:
+        # Looked up again: a caller whose database read was in flight while another
+        # fetch finished would otherwise fetch the same key a second time.
+        cached = self._cache.get(key_id)
+        if cached is not None:
+            return cached
         pending = self._inflight.get(key_id)
         if pending is not None:
             return await asyncio.shield(pending)

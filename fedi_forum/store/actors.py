@@ -7,7 +7,7 @@ from fedi_forum.models import (
     RemoteActor,
 )
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     ACTOR_COLS,
     actor_from_row,
@@ -21,7 +21,7 @@ from fedi_forum.store.primitives import (
 class ActorStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def actor(self, actor_id: str) -> RemoteActor | None:
         row = await self.db.fetch_one(f"SELECT {ACTOR_COLS} FROM actors WHERE id = ?", (actor_id,))

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import enum
 import sqlite3
-from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Dialect(enum.StrEnum):
@@ -73,6 +75,9 @@ class SqliteConn:
             return self.raw.executemany(sql, seq)
         except sqlite3.IntegrityError as exc:
             raise ConstraintViolation(str(exc)) from exc
+
+
+WriteFn = Callable[[Conn], T]
 
 
 def placeholders(sql: str, mark: str) -> str:

@@ -29,25 +29,22 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosqlite
 
-from fedi_forum.store.conn import Conn, SqliteConn
+from fedi_forum.store.conn import Dialect, SqliteConn, T, WriteFn
+from fedi_forum.store.group_commit import GroupCommit, isolated
 from fedi_forum.store.migrations import MIGRATIONS
 from fedi_forum.store.private import private_dir, private_file
-from fedi_forum.telemetry import NOOP, Telemetry
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-WriteFn = Callable[[Conn], T]
 
-MAX_BATCH = 512
 CHECKPOINT_SECONDS = 1.0
 QUICK_BUSY_TIMEOUT_MS = 1_000  # a read on the event loop thread waits at most this
 BUSY_TIMEOUT_MS = 10_000
@@ -159,33 +156,23 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
             delay = min(delay * 1.5, 0.002)
 
 
-class Writer:
-    """Serialises all writes through one connection and commits them in groups."""
+class Writer(GroupCommit):
+    """SQLite's group commit: one connection, and a file lock our processes take turns
+    through."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__("sqlite-writer")
         self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._queue: asyncio.Queue[tuple[WriteFn[Any], asyncio.Future[Any]] | None] = (
-            asyncio.Queue()
-        )
         self._conn: sqlite3.Connection | None = None
         self._wrapped: SqliteConn | None = None  # what write functions are given
         self._turn: int | None = None  # fd of the writers' turn lock (beside the database)
-        self._task: asyncio.Task[None] | None = None
-        self.telemetry: Telemetry = NOOP  # the app composition hands in its Metrics
-
-    @property
-    def alive(self) -> bool:
-        """Its task runs (a writer that died would leave every write waiting)."""
-        return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._conn = await loop.run_in_executor(self._executor, self._open)
+        self._conn = await self._in_thread(self._open)
         self._wrapped = SqliteConn(self._conn)
         lock_path = self._path.with_name(self._path.name + "-writer.lock")
         self._turn = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._task = asyncio.create_task(self._run(), name="sqlite-writer")
+        self._start_task()
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
@@ -201,20 +188,9 @@ class Writer:
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         return conn
 
-    async def run(self, fn: WriteFn[T]) -> T:
-        """Run ``fn`` in the next group commit; return its result once committed."""
-        if self._task is None or self._task.done():
-            raise RuntimeError("writer is not running")
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((fn, fut))
-        return await fut
-
     async def stop(self) -> None:
         """Finish everything queued, then close."""
-        if self._task is not None:
-            self._queue.put_nowait(None)
-            await self._task
-            self._task = None
+        await self._drain()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
@@ -222,43 +198,6 @@ class Writer:
             os.close(self._turn)
             self._turn = None
         self._executor.shutdown(wait=True)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            batch: list[tuple[WriteFn[Any], asyncio.Future[Any]]] = []
-            if first is None:
-                stopping = True
-            else:
-                batch.append(first)
-            while not self._queue.empty() and len(batch) < MAX_BATCH:
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
-            if not batch:
-                continue
-            fns = [fn for fn, _ in batch]
-            started = time.perf_counter()
-            try:
-                outcomes = await loop.run_in_executor(self._executor, self._commit, fns)
-                self.telemetry.write_batch(len(fns), time.perf_counter() - started)
-            except Exception as exc:  # the COMMIT itself failed: nothing of the batch stands
-                log.exception("group commit of %d writes failed", len(batch))
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
-                if fut.done():  # the caller went away (cancelled); the write stands
-                    continue
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
 
     def _commit(self, fns: Sequence[WriteFn[Any]]) -> list[tuple[bool, Any]]:
         """One transaction for the batch. Optimistic: the writes run back to back; only
@@ -292,20 +231,6 @@ class Writer:
         finally:
             fcntl.flock(self._turn, fcntl.LOCK_UN)
         return outcomes
-
-
-def isolated(conn: Conn, fn: WriteFn[Any]) -> tuple[bool, Any]:
-    """Run ``fn`` inside a SAVEPOINT: if it raises, only its own changes are undone and
-    the rest of the batch goes on (both engines)."""
-    conn.execute("SAVEPOINT op")
-    try:
-        result = fn(conn)
-    except Exception as exc:  # this write only; the rest of the batch goes on
-        conn.execute("ROLLBACK TO SAVEPOINT op")
-        conn.execute("RELEASE SAVEPOINT op")
-        return False, exc
-    conn.execute("RELEASE SAVEPOINT op")
-    return True, result
 
 
 class Checkpointer:
@@ -358,7 +283,7 @@ class Checkpointer:
 
 
 class Database:
-    """The writer, plus two read-only connections on the same file.
+    """SQLite: the writer, plus two read-only connections on the same file.
 
     Reads are indexed point lookups and keyset ranges (tens of microseconds in SQLite):
     they run on the event loop's own thread, on a plain ``sqlite3`` connection. Handing
@@ -369,6 +294,8 @@ class Database:
     the loop. WAL readers do not wait for the writer; a short busy timeout bounds the
     rare wait (checkpoint) on the loop thread.
     """
+
+    dialect = Dialect.SQLITE
 
     def __init__(self, path: Path) -> None:
         self.path = path

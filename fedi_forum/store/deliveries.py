@@ -21,8 +21,8 @@ from fedi_forum.models import (
     DeliveryState,
     states_leading_to,
 )
-from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.conn import Conn, Dialect
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     Outgoing,
     enqueue,
@@ -36,6 +36,24 @@ _COLS = (
 
 # What record_delivery is told: the row's new state ("retry" keeps it pending, "gone"
 # makes it dead and ends its inbox's follows). States: models.DeliveryState.
+# The two statements that differ by engine. SQLite: INDEXED BY reads lane heads oldest
+# first from the partial index of pending rows, stopping early (its planner would sort
+# every due row first); PostgreSQL's planner finds the index unasked. PostgreSQL runs
+# several claimers at once (other processes, other hosts): FOR UPDATE SKIP LOCKED makes
+# each pass over the rows another is leasing, where SQLite's single writer needs nothing.
+_PENDING = {
+    Dialect.SQLITE: "deliveries d INDEXED BY deliveries_pending",
+    Dialect.POSTGRESQL: "deliveries d",
+}
+_QUEUE = {
+    Dialect.SQLITE: "deliveries d INDEXED BY deliveries_queue",
+    Dialect.POSTGRESQL: "deliveries d",
+}
+_LOCK_HEADS = {Dialect.SQLITE: "", Dialect.POSTGRESQL: " LIMIT {} FOR UPDATE OF d SKIP LOCKED"}
+# PostgreSQL locks every row the claim reads until its COMMIT; reading a few times what
+# it may lease leaves the other lane heads to the other claimers meanwhile.
+LOCK_WINDOW = 4
+_LOCK_ONE = {Dialect.SQLITE: "", Dialect.POSTGRESQL: " FOR UPDATE OF d SKIP LOCKED"}
 OUTCOMES = frozenset({"delivered", "retry", "dead", "gone", "aside"})
 
 
@@ -101,15 +119,13 @@ def _claim_heads(conn: Conn, claim: Claim) -> list[DeliveryRow]:
     left = dict(claim.room)
     ids: list[int] = []
     heads = conn.execute(
-        # INDEXED BY: oldest first from the pending rows alone, stopping early; the
-        # planner would otherwise sort every due row first
-        "SELECT d.id, d.host, i.last_seen_at IS NOT NULL FROM deliveries d "
-        "INDEXED BY deliveries_pending LEFT JOIN instances i ON i.host = d.host "
+        f"SELECT d.id, d.host, i.last_seen_at IS NOT NULL FROM {_PENDING[conn.dialect]} "
+        "LEFT JOIN instances i ON i.host = d.host "
         "WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
         "AND (d.locked_until IS NULL OR d.locked_until < ?) "
         "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' "
         "AND e.inbox = d.inbox AND e.subject = d.subject AND e.id < d.id) "
-        "ORDER BY d.id",
+        f"ORDER BY d.id{_LOCK_HEADS[conn.dialect].format(claim.limit * LOCK_WINDOW)}",
         (claim.now, claim.now),
     )
     for row_id, host, answered_before in heads:
@@ -154,8 +170,9 @@ def _record_health(conn: Conn, host: str, *, ok: bool, now: str, unavailable_aft
         return
     conn.execute(
         "INSERT INTO instances (host, failures, failing_since, last_failure_at) "
-        "VALUES (?, 1, ?, ?) ON CONFLICT (host) DO UPDATE SET failures = failures + 1, "
-        "failing_since = coalesce(failing_since, excluded.failing_since), "
+        # instances.column: PostgreSQL finds a bare name ambiguous beside excluded.column
+        "VALUES (?, 1, ?, ?) ON CONFLICT (host) DO UPDATE SET failures = instances.failures + 1, "
+        "failing_since = coalesce(instances.failing_since, excluded.failing_since), "
         "last_failure_at = excluded.last_failure_at",
         (host, now, now),
     )
@@ -169,7 +186,7 @@ def _record_health(conn: Conn, host: str, *, ok: bool, now: str, unavailable_aft
 class DeliveryStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def claim_deliveries(self, claim: Claim) -> list[DeliveryRow]:
         def write(conn: Conn) -> list[DeliveryRow]:
@@ -247,12 +264,12 @@ class DeliveryStore:
             # no health check is needed (an indexed lookup instead of the full claim).
             nxt = conn.execute(
                 "UPDATE deliveries SET locked_until = ?, lease_owner = ? WHERE id = ("
-                "SELECT d.id FROM deliveries d INDEXED BY deliveries_queue "
+                f"SELECT d.id FROM {_QUEUE[conn.dialect]} "
                 "WHERE d.state = 'pending' AND d.inbox = ? "
                 "AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until < ?) "
                 "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' "
                 "AND e.inbox = d.inbox AND e.subject = d.subject AND e.id < d.id) "
-                f"ORDER BY d.id LIMIT 1) RETURNING {_COLS}",
+                f"ORDER BY d.id LIMIT 1{_LOCK_ONE[conn.dialect]}) RETURNING {_COLS}",
                 (lease_until, owner, row.inbox, now, now),
             ).fetchone()
             return None if nxt is None else _row(nxt)

@@ -15,7 +15,7 @@ from fedi_forum.models import (
     states_leading_to,
 )
 from fedi_forum.store.conn import Conn, ConstraintViolation
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     Outgoing,
     add_to_outbox,
@@ -55,7 +55,7 @@ class NewDiscussion:
 class DiscussionStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def create_discussion(self, new: NewDiscussion) -> Discussion:
         def write(conn: Conn) -> Discussion:

@@ -7,7 +7,7 @@ from fedi_forum.models import (
     RemoteActor,
 )
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     Outgoing,
     enqueue,
@@ -20,7 +20,7 @@ from fedi_forum.store.primitives import (
 class FollowStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def record_follow(
         self,

@@ -17,7 +17,7 @@ from fedi_forum.models import (
     NoteState,
 )
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     FollowUpBuilder,
     Outgoing,
@@ -72,7 +72,7 @@ def _url_patterns(kind: str, value: str) -> list[str]:
 class ModerationStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def moderate_note(
         self,
@@ -220,8 +220,8 @@ class ModerationStore:
         def write(conn: Conn) -> None:
             conn.execute(
                 "INSERT INTO reports (source, reporter, discussion_id, note_ids, comment, "
-                "created_at) VALUES ('form', ?, ?, json_array(?), ?, ?)",
-                (contact, discussion_id, note_id, comment, now),
+                "created_at) VALUES ('form', ?, ?, ?, ?, ?)",
+                (contact, discussion_id, orjson.dumps([note_id]).decode(), comment, now),
             )
 
         await self.db.write(write)

@@ -20,7 +20,7 @@ from fedi_forum.models import (
     is_newer_edit,
 )
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     AnnounceBuilder,
     FollowUpBuilder,
@@ -78,7 +78,7 @@ class AdminNote:
 class NoteStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def append_note(self, discussion_id: int, note: NewNote) -> int | None:
         """Store ``note`` as the next ordered note of the discussion; return its seq.

@@ -6,7 +6,7 @@ from fedi_forum.models import (
     CollectionItem,
 )
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     add_to_outbox,
     bump_revision,
@@ -16,7 +16,7 @@ from fedi_forum.store.primitives import (
 class OutboxStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def append_outbox(
         self,

@@ -220,9 +220,10 @@ def bump_revision(conn: Conn, discussion_id: int, replies: int = 0) -> None:
     """Something shown of the discussion changed: a new revision (cached pages and
     documents are keyed by it), and ``replies`` more (or fewer) visible replies."""
     conn.execute(
-        "UPDATE discussions SET revision = revision + 1, "
-        "reply_count = max(reply_count + ?, 0) WHERE id = ?",
-        (replies, discussion_id),
+        # CASE, not max(a, b): SQLite's two-argument max is PostgreSQL's greatest
+        "UPDATE discussions SET revision = revision + 1, reply_count = "
+        "CASE WHEN reply_count + ? > 0 THEN reply_count + ? ELSE 0 END WHERE id = ?",
+        (replies, replies, discussion_id),
     )
 
 

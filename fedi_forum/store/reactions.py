@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     mark_seen,
 )
@@ -22,7 +22,7 @@ class UndoResult(enum.StrEnum):
 class ReactionStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def add_reaction(
         self,

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from fedi_forum.models import (
     BACKFILL_TRANSITIONS,
     REMOTE_FOLLOW_TRANSITIONS,
@@ -20,17 +22,16 @@ from fedi_forum.models import (
     states_leading_to,
 )
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import Outgoing, enqueue, upsert_actor
 from fedi_forum.store.rows import note_from_row
 
-# The group's name, summary (text only when it is a string) and inbox come from its
-# cached actor document.
+# The group's name, summary and inbox come from its cached actor document (the summary
+# read in Python: SQL's JSON functions differ by engine).
 _GROUP_COLS = (
     "g.id, g.actor_id, g.handle, g.state, g.follow_activity_id, g.note_count, "
     "coalesce(a.name, a.preferred_username, g.handle), "
-    "CASE WHEN json_valid(a.raw) AND json_type(a.raw, '$.summary') = 'text' "
-    "THEN json_extract(a.raw, '$.summary') ELSE '' END, "
+    "a.raw, "
     "coalesce(a.url, g.actor_id), coalesce(a.shared_inbox, a.inbox), "
     "g.created_at, g.updated_at, g.backfilled_at, b.state, coalesce(b.attempts, 0), "
     "b.last_error"
@@ -50,6 +51,16 @@ _NOTE_COLS = (
 _NOTE_FROM = "remote_notes n LEFT JOIN actors a ON a.id = n.author_id"
 
 
+def _summary(raw: str | None) -> str:
+    """The actor document's summary when it is a string (attacker-controlled JSON)."""
+    try:
+        doc = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return ""
+    summary = doc.get("summary") if isinstance(doc, dict) else None
+    return summary if isinstance(summary, str) else ""
+
+
 def _group(row: Sequence[Any]) -> RemoteGroup:
     return RemoteGroup(
         id=row[0],
@@ -59,7 +70,7 @@ def _group(row: Sequence[Any]) -> RemoteGroup:
         follow_activity_id=row[4],
         note_count=row[5],
         name=row[6],
-        summary=row[7],
+        summary=_summary(row[7]),
         url=row[8],
         inbox=row[9],
         created_at=row[10],
@@ -102,7 +113,7 @@ def _link_replies(conn: Conn, group_id: int) -> None:
 
 
 class RemoteStore:
-    db: Database
+    db: Engine
 
     async def remote_group(self, actor_id: str) -> RemoteGroup | None:
         row = await self.db.fetch_one(
@@ -180,7 +191,9 @@ class RemoteStore:
         def write(conn: Conn) -> RemoteGroup | None:
             cur = conn.execute(
                 "UPDATE remote_groups SET state = ?, updated_at = ? WHERE actor_id = ? "
-                f"AND state IN ({marks}) AND (? IS NULL OR follow_activity_id = ?) RETURNING id",
+                f"AND state IN ({marks}) "
+                # CAST: PostgreSQL must know a parameter's type to test it for NULL
+                "AND (CAST(? AS TEXT) IS NULL OR follow_activity_id = ?) RETURNING id",
                 (state.value, now, group_actor, *before, follow_id, follow_id),
             ).fetchone()
             if cur is None:

@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class InstanceInfo:
 class ServerStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def instance(self, host: str) -> InstanceInfo | None:
         row = await self.db.fetch_one(

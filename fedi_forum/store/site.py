@@ -6,13 +6,13 @@ from fedi_forum.models import (
     InstanceStats,
 )
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 
 
 class SiteStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def claim_base_url(self, base_url: str) -> str:
         """Record the base URL on first start; return the one on record.

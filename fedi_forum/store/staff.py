@@ -6,7 +6,7 @@ import dataclasses
 
 from fedi_forum.errors import Conflict
 from fedi_forum.store.conn import Conn, ConstraintViolation
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 
 LOCK_AFTER = 5  # failed logins in a row
 
@@ -29,7 +29,7 @@ _COLS = "id, username, password_hash, role, failed_logins, locked_until, session
 class StaffStore:
     """Mixed into ``Store``."""
 
-    db: Database
+    db: Engine
 
     async def create_staff(self, *, username: str, password_hash: str, role: str, now: str) -> None:
         def write(conn: Conn) -> None:

@@ -14,9 +14,9 @@ what the first one does.
 from __future__ import annotations
 
 from fedi_forum.store.actors import ActorStore
-from fedi_forum.store.db import Database
 from fedi_forum.store.deliveries import DeliveryStore
 from fedi_forum.store.discussions import DiscussionStore
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.follows import FollowStore
 from fedi_forum.store.moderation import ModerationStore
 from fedi_forum.store.notes import NoteStore
@@ -44,5 +44,5 @@ class Store(
     StaffStore,
     WorkerStore,
 ):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from fedi_forum.store.conn import Conn
-from fedi_forum.store.db import Database
+from fedi_forum.store.engine import Engine
 
 # Tables whose rows carry leases.
 _LEASED = ("deliveries", "backfills")  # fixed names, formatted into SQL
@@ -33,7 +33,7 @@ class WorkerRow:
 class WorkerStore:
     """Mixed into ``Store``; see the module docstring."""
 
-    db: Database
+    db: Engine
 
     async def heartbeat(self, worker: WorkerRow, now: str) -> None:
         """Register the worker or refresh its heartbeat (one upsert)."""

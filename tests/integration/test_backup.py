@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -26,6 +27,9 @@ from tests.support.http import AS2
 from tests.support.live import live_server
 from tests.support.process import clean_env
 from tests.support.remote import RemoteServer
+
+# backup and restore copy the SQLite file; on PostgreSQL an operator uses pg_dump
+pytestmark = pytest.mark.sqlite_only
 
 TABLES = ("discussions", "notes", "follows", "deliveries", "actors")
 

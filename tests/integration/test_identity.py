@@ -4,14 +4,12 @@ squatted, and state changes follow the declared transitions."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import orjson
 
 from fedi_forum.errors import Conflict
 from fedi_forum.models import DiscussionState
 from tests.conftest import Live
-from tests.support.db import queued_deliveries, reactions_count
+from tests.support.db import queued_deliveries, reactions_count, run_sql
 from tests.support.http import BROWSER
 from tests.support.remote import PUBLIC, RemoteServer, remote_server
 
@@ -19,10 +17,6 @@ from tests.support.remote import PUBLIC, RemoteServer, remote_server
 async def _discussion(live: Live, slug: str = "park") -> str:
     await live.discussions.create(slug=slug, title="Het park", body="Wat vindt u?", lang="nl")
     return f"{live.base_url}/d/{slug}"
-
-
-def _db(live: Live) -> sqlite3.Connection:
-    return sqlite3.connect(live.settings.data_dir / "fedi-forum.sqlite3")
 
 
 async def test_someone_elses_note_is_never_injected_as_a_reply(
@@ -102,12 +96,12 @@ async def test_server_health_is_reset_only_by_that_servers_signed_requests(
     group = await _discussion(live)
     async with remote_server() as dead:
         dead_host = dead.base_url.removeprefix("http://")
-        with _db(live) as db:
-            db.execute(
-                "INSERT INTO instances (host, failures, failing_since, unavailable_since) "
-                "VALUES (?, 40, '2026-11-01T00:00:00Z', '2026-11-04T00:00:00Z')",
-                (dead_host,),
-            )
+        run_sql(
+            live.settings,
+            "INSERT INTO instances (host, failures, failing_since, unavailable_since) "
+            "VALUES (?, 40, '2026-11-01T00:00:00Z', '2026-11-04T00:00:00Z')",
+            (dead_host,),
+        )
         alice = remote.actor("alice")
         # a stranger's activity whose id names the dead host
         spoof = {**alice.activity("Like", f"{group}/m/0"), "id": f"{dead.base_url}/x/1"}
@@ -116,11 +110,11 @@ async def test_server_health_is_reset_only_by_that_servers_signed_requests(
         assert (await alice.post(live.client, f"{group}/inbox", like)).status_code == 202
 
         def health() -> tuple[int, str | None]:
-            with _db(live) as db:
-                row = db.execute(
-                    "SELECT failures, unavailable_since FROM instances WHERE host = ?",
-                    (dead_host,),
-                ).fetchone()
+            [row] = run_sql(
+                live.settings,
+                "SELECT failures, unavailable_since FROM instances WHERE host = ?",
+                (dead_host,),
+            )
             return int(row[0]), row[1]
 
         assert health() == (40, "2026-11-04T00:00:00Z")
@@ -221,10 +215,9 @@ async def test_edits_in_the_same_second_apply_in_order(live: Live, remote: Remot
     page = (await live.client.get("/d/park", headers=BROWSER)).text
     assert "v2" in page
     assert "stale" not in page
-    with _db(live) as db:
-        (updated,) = db.execute(
-            "SELECT updated FROM notes WHERE ap_id = ?", (note["id"],)
-        ).fetchone()
+    [(updated,)] = run_sql(
+        live.settings, "SELECT updated FROM notes WHERE ap_id = ?", (note["id"],)
+    )
     assert updated == "2026-11-28T10:00:01.980000Z"  # full precision kept
 
 

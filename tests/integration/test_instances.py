@@ -27,18 +27,12 @@ PAYLOADS = Path(__file__).parents[1] / "interop" / "payloads"
 
 async def cli(instance: Live, *args: str) -> subprocess.CompletedProcess[str]:
     """The real command, on an instance's data directory while its server runs."""
-    s = instance.settings
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "fedi_forum",
         *args,
-        "--base-url",
-        s.base_url,
-        "--data-dir",
-        str(s.data_dir),
-        "--keys-dir",
-        str(s.keys_dir),
+        *instance.cli_options,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=dict(os.environ),

@@ -12,6 +12,7 @@ from pathlib import Path
 from fedi_forum import __version__
 from fedi_forum.store.migrations import latest_version
 from tests.conftest import Live
+from tests.support.db import run_sql
 from tests.support.process import clean_env, run_cli
 
 
@@ -22,15 +23,13 @@ async def test_healthz_and_readyz(live: Live) -> None:
     r = await live.client.get("/readyz")
     assert (r.status_code, r.json()) == (200, {"status": "ready"})
     # a database migrated by a newer fedi-forum: not ready, and says why
-    with sqlite3.connect(live.settings.db_path) as db:
-        db.execute("INSERT INTO schema_migrations VALUES (?, 'x')", (latest_version() + 1,))
+    run_sql(live.settings, "INSERT INTO schema_migrations VALUES (?, 'x')", (latest_version() + 1,))
     r = await live.client.get("/readyz")
     assert r.status_code == 503
     assert r.json()["problems"] == [
         f"schema at {latest_version() + 1}, this code needs {latest_version()}"
     ]
-    with sqlite3.connect(live.settings.db_path) as db:
-        db.execute("DELETE FROM schema_migrations WHERE version > ?", (latest_version(),))
+    run_sql(live.settings, "DELETE FROM schema_migrations WHERE version > ?", (latest_version(),))
     # the delivery worker of this process stopped
     assert live.services.delivery is not None
     await live.services.delivery.stop()

@@ -3,8 +3,26 @@ part of the store's production API."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from fedi_forum.config import Settings
 from fedi_forum.store import Store
-from fedi_forum.store.conn import Conn
+from fedi_forum.store.conn import Conn, placeholders
+
+
+def run_sql(settings: Settings, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """One statement from outside the server (as an operator's psql or another process
+    would), committed at once, on whichever engine ``settings`` name."""
+    if settings.on_postgresql:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            cur = conn.execute(placeholders(query, "%s"), tuple(params))
+            return list(cur.fetchall()) if cur.description else []
+    with sqlite3.connect(settings.db_path) as db:
+        return db.execute(query, params).fetchall()
 
 
 async def deliveries_for(store: Store, activity_id: str) -> list[tuple[str, str, str]]:

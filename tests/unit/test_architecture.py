@@ -18,6 +18,8 @@ THIRD_PARTY_ONLY_IN = {
     "starlette": {"web", "top"},
     "uvicorn": {"top"},
     "aiosqlite": {"store"},
+    "asyncpg": {"store"},
+    "psycopg": {"store"},
     "aiohttp": {"federation"},
     "jinja2": {"web"},
     "prometheus_client": {"web", "top"},

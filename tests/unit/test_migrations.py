@@ -113,3 +113,72 @@ async def test_a_database_with_data_is_copied_before_it_is_migrated(tmp_path: Pa
     await db.open()
     await db.close()
     assert not (fresh.parent / "backups").exists()
+
+
+# -- PostgreSQL: the same numbering, the same tables, columns and indexes ---------------
+
+
+def test_both_engines_end_at_the_same_version() -> None:
+    from fedi_forum.store.postgres import latest_versions
+
+    sqlite_latest, pg_latest = latest_versions()
+    assert sqlite_latest == pg_latest == latest_version()
+
+
+def _pg_schema(url: str) -> dict[str, set[str]]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name != 'schema_migrations'"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' "
+            "AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'"
+        ).fetchall()
+    found: dict[str, set[str]] = {}
+    for table, column in columns:
+        found.setdefault(table, set()).add(column)
+    found["(indexes)"] = {name for (name,) in indexes}
+    return found
+
+
+def test_postgresql_schema_has_every_table_column_and_index_of_sqlite(
+    tmp_path: Path, pg_template: str
+) -> None:
+    """The two schema lists are written by hand: this keeps them from drifting."""
+    from tests.support.engines import fresh_database
+
+    conn = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    apply_migrations(conn)
+    expected: dict[str, set[str]] = {}
+    for (table,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'schema_migrations'"
+    ).fetchall():
+        expected[table] = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+    expected["(indexes)"] = {
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        )
+    }
+    with fresh_database(pg_template) as url:
+        assert _pg_schema(url) == expected
+
+
+def test_postgresql_migrates_from_empty_once_and_refuses_a_newer_schema(pg_template: str) -> None:
+    import psycopg
+
+    from fedi_forum.store.db import SchemaTooNew
+    from fedi_forum.store.postgres import apply_pg_migrations
+    from tests.support.engines import database_url, fresh_database
+
+    with fresh_database("template0") as url:  # an empty database
+        assert apply_pg_migrations(url) == latest_version()
+        assert apply_pg_migrations(url) == latest_version()  # again: nothing to do
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO schema_migrations VALUES (999, 'later')")
+        with pytest.raises(SchemaTooNew):
+            apply_pg_migrations(url)
+    assert database_url(pg_template).endswith(pg_template)

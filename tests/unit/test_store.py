@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: group commit, ordering, keyset pages."""
+"""The store on both engines (a real SQLite file, a real PostgreSQL database): group
+commit, ordering, keyset pages. Tests named for SQLite test what only SQLite has."""
 
 from __future__ import annotations
 
@@ -16,24 +17,34 @@ from fedi_forum.forum.discussions import Discussions
 from fedi_forum.models import DiscussionState, NewNote, utcnow
 from fedi_forum.store import Database, Outgoing, Store
 from fedi_forum.store.conn import Conn
+from fedi_forum.store.engine import Engine
 from fedi_forum.store.keyfiles import KeyFiles
+from fedi_forum.store.postgres import PostgresDatabase
+from tests.support.engines import ENGINES, open_database
 from tests.support.seed import add_replies, remote_actor
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "data" / "db.sqlite3")
-    await database.open()
-    yield database
-    await database.close()
+@pytest.fixture(params=ENGINES)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
+    template = request.getfixturevalue("pg_template") if request.param == "postgresql" else None
+    async with open_database(request.param, tmp_path, template) as database:
+        yield database
 
 
 @pytest.fixture
-def discussions(db: Database, settings: Settings) -> Discussions:
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database("sqlite", tmp_path, None) as database:
+        assert isinstance(database, Database)
+        yield database
+
+
+@pytest.fixture
+def discussions(db: Engine, settings: Settings) -> Discussions:
     return Discussions(settings, Store(db), KeyFiles(settings.keys_dir))
 
 
-async def test_writer_commits_many_concurrent_writes_in_few_transactions(db: Database) -> None:
+async def test_writer_commits_many_concurrent_writes_in_few_transactions(db: Engine) -> None:
+    assert isinstance(db, Database | PostgresDatabase)
     commits: list[int] = []
     original = db.writer._commit
 
@@ -58,7 +69,7 @@ async def test_writer_commits_many_concurrent_writes_in_few_transactions(db: Dat
     assert row[0] == 300
 
 
-async def test_one_failing_write_does_not_undo_its_batch(db: Database) -> None:
+async def test_one_failing_write_does_not_undo_its_batch(db: Engine) -> None:
     def good(conn: Conn) -> str:
         conn.execute("INSERT INTO meta VALUES ('good', '1')")
         return "ok"
@@ -75,7 +86,7 @@ async def test_one_failing_write_does_not_undo_its_batch(db: Database) -> None:
     assert "bad" not in keys
 
 
-async def test_stop_finishes_queued_writes(tmp_path: Path) -> None:
+async def test_sqlite_stop_finishes_queued_writes(tmp_path: Path) -> None:
     database = Database(tmp_path / "db.sqlite3")
     await database.open()
 
@@ -214,7 +225,7 @@ def _remote_note(ap_id: str, in_reply_to: str | None = None) -> NewNote:
     )
 
 
-async def test_remote_notes_take_the_groups_order_after_a_backfill(db: Database) -> None:
+async def test_remote_notes_take_the_groups_order_after_a_backfill(db: Engine) -> None:
     """Live arrivals come first (arrival order); the backfill's context listing then puts
     the group's history in its order, and notes it did not list stay after, in order."""
     store = Store(db)
@@ -253,7 +264,10 @@ async def test_remote_notes_take_the_groups_order_after_a_backfill(db: Database)
     assert (await store.remote_notes_page(g.id, 2, 2))[0].state == "deleted"
 
 
-async def test_checkpoints_run_beside_the_writer_not_inside_its_commit(db: Database) -> None:
+async def test_sqlite_checkpoints_run_beside_the_writer_not_inside_its_commit(
+    sqlite_db: Database,
+) -> None:
+    db = sqlite_db
     """A COMMIT no longer waits for a checkpoint (its fsync): the writer leaves the WAL
     alone, the Checkpointer copies it into the database file within about a second."""
     main_file = db.path
@@ -268,3 +282,70 @@ async def test_checkpoints_run_beside_the_writer_not_inside_its_commit(db: Datab
     async with asyncio.timeout(5):
         while main_file.stat().st_size < before + 6 * 2**20:
             await asyncio.sleep(0.1)
+
+
+async def test_postgresql_claimers_on_two_hosts_never_lease_a_row_twice(pg_template: str) -> None:
+    """Two engines on one database stand for two hosts: each claims, delivers and
+    (after a success) leases the inbox's next lane head, all at once. FOR UPDATE SKIP
+    LOCKED keeps any row from being leased twice, and per lane the order holds."""
+    from fedi_forum.store.deliveries import Claim, DeliveryRow
+    from fedi_forum.store.primitives import enqueue
+    from tests.support.engines import fresh_database
+
+    with fresh_database(pg_template) as url:
+        hosts = [PostgresDatabase(url), PostgresDatabase(url)]
+        for h in hosts:
+            await h.open()
+        try:
+            now = utcnow()
+
+            def seed(conn: Conn) -> None:
+                for i in range(200):  # 10 inboxes x 4 subjects x 5 activities in order
+                    inbox = f"https://s{i % 10}.example/inbox"
+                    out = Outgoing(f"https://f.example/a/{i}", "{}", "https://f.example/d/x")
+                    out = dataclasses.replace(out, subject=f"note-{i % 4}")
+                    enqueue(conn, out, inbox, now)
+
+            await hosts[0].write(seed)
+            leased: list[tuple[str, int]] = []
+
+            async def work(name: str, db: PostgresDatabase) -> None:
+                store = Store(db)
+                claim = Claim(
+                    now=now,
+                    lease_until="9999",
+                    owner=name,
+                    limit=7,
+                    per_host=3,
+                    start=3,
+                    room={},
+                    probe_before="0",
+                )
+                while await db.fetch_one(
+                    "SELECT 1 FROM deliveries WHERE state = 'pending' AND locked_until IS NULL"
+                ):
+                    rows = await store.claim_deliveries(claim)
+                    await asyncio.sleep(0)  # the other host's turn
+                    for first in rows:
+                        row: DeliveryRow | None = first
+                        while row is not None:
+                            leased.append((name, row.id))
+                            row = await store.record_delivery(
+                                row,
+                                outcome="delivered",
+                                status=202,
+                                error=None,
+                                next_attempt_at=None,
+                                now=now,
+                                lease_until="9999",
+                                unavailable_after="0",
+                                owner=name,
+                            )
+
+            await asyncio.gather(work("a", hosts[0]), work("b", hosts[1]))
+        finally:
+            for h in hosts:
+                await h.close()
+    ids = [row_id for _, row_id in leased]
+    assert len(ids) == len(set(ids)) == 200  # every row once, none twice
+    assert {name for name, _ in leased} == {"a", "b"}  # both hosts did work

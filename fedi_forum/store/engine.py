@@ -1,0 +1,61 @@
+"""Which engine holds the forum: SQLite (the embedded default, a file in the data
+directory) or PostgreSQL (for several hosts; docs/postgresql.md). ``Engine`` is what
+the store's parts are written against; ``engine_for`` picks one from the settings' database URL.
+
+PostgreSQL's drivers are an optional dependency (``pip install fedi-forum[postgresql]``),
+imported only when a ``postgresql://`` URL asks for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from fedi_forum.config import Settings
+from fedi_forum.errors import InvalidInput
+from fedi_forum.store.conn import Dialect, T, WriteFn
+from fedi_forum.store.group_commit import GroupCommit
+
+
+class Engine(Protocol):
+    @property
+    def writer(self) -> GroupCommit: ...
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def fetch_all(
+        self, sql: str, params: Sequence[Any] = (), *, offload: bool = False
+    ) -> list[Any]: ...
+
+    async def fetch_one(
+        self, sql: str, params: Sequence[Any] = (), *, offload: bool = False
+    ) -> Any: ...
+
+    async def write(self, fn: WriteFn[T]) -> T: ...
+
+    @property
+    def writer_alive(self) -> bool: ...
+
+    async def schema_version(self) -> int: ...
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine of ``settings.database_url`` (empty: the SQLite file in the data
+    directory). Not opened."""
+    from fedi_forum.store.db import Database
+
+    if not settings.on_postgresql:
+        return Database(settings.db_path)
+    try:
+        from fedi_forum.store.postgres import PostgresDatabase
+    except ImportError as exc:  # the optional drivers are not installed
+        raise InvalidInput(
+            f"PostgreSQL drivers missing: {exc}",
+            public_message="install fedi-forum[postgresql] to use a PostgreSQL database",
+        ) from exc
+    return PostgresDatabase(settings.database_url)
