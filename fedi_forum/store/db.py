@@ -37,7 +37,8 @@ from typing import Any
 
 import aiosqlite
 
-from fedi_forum.store.conn import Dialect, SqliteConn, T, WriteFn
+from fedi_forum.store.conn import Dialect, SqliteConn, WriteFn
+from fedi_forum.store.engine import EngineBase
 from fedi_forum.store.group_commit import GroupCommit, isolated
 from fedi_forum.store.migrations import MIGRATIONS
 from fedi_forum.store.private import private_dir, private_file
@@ -282,7 +283,7 @@ class Checkpointer:
         self._executor.shutdown(wait=True)
 
 
-class Database:
+class Database(EngineBase):
     """SQLite: the writer, plus two read-only connections on the same file.
 
     Reads are indexed point lookups and keyset ranges (tens of microseconds in SQLite):
@@ -299,7 +300,7 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.writer = Writer(path)
+        self.writer: Writer = Writer(path)
         self.checkpointer = Checkpointer(path)
         self._reader: aiosqlite.Connection | None = None
         self._quick: sqlite3.Connection | None = None
@@ -337,21 +338,3 @@ class Database:
         if offload:
             return list(await self._reader.execute_fetchall(sql, params))
         return self._quick.execute(sql, params).fetchall()
-
-    async def fetch_one(
-        self, sql: str, params: Sequence[Any] = (), *, offload: bool = False
-    ) -> Any:
-        rows = await self.fetch_all(sql, params, offload=offload)
-        return rows[0] if rows else None
-
-    async def write(self, fn: WriteFn[T]) -> T:
-        return await self.writer.run(fn)
-
-    @property
-    def writer_alive(self) -> bool:
-        return self.writer.alive
-
-    async def schema_version(self) -> int:
-        """The version the database is at (one indexed read on the reader, no lock)."""
-        row = await self.fetch_one("SELECT coalesce(max(version), 0) FROM schema_migrations")
-        return int(row[0]) if row is not None else 0

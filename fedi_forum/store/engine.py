@@ -44,6 +44,36 @@ class Engine(Protocol):
     async def schema_version(self) -> int: ...
 
 
+class EngineBase:
+    """What both engines build on ``fetch_all`` and their writer."""
+
+    writer: GroupCommit
+
+    async def fetch_all(
+        self, sql: str, params: Sequence[Any] = (), *, offload: bool = False
+    ) -> list[Any]:
+        raise NotImplementedError
+
+    async def fetch_one(
+        self, sql: str, params: Sequence[Any] = (), *, offload: bool = False
+    ) -> Any:
+        rows = await self.fetch_all(sql, params, offload=offload)
+        return rows[0] if rows else None
+
+    async def write(self, fn: WriteFn[T]) -> T:
+        """Run ``fn`` in the next group commit; its result once committed."""
+        return await self.writer.run(fn)
+
+    @property
+    def writer_alive(self) -> bool:
+        return self.writer.alive
+
+    async def schema_version(self) -> int:
+        """The version the database is at (one indexed read, no lock)."""
+        row = await self.fetch_one("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        return int(row[0]) if row is not None else 0
+
+
 def engine_for(settings: Settings) -> Engine:
     """The engine of ``settings.database_url`` (empty: the SQLite file in the data
     directory). Not opened."""

@@ -29,8 +29,9 @@ import psycopg
 import psycopg.errors
 from psycopg.rows import RowMaker
 
-from fedi_forum.store.conn import ConstraintViolation, Cursor, Dialect, T, WriteFn, placeholders
+from fedi_forum.store.conn import ConstraintViolation, Cursor, Dialect, WriteFn, placeholders
 from fedi_forum.store.db import SchemaTooNew
+from fedi_forum.store.engine import EngineBase
 from fedi_forum.store.group_commit import GroupCommit, isolated
 from fedi_forum.store.migrations import MIGRATIONS
 from fedi_forum.store.pg_schema import POSTGRES_MIGRATIONS
@@ -209,7 +210,7 @@ class PgWriter(GroupCommit):
         raise AssertionError("unreachable")
 
 
-class PostgresDatabase:
+class PostgresDatabase(EngineBase):
     """Reads on an asyncpg pool; writes through ``PgWriter``; the schema migrated (under
     an advisory lock) before either opens."""
 
@@ -217,7 +218,7 @@ class PostgresDatabase:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.writer = PgWriter(url)
+        self.writer: PgWriter = PgWriter(url)
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
@@ -241,23 +242,6 @@ class PostgresDatabase:
             raise RuntimeError("database is not open")
         async with self._pool.acquire() as conn:
             return list(await conn.fetch(_asyncpg_sql(sql), *_params(params)))
-
-    async def fetch_one(
-        self, sql: str, params: Sequence[Any] = (), *, offload: bool = False
-    ) -> Any:
-        rows = await self.fetch_all(sql, params, offload=offload)
-        return rows[0] if rows else None
-
-    async def write(self, fn: WriteFn[T]) -> T:
-        return await self.writer.run(fn)
-
-    @property
-    def writer_alive(self) -> bool:
-        return self.writer.alive
-
-    async def schema_version(self) -> int:
-        row = await self.fetch_one("SELECT coalesce(max(version), 0) FROM schema_migrations")
-        return int(row[0]) if row is not None else 0
 
 
 def latest_versions() -> tuple[int, int]:
