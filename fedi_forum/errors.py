@@ -158,6 +158,13 @@ class Overloaded(RetryLater):
     retry_after_default = 5
 
 
+class DatabaseUnavailable(FediForumError):
+    """The database server cannot be reached (PostgreSQL: down, wrong URL, refused)."""
+
+    status = 503
+    public_message = "the database cannot be reached"
+
+
 class FetchError(FediForumError):
     status = 502
     public_message = "could not fetch a remote resource"

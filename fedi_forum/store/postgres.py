@@ -23,12 +23,14 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psycopg
 import psycopg.errors
 from psycopg.rows import RowMaker
 
+from fedi_forum.errors import DatabaseUnavailable
 from fedi_forum.store.conn import ConstraintViolation, Cursor, Dialect, WriteFn, placeholders
 from fedi_forum.store.db import SchemaTooNew
 from fedi_forum.store.engine import EngineBase
@@ -51,6 +53,15 @@ def _psycopg_sql(sql: str) -> str:
 @functools.lru_cache(maxsize=2048)
 def _asyncpg_sql(sql: str) -> str:
     return placeholders(sql, "$")
+
+
+def _without_password(url: str) -> str:
+    """The URL for messages and logs: a password never leaves in an error."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _params(params: Sequence[Any]) -> tuple[Any, ...]:
@@ -222,7 +233,13 @@ class PostgresDatabase(EngineBase):
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        await asyncio.to_thread(apply_pg_migrations, self.url)
+        try:
+            await asyncio.to_thread(apply_pg_migrations, self.url)
+        except psycopg.OperationalError as exc:  # down, refused, wrong name or password
+            where = _without_password(self.url)
+            raise DatabaseUnavailable(
+                f"{where}: {exc}", public_message=f"cannot reach the database at {where}"
+            ) from exc
         await self.writer.start()
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=READ_POOL)
 

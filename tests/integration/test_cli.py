@@ -201,3 +201,22 @@ def test_access_log_leaves_visitor_addresses_out_unless_asked(tmp_path: Path, op
     assert access, served.output
     with_address = [line for line in access if re.search(r"127\.0\.0\.1:\d+ - ", line)]
     assert bool(with_address) is opt_in, access
+
+
+def test_a_database_url_that_cannot_work_is_a_clear_error(tmp_path: Path) -> None:
+    """Exit 2 and one line that says what is wrong; a password in the URL is never
+    printed; nothing is created in the data directory."""
+    down = run_cli(
+        tmp_path,
+        "discussion",
+        "list",
+        env={"FEDI_FORUM_DATABASE_URL": "postgresql://forum:s3cret@127.0.0.1:1/forum"},
+    )
+    assert down.returncode == 2
+    assert "cannot reach the database at postgresql://forum:***@127.0.0.1:1/forum" in down.stderr
+    assert "s3cret" not in down.stdout + down.stderr
+    assert "Traceback" not in down.stderr
+    wrong = run_cli(tmp_path, "discussion", "list", "--database-url", "mysql://x/y")
+    assert wrong.returncode == 2
+    assert "database URL must start with sqlite:/// or postgresql://" in wrong.stderr
+    assert not (tmp_path / "data" / "fedi-forum.sqlite3").exists()
