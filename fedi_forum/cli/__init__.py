@@ -16,6 +16,7 @@ from fedi_forum.cli.commands import (
     admin_command,
     backup_command,
     check_command,
+    db_command,
     deliveries_command,
     discussion_command,
     init_command,
@@ -55,6 +56,7 @@ COMMANDS: dict[str, Command] = {
     "deliveries": deliveries_command,
     "migrate": lambda args, settings, _explicit: migrate(settings, check_only=args.check),
     "check": check_command,
+    "db": db_command,
     "backup": backup_command,
     "restore": backup_command,
 }

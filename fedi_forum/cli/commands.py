@@ -306,6 +306,23 @@ def admin_command(args: argparse.Namespace, settings: Settings, explicit: bool) 
     return asyncio.run(with_services(settings, explicit, create_user))
 
 
+def db_command(args: argparse.Namespace, settings: Settings, _explicit: bool) -> int:
+    """``db copy --to URL``: the SQLite database into an empty PostgreSQL one."""
+    from fedi_forum.store.copy import copy_to_postgresql
+
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        raise ValueError("--to takes a postgresql:// URL")
+    if settings.on_postgresql:
+        raise ValueError("this instance is on PostgreSQL already: copy from its SQLite file")
+    copied = copy_to_postgresql(settings.db_path, args.to)
+    for table, (rows, checksum) in copied.tables.items():
+        print(f"{table}\t{rows} rows\t{checksum[:16]}")
+    total = sum(rows for rows, _ in copied.tables.values())
+    print(f"copied {total} rows in {len(copied.tables)} tables; counts and checksums match")
+    print("next: set FEDI_FORUM_DATABASE_URL to that URL on every host (keys stay in place)")
+    return 0
+
+
 def check_command(args: argparse.Namespace, settings: Settings, _explicit: bool) -> int:
     """check: integrity and consistency, read-only; exit 1 with each problem in words."""
     _sqlite_only(settings, "fedi-forum check")

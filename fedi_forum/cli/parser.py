@@ -107,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common_options(migrate)
     migrate.add_argument("--check", action="store_true")
+    db = sub.add_parser("db", help="move the database to another engine")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_copy = db_sub.add_parser(
+        "copy",
+        help="copy this instance's SQLite database into an empty PostgreSQL database "
+        "(stop the server first; every table's rows and checksum are compared)",
+    )
+    common_options(db_copy)
+    db_copy.add_argument("--to", required=True, help="postgresql://user:pass@host:port/db")
     check = sub.add_parser(
         "check", help="integrity, foreign keys, key files, stale deliveries (exit 1 on problems)"
     )
