@@ -144,6 +144,7 @@ class DeliveryWorker:
 
     async def start(self) -> None:
         await self._keep_alive()  # frees a dead predecessor's leases before the first claim
+        await self.store.db.on_new_deliveries(self.wake)  # PostgreSQL: any host's queueing
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     def wake(self) -> None:

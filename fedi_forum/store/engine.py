@@ -8,7 +8,7 @@ imported only when a ``postgresql://`` URL asks for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from fedi_forum.config import Settings
@@ -43,6 +43,8 @@ class Engine(Protocol):
 
     async def schema_version(self) -> int: ...
 
+    async def on_new_deliveries(self, wake: Callable[[], None]) -> None: ...
+
 
 class EngineBase:
     """What both engines build on ``fetch_all`` and their writer."""
@@ -67,6 +69,11 @@ class EngineBase:
     @property
     def writer_alive(self) -> bool:
         return self.writer.alive
+
+    async def on_new_deliveries(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` when another process queues deliveries. SQLite: nothing to
+        subscribe to; this process wakes its worker itself, the others poll (1 s)."""
+        del wake
 
     async def schema_version(self) -> int:
         """The version the database is at (one indexed read, no lock)."""

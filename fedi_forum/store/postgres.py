@@ -21,7 +21,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -98,19 +98,27 @@ def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[PgRow]:
     return lambda values: cls(values)
 
 
-class PgConn:
-    """``Conn`` over a psycopg connection inside the writer's transaction."""
+DELIVERIES_CHANNEL = "fedi_forum_deliveries"
 
-    __slots__ = ("raw",)
+
+class PgConn:
+    """``Conn`` over a psycopg connection inside the writer's transaction. Notes whether
+    a statement wrote the delivery queue, so the batch can wake the workers of every host
+    (``NOTIFY``, sent by PostgreSQL at COMMIT)."""
+
+    __slots__ = ("raw", "wrote_deliveries")
 
     def __init__(self, raw: psycopg.Connection[PgRow]) -> None:
         self.raw = raw
+        self.wrote_deliveries = False
 
     @property
     def dialect(self) -> Dialect:
         return Dialect.POSTGRESQL
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        if not self.wrote_deliveries and "deliveries" in sql and not sql.startswith("SELECT"):
+            self.wrote_deliveries = True  # an INSERT or UPDATE of the queue (or near it)
         try:
             return self.raw.execute(_psycopg_sql(sql), _params(params))
         except psycopg.errors.IntegrityError as exc:
@@ -196,8 +204,8 @@ class PgWriter(GroupCommit):
     def _commit(self, fns: Sequence[WriteFn[Any]]) -> list[tuple[bool, Any]]:
         raw = self._conn
         assert raw is not None
-        conn = PgConn(raw)
         for attempt in range(1, RERUNS + 1):
+            conn = PgConn(raw)
             try:
                 try:
                     outcomes: list[tuple[bool, Any]] = [(True, fn(conn)) for fn in fns]
@@ -206,6 +214,8 @@ class PgWriter(GroupCommit):
                 except Exception:
                     raw.rollback()
                     outcomes = [isolated(conn, fn) for fn in fns]
+                if conn.wrote_deliveries:  # delivered with the COMMIT, once per batch
+                    raw.execute(f"NOTIFY {DELIVERIES_CHANNEL}")
                 raw.commit()
                 return outcomes
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
@@ -231,6 +241,7 @@ class PostgresDatabase(EngineBase):
         self.url = url
         self.writer: PgWriter = PgWriter(url)
         self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
 
     async def open(self) -> None:
         try:
@@ -243,7 +254,18 @@ class PostgresDatabase(EngineBase):
         await self.writer.start()
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=READ_POOL)
 
+    async def on_new_deliveries(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` whenever any host commits a change to the delivery queue (LISTEN
+        on a connection of its own), so workers on every host start at once instead of
+        at their next poll."""
+        if self._listener is None:
+            self._listener = await asyncpg.connect(self.url)
+        await self._listener.add_listener(DELIVERIES_CHANNEL, lambda *_: wake())
+
     async def close(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.close()
         await self.writer.stop()
         if self._pool is not None:
             pool, self._pool = self._pool, None

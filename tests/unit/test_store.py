@@ -349,3 +349,39 @@ async def test_postgresql_claimers_on_two_hosts_never_lease_a_row_twice(pg_templ
     ids = [row_id for _, row_id in leased]
     assert len(ids) == len(set(ids)) == 200  # every row once, none twice
     assert {name for name, _ in leased} == {"a", "b"}  # both hosts did work
+
+
+async def test_postgresql_wakes_the_workers_of_every_host_when_deliveries_are_queued(
+    pg_template: str,
+) -> None:
+    """A worker on host B learns at once (LISTEN/NOTIFY at COMMIT) that host A queued a
+    delivery, instead of at its next poll; writes that leave the queue alone do not wake
+    it."""
+    from fedi_forum.store.primitives import enqueue
+    from tests.support.engines import fresh_database
+
+    with fresh_database(pg_template) as url:
+        a, b = PostgresDatabase(url), PostgresDatabase(url)
+        await a.open()
+        await b.open()
+        try:
+            woken = asyncio.Event()
+            await b.on_new_deliveries(woken.set)
+
+            def meta(conn: Conn) -> None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+
+            await a.write(meta)
+            await asyncio.sleep(0.3)
+            assert not woken.is_set()
+
+            def queue(conn: Conn) -> None:
+                out = Outgoing("https://f.example/a/1", "{}", "https://f.example/d/x")
+                enqueue(conn, out, "https://s.example/inbox", utcnow())
+
+            await a.write(queue)
+            async with asyncio.timeout(2):  # the poll would take up to 1 s; this is ~ms
+                await woken.wait()
+        finally:
+            await a.close()
+            await b.close()
