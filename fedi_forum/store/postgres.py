@@ -18,6 +18,7 @@ in a deadlock or a serialisation failure; the batch is then rolled back and run 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -62,6 +63,13 @@ def _without_password(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def _unavailable(url: str, exc: BaseException) -> DatabaseUnavailable:
+    where = _without_password(url)
+    return DatabaseUnavailable(
+        f"{where}: {exc}", public_message=f"cannot reach the database at {where}"
+    )
 
 
 def _params(params: Sequence[Any]) -> tuple[Any, ...]:
@@ -201,9 +209,38 @@ class PgWriter(GroupCommit):
             await self._in_thread(conn.close)
         self._executor.shutdown(wait=True)
 
-    def _commit(self, fns: Sequence[WriteFn[Any]]) -> list[tuple[bool, Any]]:
+    def _connection(self) -> psycopg.Connection[PgRow]:
+        """The writer's connection, opened again if the last one was lost (the server
+        restarted, a failover, an administrator ended it)."""
         raw = self._conn
-        assert raw is not None
+        if raw is not None and not raw.closed and not raw.broken:
+            return raw
+        if raw is not None:
+            with contextlib.suppress(psycopg.Error):
+                raw.close()
+        try:
+            self._conn = _connect(self._url)
+        except psycopg.OperationalError as exc:
+            self._conn = None
+            raise _unavailable(self._url, exc) from exc
+        log.warning("reconnected the writer to %s", _without_password(self._url))
+        return self._conn
+
+    def _commit(self, fns: Sequence[WriteFn[Any]]) -> list[tuple[bool, Any]]:
+        raw = self._connection()
+        try:
+            return self._run_batch(raw, fns)
+        except psycopg.Error as exc:
+            if not (raw.closed or raw.broken):
+                raise
+            # Lost mid-batch: whether its COMMIT arrived is unknown, so the batch is not
+            # run again (write functions need not be idempotent); its callers get 503
+            # and the next batch reconnects.
+            raise _unavailable(self._url, exc) from exc
+
+    def _run_batch(
+        self, raw: psycopg.Connection[PgRow], fns: Sequence[WriteFn[Any]]
+    ) -> list[tuple[bool, Any]]:
         for attempt in range(1, RERUNS + 1):
             conn = PgConn(raw)
             try:
@@ -226,7 +263,8 @@ class PgWriter(GroupCommit):
                 log.info("group commit met a concurrent one; running it again")
                 time.sleep(0.001 * attempt)
             except BaseException:
-                raw.rollback()
+                if not raw.broken:
+                    raw.rollback()
                 raise
         raise AssertionError("unreachable")
 
@@ -247,10 +285,7 @@ class PostgresDatabase(EngineBase):
         try:
             await asyncio.to_thread(apply_pg_migrations, self.url)
         except psycopg.OperationalError as exc:  # down, refused, wrong name or password
-            where = _without_password(self.url)
-            raise DatabaseUnavailable(
-                f"{where}: {exc}", public_message=f"cannot reach the database at {where}"
-            ) from exc
+            raise _unavailable(self.url, exc) from exc
         await self.writer.start()
         self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=READ_POOL)
 
@@ -279,8 +314,11 @@ class PostgresDatabase(EngineBase):
         del offload
         if self._pool is None:
             raise RuntimeError("database is not open")
-        async with self._pool.acquire() as conn:
-            return list(await conn.fetch(_asyncpg_sql(sql), *_params(params)))
+        try:
+            async with self._pool.acquire() as conn:
+                return list(await conn.fetch(_asyncpg_sql(sql), *_params(params)))
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+            raise _unavailable(self.url, exc) from exc  # a 503, not a 500
 
 
 def latest_versions() -> tuple[int, int]:

@@ -4,6 +4,7 @@ commit, ordering, keyset pages. Tests named for SQLite test what only SQLite has
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
@@ -385,3 +386,46 @@ async def test_postgresql_wakes_the_workers_of_every_host_when_deliveries_are_qu
         finally:
             await a.close()
             await b.close()
+
+
+async def test_postgresql_a_lost_connection_is_a_503_and_the_next_write_reconnects(
+    pg_template: str,
+) -> None:
+    """The server ends the writer's and the readers' connections (a restart, a failover):
+    the batch in flight fails as DatabaseUnavailable (503, never a 500), is not run again
+    (its COMMIT may or may not have arrived), and the next write and read work again."""
+    import psycopg
+
+    from fedi_forum.errors import DatabaseUnavailable
+    from tests.support.engines import ADMIN_URL, fresh_database
+
+    with fresh_database(pg_template) as url:
+        db = PostgresDatabase(url)
+        await db.open()
+        try:
+
+            def put(key: str):  # type: ignore[no-untyped-def]
+                def write(conn: Conn) -> None:
+                    conn.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (key,))
+
+                return write
+
+            await db.write(put("before"))
+            name = url.rsplit("/", 1)[1]
+            with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid != pg_backend_pid()",
+                    (name,),
+                )
+            with pytest.raises(DatabaseUnavailable):
+                await db.write(put("lost"))
+            await db.write(put("after"))  # reconnected
+            for _ in range(8):  # the pool drops its dead connections as they fail
+                with contextlib.suppress(DatabaseUnavailable):
+                    await db.fetch_one("SELECT 1")
+            keys = {r[0] for r in await db.fetch_all("SELECT key FROM meta")}
+            assert {"before", "after"} <= keys
+            assert "lost" not in keys
+        finally:
+            await db.close()
