@@ -13,7 +13,7 @@ from fedi_forum import __version__
 from fedi_forum.store.migrations import latest_version
 from tests.conftest import Live
 from tests.support.db import run_sql
-from tests.support.process import clean_env, run_cli
+from tests.support.process import CREATE_PARK, clean_env, run_cli
 
 
 async def test_healthz_and_readyz(live: Live) -> None:
@@ -149,14 +149,7 @@ def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
 ) -> None:
     created = run_cli(
         tmp_path,
-        "discussion",
-        "create",
-        "--slug",
-        "park",
-        "--title",
-        "Park",
-        "--body",
-        "b",
+        *CREATE_PARK,
         "--base-url",
         "https://forum.example.nl",
     )
@@ -206,14 +199,7 @@ async def test_sigterm_gives_back_leases_and_exits_in_bounded_time(tmp_path: Pat
         args = ["--data-dir", str(home / "data"), "--keys-dir", str(home / "keys")]
         created = run_cli(
             home,
-            "discussion",
-            "create",
-            "--slug",
-            "park",
-            "--title",
-            "Park",
-            "--body",
-            "b",
+            *CREATE_PARK,
             "--base-url",
             base,
         )

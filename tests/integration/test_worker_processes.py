@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.live import bind_loopback
+from tests.support.process import CREATE_PARK
 from tests.support.remote import RemoteServer
 
 pytest_plugins: list[str] = []
@@ -99,14 +100,7 @@ async def _new_forum(tmp_path: Path) -> tuple[int, str]:
     base = f"http://127.0.0.1:{port}"
     created = await _cli(
         tmp_path,
-        "discussion",
-        "create",
-        "--slug",
-        "park",
-        "--title",
-        "Park",
-        "--body",
-        "b",
+        *CREATE_PARK,
         "--base-url",
         base,
     )

@@ -36,6 +36,10 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
+# The discussion most process tests start from (`fedi-forum discussion create …`).
+CREATE_PARK = ("discussion", "create", "--slug", "park", "--title", "Park", "--body", "b")
+
+
 def run_cli(
     home: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
