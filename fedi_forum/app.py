@@ -25,7 +25,8 @@ from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Store
 from fedi_forum.store.engine import engine_for
-from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
+from fedi_forum.store.keyfiles import INSTANCE_KEY
+from fedi_forum.store.keyring import keyring_for
 from fedi_forum.web import path_for, routes
 from fedi_forum.web.errors import (
     on_client_gone,
@@ -55,25 +56,28 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             await db.open()
             stack.push_async_callback(db.close)
             store = Store(db)
-            key_files = KeyFiles(settings.keys_dir)
-            instance_key = key_files.load_or_create(INSTANCE_KEY)
-            discussions = Discussions(settings, store, key_files)
+            keyring = await keyring_for(settings, store)
+            instance_key = await keyring.load_or_create(INSTANCE_KEY)
+            discussions = Discussions(settings, store, keyring)
             if demo:
                 await discussions.ensure_demo()
             urls = Urls(settings.base_url)
-            fed = await stack.enter_async_context(compose.federation(settings, store, key_files))
+            fed = await stack.enter_async_context(compose.federation(settings, store, keyring))
             client, blocklist, keys_resolver, notes = fed.client, fed.blocklist, fed.keys, fed.notes
             keys_resolver.telemetry = metrics
             worker = None
             if settings.run_worker:
-                worker = DeliveryWorker(settings, store, client, key_files, blocklist)
+                worker = DeliveryWorker(settings, store, client, keyring, blocklist)
                 worker.telemetry = metrics
                 await worker.start()
                 stack.push_async_callback(worker.stop)
             remote = RemoteDiscussions(settings, store, keys_resolver, client, notes)
             await remote.start()  # the backfill jobs
             stack.push_async_callback(remote.stop)
-            media = MediaProxy(settings.base_url, key_files.load_or_create_secret("media"), client)
+            media = MediaProxy(
+                settings.base_url, await keyring.load_or_create_secret("media"), client
+            )
+            limits = await keyring.load_or_create_secret("ratelimit")
             views = ViewCounter(store)
             await views.start()
             stack.push_async_callback(views.stop)
@@ -95,13 +99,15 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 inbox=Inbox(settings, store, keys_resolver, notes, blocklist, remote),
                 remote=remote,
                 delivery=worker,
-                report_limiter=RateLimiter(limit=5, window=600),
-                login_limiter=RateLimiter(limit=10, window=600),
+                report_limiter=RateLimiter(store, "report", limit=5, window=600, secret=limits),
+                login_limiter=RateLimiter(store, "login", limit=10, window=600, secret=limits),
                 inbox_by_client=TokenBuckets(settings.inbox_rate, int(settings.inbox_rate * 10)),
                 inbox_by_server=TokenBuckets(settings.inbox_rate, int(settings.inbox_rate * 10)),
-                staff=Staff(store, key_files.load_or_create_secret("session")),
+                staff=Staff(store, await keyring.load_or_create_secret("session")),
                 client=client,
-                interact_limiter=RateLimiter(limit=20, window=600),
+                interact_limiter=RateLimiter(
+                    store, "interact", limit=20, window=600, secret=limits
+                ),
                 media=media,
                 metrics=metrics,
             )

@@ -15,7 +15,8 @@ from fedi_forum.federation.client import AddressPolicy, FederationClient, Instan
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.forum.notes import NoteFetcher
 from fedi_forum.store import Store
-from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
+from fedi_forum.store.keyfiles import INSTANCE_KEY
+from fedi_forum.store.keyring import Keyring
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -28,13 +29,13 @@ class Federation:
 
 @contextlib.asynccontextmanager
 async def federation(
-    settings: Settings, store: Store, key_files: KeyFiles
+    settings: Settings, store: Store, keyring: Keyring
 ) -> AsyncIterator[Federation]:
     """The network side, started (the instance key must exist); closed on exit."""
     urls = Urls(settings.base_url)
     client = FederationClient(
         policy=AddressPolicy(allow_loopback=settings.allow_loopback),
-        signer=InstanceSigner(urls.key_id(urls.instance_actor), key_files.load(INSTANCE_KEY)),
+        signer=InstanceSigner(urls.key_id(urls.instance_actor), await keyring.load(INSTANCE_KEY)),
         base_url=settings.base_url,
     )
     await client.start()

@@ -23,6 +23,7 @@ ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_DATA_DIR": "data_dir",
     "FEDI_FORUM_DATABASE_URL": "database_url",
     "FEDI_FORUM_KEYS_DIR": "keys_dir",
+    "FEDI_FORUM_SECRET_FILE": "secret_file",
     "FEDI_FORUM_DEFAULT_LANG": "default_lang",
     "FEDI_FORUM_INSTANCE_NAME": "instance_name",
     "FEDI_FORUM_CONTACT_EMAIL": "contact_email",
@@ -54,6 +55,9 @@ class Settings:
     # the data directory (docs/postgresql.md).
     database_url: str = ""
     keys_dir: Path = Path("keys")
+    # A file of secrets (one per line, the first seals): when set, private keys live in
+    # the database sealed with it (store/keyring.py). Required on PostgreSQL.
+    secret_file: Path | None = None
     default_lang: str = "nl"
     instance_name: str = "fedi-forum"
     contact_email: str = ""
@@ -149,7 +153,7 @@ class Settings:
             values["delivery_lease_seconds"] = int(values["delivery_lease_seconds"])
         if isinstance(values.get("allow_loopback"), str):
             values["allow_loopback"] = values["allow_loopback"].lower() in ("1", "true", "yes")
-        for field in ("data_dir", "keys_dir", "about_file", "terms_file"):
+        for field in ("data_dir", "keys_dir", "secret_file", "about_file", "terms_file"):
             if isinstance(values.get(field), str):
                 values[field] = Path(values[field])
         return cls(**values)

@@ -16,11 +16,14 @@ from fedi_forum.app import create_app
 from fedi_forum.config import Settings
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.store import Store
+from fedi_forum.store.engine import Engine
 from fedi_forum.web.state import Services
 from tests.support.engines import (
     ENGINES,
     fresh_database,
+    open_database,
     postgres_unavailable,
+    secret_file,
     template_database,
 )
 from tests.support.live import live_server
@@ -66,6 +69,14 @@ def pg_template() -> Iterator[str]:
         yield name
 
 
+@pytest.fixture(params=ENGINES)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
+    """An open database of the store on each engine in turn (the test runs twice)."""
+    template = request.getfixturevalue("pg_template") if request.param == "postgresql" else None
+    async with open_database(request.param, tmp_path, template) as database:
+        yield database
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
@@ -100,6 +111,8 @@ class Live:
         s = self.settings
         options = ["--base-url", s.base_url, "--data-dir", str(s.data_dir)]
         options += ["--keys-dir", str(s.keys_dir)]
+        if s.secret_file is not None:
+            options += ["--secret-file", str(s.secret_file)]
         return options + (["--database-url", s.database_url] if s.database_url else [])
 
 
@@ -125,6 +138,7 @@ async def live_instance(
             data_dir=home / "data",
             database_url=database_url,
             keys_dir=home / "keys",
+            secret_file=secret_file(home) if database_url else None,
             instance_name="Testforum",
             contact_email="moderatie@example.nl",
             allow_loopback=True,
@@ -153,11 +167,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--engine") != "postgresql":
-        return
-    skip = pytest.mark.skip(reason="about the SQLite file; PostgreSQL has pg_dump (docs)")
+    on_pg = config.getoption("--engine") == "postgresql"
+    skip = pytest.mark.skip(
+        reason="about the SQLite file; PostgreSQL has pg_dump (docs)"
+        if on_pg
+        else "about several hosts on PostgreSQL: runs with --engine postgresql"
+    )
+    marker = "sqlite_only" if on_pg else "postgresql_only"
     for item in items:
-        if item.get_closest_marker("sqlite_only"):
+        if item.get_closest_marker(marker):
             item.add_marker(skip)
 
 

@@ -20,6 +20,7 @@ from fedi_forum.cli.commands import (
     deliveries_command,
     discussion_command,
     init_command,
+    keys_command,
     migrate,
     moderation_command,
     remote_command,
@@ -57,6 +58,7 @@ COMMANDS: dict[str, Command] = {
     "migrate": lambda args, settings, _explicit: migrate(settings, check_only=args.check),
     "check": check_command,
     "db": db_command,
+    "keys": keys_command,
     "backup": backup_command,
     "restore": backup_command,
 }

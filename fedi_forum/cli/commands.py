@@ -128,7 +128,7 @@ def _sqlite_only(settings: Settings, what: str) -> None:
     if settings.on_postgresql:
         raise ValueError(
             f"{what} works on the SQLite file; on PostgreSQL use pg_dump/pg_restore and "
-            "copy the keys directory (docs/postgresql.md)"
+            "keep the secret file apart from the dumps (docs/postgresql.md)"
         )
 
 
@@ -319,8 +319,25 @@ def db_command(args: argparse.Namespace, settings: Settings, _explicit: bool) ->
         print(f"{table}\t{rows} rows\t{checksum[:16]}")
     total = sum(rows for rows, _ in copied.tables.values())
     print(f"copied {total} rows in {len(copied.tables)} tables; counts and checksums match")
-    print("next: set FEDI_FORUM_DATABASE_URL to that URL on every host (keys stay in place)")
+    print(
+        "next: set FEDI_FORUM_DATABASE_URL to that URL and FEDI_FORUM_SECRET_FILE on every "
+        "host; the first start seals the keys directory's keys into the database "
+        "(docs/postgresql.md)"
+    )
     return 0
+
+
+def keys_command(_args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    """``keys reseal``: every sealed key sealed anew with the secret file's first line."""
+    from fedi_forum.store.keyring import SealedKeys
+
+    async def reseal(_s: Settings, discussions: Discussions) -> int:
+        if not isinstance(discussions.keyring, SealedKeys):
+            raise ValueError("keys are files in the keys directory here: nothing is sealed")
+        print(f"resealed {await discussions.keyring.reseal()} keys with the first secret")
+        return 0
+
+    return asyncio.run(with_services(settings, explicit, reseal))
 
 
 def check_command(args: argparse.Namespace, settings: Settings, _explicit: bool) -> int:

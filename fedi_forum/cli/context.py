@@ -15,7 +15,8 @@ from fedi_forum.config import Settings
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.store import Store
 from fedi_forum.store.engine import engine_for
-from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
+from fedi_forum.store.keyfiles import INSTANCE_KEY
+from fedi_forum.store.keyring import keyring_for
 
 T = TypeVar("T")
 
@@ -39,6 +40,7 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings
         data_dir=args.data_dir,
         database_url=getattr(args, "database_url", None),
         keys_dir=args.keys_dir,
+        secret_file=getattr(args, "secret_file", None),
         allow_loopback=getattr(args, "allow_loopback", None),
         run_worker=getattr(args, "run_worker", None),
     )
@@ -65,9 +67,9 @@ async def with_services(
                 )
             settings = dataclasses.replace(settings, base_url=recorded)
         await store.claim_base_url(settings.base_url)
-        key_files = KeyFiles(settings.keys_dir)
-        key_files.load_or_create(INSTANCE_KEY)
-        return await fn(settings, Discussions(settings, store, key_files))
+        keyring = await keyring_for(settings, store)
+        await keyring.load_or_create(INSTANCE_KEY)
+        return await fn(settings, Discussions(settings, store, keyring))
     finally:
         await db.close()
 
@@ -75,4 +77,4 @@ async def with_services(
 def federation_of(
     s: Settings, discussions: Discussions
 ) -> contextlib.AbstractAsyncContextManager[Federation]:
-    return compose.federation(s, discussions.store, discussions.key_files)
+    return compose.federation(s, discussions.store, discussions.keyring)

@@ -19,6 +19,11 @@ def common_options(parser: argparse.ArgumentParser) -> None:
         help="sqlite:///path or postgresql://user:pass@host:port/db "
         "(env FEDI_FORUM_DATABASE_URL; the SQLite file in the data directory)",
     )
+    parser.add_argument(
+        "--secret-file",
+        help="secrets sealing the private keys kept in the database (env "
+        "FEDI_FORUM_SECRET_FILE; required on PostgreSQL)",
+    )
     parser.add_argument("--base-url", help="public URL, e.g. https://forum.example.nl")
 
 
@@ -116,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common_options(db_copy)
     db_copy.add_argument("--to", required=True, help="postgresql://user:pass@host:port/db")
+    keys = sub.add_parser("keys", help="private keys kept in the database (sealed)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    reseal = keys_sub.add_parser(
+        "reseal",
+        help="seal every key with the secret file's first line (after adding a new secret "
+        "on top; then the old line may go)",
+    )
+    common_options(reseal)
     check = sub.add_parser(
         "check", help="integrity, foreign keys, key files, stale deliveries (exit 1 on problems)"
     )

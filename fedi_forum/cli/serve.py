@@ -153,7 +153,7 @@ def worker(settings: Settings, explicit: bool, log_level: str) -> int:
 
         async with federation_of(s, discussions) as fed:
             worker = DeliveryWorker(
-                s, discussions.store, fed.client, discussions.key_files, fed.blocklist
+                s, discussions.store, fed.client, discussions.keyring, fed.blocklist
             )
             await worker.start()
             stop = asyncio.Event()

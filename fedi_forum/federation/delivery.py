@@ -54,7 +54,8 @@ from fedi_forum.federation.client import FederationClient
 from fedi_forum.models import Dialect, SignatureSpec, format_time, parse_time
 from fedi_forum.store import Store
 from fedi_forum.store.deliveries import Claim, DeliveryRow
-from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
+from fedi_forum.store.keyfiles import INSTANCE_KEY
+from fedi_forum.store.keyring import Keyring
 from fedi_forum.store.workers import WorkerRow
 from fedi_forum.telemetry import NOOP, Telemetry
 
@@ -105,14 +106,14 @@ class DeliveryWorker:
         settings: Settings,
         store: Store,
         client: FederationClient,
-        key_files: KeyFiles,
+        keyring: Keyring,
         blocklist: Blocklist,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.client = client
-        self.key_files = key_files
+        self.keyring = keyring
         self.blocklist = blocklist
         self.urls = Urls(settings.base_url)
         self.rng = rng or random.Random()  # noqa: S311 - retry jitter
@@ -338,14 +339,14 @@ class DeliveryWorker:
                 else SignatureSpec.CAVAGE
             )
             status, retry_after = await self.client.post(
-                row.inbox, body, self._signature(row, body, spec), wait=timeout
+                row.inbox, body, await self._signature(row, body, spec), wait=timeout
             )
             if known is None and spec is SignatureSpec.RFC9421 and status in (400, 401):
                 # Double-knocking (as Fedify does): a server that refuses an RFC 9421
                 # signature gets draft-cavage at once, and we remember what it accepts.
                 spec = SignatureSpec.CAVAGE
                 status, retry_after = await self.client.post(
-                    row.inbox, body, self._signature(row, body, spec), wait=timeout
+                    row.inbox, body, await self._signature(row, body, spec), wait=timeout
                 )
             if status < 300 and known != spec:
                 self._specs[row.host] = spec
@@ -367,7 +368,9 @@ class DeliveryWorker:
             self._specs[host] = SignatureSpec(known) if known else None
         return self._specs[host]
 
-    def _signature(self, row: DeliveryRow, body: bytes, spec: SignatureSpec) -> dict[str, str]:
+    async def _signature(
+        self, row: DeliveryRow, body: bytes, spec: SignatureSpec
+    ) -> dict[str, str]:
         now = self._now()
         cached = self._signed.get((row.id, spec))
         if cached is not None and now - cached[0] < SIGNATURE_REUSE:
@@ -381,7 +384,7 @@ class DeliveryWorker:
             method="POST",
             url=row.inbox,
             key_id=self.urls.key_id(row.signer),
-            private_key=self._key_for(row.signer),
+            private_key=await self._key_for(row.signer),
             body=body,
             now=now,
         )
@@ -390,7 +393,7 @@ class DeliveryWorker:
             self._signed.popitem(last=False)
         return headers
 
-    def _key_for(self, signer: str) -> RSAPrivateKey:
+    async def _key_for(self, signer: str) -> RSAPrivateKey:
         key = self._keys.get(signer)
         if key is None:
             ref = self.urls.parse(signer)
@@ -400,7 +403,7 @@ class DeliveryWorker:
                 name = f"group-{ref.slug}"
             else:
                 raise FediForumError(f"no local key for {signer}")
-            key = self._keys[signer] = self.key_files.load(name)
+            key = self._keys[signer] = await self.keyring.load(name)
         return key
 
     # -- dialects -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from fedi_forum.models import (
     utcnow,
 )
 from fedi_forum.store import NewDiscussion, Outgoing, Store
-from fedi_forum.store.keyfiles import KeyFiles
+from fedi_forum.store.keyring import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,10 @@ def group_key_name(slug: str) -> str:
 
 
 class Discussions:
-    def __init__(self, settings: Settings, store: Store, key_files: KeyFiles) -> None:
+    def __init__(self, settings: Settings, store: Store, keyring: Keyring) -> None:
         self.settings = settings
         self.store = store
-        self.key_files = key_files
+        self.keyring = keyring
         self.urls = Urls(settings.base_url)
 
     async def create(
@@ -89,7 +89,7 @@ class Discussions:
             # Staff are actors in the same namespace (@name@host).
             raise Conflict("taken", public_message="that name is already taken")
 
-        private_key = self.key_files.load_or_create(group_key_name(slug))
+        private_key = await self.keyring.load_or_create(group_key_name(slug))
         now = utcnow()
         note = self._opening_note(slug, title, body, lang, published=now, updated=None)
         group_id = self.urls.group(slug)
@@ -232,8 +232,8 @@ class Discussions:
             raise NotFound(f"no discussion {slug!r}")
         return updated
 
-    def staff_document(self, username: str, published: str) -> Actor:
-        key = self.key_files.load_or_create(f"staff-{username}")
+    async def staff_document(self, username: str, published: str) -> Actor:
+        key = await self.keyring.load_or_create(f"staff-{username}")
         return vocab.person_actor(
             self.urls,
             username=username,
@@ -264,7 +264,7 @@ class Discussions:
         parent = await self.store.note(d.id, in_reply_to_seq)
         if parent is None:
             raise NotFound(f"no message {in_reply_to_seq}")
-        self.key_files.load_or_create(f"staff-{username}")  # the actor's key exists
+        await self.keyring.load_or_create(f"staff-{username}")  # the actor's key exists
         now = utcnow()
         note_id = self.urls.staff_note(username, secrets.token_hex(8))
         html = content.plain_text_to_html(text)

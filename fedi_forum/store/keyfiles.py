@@ -1,4 +1,5 @@
-"""Private keys as PEM files under the keys directory (mode 0600).
+"""Private keys as PEM files under the keys directory (mode 0600): the ``Keyring`` of a
+single-host instance without a secret file (store/keyring.py has the other).
 
 Keys are the identity of every local actor: losing one means remote servers no longer
 trust that discussion. They live outside the database so they can be backed up (and
@@ -19,6 +20,8 @@ INSTANCE_KEY = "instance"
 
 
 class KeyFiles:
+    """Small local files, read at once: async only to share ``Keyring``'s shape."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
@@ -26,7 +29,7 @@ class KeyFiles:
         # name is one of our own actor names (validated slug or INSTANCE_KEY), never remote input.
         return self.directory / f"{name}.pem"
 
-    def load_or_create(self, name: str) -> RSAPrivateKey:
+    async def load_or_create(self, name: str) -> RSAPrivateKey:
         """Load the actor's key, generating and saving it (0600) on first use."""
         path = self.path_for(name)
         secret_dir(self.directory)  # created 0700, or made 0700
@@ -42,10 +45,10 @@ class KeyFiles:
             fh.write(keys.private_pem(key))
         return key
 
-    def load(self, name: str) -> RSAPrivateKey:
+    async def load(self, name: str) -> RSAPrivateKey:
         return keys.load_private_pem(self.path_for(name).read_bytes(), ours=True)
 
-    def load_or_create_secret(self, name: str, size: int = 32) -> bytes:
+    async def load_or_create_secret(self, name: str, size: int = 32) -> bytes:
         """A random secret (e.g. for signing admin sessions), shared by every process."""
         path = self.directory / f"{name}.secret"
         if path.exists():

@@ -398,6 +398,30 @@ CREATE TABLE backfills (
 CREATE INDEX backfills_due ON backfills (state, next_attempt_at);
 """,
     ),
+    (
+        10,
+        """
+-- Private keys and secrets sealed with the operator's secret file (FEDI_FORUM_SECRET_FILE),
+-- so a discussion created through one host is signable at once by a worker on another
+-- (docs/postgresql.md). Named as in the keys directory: group-x.pem, session.secret.
+CREATE TABLE sealed_keys (
+    name       TEXT PRIMARY KEY,
+    sealed     TEXT NOT NULL,                       -- a Fernet token (store/sealing.py)
+    created_at TEXT NOT NULL
+);
+
+-- Public-form rate limits shared by every process and host (web/ratelimit.py): hits of
+-- one client (a keyed hash, never the address) in one fixed window of one form.
+CREATE TABLE rate_windows (
+    scope   TEXT NOT NULL,                          -- login, report, interact
+    client  TEXT NOT NULL,
+    slot    INTEGER NOT NULL,                       -- unix time // window length
+    hits    INTEGER NOT NULL,
+    PRIMARY KEY (scope, client, slot)
+);
+CREATE INDEX rate_windows_slot ON rate_windows (slot);
+""",
+    ),
 )
 
 

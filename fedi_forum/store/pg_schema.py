@@ -28,7 +28,7 @@ CREATE TABLE discussions (
     state            TEXT NOT NULL DEFAULT 'open'
                      CHECK (state IN ('open', 'locked', 'closed', 'deleted')),
     announce_replies BIGINT NOT NULL DEFAULT 1,
-    public_key_pem   TEXT NOT NULL,                 -- private half lives in keys/
+    public_key_pem   TEXT NOT NULL,                 -- the private half: store/keyring.py
     views            BIGINT NOT NULL DEFAULT 0,
     last_seq         BIGINT NOT NULL DEFAULT 0,    -- next note gets last_seq + 1
     reply_count      BIGINT NOT NULL DEFAULT 0,
@@ -271,6 +271,24 @@ CREATE INDEX deliveries_queue ON deliveries (state, inbox, subject, id);
 CREATE INDEX deliveries_pending ON deliveries (id) WHERE state = 'pending';
 CREATE INDEX deliveries_owner ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX backfills_due ON backfills (state, next_attempt_at);
+""",
+    ),
+    (
+        10,
+        """
+CREATE TABLE sealed_keys (
+    name       TEXT PRIMARY KEY,
+    sealed     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE rate_windows (
+    scope   TEXT NOT NULL,
+    client  TEXT NOT NULL,
+    slot    BIGINT NOT NULL,
+    hits    BIGINT NOT NULL,
+    PRIMARY KEY (scope, client, slot)
+);
+CREATE INDEX rate_windows_slot ON rate_windows (slot);
 """,
     ),
 )

@@ -21,8 +21,10 @@ from fedi_forum.store.follows import FollowStore
 from fedi_forum.store.moderation import ModerationStore
 from fedi_forum.store.notes import NoteStore
 from fedi_forum.store.outbox import OutboxStore
+from fedi_forum.store.ratelimits import RateLimitStore
 from fedi_forum.store.reactions import ReactionStore
 from fedi_forum.store.remote import RemoteStore
+from fedi_forum.store.sealed_keys import SealedKeyStore
 from fedi_forum.store.servers import ServerStore
 from fedi_forum.store.site import SiteStore
 from fedi_forum.store.staff import StaffStore
@@ -43,6 +45,8 @@ class Store(
     RemoteStore,
     StaffStore,
     WorkerStore,
+    SealedKeyStore,
+    RateLimitStore,
 ):
     def __init__(self, db: Engine) -> None:
         self.db = db

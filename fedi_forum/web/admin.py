@@ -116,7 +116,7 @@ async def login(request: Request) -> Response:
         return response
     form = await _form(request)
     _check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form)
-    svc.login_limiter.hit(client_address(request))
+    await svc.login_limiter.hit(client_address(request))
     session = await svc.staff.login(str(form.get("username", "")), str(form.get("password", "")))
     if session is None:
         token = request.cookies.get(LOGIN_CSRF_COOKIE, "")

@@ -45,7 +45,9 @@ async def problems(svc: Services) -> list[str]:
         found.append("database not writable")
     if not svc.store.db.writer_alive:
         found.append("database writer stopped")
-    if not os.access(svc.settings.keys_dir / f"{INSTANCE_KEY}.pem", os.R_OK):
+    try:  # a file, or sealed in the database (unsealed once, then held by the process)
+        await svc.discussions.keyring.load(INSTANCE_KEY)
+    except Exception:  # any failure to read is the answer, never a 500
         found.append("instance key unreadable")
     if svc.delivery is not None and not svc.delivery.alive:
         found.append("delivery worker stopped")

@@ -33,7 +33,7 @@ async def interact(request: Request) -> Response:
     }
     if not handle:
         return render(request, "interact.html", **context)
-    svc.interact_limiter.hit(client_address(request))
+    await svc.interact_limiter.hit(client_address(request))
     try:
         target = await interaction_url(svc.client, svc.blocklist, handle, note.ap_id, group_handle)
     except InvalidInput:

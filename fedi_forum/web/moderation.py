@@ -45,7 +45,7 @@ async def report(request: Request) -> Response:
     if form.get("website"):  # the honeypot: people never see it, bots fill it in
         return render(request, "report.html", sent=True, **context)
     client = client_address(request)
-    svc.report_limiter.hit(client)
+    await svc.report_limiter.hit(client)
     reason = str(form.get("reason", ""))
     comment = str(form.get("comment", "")).strip()
     contact = str(form.get("contact", "")).strip()[:200] or None

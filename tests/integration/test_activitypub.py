@@ -29,9 +29,9 @@ async def test_discussion_url_is_a_group_for_as2_and_a_page_for_browsers(live: L
         "<p>Over parkeren</p><p>Volg deze discussie om elke reactie te zien.</p>"
     )
     pem = doc["publicKey"]["publicKeyPem"].encode()
-    private = serialization.load_pem_private_key(
-        (live.settings.keys_dir / "group-parkeren.pem").read_bytes(), None
-    )
+    private = await live.discussions.keyring.load(
+        "group-parkeren"
+    )  # a file, or sealed on PostgreSQL
     public = serialization.load_pem_public_key(pem)
     assert isinstance(public, rsa.RSAPublicKey)
     assert isinstance(private, rsa.RSAPrivateKey)

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from fedi_forum.activitypub import keys
+from fedi_forum.config import Settings
 from fedi_forum.store import Store
+from fedi_forum.store.keyring import keyring_for
 from fedi_forum.store.postgres import PostgresDatabase
 from tests.conftest import Live, live_instance
 from tests.support.db import run_sql
-from tests.support.engines import fresh_database
+from tests.support.engines import fresh_database, secret_file
 from tests.support.process import run_cli
 from tests.support.remote import RemoteServer
 
@@ -53,14 +56,39 @@ async def test_an_instance_moves_from_sqlite_to_postgresql_whole(
             notes = await store.notes_page(d.id, 1, 50)
             assert [n.seq for n in notes] == [0, 1, 2, 3]
             assert await store.followers_count(d.id) == 1
-            # the row ids go on after the copied ones
-            listed = run_cli(home, "discussion", "list", "--database-url", url)
+            # PostgreSQL keeps keys in the database: without a secret to seal them, no start
+            refused = run_cli(home, "discussion", "list", "--database-url", url)
+            assert refused.returncode == 2
+            assert "set FEDI_FORUM_SECRET_FILE" in refused.stderr
+            # with one, the keys directory's keys are taken over (the identities are kept)
+            on_pg = {
+                "FEDI_FORUM_DATABASE_URL": url,
+                "FEDI_FORUM_SECRET_FILE": str(secret_file(home)),
+            }
+            listed = run_cli(home, "discussion", "list", env=on_pg)
             assert "park" in listed.stdout
+            # the row ids go on after the copied ones
             create = ("discussion", "create", "--slug", "nieuw", "--title", "N", "--body", "H")
-            created = run_cli(home, *create, env={"FEDI_FORUM_DATABASE_URL": url})
+            created = run_cli(home, *create, env=on_pg)
             assert created.returncode == 0, created.stderr
             ids = await db.fetch_all("SELECT id FROM discussions ORDER BY id")
             assert [r[0] for r in ids] == [1, 2]
+            sealed = {r[0] for r in await db.fetch_all("SELECT name FROM sealed_keys")}
+            files = {p.name for p in (home / "keys").iterdir()}
+            assert sealed == files | {"group-nieuw.pem"}  # every file taken over at the start
+            assert {"instance.pem", "group-park.pem", "session.secret"} <= files
+            assert "group-nieuw.pem" not in files  # made in the database
+            # the copied discussion signs with the key its followers know
+            park_key = keys.load_private_pem((home / "keys" / "group-park.pem").read_bytes())
+            served = await db.fetch_one(
+                "SELECT public_key_pem FROM discussions WHERE slug = 'park'"
+            )
+            assert keys.public_pem(park_key) == served[0]
+            elsewhere = Settings(
+                database_url=url, secret_file=secret_file(home), keys_dir=home / "another-host"
+            )
+            unsealed = await (await keyring_for(elsewhere, store)).load("group-park")
+            assert unsealed.private_numbers() == park_key.private_numbers()
         finally:
             await db.close()
 

@@ -78,9 +78,7 @@ async def test_instance_actor_is_fetchable_unsigned_with_its_key(live: Live) -> 
     assert doc["id"] == f"{live.base_url}/actor"
     assert doc["preferredUsername"] == live.domain
     pem = doc["publicKey"]["publicKeyPem"].encode()
-    private = serialization.load_pem_private_key(
-        (live.settings.keys_dir / "instance.pem").read_bytes(), None
-    )
+    private = await live.discussions.keyring.load("instance")  # a file, or sealed on PostgreSQL
     public = serialization.load_pem_public_key(pem)
     assert isinstance(public, rsa.RSAPublicKey)
     assert isinstance(private, rsa.RSAPrivateKey)

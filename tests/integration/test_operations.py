@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from fedi_forum import __version__
+from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 from fedi_forum.store.migrations import latest_version
 from tests.conftest import Live
 from tests.support.db import run_sql
@@ -30,6 +31,13 @@ async def test_healthz_and_readyz(live: Live) -> None:
         f"schema at {latest_version() + 1}, this code needs {latest_version()}"
     ]
     run_sql(live.settings, "DELETE FROM schema_migrations WHERE version > ?", (latest_version(),))
+    keyring = live.discussions.keyring
+    if isinstance(keyring, KeyFiles):  # sealed keys are unsealed once, at the start
+        key = keyring.path_for(INSTANCE_KEY)
+        key.rename(key.with_suffix(".moved"))
+        r = await live.client.get("/readyz")
+        assert (r.status_code, r.json()["problems"]) == (503, ["instance key unreadable"])
+        key.with_suffix(".moved").rename(key)
     # the delivery worker of this process stopped
     assert live.services.delivery is not None
     await live.services.delivery.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +23,16 @@ ADMIN_URL = os.environ.get(
     "FEDI_FORUM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 ENGINES = ("sqlite", "postgresql")
+
+
+def secret_file(home: Path) -> Path:
+    """``home``'s secret file (made once, 0600): what a PostgreSQL instance seals its
+    private keys with (store/keyring.py)."""
+    path = home / "secret"
+    if not path.exists():
+        path.write_text(f"{secrets.token_urlsafe(32)}\n")
+        path.chmod(0o600)
+    return path
 
 
 def database_url(name: str) -> str:

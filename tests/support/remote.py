@@ -170,6 +170,7 @@ class RemoteServer:
         # removed, then refused unprocessed (a server hung on one activity, as a real
         # forum server hung on its own Announce{Delete})
         self.hang_on: set[str] = set()
+        self.hang_retry_after: str | None = None  # the Retry-After of that refusal
         self.software = "mastodon"
         self.software_version = "4.3.0"
         self.delivered: list[tuple[str, str, dict[str, Any]]] = []
@@ -236,7 +237,9 @@ class RemoteServer:
             if any(marker.encode() in body for marker in self.hang_on):
                 while any(marker.encode() in body for marker in self.hang_on):
                     await asyncio.sleep(0.05)  # until the marker is cleared (or we stop)
-                return Response(status_code=503)  # a hung request was never processed
+                # a hung request was never processed
+                retry = {"retry-after": self.hang_retry_after} if self.hang_retry_after else {}
+                return Response(status_code=503, headers=retry)
             if self.inbox_delay:
                 await asyncio.sleep(self.inbox_delay)
             if "signature-input" in request.headers and not self.accept_rfc9421:

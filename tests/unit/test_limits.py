@@ -9,6 +9,8 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from fedi_forum.errors import RateLimited
+from fedi_forum.store import Store
+from fedi_forum.store.engine import Engine
 from fedi_forum.web.guard import GuardMiddleware
 from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
 
@@ -38,16 +40,37 @@ def test_token_buckets_allow_a_burst_then_the_rate() -> None:
     TokenBuckets(rate=0, burst=0).take("x")  # disabled
 
 
-def test_form_limiter_window() -> None:
+async def test_form_limits_slide_and_are_one_budget_for_every_process(db: Engine) -> None:
+    """Two limiters on one database (two processes, or two hosts on PostgreSQL) spend
+    one budget; the previous window counts in proportion to its overlap; the client's
+    address is not what the database holds."""
     clock = Clock()
-    limiter = RateLimiter(limit=2, window=60, clock=clock)
-    limiter.hit("1.2.3.4")
-    limiter.hit("1.2.3.4")
+    clock.now = 6000.0  # the start of a window (slot 100)
+    store = Store(db)
+    host_a, host_b = (
+        RateLimiter(store, "login", limit=4, window=60, secret=b"s" * 32, clock=clock)
+        for _ in range(2)
+    )
+    for limiter in (host_a, host_b, host_a, host_b):
+        await limiter.hit("192.0.2.7")
     with pytest.raises(RateLimited) as caught:
-        limiter.hit("1.2.3.4")
-    assert 0 < caught.value.retry_after <= 61
-    clock.now += 61
-    limiter.hit("1.2.3.4")
+        await host_b.hit("192.0.2.7")
+    assert 1 <= caught.value.retry_after <= 120
+    await host_a.hit("192.0.2.8")  # another client has its own budget
+    other_form = RateLimiter(store, "report", limit=4, window=60, secret=b"s" * 32, clock=clock)
+    await other_form.hit("192.0.2.7")  # and so has another form
+    # 45 s into the next window, 5 hits x 25% = 1.25 still count: two more fit, not three
+    clock.now = 6105.0
+    await host_a.hit("192.0.2.7")
+    await host_b.hit("192.0.2.7")
+    with pytest.raises(RateLimited):
+        await host_a.hit("192.0.2.7")
+    clock.now = 6240.0  # two windows on: all forgotten, and the old rows are gone
+    await host_b.hit("192.0.2.7")
+    rows = await db.fetch_all("SELECT scope, client, slot, hits FROM rate_windows")
+    assert ("login", 104) in {(r[0], r[2]) for r in rows}
+    assert all(r[2] >= 103 for r in rows if r[0] == "login")
+    assert all("192.0.2" not in r[1] for r in rows)
 
 
 async def test_overload_waits_briefly_then_is_shed_with_503() -> None:

@@ -21,15 +21,8 @@ from fedi_forum.store.conn import Conn
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.keyfiles import KeyFiles
 from fedi_forum.store.postgres import PostgresDatabase
-from tests.support.engines import ENGINES, open_database
+from tests.support.engines import open_database
 from tests.support.seed import add_replies, remote_actor
-
-
-@pytest.fixture(params=ENGINES)
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    template = request.getfixturevalue("pg_template") if request.param == "postgresql" else None
-    async with open_database(request.param, tmp_path, template) as database:
-        yield database
 
 
 @pytest.fixture
@@ -118,7 +111,8 @@ async def test_create_discussion_stores_opening_post_and_outbox(discussions: Dis
     assert opening.is_local
     assert "<strong>Verkeer in de wijk</strong>" in opening.content
     assert await store.outbox_count(d.id) == 1
-    key_file = discussions.key_files.path_for("group-verkeer_2026")
+    assert isinstance(discussions.keyring, KeyFiles)
+    key_file = discussions.keyring.path_for("group-verkeer_2026")
     assert key_file.stat().st_mode & 0o777 == 0o600
 
 
