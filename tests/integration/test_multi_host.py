@@ -29,6 +29,8 @@ from tests.support.remote import RemoteActor, RemoteServer, remote_server
 
 pytestmark = pytest.mark.postgresql_only
 
+ADMIN = ("admin", "create-user", "--username", "beheer", "--role", "admin", "--password", PASSWORD)
+
 
 def _port() -> int:
     sock = bind_loopback()
@@ -137,6 +139,19 @@ async def _post(
     )
 
 
+async def _login(
+    client: httpx.AsyncClient, hosts: Hosts, host: str, username: str, password: str
+) -> httpx.Response:
+    """The admin login form of one host, filled in as a browser does."""
+    public = BROWSER | _public(hosts)
+    form = await client.get(hosts.url(host, "/admin/login"), headers=public)
+    return await client.post(
+        hosts.url(host, "/admin/login"),
+        headers=public,
+        data={"csrf": csrf_token(form.text), "username": username, "password": password},
+    )
+
+
 def _public(hosts: Hosts) -> dict[str, str]:
     return {"host": f"127.0.0.1:{hosts.ports['lb']}"}
 
@@ -156,28 +171,7 @@ async def test_two_web_hosts_and_two_workers_share_one_postgresql_database(
 ) -> None:
     async with remote_server() as other, forum(tmp_path, pg_template) as (hosts, base):
         hosts.cli("web1", *CREATE_PARK)  # the key is made by this command, in the database
-        hosts.cli(
-            "web1",
-            "admin",
-            "create-user",
-            "--username",
-            "beheer",
-            "--role",
-            "admin",
-            "--password",
-            PASSWORD,
-        )
-        hosts.cli(
-            "web1",
-            "admin",
-            "create-user",
-            "--username",
-            "mod",
-            "--role",
-            "moderator",
-            "--password",
-            PASSWORD,
-        )
+        hosts.cli("web1", *ADMIN)
         for web in ("web1", "web2"):
             await hosts.serve(web)
         for worker in ("worker1", "worker2"):
@@ -210,13 +204,7 @@ async def test_two_web_hosts_and_two_workers_share_one_postgresql_database(
                 assert f"antwoord {n} via {via}" in page.text
 
             # An admin session made on one works on the other; logout ends it everywhere
-            form = await client.get(hosts.url("web1", "/admin/login"), headers=BROWSER | public)
-            login = await client.post(
-                hosts.url("web1", "/admin/login"),
-                headers=BROWSER | public,
-                data={"csrf": csrf_token(form.text), "username": "beheer", "password": PASSWORD},
-            )
-            assert login.status_code == 303, login.text
+            assert (await _login(client, hosts, "web1", "beheer", PASSWORD)).status_code == 303
             dashboard = await client.get(hosts.url("web2", "/admin"), headers=BROWSER | public)
             assert dashboard.status_code == 200
             out = await client.post(
@@ -275,12 +263,7 @@ async def test_two_web_hosts_and_two_workers_share_one_postgresql_database(
 
             # A discussion created through web2 is delivered for by worker2: the key web2
             # made is in the database, not in any host's keys directory
-            form = await client.get(hosts.url("web2", "/admin/login"), headers=BROWSER | public)
-            login = await client.post(
-                hosts.url("web2", "/admin/login"),
-                headers=BROWSER | public,
-                data={"csrf": csrf_token(form.text), "username": "beheer", "password": PASSWORD},
-            )
+            assert (await _login(client, hosts, "web2", "beheer", PASSWORD)).status_code == 303
             new = await client.get(
                 hosts.url("web2", "/admin/discussions/new"), headers=BROWSER | public
             )
@@ -318,30 +301,14 @@ async def test_rate_limits_across_two_hosts(tmp_path: Path, pg_template: str) ->
     sum of the processes' bursts — the bound docs/postgresql.md states."""
     async with forum(tmp_path, pg_template, FEDI_FORUM_INBOX_RATE="0.5") as (hosts, _base):
         hosts.cli("web1", *CREATE_PARK)
-        hosts.cli(
-            "web1",
-            "admin",
-            "create-user",
-            "--username",
-            "beheer",
-            "--role",
-            "admin",
-            "--password",
-            PASSWORD,
-        )
+        hosts.cli("web1", *ADMIN)
         for web in ("web1", "web2"):
             await hosts.serve(web)
         public = _public(hosts)
         statuses = []
         async with httpx.AsyncClient(timeout=20) as client:
             for n in range(12):
-                host = ("web1", "web2")[n % 2]
-                form = await client.get(hosts.url(host, "/admin/login"), headers=BROWSER | public)
-                tried = await client.post(
-                    hosts.url(host, "/admin/login"),
-                    headers=BROWSER | public,
-                    data={"csrf": csrf_token(form.text), "username": "nobody", "password": "x"},
-                )
+                tried = await _login(client, hosts, ("web1", "web2")[n % 2], "nobody", "x")
                 statuses.append(tried.status_code)
             assert statuses == [401] * 10 + [429] * 2  # 10 per ten minutes, not 10 per host
             # inbox: 0.5/s with a burst of 5 per process; two processes: 10 in all
