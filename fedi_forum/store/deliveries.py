@@ -49,9 +49,23 @@ _QUEUE = {
     Dialect.SQLITE: "deliveries d INDEXED BY deliveries_queue",
     Dialect.POSTGRESQL: "deliveries d",
 }
-_LOCK_HEADS = {Dialect.SQLITE: "", Dialect.POSTGRESQL: " LIMIT {} FOR UPDATE OF d SKIP LOCKED"}
-# PostgreSQL locks every row the claim reads until its COMMIT; reading a few times what
-# it may lease leaves the other lane heads to the other claimers meanwhile.
+# PostgreSQL reads a few times what the claim may lease, then locks only the rows it
+# chose (``_lock_chosen``).
+_HEADS_WINDOW = {Dialect.SQLITE: "", Dialect.POSTGRESQL: " LIMIT {}"}
+# PostgreSQL's planner, on a queue that grew faster than autovacuum's ANALYZE (one
+# reply to 10,000 followers), estimates a few pending rows, sorts every due row and
+# hashes the lanes: 61 ms a claim instead of 5 ms (bench/engines.py; EXPLAIN in
+# docs/postgresql.md). Walking the pending index in id order and stopping at the window
+# is the right plan at every size, so the heads query is told so, for itself only.
+_PLAN = {
+    Dialect.SQLITE: ((), ()),
+    Dialect.POSTGRESQL: (
+        tuple(
+            f"SET LOCAL {s} = off" for s in ("enable_sort", "enable_bitmapscan", "enable_hashjoin")
+        ),
+        tuple(f"RESET {s}" for s in ("enable_sort", "enable_bitmapscan", "enable_hashjoin")),
+    ),
+}
 LOCK_WINDOW = 4
 _LOCK_ONE = {Dialect.SQLITE: "", Dialect.POSTGRESQL: " FOR UPDATE OF d SKIP LOCKED"}
 OUTCOMES = frozenset({"delivered", "retry", "dead", "gone", "aside"})
@@ -118,6 +132,9 @@ def _claim_heads(conn: Conn, claim: Claim) -> list[DeliveryRow]:
     }
     left = dict(claim.room)
     ids: list[int] = []
+    planned, reset = _PLAN[conn.dialect]
+    for statement in planned:
+        conn.execute(statement)
     heads = conn.execute(
         f"SELECT d.id, d.host, i.last_seen_at IS NOT NULL FROM {_PENDING[conn.dialect]} "
         "LEFT JOIN instances i ON i.host = d.host "
@@ -125,7 +142,7 @@ def _claim_heads(conn: Conn, claim: Claim) -> list[DeliveryRow]:
         "AND (d.locked_until IS NULL OR d.locked_until < ?) "
         "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' "
         "AND e.inbox = d.inbox AND e.subject = d.subject AND e.id < d.id) "
-        f"ORDER BY d.id{_LOCK_HEADS[conn.dialect].format(claim.limit * LOCK_WINDOW)}",
+        f"ORDER BY d.id{_HEADS_WINDOW[conn.dialect].format(claim.limit * LOCK_WINDOW)}",
         (claim.now, claim.now),
     )
     for row_id, host, answered_before in heads:
@@ -142,6 +159,10 @@ def _claim_heads(conn: Conn, claim: Claim) -> list[DeliveryRow]:
         if len(ids) >= claim.limit:
             break
     heads.close()
+    for statement in reset:  # the rest of the group commit plans as usual
+        conn.execute(statement)
+    if conn.dialect is Dialect.POSTGRESQL:
+        ids = _lock_chosen(conn, ids, claim.now)
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
@@ -157,6 +178,25 @@ def _claim_heads(conn: Conn, claim: Claim) -> list[DeliveryRow]:
         (claim.now, *ids),
     )
     return sorted((_row(r) for r in claimed), key=lambda d: d.id)
+
+
+def _lock_chosen(conn: Conn, ids: list[int], now: str) -> list[int]:
+    """PostgreSQL: lock the chosen lane heads, skipping those another claimer holds or
+    has leased since the heads were read. Locking inside the heads query itself (FOR
+    UPDATE over the join and its NOT EXISTS) made PostgreSQL re-evaluate the whole join
+    for every row another worker had changed meanwhile: with three workers a claim ran
+    for minutes of CPU (bench/engines.py found it). A chosen head stays a head: rows of
+    its lane that are older can only leave the queue, never join it."""
+    if not ids:
+        return ids
+    marks = ",".join("?" * len(ids))
+    locked = conn.execute(
+        f"SELECT id FROM deliveries WHERE id IN ({marks}) AND state = 'pending' "
+        "AND (locked_until IS NULL OR locked_until < ?) FOR UPDATE SKIP LOCKED",
+        (*ids, now),
+    )
+    free = {r[0] for r in locked}
+    return [i for i in ids if i in free]
 
 
 def _record_health(conn: Conn, host: str, *, ok: bool, now: str, unavailable_after: str) -> None:
