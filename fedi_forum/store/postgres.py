@@ -145,9 +145,10 @@ def _connect(url: str) -> psycopg.Connection[PgRow]:
     return psycopg.connect(url, row_factory=_row_factory, autocommit=False)
 
 
-def apply_pg_migrations(url: str) -> int:
-    """Bring the schema to the latest version, one process at a time (an advisory lock:
-    several hosts may start together). Returns the version."""
+def apply_pg_migrations(url: str, upto: int | None = None) -> int:
+    """Bring the schema to the latest version (or ``upto``: tests start from every
+    earlier one), one process at a time (an advisory lock: several hosts may start
+    together). Returns the version."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
@@ -164,7 +165,7 @@ def apply_pg_migrations(url: str) -> int:
                     f"knows versions up to {known}: run the newer fedi-forum that wrote it"
                 )
             for version, sql in POSTGRES_MIGRATIONS:
-                if version <= current:
+                if version <= current or (upto is not None and version > upto):
                     continue
                 with conn.transaction():
                     conn.execute(sql)  # ours, constant

@@ -7,6 +7,7 @@ import pytest
 
 from fedi_forum.store.db import apply_migrations
 from fedi_forum.store.migrations import MIGRATIONS, latest_version
+from fedi_forum.store.pg_schema import POSTGRES_MIGRATIONS
 
 
 def _schema(conn: sqlite3.Connection) -> list[tuple[str, str]]:
@@ -165,6 +166,30 @@ def test_postgresql_schema_has_every_table_column_and_index_of_sqlite(
     }
     with fresh_database(pg_template) as url:
         assert _pg_schema(url) == expected
+
+
+@pytest.mark.parametrize("start", [v for v, _ in POSTGRES_MIGRATIONS])
+def test_every_earlier_postgresql_version_upgrades_to_the_same_schema(
+    pg_template: str, start: int
+) -> None:
+    """PostgreSQL's list begins at version 9 (created whole); from each version it has,
+    a database with a discussion in it reaches the schema a new one has."""
+    import psycopg
+
+    from fedi_forum.store.postgres import apply_pg_migrations
+    from tests.support.engines import fresh_database
+
+    with fresh_database("template0") as old, fresh_database(pg_template) as fresh:
+        assert apply_pg_migrations(old, upto=start) == start
+        with psycopg.connect(old, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO discussions (slug, title, lang, public_key_pem, created_at, "
+                "updated_at, last_activity_at) VALUES ('park', 'Park', 'nl', 'k', 't', 't', 't')"
+            )
+        assert apply_pg_migrations(old) == latest_version()
+        assert _pg_schema(old) == _pg_schema(fresh)
+        with psycopg.connect(old) as conn:
+            assert conn.execute("SELECT slug FROM discussions").fetchall() == [("park",)]
 
 
 def test_postgresql_migrates_from_empty_once_and_refuses_a_newer_schema(pg_template: str) -> None:
