@@ -165,6 +165,14 @@ class DatabaseUnavailable(FediForumError):
     public_message = "the database cannot be reached"
 
 
+class DatabaseBusy(RetryLater):
+    """A write kept meeting other processes' row locks (PostgreSQL, several hosts)."""
+
+    status = 503
+    public_message = "busy, try again soon"
+    retry_after_default = 2
+
+
 class FetchError(FediForumError):
     status = 502
     public_message = "could not fetch a remote resource"

@@ -279,6 +279,52 @@ async def test_sqlite_checkpoints_run_beside_the_writer_not_inside_its_commit(
             await asyncio.sleep(0.1)
 
 
+async def test_postgresql_batches_that_deadlock_across_hosts_commit_every_write(
+    pg_template: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two hosts' batches take two rows in opposite orders (as two web processes take
+    discussions and actors): instead of waiting out PostgreSQL's deadlock detection and
+    running the same batch into the same deadlock again, the batch that met the other
+    runs its writes one by one, and every write commits once."""
+    import time
+
+    from tests.support.engines import fresh_database
+
+    with fresh_database(pg_template) as url:
+        a, b = PostgresDatabase(url), PostgresDatabase(url)
+        for host in (a, b):
+            await host.open()
+        try:
+
+            def setup(conn: Conn) -> None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('x', ''), ('y', '')")
+
+            await a.write(setup)
+
+            def touch(key: str, hold: float, who: str):  # type: ignore[no-untyped-def]
+                def write(conn: Conn) -> str:
+                    conn.execute("UPDATE meta SET value = value || ? WHERE key = ?", (who, key))
+                    time.sleep(hold)  # in the writer's thread: the lock is held meanwhile
+                    return key
+
+                return write
+
+            with caplog.at_level("INFO", logger="fedi_forum.store.postgres"):
+                done = await asyncio.gather(
+                    a.write(touch("x", 0.3, "a")),
+                    a.write(touch("y", 0, "a")),
+                    b.write(touch("y", 0.3, "b")),
+                    b.write(touch("x", 0, "b")),
+                )
+            assert list(done) == ["x", "y", "y", "x"]
+            rows = dict(await a.fetch_all("SELECT key, value FROM meta WHERE key IN ('x', 'y')"))
+            assert sorted(rows["x"]) == sorted(rows["y"]) == ["a", "b"]  # each write once
+            assert "go one by one" in caplog.text
+        finally:
+            for host in (a, b):
+                await host.close()
+
+
 async def test_postgresql_claimers_on_two_hosts_never_lease_a_row_twice(pg_template: str) -> None:
     """Two engines on one database stand for two hosts: each claims, delivers and
     (after a success) leases the inbox's next lane head, all at once. FOR UPDATE SKIP
