@@ -53,7 +53,7 @@ test: lint peer
 	$(BIN)/pytest --engine postgresql tests/integration
 
 ## bench: every goal of the performance issue, medians of 3, then the goal table
-## (bench/README.md; about 15 minutes)
+## (bench/README.md; about 40 minutes)
 bench: install-dev
 	$(BIN)/python bench/html_page.py --replies 5000
 	$(BIN)/python bench/inbox.py --workers 2
@@ -63,9 +63,11 @@ bench: install-dev
 	$(BIN)/python bench/faulty.py
 	$(BIN)/python bench/recovery.py
 	$(BIN)/python bench/reads.py
+	$(BIN)/python bench/engines.py
+	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/goals.py
 
-## bench-quick: one short run of each, smaller sizes (under two minutes after the venv)
+## bench-quick: one short run of each, smaller sizes (about five minutes after the venv)
 bench-quick: install-dev
 	$(BIN)/python bench/html_page.py --runs 1 --seconds 2 --replies 2000
 	$(BIN)/python bench/inbox.py --runs 1 --seconds 2 --requests 10000 --workers 2 --g6-seconds 4
@@ -75,6 +77,8 @@ bench-quick: install-dev
 	$(BIN)/python bench/faulty.py --runs 1
 	$(BIN)/python bench/recovery.py --runs 2
 	$(BIN)/python bench/reads.py --runs 1 --seconds 2 --replies 2000
+	$(BIN)/python bench/engines.py --runs 1 --seconds 2 --requests 10000
+	$(BIN)/python bench/growth.py --notes 5000 --discussions 500
 	$(BIN)/python bench/goals.py
 
 ## mutation: mutation testing of the security core with mutmut (not part of `make test`;

@@ -1,32 +1,45 @@
-"""Seeding a bench's data directory before its server starts: the forum's store opened
-on the directory, the remote author whose signed replies the bench posts, and servers
-whose software is already known (a warm NodeInfo cache, so no bench measures NodeInfo
-fetches)."""
+"""Seeding a bench's instance before its server starts: the forum's store opened on its
+storage (SQLite or PostgreSQL, bench/_engine.py), the remote author whose signed replies
+the bench posts, and servers whose software is already known (a warm NodeInfo cache, so
+no bench measures NodeInfo fetches)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
+from fedi_forum.activitypub.signatures import sign_request
 from fedi_forum.config import Settings
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.models import RemoteActor, utcnow
-from fedi_forum.store import Database, Store
-from fedi_forum.store.keyfiles import KeyFiles
+from fedi_forum.store import Store
+from fedi_forum.store.engine import engine_for
+from fedi_forum.store.keyring import keyring_for
 
 AUTHOR = "http://remote.invalid/users/writer"
 
 
 @contextlib.asynccontextmanager
-async def seeding(settings: Settings, author_pem: str) -> AsyncIterator[Discussions]:
-    """The forum's services on the data directory, with the base URL claimed and the
-    signing author known; closed afterwards."""
-    db = Database(settings.db_path)
+async def forum(settings: Settings) -> AsyncIterator[Discussions]:
+    """The forum's services on the instance's storage (either engine), base URL claimed;
+    closed afterwards."""
+    db = engine_for(settings)
     await db.open()
     try:
         store = Store(db)
         await store.claim_base_url(settings.base_url)
-        await store.upsert_actor(
+        yield Discussions(settings, store, await keyring_for(settings, store))
+    finally:
+        await db.close()
+
+
+@contextlib.asynccontextmanager
+async def seeding(settings: Settings, author_pem: str) -> AsyncIterator[Discussions]:
+    """``forum``, with the signing author known."""
+    async with forum(settings) as discussions:
+        await discussions.store.upsert_actor(
             RemoteActor(
                 id=AUTHOR,
                 host="remote.invalid",
@@ -42,9 +55,35 @@ async def seeding(settings: Settings, author_pem: str) -> AsyncIterator[Discussi
                 fetched_at=utcnow(),
             )
         )
-        yield Discussions(settings, store, KeyFiles(settings.keys_dir))
-    finally:
-        await db.close()
+        yield discussions
+
+
+def signed_reply(base: str, key: Any, n: int, slug: str) -> tuple[str, bytes, dict[str, str]]:
+    """The AUTHOR's n-th reply to discussion ``slug``'s opening post: the inbox URL, the
+    Create{Note} body and its signed headers."""
+    note_id = f"{AUTHOR}/statuses/{slug}-{n}"
+    body = json.dumps(
+        {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"{note_id}/activity",
+            "type": "Create",
+            "actor": AUTHOR,
+            "object": {
+                "id": note_id,
+                "type": "Note",
+                "attributedTo": AUTHOR,
+                "content": f"<p>reply {n}</p>",
+                "inReplyTo": f"{base}/d/{slug}/m/0",
+                "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                "published": "2026-11-28T10:00:00Z",
+            },
+        }
+    ).encode()
+    url = f"{base}/d/{slug}/inbox"
+    headers = sign_request(
+        method="POST", url=url, key_id=f"{AUTHOR}#main-key", private_key=key, body=body
+    )
+    return url, body, headers
 
 
 async def known_servers(store: Store, hosts: Iterable[str], version: str = "4.5") -> None:

@@ -32,7 +32,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import free_port, rss_mb, save, server
-from _seed import AUTHOR, known_servers, seeding
+from _seed import AUTHOR, known_servers, seeding, signed_reply
 
 from fedi_forum.activitypub import keys
 from fedi_forum.activitypub.signatures import sign_request
@@ -111,30 +111,10 @@ async def _post_replies(
     async with aiohttp.ClientSession() as session:
 
         async def one(n: int) -> None:
-            note_id = f"{AUTHOR}/statuses/{n}"
-            activity = {
-                "@context": "https://www.w3.org/ns/activitystreams",
-                "id": f"{note_id}/activity",
-                "type": "Create",
-                "actor": AUTHOR,
-                "object": {
-                    "id": note_id,
-                    "type": "Note",
-                    "attributedTo": AUTHOR,
-                    "content": f"<p>reply {n}</p>",
-                    "inReplyTo": f"{base}/d/{slug}/m/0",
-                    "to": ["https://www.w3.org/ns/activitystreams#Public"],
-                    "published": "2026-11-28T10:00:00Z",
-                },
-            }
-            body = json.dumps(activity).encode()
-            url = f"{base}/d/{slug}/inbox"
-            headers = sign_request(
-                method="POST", url=url, key_id=f"{AUTHOR}#main-key", private_key=key, body=body
-            )  # type: ignore[arg-type]
+            url, body, headers = signed_reply(base, key, n, slug)
             async with session.post(url, data=body, headers=headers) as r:
                 assert r.status == 202, await r.text()
-            ids.append(note_id)
+            ids.append(f"{AUTHOR}/statuses/{slug}-{n}")
 
         await asyncio.gather(*(one(n) for n in range(first, first + count)))
     return ids

@@ -233,6 +233,35 @@ def rows() -> list[dict[str, Any]]:
             "≥ 60%; burst p99 ≤ 100 ms",
             reads["g5_ratio"] >= 0.6 and reads["burst_p99_ms"] <= 100,
         )
+    engines = newest("engines")
+    if engines and "sqlite" in engines and "postgresql" in engines:
+        lite, pg = engines["sqlite"], engines["postgresql"]
+        for key, what in (
+            ("g1_w2", "PostgreSQL: inbox, 2 web processes, stored/s"),
+            ("page", "PostgreSQL: discussion page GET/s, 2w c64"),
+            ("outbox", "PostgreSQL: outbox page GET/s, 2w c64"),
+            ("actor", "PostgreSQL: group actor GET/s, 2w c64"),
+        ):
+            ratio = pg[key]["median"] / lite[key]["median"]
+            add(
+                f"PG-{key}",
+                what,
+                f"{pg[key]['median']:,.0f}/s [{pg[key]['min']:,.0f}–{pg[key]['max']:,.0f}]",
+                f"SQLite {lite[key]['median']:,.0f}/s",
+                f"{ratio:.0%}",
+                "≥ 80% of SQLite",
+                ratio >= 0.8,
+            )
+        g2 = pg["workers_2"]["single_s"]
+        add(
+            "PG-G2",
+            "PostgreSQL: one reply to 10,000 followers, 2 worker processes",
+            f"{g2['median']:.2f} s [{g2['min']:.2f}–{g2['max']:.2f}]",
+            f"SQLite {lite['workers_2']['single_s']['median']:.2f} s",
+            "",
+            "≤ 1.0 s",
+            g2["median"] <= 1.0,
+        )
     return out
 
 

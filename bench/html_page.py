@@ -25,12 +25,10 @@ from _harness import (
     server,
     summary,
 )
+from _seed import forum
 
 from fedi_forum.config import Settings
-from fedi_forum.forum.discussions import Discussions
 from fedi_forum.models import NewNote, RemoteActor, utcnow
-from fedi_forum.store import Database, Store
-from fedi_forum.store.keyfiles import KeyFiles
 
 PAGE = 50
 CONTENT = (
@@ -40,12 +38,9 @@ CONTENT = (
 
 
 async def seed(settings: Settings, replies: int) -> None:
-    db = Database(settings.db_path)
-    await db.open()
-    try:
-        store = Store(db)
-        await store.claim_base_url(settings.base_url)
-        d = await Discussions(settings, store, KeyFiles(settings.keys_dir)).create(
+    async with forum(settings) as discussions:
+        store = discussions.store
+        d = await discussions.create(
             slug="bench", title="Fietsroute langs het kanaal", body="Wat vindt u?", lang="nl"
         )
         actors = [
@@ -92,8 +87,6 @@ async def seed(settings: Settings, replies: int) -> None:
                     for i in range(start, min(start + 1000, replies))
                 )
             )
-    finally:
-        await db.close()
 
 
 def main() -> None:

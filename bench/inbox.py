@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import ensure_wrk, free_port, parse_wrk, process, rss_mb, save, server, summary
+from _seed import forum
 from _signed import (
     LUA,
     REMOTE,
@@ -45,10 +46,7 @@ from _signed import (
 
 from fedi_forum.activitypub import keys
 from fedi_forum.config import Settings
-from fedi_forum.forum.discussions import Discussions
 from fedi_forum.models import RemoteActor, utcnow
-from fedi_forum.store import Database, Store
-from fedi_forum.store.keyfiles import KeyFiles
 
 ACTORS = 200
 DISCUSSIONS = 10
@@ -56,12 +54,8 @@ KEYS = 20
 
 
 async def seed(settings: Settings, pems: list[bytes]) -> None:
-    db = Database(settings.db_path)
-    await db.open()
-    try:
-        store = Store(db)
-        await store.claim_base_url(settings.base_url)
-        discussions = Discussions(settings, store, KeyFiles(settings.keys_dir))
+    async with forum(settings) as discussions:
+        store = discussions.store
         for d in range(DISCUSSIONS):
             await discussions.create(
                 slug=f"b{d}", title=f"Discussie {d}", body="Wat vindt u?", lang="nl"
@@ -88,8 +82,6 @@ async def seed(settings: Settings, pems: list[bytes]) -> None:
                 for a in range(ACTORS)
             )
         )
-    finally:
-        await db.close()
 
 
 VERIFY_APP = """

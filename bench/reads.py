@@ -31,6 +31,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import RESULTS, ensure_wrk, free_port, parse_wrk, process, run_wrk, save, server
+from _seed import forum
 from _signed import LUA, Plan, p99, sign, write_load
 from html_page import seed as seed_page
 from inbox import ACTORS, KEYS
@@ -38,7 +39,6 @@ from inbox import seed as seed_inbox
 
 from fedi_forum.activitypub import keys
 from fedi_forum.config import Settings
-from fedi_forum.store import Database, Store
 
 PAGE = 50
 INBOX_CONNECTIONS = 16
@@ -56,10 +56,8 @@ app = Starlette(routes=[Route("/hello", hello)])
 
 async def seed_outbox(settings: Settings, slug: str) -> None:
     """The group's Announce of every reply, as the inbox would have written it."""
-    db = Database(settings.db_path)
-    await db.open()
-    try:
-        store = Store(db)
+    async with forum(settings) as discussions:
+        store = discussions.store
         d = await store.discussion(slug)
         assert d is not None
         rows = await store.context_page(d.id, 0, 100_000)
@@ -86,8 +84,6 @@ async def seed_outbox(settings: Settings, slug: str) -> None:
                 for seq, ap_id in rows
             )
         )
-    finally:
-        await db.close()
 
 
 def lua_random(paths: list[str], accept: str) -> str:
