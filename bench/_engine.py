@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from _harness import server
+
 from fedi_forum.config import Settings
 
 ENGINES = ("sqlite", "postgresql")
@@ -67,6 +69,11 @@ class Home:
 
     def count(self, table: str) -> int:
         return int(self.rows(f"SELECT count(*) FROM {table}")[0][0])
+
+    def serve(self, port: int, workers: int, *extra: str) -> Any:
+        """The real `fedi-forum serve` on this instance's storage."""
+        s = self.settings
+        return server(s.data_dir, s.keys_dir, port, workers, *extra, env=self.env())
 
 
 @contextlib.contextmanager

@@ -45,21 +45,27 @@ def ensure_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-@contextlib.contextmanager
-def process(
-    cmd: list[str], port: int, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> Iterator[tuple[str, int]]:
-    """Run ``cmd`` until it listens on ``port``; stop it (and only it) afterwards.
-    ``env`` overrides the environment; a value of "" removes the variable."""
-    # Load from one loopback address would trip the per-client inbox rate limit, and the
-    # in-flight cap is G6's subject: both are off unless a bench turns them back on.
+def bench_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process a bench starts: ours, ``env`` over it (a value of ""
+    removes the variable). Load from one loopback address would trip the per-client
+    inbox rate limit, and the in-flight cap is G6's subject: both are off unless a bench
+    turns them back on."""
     merged = {
         **os.environ,
         "FEDI_FORUM_INBOX_RATE": "0",
         "FEDI_FORUM_MAX_IN_FLIGHT": "100000",
         **(env or {}),
     }
-    env = {k: v for k, v in merged.items() if v != ""}
+    return {k: v for k, v in merged.items() if v != ""}
+
+
+@contextlib.contextmanager
+def process(
+    cmd: list[str], port: int, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """Run ``cmd`` until it listens on ``port``; stop it (and only it) afterwards.
+    ``env`` overrides the environment (``bench_env``)."""
+    env = bench_env(env)
     # stderr to a file, never an unread pipe: a server that logs a lot would block on a
     # full pipe (and look hung)
     log = tempfile.NamedTemporaryFile(prefix="ff-bench-", suffix=".log", delete=False)  # noqa: SIM115

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine import ENGINES, Home, copy, home
-from _harness import ensure_wrk, free_port, run_wrk, save, server
+from _harness import bench_env, ensure_wrk, free_port, run_wrk, save
 from _signed import LUA, Plan, sign, write_load
 from fanout import HOSTS, _post_replies
 from fanout import seed as seed_fanout
@@ -71,14 +70,7 @@ def inbox_and_reads(
         for workers in (1, 2):
             with (
                 copy(template, tmp / f"{template.engine}-run{run}-w{workers}") as fresh,
-                server(
-                    fresh.settings.data_dir,
-                    fresh.settings.keys_dir,
-                    port,
-                    workers,
-                    "--no-worker",
-                    env=fresh.env(),
-                ),
+                fresh.serve(port, workers, "--no-worker"),
             ):
                 before = fresh.count("notes")
                 _wrk(wrk, base, script, load, args)
@@ -124,8 +116,7 @@ def _wait(home: Home, note_ids: list[str], expected: int, limit: float) -> float
 
 @contextlib.contextmanager
 def workers(fresh: Home, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    env = {**os.environ, "FEDI_FORUM_INBOX_RATE": "0", **fresh.env()}
-    env = {k: v for k, v in env.items() if v != ""}
+    env = bench_env(fresh.env())
     s = fresh.settings
     procs = [
         subprocess.Popen(
@@ -164,15 +155,7 @@ def fanout(
         single, sustained = [], []
         with (
             copy(template, tmp / f"{template.engine}-fan-{count}") as fresh,
-            server(
-                fresh.settings.data_dir,
-                fresh.settings.keys_dir,
-                port,
-                1,
-                "--no-worker",
-                "--allow-loopback",
-                env=fresh.env(),
-            ) as (base, _pid),
+            fresh.serve(port, 1, "--no-worker", "--allow-loopback") as (base, _pid),
             workers(fresh, count),
         ):
             next_id = 0

@@ -34,7 +34,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine import ENGINES, Home, home
-from _harness import free_port, save, server
+from _harness import free_port, save
 from _seed import forum, seeding, signed_reply
 from html_page import seed as seed_page
 from reads import seed_outbox
@@ -164,11 +164,7 @@ def main() -> None:
                     asyncio.run(seed(h, notes, discussions, keys.public_pem(author)))
                     seeded = time.perf_counter() - t0
                     taken = {"claim": asyncio.run(claims(h))}
-                    s = h.settings
-                    with server(s.data_dir, s.keys_dir, port, 1, "--no-worker", env=h.env()) as (
-                        base,
-                        _pid,
-                    ):
+                    with h.serve(port, 1, "--no-worker") as (base, _pid):
                         taken |= asyncio.run(requests(base, author, notes))
                 results[f"{engine}-{size}"] = {
                     op: statistics.median(ms) for op, ms in taken.items()

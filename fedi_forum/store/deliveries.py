@@ -57,13 +57,12 @@ _HEADS_WINDOW = {Dialect.SQLITE: "", Dialect.POSTGRESQL: " LIMIT {}"}
 # hashes the lanes: 61 ms a claim instead of 5 ms (bench/engines.py; EXPLAIN in
 # docs/postgresql.md). Walking the pending index in id order and stopping at the window
 # is the right plan at every size, so the heads query is told so, for itself only.
-_PLAN = {
-    Dialect.SQLITE: ((), ()),
-    Dialect.POSTGRESQL: (
-        tuple(
-            f"SET LOCAL {s} = off" for s in ("enable_sort", "enable_bitmapscan", "enable_hashjoin")
-        ),
-        tuple(f"RESET {s}" for s in ("enable_sort", "enable_bitmapscan", "enable_hashjoin")),
+_PLANNER = ("enable_sort", "enable_bitmapscan", "enable_hashjoin")
+_PLAN = {  # (before the heads query, after it): one round trip each (hot path)
+    Dialect.SQLITE: ("", ""),
+    Dialect.POSTGRESQL: tuple(
+        "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name in _PLANNER)
+        for value in ("off", "on")
     ),
 }
 LOCK_WINDOW = 4
@@ -133,8 +132,8 @@ def _claim_heads(conn: Conn, claim: Claim) -> list[DeliveryRow]:
     left = dict(claim.room)
     ids: list[int] = []
     planned, reset = _PLAN[conn.dialect]
-    for statement in planned:
-        conn.execute(statement)
+    if planned:
+        conn.execute(planned)  # for this statement only: see _PLAN
     heads = conn.execute(
         f"SELECT d.id, d.host, i.last_seen_at IS NOT NULL FROM {_PENDING[conn.dialect]} "
         "LEFT JOIN instances i ON i.host = d.host "
@@ -159,8 +158,8 @@ def _claim_heads(conn: Conn, claim: Claim) -> list[DeliveryRow]:
         if len(ids) >= claim.limit:
             break
     heads.close()
-    for statement in reset:  # the rest of the group commit plans as usual
-        conn.execute(statement)
+    if reset:  # the rest of the group commit plans as usual
+        conn.execute(reset)
     if conn.dialect is Dialect.POSTGRESQL:
         ids = _lock_chosen(conn, ids, claim.now)
     if not ids:
