@@ -1,5 +1,6 @@
 """``fedi-forum check``: what an operator runs after a crash, a restore or a disk scare.
-SQLite's integrity and foreign-key checks, a key file for every local actor that signs,
+SQLite's integrity and foreign-key checks, a key (file, or sealed in the database) for
+every local actor that signs,
 and deliveries that have waited too long. Read-only: it never repairs anything."""
 
 from __future__ import annotations
@@ -34,9 +35,13 @@ def problems(db_path: Path, keys_dir: Path, *, stale_days: int = 3) -> list[str]
             ("%/staff/%",),
         ).fetchall()
         needed += [f"staff-{author.rsplit('/', 1)[1]}" for (author,) in staff]
+        # a key is a file, or sealed in the database (FEDI_FORUM_SECRET_FILE: store/keyring.py)
+        sealed = {r[0] for r in conn.execute("SELECT name FROM sealed_keys")}
         for name in needed:
-            if not (keys_dir / f"{name}.pem").is_file():
-                found.append(f"key file {name}.pem missing from {keys_dir}")
+            if f"{name}.pem" not in sealed and not (keys_dir / f"{name}.pem").is_file():
+                found.append(
+                    f"key file {name}.pem missing from {keys_dir} (and not sealed in the database)"
+                )
         cutoff = (datetime.now(UTC) - timedelta(days=stale_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
         (stale,) = conn.execute(
             "SELECT count(*) FROM deliveries WHERE state = 'pending' AND created_at < ?",

@@ -14,6 +14,7 @@ from fedi_forum.store.keyfiles import INSTANCE_KEY, KeyFiles
 from fedi_forum.store.migrations import latest_version
 from tests.conftest import Live
 from tests.support.db import run_sql
+from tests.support.engines import secret_file
 from tests.support.process import CREATE_PARK, clean_env, run_cli
 
 
@@ -150,6 +151,22 @@ def test_trusted_proxies_decide_whose_forwarded_address_counts(tmp_path: Path) -
         lines = [json.loads(line) for line in served.output.splitlines() if line.startswith("{")]
         (access,) = [line for line in lines if line.get("path") == "/about"]
         assert access["client"].rsplit(":", 1)[0] == expected, (trusted, access)
+
+
+def test_check_counts_sealed_keys_as_keys(tmp_path: Path) -> None:
+    """With a secret file the keys are sealed in the database, not files: check finds
+    them there, and reports one that is in neither place."""
+    sealed = {"FEDI_FORUM_SECRET_FILE": str(secret_file(tmp_path))}
+    created = run_cli(tmp_path, *CREATE_PARK, "--base-url", "https://forum.example.nl", env=sealed)
+    assert created.returncode == 0, created.stderr
+    assert not (tmp_path / "keys" / "group-park.pem").exists()
+    healthy = run_cli(tmp_path, "check", env=sealed)
+    assert (healthy.returncode, healthy.stdout.strip()) == (0, "ok"), healthy.stdout
+    with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
+        db.execute("DELETE FROM sealed_keys WHERE name = 'group-park.pem'")
+    missing = run_cli(tmp_path, "check", env=sealed)
+    assert missing.returncode == 1
+    assert "key file group-park.pem missing" in missing.stdout
 
 
 def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
