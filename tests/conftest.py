@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +45,15 @@ def reused_keys(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     if request.node.get_closest_marker("fresh_keys"):
         return
     handed_out = 0
+    lock = threading.Lock()  # keys are made in threads: never hand one out twice
 
     def pooled() -> rsa.RSAPrivateKey:
         nonlocal handed_out
-        while len(_SERVER_KEYS) <= handed_out:
-            _SERVER_KEYS.append(_MAKE_KEY())
-        handed_out += 1
-        return _SERVER_KEYS[handed_out - 1]
+        with lock:
+            while len(_SERVER_KEYS) <= handed_out:
+                _SERVER_KEYS.append(_MAKE_KEY())
+            handed_out += 1
+            return _SERVER_KEYS[handed_out - 1]
 
     monkeypatch.setattr(keys, "generate_private_key", pooled)
 

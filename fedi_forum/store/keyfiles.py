@@ -8,6 +8,7 @@ restricted) separately; the public halves are copied into the database for servi
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -35,7 +36,9 @@ class KeyFiles:
         secret_dir(self.directory)  # created 0700, or made 0700
         if path.exists():
             return keys.load_private_pem(path.read_bytes(), ours=True)
-        key = keys.generate_private_key()
+        # ~65 ms of CPU that releases the GIL: in a thread, the event loop goes on (and
+        # an import makes two at once on two cores: bench/ning.py)
+        key = await asyncio.to_thread(keys.generate_private_key)
         # O_EXCL: two processes creating the same key at once must not both win.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
