@@ -24,6 +24,7 @@ from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.store import Store
+from fedi_forum.store.archive_files import ArchiveFiles
 from fedi_forum.store.engine import engine_for
 from fedi_forum.store.keyfiles import INSTANCE_KEY
 from fedi_forum.store.keyring import keyring_for
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 ),
                 media=media,
                 metrics=metrics,
+                files=ArchiveFiles(settings.data_dir / "files"),
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
             yield

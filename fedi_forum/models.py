@@ -186,6 +186,8 @@ class Discussion:
     last_activity_at: str
     revision: int  # bumped on every change to the discussion's notes (ETags)
     premoderate: bool = False  # replies wait for a moderator's approval
+    label: str = ""  # an imported archive's category, shown on the page
+    imported_at: str | None = None  # when an archive brought it in (docs/ning.md)
 
     @property
     def is_deleted(self) -> bool:

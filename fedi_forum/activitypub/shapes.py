@@ -41,6 +41,7 @@ Actor = TypedDict(
         "updated": NotRequired[str],
         "postingRestrictedToMods": NotRequired[bool],
         "webfinger": NotRequired[str],
+        "nameMap": NotRequired[dict[str, str]],
     },
 )
 NoteDoc = TypedDict(

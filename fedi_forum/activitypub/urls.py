@@ -21,6 +21,7 @@ class LocalKind(enum.StrEnum):
     GROUP = "group"  # B/d/{slug} and its collections
     NOTE = "note"  # B/d/{slug}/m/{seq} (and ids minted below it)
     STAFF = "staff"  # B/staff/{name} (and their notes)
+    MEMBER = "member"  # B/members/{handle}: an author an archive import brought in
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,6 +79,13 @@ class Urls:
 
     def staff_note(self, username: str, note_id: str) -> str:
         return f"{self.base}/staff/{username}/notes/{note_id}"
+
+    # authors an import brought in (read-only Person actors), and the archive's files
+    def member(self, handle: str) -> str:
+        return f"{self.base}/members/{handle}"
+
+    def archive_file(self, path: str) -> str:
+        return f"{self.base}/files/{path}"
 
     # a discussion (Group actor)
     def group(self, slug: str) -> str:
@@ -163,9 +171,10 @@ class Urls:
     # the inverse
     def parse(self, url: str) -> LocalRef | None:
         """Which local thing ``url`` names, or None when it is not ours. Anything below
-        a group, note or staff URL (collections, minted ids, a fragment, a query) names
-        that group, note or staff member. Attacker-controlled input: only the shapes
-        above are recognised, and a slug is only a segment (no check that it exists)."""
+        a group, note, staff or member URL (collections, minted ids, a fragment, a
+        query) names that group, note, staff member or member. Attacker-controlled
+        input: only the shapes above are recognised, and a slug is only a segment (no
+        check that it exists)."""
         if not url.startswith(f"{self.base}/"):
             return None
         path = url[len(self.base) :].split("#", 1)[0].split("?", 1)[0]
@@ -181,4 +190,6 @@ class Urls:
                 return LocalRef(LocalKind.GROUP, slug)
             if parts[1] == "staff":
                 return LocalRef(LocalKind.STAFF, username=parts[2].lower())
+            if parts[1] == "members":
+                return LocalRef(LocalKind.MEMBER, username=parts[2].lower())
         return None

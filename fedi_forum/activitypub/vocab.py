@@ -324,11 +324,20 @@ def update(activity_id: str, actor: str, obj: NoteDoc | Actor) -> Activity:
 
 
 def person_actor(
-    urls: Urls, *, username: str, domain: str, name: str, public_key_pem: str, published: str
+    urls: Urls,
+    *,
+    actor_id: str,
+    username: str,
+    domain: str,
+    name: str,
+    public_key_pem: str,
+    published: str,
+    name_map: dict[str, str] | None = None,
 ) -> Actor:
-    """A staff member (moderator or facilitator) who can reply in discussions."""
-    actor_id = urls.staff(username)
-    return {
+    """A local person: a staff member (moderator or facilitator) who can reply in
+    discussions, or an author an archive import brought in (read-only: their inbox
+    takes nothing but is there because Mastodon requires one)."""
+    actor: Actor = {
         "@context": ACTOR_CONTEXT,
         "id": actor_id,
         "type": "Person",
@@ -348,6 +357,41 @@ def person_actor(
         "indexable": False,
         "webfinger": f"{username}@{domain}",
     }
+    if name_map:
+        actor["nameMap"] = name_map
+    return actor
+
+
+def imported_note(
+    urls: Urls,
+    *,
+    slug: str,
+    seq: int,
+    domain: str,
+    author_id: str,
+    content_html: str,
+    lang: str,
+    published: str,
+    title: str | None = None,
+) -> NoteDoc:
+    """A message an archive import brought in, at our note URL and attributed to its
+    author (a member Person); the opening one (seq 0) carries the title like
+    ``opening_note``. Public, addressed to the group like any reply to it."""
+    note = person_note(
+        urls,
+        note_id=urls.note(slug, seq),
+        author_id=author_id,
+        slug=slug,
+        domain=domain,
+        content_html=content_html,
+        lang=lang,
+        published=published,
+        in_reply_to=None if seq == 0 else urls.note(slug, 0),
+    )
+    note["replies"] = urls.replies(slug, seq)
+    if title is not None:
+        note["name"] = title
+    return note
 
 
 def staff_note(
@@ -362,14 +406,40 @@ def staff_note(
     published: str,
     in_reply_to: str,
 ) -> NoteDoc:
-    """A staff reply in a discussion: public, addressed to the group (so Mastodon's
-    reply box mentions it), in reply to a note of the discussion."""
+    """A staff reply in a discussion (see ``person_note``)."""
+    return person_note(
+        urls,
+        note_id=note_id,
+        author_id=urls.staff(username),
+        slug=slug,
+        domain=domain,
+        content_html=content_html,
+        lang=lang,
+        published=published,
+        in_reply_to=in_reply_to,
+    )
+
+
+def person_note(
+    urls: Urls,
+    *,
+    note_id: str,
+    author_id: str,
+    slug: str,
+    domain: str,
+    content_html: str,
+    lang: str,
+    published: str,
+    in_reply_to: str | None,
+) -> NoteDoc:
+    """A note by one of our people in a discussion: public, addressed to the group (so
+    Mastodon's reply box mentions it), in reply to a note of the discussion."""
     group = urls.group(slug)
-    note: NoteDoc = {
+    return {
         "@context": OBJECT_CONTEXT,
         "id": note_id,
         "type": "Note",
-        "attributedTo": urls.staff(username),
+        "attributedTo": author_id,
         "content": content_html,
         "contentMap": {lang: content_html},
         "published": published,
@@ -382,7 +452,6 @@ def staff_note(
         "sensitive": False,
         "tag": [{"type": "Mention", "href": group, "name": f"@{slug}@{domain}"}],
     }
-    return note
 
 
 # Activities whose ``object`` may itself be an activity (unwrapped to find the subject).

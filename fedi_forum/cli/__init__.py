@@ -19,6 +19,7 @@ from fedi_forum.cli.commands import (
     db_command,
     deliveries_command,
     discussion_command,
+    import_command,
     init_command,
     keys_command,
     migrate,
@@ -59,6 +60,7 @@ COMMANDS: dict[str, Command] = {
     "check": check_command,
     "db": db_command,
     "keys": keys_command,
+    "import": import_command,
     "backup": backup_command,
     "restore": backup_command,
 }

@@ -7,13 +7,16 @@ import argparse
 import asyncio
 import getpass
 import sqlite3
+import sys
 
 from fedi_forum import __version__
 from fedi_forum.cli.context import (
     federation_of,
     with_services,
 )
+from fedi_forum.cli.progress import ImportProgress
 from fedi_forum.config import Settings
+from fedi_forum.forum import ning_archive, ning_import
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.moderation import Moderation
 from fedi_forum.forum.remote import RemoteDiscussions
@@ -21,6 +24,7 @@ from fedi_forum.forum.staff import Staff
 from fedi_forum.models import DiscussionState, utcnow
 from fedi_forum.store import Database, backup
 from fedi_forum.store import check as check_store
+from fedi_forum.store.archive_files import ArchiveFiles
 from fedi_forum.store.backup import BackupError
 from fedi_forum.store.db import SchemaTooNew, schema_version
 from fedi_forum.store.migrations import MIGRATIONS
@@ -348,3 +352,31 @@ def check_command(args: argparse.Namespace, settings: Settings, _explicit: bool)
         print(f"problem: {problem}")
     print("ok" if not found else f"{len(found)} problem(s)")
     return 1 if found else 0
+
+
+def import_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    """import ning DIR: a Ning network's history (docs/ning.md); prints a summary."""
+    only = tuple(k.strip() for k in args.only.split(",") if k.strip())
+    if not only or any(k not in ning_archive.KINDS for k in only):
+        raise ning_archive.ArchiveError("--only takes discussions, blogs or both")
+    options = ning_import.Options(
+        authors=ning_import.AuthorNames(args.authors),
+        category_map=ning_import.read_category_map(args.category_map) if args.category_map else {},
+        only=only,
+        closed=args.closed,
+        dry_run=args.dry_run,
+        lang=ning_import.check_lang(args.lang),
+    )
+
+    async def run(s: Settings, discussions: Discussions) -> int:
+        files = ArchiveFiles(s.data_dir / "files")
+        job = ning_import.NingImport(s, discussions.store, discussions.keyring, files, options)
+        with ImportProgress(sys.stderr) as progress:
+            summary = await job.run(args.archive, progress.topic)
+        title = "dry run, nothing written" if options.dry_run else "imported"
+        print(f"{title} from {args.archive}:")
+        for line in summary.lines(options.dry_run):
+            print(f"  {line}")
+        return 0
+
+    return asyncio.run(with_services(settings, explicit, run))

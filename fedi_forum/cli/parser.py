@@ -194,6 +194,34 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("--role", choices=("admin", "moderator"), required=True)
     create_user.add_argument("--password", help="prompted for when left out")
 
+    imports = sub.add_parser("import", help="bring another forum's history in (docs/ning.md)")
+    imports_sub = imports.add_subparsers(dest="source", required=True)
+    ning = imports_sub.add_parser(
+        "ning",
+        help="a Ning Archiver export: discussions, comments, authors, files, old links",
+    )
+    common_options(ning)
+    ning.add_argument("archive", type=Path, help="the folder with ning-*-local.json")
+    ning.add_argument(
+        "--dry-run", action="store_true", help="read everything, print what would be made"
+    )
+    ning.add_argument(
+        "--authors",
+        choices=["names", "initials", "anonymous"],
+        default="names",
+        help="how authors are named: full name, initials, or 'former member N'",
+    )
+    ning.add_argument(
+        "--category-map", type=Path, help="JSON object: Ning category → label to keep"
+    )
+    ning.add_argument(
+        "--only",
+        default="discussions",
+        help="what to import: discussions, blogs, or both (comma-separated)",
+    )
+    ning.add_argument("--closed", action="store_true", help="import as closed to new replies")
+    ning.add_argument("--lang", default="nl", help="the language of the content (nl, en)")
+
     init = sub.add_parser("init", help="create the data directory, database and keys")
     common_options(init)
     init.add_argument("--demo", action="store_true")

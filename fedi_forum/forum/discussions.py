@@ -13,6 +13,7 @@ from fedi_forum.activitypub.shapes import Actor, NoteDoc
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
+from fedi_forum.forum.members import member_name
 from fedi_forum.forum.notes import group_announce
 from fedi_forum.models import (
     RESERVED_SLUGS,
@@ -23,6 +24,7 @@ from fedi_forum.models import (
     utcnow,
 )
 from fedi_forum.store import NewDiscussion, Outgoing, Store
+from fedi_forum.store.imports import MemberRow
 from fedi_forum.store.keyring import Keyring
 
 log = logging.getLogger(__name__)
@@ -236,11 +238,27 @@ class Discussions:
         key = await self.keyring.load_or_create(f"staff-{username}")
         return vocab.person_actor(
             self.urls,
+            actor_id=self.urls.staff(username),
             username=username,
             domain=self.settings.domain,
             name=username,
             public_key_pem=keys.public_pem(key),
             published=published,
+        )
+
+    async def member_document(self, member: MemberRow) -> Actor:
+        """An author an archive import brought in: a read-only Person whose key is made
+        the first time a server asks (so the import makes none for thousands)."""
+        key = await self.keyring.load_or_create(f"member-{member.handle}")
+        return vocab.person_actor(
+            self.urls,
+            actor_id=self.urls.member(member.handle),
+            username=member.handle,
+            domain=self.settings.domain,
+            name=member_name(member, self.settings.default_lang),
+            name_map={lang: member_name(member, lang) for lang in LANGUAGES},
+            public_key_pem=keys.public_pem(key),
+            published=member.created_at,
         )
 
     async def staff_reply(

@@ -422,6 +422,41 @@ CREATE TABLE rate_windows (
 CREATE INDEX rate_windows_slot ON rate_windows (slot);
 """,
     ),
+    (
+        11,
+        """
+-- Authors an import brought in (docs/ning.md): local, read-only Person actors at
+-- B/members/{handle}. What identified them in the archive (source_key, e.g. a Ning
+-- contributorName) stays here, to know them again on the next run; it is never published.
+CREATE TABLE members (
+    id         INTEGER PRIMARY KEY,
+    handle     TEXT NOT NULL UNIQUE,                -- ning.17: a dot, so never a slug
+    name       TEXT NOT NULL DEFAULT '',            -- '' when not to be named
+    known      INTEGER NOT NULL DEFAULT 1,            -- 0: not in the archive's members file
+    source     TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (source, source_key)
+);
+
+-- What an import made of each item of an archive, by the archive's own id: a re-run adds
+-- only what is missing, and old links (/forum/topics/..., /xn/detail/...) are answered.
+CREATE TABLE imported_items (
+    source        TEXT NOT NULL,
+    source_id     TEXT NOT NULL,                    -- 2117379:Topic:72, 2117379:Comment:85
+    discussion_id INTEGER NOT NULL REFERENCES discussions (id),
+    seq           INTEGER NOT NULL,
+    old_slug      TEXT,                             -- a topic's slug on Ning
+    PRIMARY KEY (source, source_id)
+);
+CREATE INDEX imported_items_old_slug ON imported_items (old_slug) WHERE old_slug IS NOT NULL;
+CREATE INDEX imported_items_discussion ON imported_items (discussion_id);
+
+ALTER TABLE discussions ADD COLUMN imported_from TEXT;   -- 'ning'
+ALTER TABLE discussions ADD COLUMN imported_at TEXT;
+ALTER TABLE discussions ADD COLUMN label TEXT NOT NULL DEFAULT '';  -- an archive's category
+""",
+    ),
 )
 
 

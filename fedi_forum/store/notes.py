@@ -36,6 +36,7 @@ from fedi_forum.store.primitives import (
 )
 from fedi_forum.store.rows import (
     DISCUSSION_COLS,
+    DISCUSSION_WIDTH,
     NOTE_COLS,
     NOTE_FROM,
     discussion_from_row,
@@ -134,7 +135,10 @@ class NoteStore:
             (*params, limit),
         )
         return [
-            (discussion_from_row(split_row(r, 0, 16)), note_from_row(split_row(r, 16, None)))
+            (
+                discussion_from_row(split_row(r, 0, DISCUSSION_WIDTH)),
+                note_from_row(split_row(r, DISCUSSION_WIDTH, None)),
+            )
             for r in rows
         ]
 

@@ -16,8 +16,9 @@ RowLike = sqlite3.Row | Mapping[str, Any]
 DISCUSSION_COLS = (
     "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
     "d.views, d.last_seq, d.reply_count, d.created_at, d.updated_at, d.last_activity_at, "
-    "d.revision, d.premoderate"
+    "d.revision, d.premoderate, d.label, d.imported_at"
 )
+DISCUSSION_WIDTH = DISCUSSION_COLS.count(",") + 1  # where a joined row's next part starts
 NOTE_COLS = (
     "n.id, n.discussion_id, n.seq, n.ap_id, n.author_id, n.in_reply_to, n.in_reply_to_seq, "
     "n.content, n.summary, n.sensitive, n.lang, n.url, n.state, n.published, n.updated, "
@@ -45,6 +46,8 @@ def discussion_from_row(row: RowLike) -> Discussion:
         last_activity_at=row["last_activity_at"],
         revision=row["revision"],
         premoderate=bool(row["premoderate"]),
+        label=row["label"],
+        imported_at=row["imported_at"],
     )
 
 

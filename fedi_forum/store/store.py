@@ -18,6 +18,7 @@ from fedi_forum.store.deliveries import DeliveryStore
 from fedi_forum.store.discussions import DiscussionStore
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.follows import FollowStore
+from fedi_forum.store.imports import ImportStore
 from fedi_forum.store.moderation import ModerationStore
 from fedi_forum.store.notes import NoteStore
 from fedi_forum.store.outbox import OutboxStore
@@ -47,6 +48,7 @@ class Store(
     WorkerStore,
     SealedKeyStore,
     RateLimitStore,
+    ImportStore,
 ):
     def __init__(self, db: Engine) -> None:
         self.db = db

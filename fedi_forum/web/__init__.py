@@ -10,6 +10,7 @@ from starlette.routing import Route, Router
 from fedi_forum.web import (
     activitypub,
     admin,
+    archive,
     convertors,
     feeds,
     health,
@@ -69,6 +70,13 @@ def routes() -> list[Route]:
         Route("/staff/{username}", activitypub.staff_actor, name="staff_actor"),
         Route("/staff/{username}/notes/{note}", activitypub.staff_note, name="staff_note"),
         Route("/staff/{username}/inbox", inbox.inbox, methods=["POST"], name="staff_inbox"),
+        Route("/members/{handle}", activitypub.member_actor, name="member_actor"),
+        Route("/members/{handle}/inbox", inbox.inbox, methods=["POST"], name="member_inbox"),
+        # An archive's files, and the links of the forum an archive came from (docs/ning.md)
+        Route("/files/{path:path}", archive.archive_file, name="archive_file"),
+        Route("/forum/topics/{name}", archive.old_topic, name="old_topic"),
+        Route("/profiles/blogs/{name}", archive.old_topic, name="old_blog"),
+        Route("/xn/detail/{name}", archive.old_item, name="old_item"),
         Route("/admin", admin.dashboard, name="admin"),
         Route(
             "/admin/discussions/{slug}/reply",

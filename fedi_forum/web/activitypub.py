@@ -290,6 +290,17 @@ async def staff_actor(request: Request) -> Response:
     )
 
 
+async def member_actor(request: Request) -> Response:
+    """An author an archive import brought in (docs/ning.md): a read-only Person."""
+    svc = services(request)
+    member = await svc.store.member(request.path_params["handle"])
+    if member is None:
+        raise NotFound("no such member")
+    if preferred_representation(request.headers.get("accept")) != "as2":
+        return RedirectResponse(request.app.url_path_for("about"), status_code=302)
+    return activity_response(await svc.discussions.member_document(member))
+
+
 async def staff_note(request: Request) -> Response:
     """A staff reply at its id: AS2 for servers, its place on the page for people."""
     svc = services(request)

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.models import Discussion, Note, parse_time, utcnow
 from fedi_forum.web import activitypub as ap
-from fedi_forum.web.pages import choose_language, display_author
+from fedi_forum.web.pages import choose_language, display_author, members_of
 from fedi_forum.web.state import Services, require_discussion, services
 
 FEED_SIZE = 50
@@ -135,10 +135,13 @@ def _serialise(root: ET.Element) -> bytes:
     return data
 
 
-def _entries(svc: Services, rows: list[tuple[Discussion, Note]], official: str) -> list[Entry]:
+async def _entries(
+    svc: Services, rows: list[tuple[Discussion, Note]], official: str, lang: str
+) -> list[Entry]:
     entries = []
+    members = await members_of(svc, (note for _, note in rows))
     for d, note in rows:
-        author = display_author(svc, d, note)
+        author = display_author(svc, d, note, members, lang)
         who = author.name or author.handle or author.actor_id
         title = d.title if note.seq == 0 else f"#{note.seq} {who} – {d.title}"
         if note.official:
@@ -189,7 +192,7 @@ async def discussion_feed(request: Request) -> Response:
         link=svc.urls.group(d.slug),
         self_url=svc.urls.feed_rss(d.slug) if kind == "rss" else svc.urls.feed_atom(d.slug),
         lang=d.lang,
-        entries=_entries(svc, rows, official),
+        entries=await _entries(svc, rows, official, d.lang),
     )
     return _respond(request, kind, feed)
 
@@ -206,6 +209,6 @@ async def instance_feed(request: Request) -> Response:
         link=svc.urls.base + "/",
         self_url=svc.urls.instance_feed_rss if kind == "rss" else svc.urls.instance_feed_atom,
         lang=lang,
-        entries=_entries(svc, rows, svc.renderer.gettext(lang, "Official answer")),
+        entries=await _entries(svc, rows, svc.renderer.gettext(lang, "Official answer"), lang),
     )
     return _respond(request, kind, feed)

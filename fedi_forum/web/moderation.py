@@ -13,7 +13,7 @@ from fedi_forum.forum.moderation import REASONS
 from fedi_forum.models import NoteState, utcnow
 from fedi_forum.web import activitypub as ap
 from fedi_forum.web.forms import read_form
-from fedi_forum.web.pages import choose_language, display_author, render
+from fedi_forum.web.pages import choose_language, display_author, members_of, render
 from fedi_forum.web.state import client_address, require_discussion, services
 
 MAX_FORM = 8 * 1024
@@ -32,7 +32,13 @@ async def report(request: Request) -> Response:
     context: dict[str, Any] = {
         "discussion": d,
         "note": note,
-        "author": display_author(svc, d, note),
+        "author": display_author(
+            svc,
+            d,
+            note,
+            await members_of(svc, [note]),
+            choose_language(request, svc.settings.default_lang),
+        ),
         "reasons": REASONS,
         "back": ap.page_url_for(svc, d, seq),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +16,9 @@ from fedi_forum.activitypub import content
 from fedi_forum.activitypub.urls import LocalKind
 from fedi_forum.config import LANGUAGES
 from fedi_forum.errors import NotAcceptable, NotFound
+from fedi_forum.forum.members import member_name
 from fedi_forum.models import Author, Discussion, Note, RemoteGroupState
+from fedi_forum.store.imports import MemberRow
 from fedi_forum.web import activitypub as ap
 from fedi_forum.web.negotiation import preferred_language, preferred_representation
 from fedi_forum.web.pagination import cursor
@@ -63,10 +66,31 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
     )
 
 
-def display_author(svc: Services, d: Discussion, note: Note) -> Author:
-    """Local notes are the group's own or a staff member's; remote ones come from the
-    actor cache."""
+async def members_of(svc: Services, notes: Iterable[Note]) -> dict[str, MemberRow]:
+    """The imported authors (docs/ning.md) among ``notes``' authors, in one read."""
+    handles = set()
+    for note in notes:
+        ref = svc.urls.parse(note.author.actor_id) if note.is_local else None
+        if ref is not None and ref.kind is LocalKind.MEMBER:
+            handles.add(ref.username)
+    return await svc.store.members_by_handle(sorted(handles))
+
+
+def display_author(
+    svc: Services, d: Discussion, note: Note, members: Mapping[str, MemberRow], lang: str
+) -> Author:
+    """Local notes are the group's own, a staff member's or an imported author's (from
+    ``members_of``); remote ones come from the actor cache."""
     ref = svc.urls.parse(note.author.actor_id) if note.is_local else None
+    if ref is not None and ref.kind is LocalKind.MEMBER:
+        member = members.get(ref.username)
+        return Author(
+            actor_id=note.author.actor_id,
+            name=member_name(member, lang) if member else "",
+            handle=f"@{ref.username}@{svc.settings.domain}",
+            profile_url="",  # a read-only account: no profile to visit
+            avatar_url="",
+        )
     if ref is not None and ref.kind is LocalKind.STAFF:
         username = ref.username
         return Author(
@@ -176,8 +200,10 @@ async def _discussion_page(
         "number": after // PAGE_SIZE + 1,
         "count": last_after // PAGE_SIZE + 1,
     }
+    members = await members_of(svc, notes)
     rendered = {
-        n.seq: svc.renderer.message(lang, n, display_author(svc, d, n), d.slug) for n in notes
+        n.seq: svc.renderer.message(lang, n, display_author(svc, d, n, members, lang), d.slug)
+        for n in notes
     }
     response = render(
         request,

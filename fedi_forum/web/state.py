@@ -22,6 +22,7 @@ from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
 from fedi_forum.models import Discussion
 from fedi_forum.store import Store
+from fedi_forum.store.archive_files import ArchiveFiles
 from fedi_forum.web.i18n import Renderer
 from fedi_forum.web.ratelimit import RateLimiter, TokenBuckets
 
@@ -55,6 +56,7 @@ class Services:
     remote: RemoteDiscussions
     media: MediaProxy
     metrics: Metrics
+    files: ArchiveFiles  # what an archive import brought along (docs/ning.md)
 
 
 def services(request: Request) -> Services:

@@ -18,6 +18,9 @@ CORS = {"Access-Control-Allow-Origin": "*"}
 MAX_RESOURCE = 512
 
 
+MAX_HANDLE = 64  # members' handles (ning.17); longer is not ours
+
+
 def _json(doc: object, media_type: str) -> Response:
     return Response(orjson.dumps(doc), media_type=media_type, headers=CORS)
 
@@ -32,6 +35,8 @@ def _username(resource: str, domain: str, urls: Urls) -> str:
         if ref.kind is LocalKind.GROUP and named == urls.group(ref.slug):
             return ref.slug
         if ref.kind is LocalKind.STAFF and named == urls.staff(ref.username):
+            return ref.username
+        if ref.kind is LocalKind.MEMBER and named == urls.member(ref.username):
             return ref.username
         raise NotFound(f"not an actor: {resource!r}")
     acct = resource.removeprefix("acct:").lstrip("@")
@@ -53,6 +58,12 @@ async def webfinger(request: Request) -> Response:
         doc = discovery.webfinger(
             f"acct:{domain}@{domain}", actor_id, f"{svc.urls.base}/about", [actor_id]
         )
+        return _json(doc, JRD)
+    if "." in user and len(user) <= MAX_HANDLE:  # ning.17: an imported author
+        if await svc.store.member(user) is None:
+            raise NotFound(f"no such user {user!r}")
+        actor_id = svc.urls.member(user)
+        doc = discovery.webfinger(f"acct:{user}@{domain}", actor_id, actor_id, [actor_id])
         return _json(doc, JRD)
     if not SLUG_RE.fullmatch(user):
         raise NotFound(f"no such user {user!r}")

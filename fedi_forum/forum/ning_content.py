@@ -1,0 +1,124 @@
+"""Ning's HTML as ours: what the archive's bodies mean before the sanitiser sees them.
+
+Attacker-controlled input (whatever members typed on Ning, and whatever the archive
+holds since). This pass only *rewrites* (YouTube players become links, the archive's
+relative file links point to the imported copy or go, images become links), and its
+output is then cleaned by ``activitypub.sanitize.clean_html`` exactly like remote
+content: nothing that pass would strip can survive because of this one.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+
+from fedi_forum.activitypub.sanitize import MAX_HTML_CHARS, clean_html
+
+# A file reference of the archive → its public URL, or None when it is not there.
+Resolver = Callable[[str], str | None]
+
+_YOUTUBE = re.compile(
+    r"(?:https?:)?//(?:www\.)?youtube(?:-nocookie)?\.com/embed/([A-Za-z0-9_-]{6,20})"
+)
+_DROPPED = frozenset({"script", "style", "iframe", "object", "embed", "noscript", "template"})
+_VOID = frozenset({"br", "img", "hr", "input", "meta", "link", "wbr", "source", "param"})
+
+
+def is_archive_path(ref: str) -> bool:
+    """A reference into the archive's folders (``discussions/12-34.jpg?width=737``), as
+    Ning wrote them: relative, no scheme, no host."""
+    ref = ref.strip()
+    return bool(ref) and not ref.startswith(("/", "#", "?")) and ":" not in ref.split("/")[0]
+
+
+def file_name(ref: str) -> str:
+    return ref.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+class _Rewriter(HTMLParser):
+    def __init__(self, resolve: Resolver) -> None:
+        super().__init__(convert_charrefs=True)
+        self.resolve = resolve
+        self.out: list[str] = []
+        self.skipping = 0  # inside a dropped element
+        self.links: list[bool] = []  # for each open <a>: whether it was kept as a link
+
+    def _url(self, ref: str | None) -> str | None:
+        if not ref:
+            return None
+        ref = ref.strip()
+        if is_archive_path(ref):
+            return self.resolve(ref)
+        if ref.startswith("//"):
+            ref = f"https:{ref}"
+        return ref if ref.lower().startswith(("http://", "https://")) else None
+
+    def _link(self, url: str, text: str) -> None:
+        self.out.append(f'<a href="{html.escape(url)}">{html.escape(text)}</a>')
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag in _DROPPED:
+            src = values.get("src") or values.get("data") or ""
+            found = _YOUTUBE.search(src)
+            if tag == "iframe" and found and not self.skipping:  # a player: a link to it
+                video = f"https://www.youtube.com/watch?v={found.group(1)}"
+                self._link(video, video)
+            if tag not in _VOID:
+                self.skipping += 1
+            return
+        if self.skipping:
+            return
+        if tag == "img":
+            url = self._url(values.get("src"))
+            label = (values.get("alt") or "").strip() or (file_name(values.get("src") or "") or "")
+            if self.links and self.links[-1]:
+                self.out.append(html.escape(f"[{label}]" if label else ""))
+            elif url:
+                self._link(url, label or url)
+            return
+        if tag == "a":
+            url = self._url(values.get("href"))
+            self.links.append(url is not None)
+            if url:
+                self.out.append(f'<a href="{html.escape(url)}">')
+            return
+        kept = "".join(
+            f' {name}="{html.escape(value or "")}"' for name, value in attrs if name == "lang"
+        )
+        self.out.append(f"<{tag}{kept}>")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROPPED and tag not in _VOID:
+            self.handle_starttag(tag, attrs)
+            self.skipping -= 1  # <iframe/>: nothing inside to skip
+            return
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROPPED:
+            self.skipping = max(0, self.skipping - 1)
+            return
+        if self.skipping or tag in _VOID:
+            return
+        if tag == "a":
+            if self.links and self.links.pop():
+                self.out.append("</a>")
+            return
+        self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.out.append(html.escape(data, quote=False))
+
+
+def ning_html(body: str, resolve: Resolver) -> str:
+    """A Ning body as sanitised HTML of ours ('' when nothing is left)."""
+    text = body[:MAX_HTML_CHARS].replace("\r\n", "\n").replace("\r", "\n")
+    parser = _Rewriter(resolve)
+    parser.feed(text)
+    parser.close()
+    cleaned = clean_html("".join(parser.out)).strip()
+    return cleaned if re.sub(r"<[^>]*>|\s", "", cleaned) else ""
