@@ -55,6 +55,13 @@ def _kind(name: str) -> tuple[str, tuple[bytes, ...], bool] | None:
     return _TYPES.get(name.rsplit(".", 1)[-1].lower()) if "." in name else None
 
 
+def safe_relative(rel: str) -> bool:
+    """A path of a kind we serve, with no empty, hidden or ``..`` part. Attacker-
+    controlled input (a request's path, a backup's manifest)."""
+    parts = rel.split("/")
+    return _kind(rel) is not None and not any(not p or p.startswith(".") for p in parts)
+
+
 class ArchiveFiles:
     def __init__(self, root: Path) -> None:
         self.root = root  # data_dir / "files"
@@ -90,10 +97,9 @@ class ArchiveFiles:
         """(file, content type, shown inline) of a served path, or None. ``rel`` is
         attacker-controlled: only paths of known kinds inside the root are answered."""
         kind = _kind(rel)
-        parts = rel.split("/")
-        if kind is None or any(not p or p.startswith(".") for p in parts):  # .., hidden
+        if kind is None or not safe_relative(rel):
             return None
-        path = self.root.joinpath(*parts)
+        path = self.root.joinpath(*rel.split("/"))
         try:
             resolved = path.resolve(strict=True)
         except (OSError, RuntimeError):
@@ -101,3 +107,10 @@ class ArchiveFiles:
         if not resolved.is_relative_to(self.root.resolve()) or not resolved.is_file():
             return None
         return resolved, kind[0], kind[2]
+
+    def stored(self) -> list[str]:
+        """Every file kept (relative paths), for backups."""
+        if not self.root.is_dir():
+            return []
+        found = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*"))
+        return sorted(rel for rel in found if safe_relative(rel) and self.find(rel))

@@ -1,7 +1,8 @@
 """Backup and restore of one instance: a consistent snapshot of the database taken with
 SQLite's online backup API while the server runs (never a file copy of a live WAL
-database: the copy could miss committed pages still in the WAL), the private keys, and a
-manifest (format, version, schema version, base URL, row counts) in one ``.tar.gz``.
+database: the copy could miss committed pages still in the WAL), the private keys, the
+files an import brought (data/files, docs/ning.md), and a manifest (format, version,
+schema version, base URL, row counts) in one ``.tar.gz``.
 
 Restore writes only into an empty data directory and an empty keys directory, takes only
 the members it knows by name (an archive is input: no path in it is trusted), checks the
@@ -16,19 +17,21 @@ import sqlite3
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from fedi_forum.store.archive_files import ArchiveFiles, safe_relative
 from fedi_forum.store.db import schema_version
 from fedi_forum.store.private import private_dir
 
 FORMAT = "fedi-forum-backup/1"
 DB_NAME = "fedi-forum.sqlite3"
 COUNTED = ("discussions", "notes", "follows", "actors", "deliveries", "reports", "staff")
+FILES = "files"  # what an import brought, below the data directory (docs/ning.md)
 KEY_FILE = re.compile(r"[a-z0-9_-]{1,64}\.(pem|secret)")
 
 
@@ -44,6 +47,7 @@ class Manifest:
     keys: list[str]
     created_at: str
     software_version: str
+    files: list[str] = field(default_factory=list)  # below data/files
 
     def to_json(self) -> bytes:
         body = {
@@ -54,6 +58,7 @@ class Manifest:
             "keys": self.keys,
             "created_at": self.created_at,
             "software_version": self.software_version,
+            "files": self.files,
         }
         return orjson.dumps(body, option=orjson.OPT_INDENT_2)
 
@@ -100,6 +105,7 @@ def backup(
             if keys_dir.is_dir()
             else []
         )
+        files = ArchiveFiles(db_path.parent / FILES).stored()
         recorded = str(row[0]) if row else base_url
         if not recorded:
             raise BackupError("the database records no base URL: pass --base-url")
@@ -110,6 +116,7 @@ def backup(
             keys=keys,
             created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             software_version=software_version,
+            files=files,
         )
         partial = out.with_name(out.name + ".partial")
         with tarfile.open(partial, "w:gz") as tar:
@@ -117,6 +124,8 @@ def backup(
             _add(tar, f"data/{DB_NAME}", snapshot.read_bytes())
             for name in keys:
                 _add(tar, f"keys/{name}", (keys_dir / name).read_bytes())
+            for rel in files:
+                _add(tar, f"{FILES}/{rel}", (db_path.parent / FILES / rel).read_bytes())
         partial.chmod(0o600)
         partial.rename(out)  # a crash mid-write never leaves a file that looks complete
     return manifest
@@ -138,6 +147,7 @@ def read_manifest(archive: Path) -> Manifest:
         keys=[str(k) for k in data["keys"]],
         created_at=str(data["created_at"]),
         software_version=str(data["software_version"]),
+        files=[str(f) for f in data.get("files", [])],  # backups before the Ning import
     )
 
 
@@ -154,16 +164,22 @@ def restore(archive: Path, data_dir: Path, keys_dir: Path) -> Manifest:
     for name in manifest.keys:
         if not KEY_FILE.fullmatch(name):
             raise BackupError(f"unexpected key file name {name!r} in the manifest")
+    for rel in manifest.files:
+        if not safe_relative(rel):
+            raise BackupError(f"unexpected file name {rel!r} in the manifest")
     private_dir(data_dir)
     private_dir(keys_dir)
     with tarfile.open(archive, "r:gz") as tar:
-        wanted = {f"data/{DB_NAME}": target_db} | {
-            f"keys/{name}": keys_dir / name for name in manifest.keys
-        }
+        wanted = (
+            {f"data/{DB_NAME}": target_db}
+            | {f"keys/{name}": keys_dir / name for name in manifest.keys}
+            | {f"{FILES}/{rel}": data_dir / FILES / rel for rel in manifest.files}
+        )
         for member_name, path in wanted.items():
             member = tar.extractfile(member_name)
             if member is None:
                 raise BackupError(f"{archive} lacks {member_name}")
+            path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(path.name + ".partial")
             partial.write_bytes(member.read())
             partial.chmod(0o600)

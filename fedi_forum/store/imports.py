@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from fedi_forum.errors import Conflict
 from fedi_forum.models import NewNote
-from fedi_forum.store.conn import Conn, ConstraintViolation
+from fedi_forum.store.conn import Conn, ConstraintViolation, Dialect
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import add_to_outbox, append_note
 
@@ -208,26 +208,49 @@ class ImportStore:
                 slug, created, added = item.slug, True, 1
             else:
                 discussion_id, slug, created = int(found[0]), str(found[1]), False
+            seen = _imported(conn, item.source, [m.source_id for m in item.messages])
+            # PostgreSQL: the discussion's row locked before its last seq is read, so a
+            # reply the inbox accepts meanwhile cannot take the seq a note was built for
+            last = int(
+                conn.execute(
+                    f"SELECT last_seq FROM discussions WHERE id = ?{_LOCK[conn.dialect]}",
+                    (discussion_id,),
+                ).fetchone()[0]
+            )
             for message in item.messages:
-                seen = conn.execute(
-                    "SELECT 1 FROM imported_items WHERE source = ? AND source_id = ?",
-                    (item.source, message.source_id),
-                ).fetchone()
-                if seen is not None:
+                if message.source_id in seen:
                     continue
-                last = conn.execute(
-                    "SELECT last_seq FROM discussions WHERE id = ?", (discussion_id,)
-                ).fetchone()
-                note, announce_id, announce = build(slug, int(last[0]) + 1, message)
+                seen.add(message.source_id)  # an id listed twice in one topic: once
+                note, announce_id, announce = build(slug, last + 1, message)
                 seq = append_note(conn, discussion_id, note)
                 if seq is None:  # its id is taken: counted as not added
                     continue
+                if seq != last + 1:  # the row is locked (or SQLite's one writer): never
+                    raise RuntimeError(f"seq {seq} taken while {last + 1} was expected")
+                last = seq
                 _record(conn, item.source, message.source_id, discussion_id, seq, None)
                 _announced(conn, discussion_id, note, announce_id, announce)
                 added += 1
             return ImportResult(slug, created, added)
 
         return await self.db.write(write)
+
+
+_LOCK = {Dialect.SQLITE: "", Dialect.POSTGRESQL: " FOR UPDATE"}
+
+
+def _imported(conn: Conn, source: str, source_ids: Sequence[str]) -> set[str]:
+    """Which of ``source_ids`` an earlier run (or this transaction) imported."""
+    found: set[str] = set()
+    for start in range(0, len(source_ids), 500):
+        part = source_ids[start : start + 500]
+        marks = ",".join("?" * len(part))
+        rows = conn.execute(
+            f"SELECT source_id FROM imported_items WHERE source = ? AND source_id IN ({marks})",
+            (source, *part),
+        )
+        found |= {str(r[0]) for r in rows}
+    return found
 
 
 def _record(

@@ -4,7 +4,11 @@ old Ning links, the files, and another instance following an imported discussion
 
 from __future__ import annotations
 
+import io
 import shutil
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import orjson
@@ -15,9 +19,24 @@ from tests.conftest import Live, live_instance
 from tests.integration.test_instances import cli, until
 from tests.support import ning
 from tests.support.db import queued_deliveries
+from tests.support.process import clean_env
 from tests.support.remote import RemoteServer
 
 AS2 = {"Accept": "application/activity+json"}
+
+
+def run_cli_plain(*args: str) -> subprocess.CompletedProcess[str]:
+    """A command on no running instance (restore into new directories)."""
+    return subprocess.run(
+        [sys.executable, "-m", "fedi_forum", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+        check=False,
+    )
+
+
 NL = {"Accept-Language": "nl"}
 
 
@@ -147,6 +166,20 @@ async def test_a_hostile_archive_imports_once_and_reads_like_the_forum_it_was(
     assert (await live.store.note(wegen.id, 5)) is not None
 
 
+async def test_the_sample_export_imports_with_blogs(live: Live) -> None:
+    """The clean sample of the design notes (tests/fixtures): 8 discussions with 77
+    comments and 2 blog posts; its file links point to files it does not hold."""
+    sample = Path(__file__).parents[1] / "fixtures" / "ning-archive-sample"
+    out = await _import(live, sample, "--only", "discussions,blogs", "--authors", "initials")
+    assert "10 were created" in out
+    assert "87 were added" in out
+    assert "authors: 30 (0 not in the members file" in out
+    assert "22 missing from the archive" in out
+    blog = await live.client.get("/profiles/blogs/blog-participatie-bij-de-omgevingswet")
+    assert blog.status_code == 301
+    assert blog.headers["location"].endswith("/d/blog_participatie_bij_de")
+
+
 async def test_authors_can_be_renamed_and_imports_closed(live: Live, tmp_path: Path) -> None:
     """--authors anonymous names nobody (a re-run renames those already imported);
     --closed refuses new replies."""
@@ -224,3 +257,46 @@ async def test_another_instance_following_an_imported_discussion_gets_its_histor
         notes = await b.store.remote_notes_page(g.id, 0, 50)
         assert [n.published for n in notes][:2] == ["2009-07-01T09:00:00Z", "2009-07-01T09:30:00Z"]
         assert notes[1].author.name == "Lotte van der Linden"
+
+
+@pytest.mark.sqlite_only  # backup copies the SQLite file; PostgreSQL has pg_dump (docs)
+async def test_a_backup_keeps_the_imported_files_and_a_restore_checks_their_names(
+    live: Live, tmp_path: Path
+) -> None:
+    await _import(live, ning.write_archive(tmp_path / "export"))
+    archive = tmp_path / "backup.tar.gz"
+    done = await cli(live, "backup", str(archive))
+    assert done.returncode == 0, done.stderr
+    home = tmp_path / "restored"
+    target = ["--data-dir", str(home / "data"), "--keys-dir", str(home / "keys")]
+    restored = run_cli_plain("restore", str(archive), *target)
+    assert restored.returncode == 0, restored.stderr
+    assert (home / "data" / "files" / "ning" / "discussions" / "foto.jpg").read_bytes() == (
+        ning.JPEG
+    )
+
+    # a manifest naming a path outside data/files is refused before anything is written
+    hostile = tmp_path / "hostile.tar.gz"
+    with tarfile.open(archive) as src, tarfile.open(hostile, "w:gz") as out:
+        for member in src.getmembers():
+            data = src.extractfile(member)
+            if member.name == "manifest.json" and data is not None:
+                manifest = orjson.loads(data.read())
+                manifest["files"] = ["../../keys/evil.jpg"]
+                body = orjson.dumps(manifest)
+                member.size = len(body)
+                out.addfile(member, io.BytesIO(body))
+            else:
+                out.addfile(member, data)
+    elsewhere = tmp_path / "elsewhere"
+    refused = run_cli_plain(
+        "restore",
+        str(hostile),
+        "--data-dir",
+        str(elsewhere / "data"),
+        "--keys-dir",
+        str(elsewhere / "keys"),
+    )
+    assert refused.returncode == 2
+    assert "unexpected file name" in refused.stderr
+    assert not (elsewhere / "keys" / "evil.jpg").exists()

@@ -1,6 +1,7 @@
-"""A Ning Archiver export as real ones come (docs/ning.md, "The export"): parentheses around the array, missing commas, CRLF, newest first,
-escaped titles, hostile HTML, unknown authors, empty bodies, a topic twice, files
-present, missing and lying about their type, and one long discussion."""
+"""A Ning Archiver export as real ones come (docs/ning.md, "The export"): parentheses
+around the array, missing commas, CRLF, newest first, escaped titles, hostile HTML,
+unknown authors, empty bodies, a topic twice, files present, missing and lying about
+their type, and one long discussion."""
 
 from __future__ import annotations
 

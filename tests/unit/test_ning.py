@@ -3,10 +3,12 @@ files they bring (store/archive_files): every quirk of real exports, hostile inp
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from fedi_forum.cli import progress
 from fedi_forum.forum import ning_archive as archive
 from fedi_forum.forum.members import initials, member_name
 from fedi_forum.forum.ning_content import ning_html
@@ -193,3 +195,20 @@ def test_members_are_named_as_the_import_chose() -> None:
         "former member 4",
     )
     assert member_name(unknown, "en") == "unknown member 5"
+
+
+def test_progress_is_a_line_now_and_then_off_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(progress, "PLAIN_EVERY", 0.0)
+    stream = io.StringIO()  # not a terminal: no bar, no control characters
+    topic = archive._topic(
+        {"id": "1:Topic:1", "createdDate": "2009-01-01T00:00:00Z", "comments": []},
+        "discussions",
+    )
+    assert isinstance(topic, archive.Topic)
+    with progress.ImportProgress(stream) as shown:
+        shown.topic(topic)
+        shown.topic(topic)
+    assert stream.getvalue().splitlines()[-1] == "… 2 discussions, 2 messages read"
+    assert "\r" not in stream.getvalue()
