@@ -4,6 +4,7 @@ old Ning links, the files, and another instance following an imported discussion
 
 from __future__ import annotations
 
+import asyncio
 import io
 import shutil
 import subprocess
@@ -300,3 +301,59 @@ async def test_a_backup_keeps_the_imported_files_and_a_restore_checks_their_name
     assert refused.returncode == 2
     assert "unexpected file name" in refused.stderr
     assert not (elsewhere / "keys" / "evil.jpg").exists()
+
+
+async def test_an_import_killed_midway_resumes_without_duplicates(
+    live: Live, tmp_path: Path
+) -> None:
+    """kill -9 while discussions are being written; the next run completes the rest
+    and nothing is there twice."""
+    many = [
+        {
+            "id": ning.ning_id("Topic", 100 + n),
+            "contributorName": "lotte5",
+            "title": f"Onderwerp {n}",
+            "description": "<p>tekst</p>",
+            "createdDate": ning.when(1 + n % 27),
+            "comments": [
+                {
+                    "id": ning.ning_id("Comment", 5000 + n * 10 + c),
+                    "contributorName": "annemiek29",
+                    "description": f"<p>reactie {c}</p>",
+                    "createdDate": ning.when(1 + n % 27, c + 1),
+                }
+                for c in range(5)
+            ],
+        }
+        for n in range(40)
+    ]
+    archive = ning.write_archive(tmp_path / "export", many)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fedi_forum",
+        "import",
+        "ning",
+        str(archive),
+        *live.cli_options,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    async def some_written() -> bool:
+        return len(await live.store.discussions()) >= 3
+
+    await until(some_written, 60)
+    proc.kill()
+    await proc.wait()
+    cut = await live.store.discussions(limit=100)
+    written = len(cut)
+    assert written < 40  # it was cut short
+    assert all(d.reply_count == 5 for d, _ in cut)  # each discussion: all or nothing
+    out = await _import(live, archive)
+    assert f"{40 - written} were created" in out
+    listed = await live.store.discussions(limit=100)
+    assert len(listed) == 40
+    for d, _ in listed:
+        assert d.reply_count == 5
+        assert d.last_seq == 5
