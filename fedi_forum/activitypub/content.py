@@ -49,3 +49,30 @@ def excerpt(fragment: str, limit: int = 200) -> str:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
     return cut + "…"
+
+
+# One mention link at the very start of a message, as Mastodon, Pleroma, Misskey and
+# GoToSocial write it (an h-card span around it or not), with the space after it.
+_LEADING_MENTION = re.compile(
+    r'\s*(?:<span class="h-card"[^>]*>\s*)?<a\s[^>]*?href="([^"]+)"[^>]*>.*?</a>'
+    r"(?:\s*</span>)?\s*",
+    re.DOTALL,
+)
+
+
+def without_leading_mention(fragment: str, actor_id: str) -> str:
+    """``fragment`` without the mention of ``actor_id`` (the discussion) it opens with:
+    it is how a reply reached the discussion, not what its author says. Mentions of
+    anyone else, and mentions later in the text, stay; a message that is nothing but
+    the mention stays as it is. ``fragment`` is sanitised HTML (a remote reply)."""
+    head = ""
+    rest = fragment
+    if rest.startswith("<p>"):
+        head, rest = "<p>", rest[3:]
+    found = _LEADING_MENTION.match(rest)
+    if found is None or found.group(1).rstrip("/") != actor_id.rstrip("/"):
+        return fragment
+    remaining = rest[found.end() :]
+    if not html_to_text(remaining):
+        return fragment
+    return head + remaining

@@ -119,6 +119,15 @@ class NoteStore:
         )
         return [note_from_row(r) for r in rows]
 
+    async def official_notes(self, discussion_id: int, limit: int = 3) -> list[Note]:
+        """The discussion's visible official answers, oldest first (pinned on its page)."""
+        rows = await self.db.fetch_all(
+            f"SELECT {NOTE_COLS} FROM {NOTE_FROM} WHERE n.discussion_id = ? AND n.official = 1 "
+            "AND n.state = 'visible' ORDER BY n.seq LIMIT ?",
+            (discussion_id, limit),
+        )
+        return [note_from_row(r) for r in rows]
+
     async def latest_notes(
         self, limit: int, discussion_id: int | None = None
     ) -> list[tuple[Discussion, Note]]:

@@ -326,4 +326,11 @@ ALTER TABLE discussions ADD COLUMN imported_at TEXT;
 ALTER TABLE discussions ADD COLUMN label TEXT NOT NULL DEFAULT '';  -- an archive's category
 """,
     ),
+    (
+        12,
+        """
+-- The official answers of a discussion, pinned at the top of its page (few per discussion).
+CREATE INDEX notes_official ON notes (discussion_id, seq) WHERE official = 1;
+""",
+    ),
 )

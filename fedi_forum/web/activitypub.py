@@ -15,7 +15,7 @@ from fedi_forum.activitypub import vocab
 from fedi_forum.errors import NotFound
 from fedi_forum.models import Discussion, NoteState
 from fedi_forum.web.negotiation import activity_response, preferred_representation
-from fedi_forum.web.pagination import cursor, is_page_request
+from fedi_forum.web.pagination import cursor, is_page_request, place_of
 from fedi_forum.web.state import Services, require_discussion, services
 
 PAGE_SIZE = 20
@@ -266,16 +266,9 @@ async def replies(request: Request) -> Response:
     )
 
 
-HTML_PAGE_SIZE = 50
-
-
 def page_url_for(svc: Services, d: Discussion, seq: int) -> str:
-    """The HTML page holding ``seq``: seqs are dense, so pages are fixed blocks of 50."""
-    group_page = svc.urls.group(d.slug)
-    if seq <= HTML_PAGE_SIZE:
-        return f"{group_page}#m{seq}"
-    after = ((seq - 1) // HTML_PAGE_SIZE) * HTML_PAGE_SIZE
-    return f"{group_page}?after={after}#m{seq}"
+    """The HTML page holding ``seq``, at its anchor."""
+    return f"{svc.urls.group(d.slug)}{place_of(seq)}"
 
 
 async def staff_actor(request: Request) -> Response:

@@ -23,6 +23,7 @@ from email.utils import format_datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fedi_forum.activitypub.content import without_leading_mention
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.models import Discussion, Note, parse_time, utcnow
 from fedi_forum.web import activitypub as ap
@@ -158,7 +159,11 @@ async def _entries(
                 link=ap.page_url_for(svc, d, note.seq),
                 author=who,
                 author_uri=uri,
-                html=clean_html(note.content),
+                html=clean_html(
+                    note.content
+                    if note.is_local or note.seq == 0
+                    else without_leading_mention(note.content, svc.urls.group(d.slug))
+                ),
                 published=note.published,
                 updated=note.updated or note.published,
             )

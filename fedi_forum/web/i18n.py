@@ -24,10 +24,13 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from fedi_forum.activitypub.content import without_leading_mention
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.config import LANGUAGES
 from fedi_forum.models import Author, Note, parse_time
+from fedi_forum.store.reactions import Reactions
 from fedi_forum.web.lru import Lru
+from fedi_forum.web.pagination import place_of
 
 MESSAGE_CACHE_SIZE = 20_000  # ~1 KB each
 PAGE_CACHE_SIZE = 500  # ~30 KB each
@@ -58,6 +61,9 @@ def _time(value: str) -> datetime:
     return parse_time(value)
 
 
+NO_REACTIONS = Reactions()
+
+
 class Renderer:
     def __init__(
         self,
@@ -66,7 +72,9 @@ class Renderer:
         media_url: Callable[[str | None], str] = lambda url: url or "",
     ) -> None:
         zone = ZoneInfo(timezone)
-        self._messages: Lru[tuple[str, Note, Author, str], Markup] = Lru(MESSAGE_CACHE_SIZE)
+        self._messages: Lru[tuple[str, Note, Author, str, str, Reactions, bool], Markup] = Lru(
+            MESSAGE_CACHE_SIZE
+        )
         self._pages: Lru[Hashable, str] = Lru(PAGE_CACHE_SIZE)
         self._documents: Lru[Hashable, bytes] = Lru(DOCUMENT_CACHE_SIZE)
         self._envs: dict[str, Environment] = {}
@@ -92,6 +100,8 @@ class Renderer:
             env.filters["sanitized"] = lambda v: Markup(clean_html(v))  # noqa: S704 - nh3-cleaned
             env.filters["safe_url"] = safe_url
             env.filters["proxied"] = media_url  # remote images through /media
+            env.filters["unmention"] = without_leading_mention
+            env.globals["place_of"] = place_of
             self._envs[lang] = env
 
     def render(self, lang: str, template: str, **context: Any) -> str:
@@ -117,7 +127,17 @@ class Renderer:
     def keep_document(self, key: Hashable, body: bytes) -> None:
         self._documents.put(key, body)
 
-    def message(self, lang: str, note: Note, author: Author, slug: str) -> Markup:
+    def message(
+        self,
+        lang: str,
+        note: Note,
+        author: Author,
+        slug: str,
+        *,
+        group_url: str = "",
+        reactions: Reactions = NO_REACTIONS,
+        replies_open: bool = True,
+    ) -> Markup:
         """One message's HTML, cached.
 
         A page shows 50 messages; rendering each through Jinja (escaping, dates,
@@ -126,14 +146,21 @@ class Renderer:
         and author values), so any edit, deletion, moderation or profile change simply
         misses the cache; nothing needs invalidating.
         """
-        key = (lang, note, author, slug)
+        key = (lang, note, author, slug, group_url, reactions, replies_open)
         cached = self._messages.get(key)
         if cached is not None:
             return cached
         html = Markup(  # noqa: S704 - a template rendered with autoescape on
             self._envs[lang]
             .get_template("message.html")
-            .render(note=note, author=author, slug=slug)
+            .render(
+                note=note,
+                author=author,
+                slug=slug,
+                group_url=group_url,
+                reactions=reactions,
+                replies_open=replies_open,
+            )
         )
         self._messages.put(key, html)
         return html

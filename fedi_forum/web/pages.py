@@ -20,11 +20,12 @@ from fedi_forum.forum.members import member_name
 from fedi_forum.models import Author, Discussion, Note, RemoteGroupState
 from fedi_forum.store.imports import MemberRow
 from fedi_forum.web import activitypub as ap
+from fedi_forum.web.i18n import NO_REACTIONS
 from fedi_forum.web.negotiation import preferred_language, preferred_representation
-from fedi_forum.web.pagination import cursor
+from fedi_forum.web.pagination import HTML_PAGE_SIZE, cursor, place_of
 from fedi_forum.web.state import Services, client_address, require_discussion, services
 
-PAGE_SIZE = ap.HTML_PAGE_SIZE
+PAGE_SIZE = HTML_PAGE_SIZE
 
 
 def choose_language(request: Request, default: str) -> str:
@@ -178,10 +179,16 @@ async def discussion(request: Request) -> Response:
         svc.renderer.keep_page(key, page)
     return HTMLResponse(
         page.replace(VIEWS_MARK, views),
-        headers={"Content-Language": lang, "Vary": "Accept, Accept-Language"},
+        headers={
+            "Content-Language": lang,
+            "Vary": "Accept, Accept-Language",
+            # a server asked to look up this page's URL finds the Group it shows
+            "Link": f'<{svc.urls.group(d.slug)}>; rel="alternate"; type="{AS2_TYPE}"',
+        },
     )
 
 
+AS2_TYPE = "application/activity+json"
 VIEWS_MARK = "\u2063views\u2063"  # an invisible separator: never in real content
 
 
@@ -200,9 +207,20 @@ async def _discussion_page(
         "number": after // PAGE_SIZE + 1,
         "count": last_after // PAGE_SIZE + 1,
     }
-    members = await members_of(svc, notes)
+    official = await svc.store.official_notes(d.id)
+    members = await members_of(svc, [*notes, *official])
+    reactions = await svc.store.reaction_counts([n.id for n in notes])
+    group_url = svc.urls.group(d.slug)
     rendered = {
-        n.seq: svc.renderer.message(lang, n, display_author(svc, d, n, members, lang), d.slug)
+        n.seq: svc.renderer.message(
+            lang,
+            n,
+            display_author(svc, d, n, members, lang),
+            d.slug,
+            group_url=group_url,
+            reactions=reactions.get(n.id, NO_REACTIONS),
+            replies_open=d.accepts_replies,
+        )
         for n in notes
     }
     response = render(
@@ -212,10 +230,20 @@ async def _discussion_page(
         handle=f"@{d.slug}@{svc.settings.domain}",
         views=VIEWS_MARK,
         opening=rendered[opening.seq] if opening else None,
+        opening_text=content.excerpt(opening.content, 200) if opening else "",
+        pinned=[
+            {
+                "seq": n.seq,
+                "author": display_author(svc, d, n, members, lang),
+                "excerpt": content.excerpt(n.content, 240),
+            }
+            for n in official
+        ],
         reply_count_on_page=len(replies),
         # one string, not 50 template loop iterations
         replies_html=Markup("".join(f"<li>{rendered[n.seq]}</li>\n" for n in replies)),  # noqa: S704
         pages=pages,
+        newest=place_of(d.last_seq) if d.last_seq else None,
     )
     return bytes(response.body).decode()
 

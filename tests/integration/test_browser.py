@@ -108,3 +108,39 @@ async def test_moderator_logs_in_and_hides_a_reply(live: Live) -> None:
             assert await page.locator("#m2 .content").count() == 1
         finally:
             await browser.close()
+
+
+async def test_a_reader_follows_a_long_thread_across_pages_on_a_phone(live: Live) -> None:
+    """A 120-message discussion with a long Dutch title: on the last page, "in reply to
+    #10" leads to page 1 at message 10; "jump to the newest" leads back; nothing is
+    wider than the phone, also with a long word."""
+    d = await live.discussions.create(
+        slug="lang",
+        title="Omgevingsvergunningaanvraagbehandelingstermijnoverschrijding in de praktijk",
+        body="b",
+        lang="nl",
+    )
+    await add_replies(live.store, d, 60)
+    early = f"https://mastodon.example/users/alice/statuses/{d.id}-9"  # seq 10
+    await add_replies(live.store, d, 60, start=60, in_reply_to=early)
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="nl-NL")
+            await page.route("https://mastodon.example/**", lambda route: route.abort())
+            await page.goto(f"{live.base_url}/d/lang")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            await page.get_by_role("link", name="Naar het nieuwste bericht").click()
+            await page.wait_for_load_state()
+            assert page.url.endswith("/d/lang?after=100#m120")
+            assert await page.locator("#m120").is_visible()
+            await page.locator("#m101").get_by_role("link", name="reactie op #10").click()
+            await page.wait_for_load_state()
+            assert page.url.endswith("/d/lang#m10")
+            assert await page.locator("#m10").is_visible()
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            # paging is at the top and at the bottom
+            assert await page.get_by_role("navigation", name="Pagina's", exact=True).count() == 1
+            assert await page.locator("nav.pages").count() == 2
+        finally:
+            await browser.close()

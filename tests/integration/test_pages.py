@@ -53,8 +53,8 @@ async def test_discussion_page_has_everything_the_forum_page_had(live: Live) -> 
         page,
     )
     assert 'src="https://mastodon.example' not in page
-    assert 'href="#m3"' in page
-    assert re.search(r'<a href="#m1">reactie op #1</a>', page)
+    assert 'href="/d/speeltuin#m3"' in page  # a permalink that works from any page
+    assert re.search(r'<a href="/d/speeltuin#m1">reactie op #1</a>', page)
     assert "3 reacties" in page
     # landmarks and labels for screen readers
     for landmark in ("<main", "<header", "<footer", "<nav", 'for="handle"', 'class="skip"'):
@@ -94,6 +94,88 @@ async def test_long_discussion_is_paged_by_keyset(live: Live) -> None:
     bad = await live.client.get("/d/lang?after=abc", headers=BROWSER)
     assert bad.status_code == 400
     assert "<html" in bad.text
+
+
+async def test_a_reader_follows_a_long_thread_across_pages(live: Live) -> None:
+    """Replies point at messages on other pages; paging is at the top and the bottom;
+    "jump to the newest"; each message offers "reply to this message"."""
+    d = await live.discussions.create(slug="lang", title="Lang", body="b", lang="nl")
+    await add_replies(live.store, d, 60)
+    early = f"https://mastodon.example/users/alice/statuses/{d.id}-9"  # seq 10
+    await add_replies(live.store, d, 60, start=60, in_reply_to=early)
+    page = (await live.client.get("/d/lang?after=100", headers=BROWSER)).text
+    assert 'id="m101"' in page
+    assert '<a href="/d/lang#m10">reactie op #10</a>' in page  # on page 1, linked there
+    assert page.count('aria-label="Pagina') == 2  # top and bottom
+    assert page.index('rel="prev"') < page.index('id="m101"') < page.rindex('rel="prev"')
+    first = (await live.client.get("/d/lang", headers=BROWSER)).text
+    assert '<a href="/d/lang?after=100#m120">Naar het nieuwste bericht</a>' in first
+    assert 'href="/d/lang/interact?seq=7&amp;lang=nl"' in first
+    assert "Op dit bericht reageren" in first
+    assert (await live.client.get("/d/lang/interact?seq=7", headers=BROWSER)).status_code == 200
+    await live.discussions.set_state("lang", DiscussionState.CLOSED)
+    closed = (await live.client.get("/d/lang", headers=BROWSER)).text
+    assert "Op dit bericht reageren" not in closed  # no path to a refused reply
+
+
+async def test_replies_read_as_written_with_likes_and_the_official_answer_on_top(
+    live: Live, remote: RemoteServer
+) -> None:
+    """The "@discussion" a Mastodon reply opens with is not shown (other mentions are);
+    likes and boosts are counted per message and a Like shows at once (the page cache
+    is keyed by revision); an official answer is pinned near the top as well."""
+    await live.discussions.create(slug="plein", title="Het plein", body="b", lang="nl")
+    group = f"{live.base_url}/d/plein"
+    alice = remote.actor("alice")
+    note = alice.note("x", in_reply_to=f"{group}/m/0", mention=group)
+    note["content"] = (  # as Mastodon writes it (tests/interop/payloads)
+        f'<p><span class="h-card" translate="no"><a href="{group}" class="u-url mention">'
+        '@<span>plein</span></a></span> Eens met <span class="h-card"><a '
+        'href="https://mamot.fr/@retiolus" class="u-url mention">@<span>retiolus</span></a>'
+        "</span>, meer bankjes!</p>"
+    )
+    assert (await alice.post(live.client, f"{group}/inbox", alice.create(note))).status_code == 202
+    before = (await live.client.get("/d/plein", headers=BROWSER)).text
+    assert "<p>Eens met" in before
+    assert "@<span>plein</span>" not in before
+    assert "@<span>retiolus</span>" in before
+    assert "keer leuk gevonden" not in before
+    feed = (await live.client.get("/d/plein/feed.atom")).text
+    assert "Eens met" in feed
+    assert "@&lt;span&gt;plein" not in feed  # not in feeds either
+    likes = []
+    for n, liker in enumerate(("bob", "carol")):
+        fan = remote.actor(liker, key_index=n + 1)
+        like = fan.activity("Like", note["id"])
+        likes.append((fan, like))
+        assert (await fan.post(live.client, f"{group}/inbox", like)).status_code == 202
+    liked = (await live.client.get("/d/plein", headers=BROWSER)).text
+    assert "2 keer leuk gevonden" in liked
+    fan, like = likes[0]
+    undo = fan.activity("Undo", like)
+    assert (await fan.post(live.client, f"{group}/inbox", undo)).status_code == 202
+    unliked = (await live.client.get("/d/plein", headers=BROWSER)).text
+    assert "1 keer leuk gevonden" in unliked  # an Undo is a new revision too
+    await live.discussions.staff_reply("plein", username="beheer", text="Komt er", official=True)
+    pinned = (await live.client.get("/d/plein", headers=BROWSER)).text
+    assert "1 officieel antwoord" in pinned
+    assert pinned.index("officieel antwoord") < pinned.index('id="m1"')
+    assert '<a href="/d/plein#m2">Lees #2 op zijn plek</a>' in pinned
+
+
+async def test_a_discussion_link_shows_a_card_and_leads_to_its_group(live: Live) -> None:
+    await live.discussions.create(
+        slug="kaart", title="Kaart & co", body="Waar moet het bankje?", lang="nl"
+    )
+    r = await live.client.get("/d/kaart", headers=BROWSER)
+    assert '<meta property="og:title" content="Kaart &amp; co">' in r.text
+    assert '<meta property="og:description" content="Kaart &amp; co Waar moet het bankje?">' in (
+        r.text
+    )
+    assert f'<meta property="og:url" content="{live.base_url}/d/kaart">' in r.text
+    assert r.headers["link"] == (
+        f'<{live.base_url}/d/kaart>; rel="alternate"; type="application/activity+json"'
+    )
 
 
 async def test_hostile_remote_content_and_names_are_neutralised(live: Live) -> None:

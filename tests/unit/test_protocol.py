@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import orjson
 import pytest
 
 from fedi_forum.activitypub import content, discovery, shapes, vocab
+from fedi_forum.activitypub.content import html_to_text, without_leading_mention
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.web.negotiation import preferred_language, preferred_representation
@@ -155,3 +160,24 @@ def test_language_choice() -> None:
     assert preferred_language("en-GB,en;q=0.9", "nl") == "en"
     assert preferred_language("de-DE, nl;q=0.5, en;q=0.7", "nl") == "en"
     assert preferred_language("fr", "en") == "en"
+
+
+@pytest.mark.parametrize("server", ["mastodon", "gotosocial", "pleroma", "misskey"])
+def test_the_discussion_mention_a_reply_opens_with_is_left_out(server: str) -> None:
+    """Real payloads' mention markup (tests/interop/payloads), pointed at a discussion."""
+    payloads = Path(__file__).parents[1] / "interop" / "payloads"
+    doc = orjson.loads((payloads / f"{server}_create_note.json").read_bytes())
+    real = str(doc["object"]["content"])
+    first = re.search(r'href="([^"]+)"', real)
+    assert first is not None
+    group = "https://forum.example/d/plein"
+    aimed = clean_html(real.replace(first.group(1), group, 1))
+    shown = without_leading_mention(aimed, group)
+    if aimed.removeprefix("<p>").startswith(("<span", "<a")):  # it opens with the mention
+        assert group not in shown
+        assert html_to_text(shown)
+        assert html_to_text(aimed).endswith(html_to_text(shown))
+    else:  # GoToSocial's mention comes later: kept
+        assert shown == aimed
+    other = aimed.replace(group, "https://elsewhere.example/@x")
+    assert without_leading_mention(other, group) == other  # someone else's: kept
