@@ -76,3 +76,16 @@ def without_leading_mention(fragment: str, actor_id: str) -> str:
     if not html_to_text(remaining):
         return fragment
     return head + remaining
+
+
+def with_leading_mention(fragment: str, profile_url: str, handle: str) -> str:
+    """``fragment`` (our HTML) opening with a mention of ``handle`` as Mastodon writes
+    one (an h-card link), inside its first paragraph."""
+    user = handle.lstrip("@").split("@", 1)[0]
+    link = (
+        f'<span class="h-card" translate="no"><a href="{html.escape(profile_url)}" '
+        f'class="u-url mention">@<span>{html.escape(user)}</span></a></span>'
+    )
+    if fragment.startswith("<p>"):
+        return f"<p>{link} {fragment[3:]}"
+    return f"<p>{link}</p>{fragment}"

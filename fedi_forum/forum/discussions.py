@@ -21,6 +21,7 @@ from fedi_forum.models import (
     Discussion,
     DiscussionState,
     NewNote,
+    RemoteActor,
     utcnow,
 )
 from fedi_forum.store import NewDiscussion, Outgoing, Store
@@ -286,23 +287,46 @@ class Discussions:
         now = utcnow()
         note_id = self.urls.staff_note(username, secrets.token_hex(8))
         html = content.plain_text_to_html(text)
+        # The person answered is mentioned (their server notifies them) and gets the
+        # group's Announce; Mastodon accepts it because they are addressed (cc).
+        answered = None if parent.is_local else await self.store.actor(parent.author.actor_id)
+        shared = html
+        if answered is not None:
+            profile = answered.url if (answered.url or "").startswith("https://") else answered.id
+            shared = content.with_leading_mention(
+                html, profile or answered.id, _handle_of(answered)
+            )
+        if official:  # other servers see it too, in words (our page shows a badge)
+            label = OFFICIAL[d.lang if d.lang in OFFICIAL else "en"]
+            shared = f"<p><strong>{label}</strong></p>{shared}"
         note = vocab.staff_note(
             self.urls,
             note_id=note_id,
             username=username,
             slug=slug,
             domain=self.settings.domain,
-            content_html=html,
+            content_html=shared,
             lang=d.lang,
             published=now,
             in_reply_to=parent.ap_id,
         )
+        if answered is not None:
+            mention = {"type": "Mention", "href": answered.id, "name": _handle_of(answered)}
+            note["tag"].append(mention)
+            note["cc"].append(answered.id)
         staff_id = self.urls.staff(username)
         create = vocab.create(f"{note_id}/activity", staff_id, note)
+        answered_id = answered.id if answered is not None else None
 
         def announce(seq: int) -> Outgoing:
             return group_announce(
-                self.urls, slug, seq, note_id=note_id, author=None, published=now, create=create
+                self.urls,
+                slug,
+                seq,
+                note_id=note_id,
+                author=answered_id,
+                published=now,
+                create=create,
             )
 
         result = await self.store.accept_reply(
@@ -331,7 +355,7 @@ class Discussions:
             ],
             authors=[],
             announce=announce,
-            announce_to_author=None,
+            announce_to_author=answered.shared_inbox or answered.inbox if answered else None,
             now=now,
             as_staff=True,
         )
@@ -346,3 +370,11 @@ class Discussions:
 
     def handle(self, discussion: Discussion) -> str:
         return f"@{discussion.slug}@{self.settings.domain}"
+
+
+OFFICIAL = {"nl": "Officieel antwoord", "en": "Official answer"}
+
+
+def _handle_of(actor: RemoteActor) -> str:
+    """``@user@host`` of a remote actor, as a Mention names it."""
+    return f"@{actor.preferred_username or 'user'}@{actor.host}"

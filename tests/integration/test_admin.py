@@ -8,13 +8,14 @@ import re
 import time
 
 import httpx
+import orjson
 import pytest
 
 from fedi_forum.forum.staff import Session
 from fedi_forum.models import DiscussionState
 from tests.conftest import Live
 from tests.support.http import BROWSER, PASSWORD, csrf_token, login
-from tests.support.remote import RemoteServer
+from tests.support.remote import RemoteServer, remote_server
 
 
 async def _setup(live: Live, remote: RemoteServer) -> None:
@@ -316,6 +317,16 @@ async def test_staff_reply_is_a_local_actor_and_federates(live: Live, remote: Re
     note = (await live.client.get(note_id, headers={"Accept": "application/activity+json"})).json()
     assert note["attributedTo"] == actor_id
     assert note["inReplyTo"].endswith("/statuses/2")
+    # other servers see it is the official answer, and alice is mentioned (notified)
+    alice_id = remote.actors["alice"].id
+    assert note["content"].startswith("<p><strong>Officieel antwoord</strong></p><p><span")
+    assert {
+        "type": "Mention",
+        "href": alice_id,
+        "name": f"@alice@{remote.base_url.split('//')[1]}",
+    } in note["tag"]
+    assert alice_id in note["cc"]
+    assert "@<span>alice</span>" not in page  # our page has its badge and "reactie op #1"
     html = await live.client.get(note_id, headers=BROWSER)
     assert html.status_code == 302
     assert html.headers["location"].endswith("#m2")
@@ -403,3 +414,40 @@ async def test_every_discussion_switch_from_admin(live: Live, remote: RemoteServ
     report_id = re.search(r"/admin/reports/(\d+)/dismiss", page).group(1)  # type: ignore[union-attr]
     await live.client.post(f"/admin/reports/{report_id}/dismiss", data={"csrf": token})
     assert (await live.store.reports())[0]["state"] == "dismissed"
+
+
+async def test_a_staff_answer_reaches_the_person_answered_who_does_not_follow(
+    live: Live, remote: RemoteServer
+) -> None:
+    """bob replied without following: the answer mentions him and the group's Announce
+    is delivered to his server, addressed to him (so Mastodon accepts and notifies)."""
+    await _setup(live, remote)
+    group = f"{live.base_url}/d/park"
+    async with remote_server() as other:
+        bob = other.actor("bob", key_index=1)
+        note = bob.note("Komen er ook prullenbakken?", in_reply_to=f"{group}/m/0", mention=group)
+        assert (await bob.post(live.client, f"{group}/inbox", bob.create(note))).status_code == 202
+        seq = await live.discussions.staff_reply(
+            "park", username="moderator", text="Ja, drie.", in_reply_to_seq=2
+        )
+        discussion = await live.store.discussion("park")
+        assert discussion is not None
+        staff_note = await live.store.note_raw(discussion.id, seq)
+        assert staff_note is not None
+        doc = orjson.loads(staff_note)
+
+        def answered(d: dict[str, object]) -> bool:
+            obj = d.get("object")
+            shared = obj.get("object", {}) if isinstance(obj, dict) else obj
+            shared_id = shared.get("id") if isinstance(shared, dict) else shared
+            return d["type"] == "Announce" and shared_id == doc["id"]
+
+        async with asyncio.timeout(20):
+            while not any(answered(d) for _, _, d in other.delivered):
+                await asyncio.sleep(0.05)
+        announce = next(d for _, _, d in other.delivered if answered(d))
+        assert bob.id in announce["cc"]  # addressed to him: Mastodon takes it
+        bob_handle = f"@bob@{other.base_url.split('//')[1]}"
+        assert {"type": "Mention", "href": bob.id, "name": bob_handle} in doc["tag"]
+        assert doc["content"].startswith('<p><span class="h-card" translate="no"><a href="')
+        assert "Officieel" not in doc["content"]  # not official: no label
