@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 LANGUAGES = ("nl", "en")
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+")
 
 # Each env variable maps to a Settings field; the README's settings table lists them all
 # (a test keeps the two in step).
@@ -38,6 +40,7 @@ ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_TRUSTED_PROXIES": "trusted_proxies",
     "FEDI_FORUM_METRICS_ALLOW": "metrics_allow",
     "FEDI_FORUM_METRICS_TOKEN": "metrics_token",
+    "FEDI_FORUM_RECOMMENDED_SERVERS": "recommended_servers",
 }
 
 
@@ -61,6 +64,9 @@ class Settings:
     default_lang: str = "nl"
     instance_name: str = "fedi-forum"
     contact_email: str = ""
+    # Fediverse servers the pages suggest to residents without an account (comma-
+    # separated host names, e.g. the government's own); empty: a general directory.
+    recommended_servers: str = ""
     about_file: Path | None = None
     terms_file: Path | None = None
     timezone: str = "Europe/Amsterdam"  # for times shown on pages; stored times are UTC
@@ -118,6 +124,13 @@ class Settings:
             raise ValueError("database URL must start with sqlite:/// or postgresql://")
         if self.default_lang not in LANGUAGES:
             raise ValueError(f"default language must be one of {LANGUAGES}")
+        for host in self.recommended_hosts:
+            if not _HOST.fullmatch(host):
+                raise ValueError(f"recommended server {host!r} is not a host name")
+
+    @property
+    def recommended_hosts(self) -> list[str]:
+        return [h.strip().lower() for h in self.recommended_servers.split(",") if h.strip()]
 
     @property
     def domain(self) -> str:

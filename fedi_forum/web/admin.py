@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -15,10 +16,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from fedi_forum.errors import Conflict, Forbidden, InvalidInput, NotFound
+from fedi_forum.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from fedi_forum.forum.moderation import REASONS, Moderation
 from fedi_forum.forum.staff import SESSION_SECONDS, Session
-from fedi_forum.models import Dialect, DiscussionState, utcnow
+from fedi_forum.models import Dialect, DiscussionState, format_time, utcnow
 from fedi_forum.web.forms import read_form
 from fedi_forum.web.pages import render
 from fedi_forum.web.state import Services, client_address, require_discussion, services
@@ -116,10 +117,18 @@ async def login(request: Request) -> Response:
         return response
     form = await _form(request)
     _check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form)
-    await svc.login_limiter.hit(client_address(request))
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    try:
+        await svc.login_limiter.hit(client_address(request))
+    except RateLimited as limited:  # the form again, saying until when (in words)
+        until = datetime.now(UTC) + timedelta(seconds=limited.retry_after)
+        response = render(
+            request, "admin/login.html", status=429, csrf=token, retry_at=format_time(until)
+        )
+        response.headers["Retry-After"] = str(limited.retry_after)
+        return response
     session = await svc.staff.login(str(form.get("username", "")), str(form.get("password", "")))
     if session is None:
-        token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         return render(request, "admin/login.html", status=401, csrf=token, failed=True)
     response = _to(request, "admin")
     response.set_cookie(

@@ -166,8 +166,11 @@ async def test_lockout_rate_limit_and_expiry(live: Live, remote: RemoteServer) -
     # locked: even the right password fails for a while
     assert (await login(live.client, "beheer")).status_code == 401
     assert (await login(live.client, "nobody", "whatever")).status_code == 401
-    limited = [(await login(live.client, "moderator")).status_code for _ in range(4)]
-    assert 429 in limited
+    answers = [await login(live.client, "moderator") for _ in range(4)]
+    limited = next(r for r in answers if r.status_code == 429)
+    assert int(limited.headers["retry-after"]) > 0
+    assert "Te veel pogingen vanaf hier. Probeer het opnieuw na " in limited.text
+    assert 'name="password"' in limited.text  # the form again, not an error page
     # an expired or tampered session is no session
     staff = live.services.staff
     expired = staff.token(Session("moderator", "moderator", "x", int(time.time()) - 1, 0))

@@ -142,5 +142,16 @@ async def test_a_reader_follows_a_long_thread_across_pages_on_a_phone(live: Live
             # paging is at the top and at the bottom
             assert await page.get_by_role("navigation", name="Pagina's", exact=True).count() == 1
             assert await page.locator("nav.pages").count() == 2
+            # a reader whose system is dark gets the dark colours (contrast kept)
+            dark = await browser.new_page(
+                viewport={"width": 390, "height": 844}, color_scheme="dark"
+            )
+            await dark.route("https://mastodon.example/**", lambda route: route.abort())
+            await dark.goto(f"{live.base_url}/d/lang")
+            colours = await dark.evaluate(
+                "[getComputedStyle(document.body).backgroundColor,"
+                " getComputedStyle(document.querySelector('main a')).color]"
+            )
+            assert colours == ["rgb(18, 18, 18)", "rgb(138, 180, 248)"]
         finally:
             await browser.close()

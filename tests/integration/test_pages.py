@@ -8,8 +8,9 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from fedi_forum.config import Settings
 from fedi_forum.models import DiscussionState, RemoteActor, utcnow
-from tests.conftest import Live
+from tests.conftest import Live, live_instance
 from tests.support.remote import RemoteServer
 from tests.support.seed import add_replies, remote_actor
 
@@ -161,6 +162,26 @@ async def test_replies_read_as_written_with_likes_and_the_official_answer_on_top
     assert "1 officieel antwoord" in pinned
     assert pinned.index("officieel antwoord") < pinned.index('id="m1"')
     assert '<a href="/d/plein#m2">Lees #2 op zijn plek</a>' in pinned
+
+
+async def test_how_replying_works_is_explained_with_the_servers_the_operator_suggests(
+    tmp_path: Path,
+) -> None:
+    async with live_instance(tmp_path) as plain:
+        d = await plain.discussions.create(slug="uitleg", title="Uitleg", body="b", lang="nl")
+        page = (await plain.client.get("/d/uitleg", headers=BROWSER)).text
+        assert "Zo werkt reageren" in page
+        assert f"Laat @uitleg@{plain.domain} in je reactie staan" in page
+        assert "Minder openbaar" in page
+        assert 'href="https://joinmastodon.org/servers"' in page
+        assert "Een moderator leest elke reactie" not in page
+        await plain.discussions.set_premoderate(d.slug, True)
+        held = (await plain.client.get("/d/uitleg", headers=BROWSER)).text
+        assert "Een moderator leest elke reactie" in held
+    with pytest.raises(ValueError, match="not a host name"):
+        Settings(recommended_servers="https://x.example/")
+    chosen = Settings(recommended_servers="social.overheid.nl, mastodon.nl")
+    assert chosen.recommended_hosts == ["social.overheid.nl", "mastodon.nl"]
 
 
 async def test_a_discussion_link_shows_a_card_and_leads_to_its_group(live: Live) -> None:
