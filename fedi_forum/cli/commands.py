@@ -298,16 +298,35 @@ def moderation_command(args: argparse.Namespace, settings: Settings, explicit: b
 
 
 def admin_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
-    """admin create-user: a staff account for /admin."""
-    password = args.password or getpass.getpass("password (12+ characters): ")
+    """admin create-user | list | disable | enable | remove | reset-password | set-name."""
+    password = ""
+    if args.action in ("create-user", "reset-password"):
+        password = args.password or getpass.getpass("password (12+ characters): ")
 
-    async def create_user(_s: Settings, discussions: Discussions) -> int:
+    async def run(_s: Settings, discussions: Discussions) -> int:
         staff = Staff(discussions.store, b"")
-        await staff.create(args.username, password, args.role)
-        print(f"created {args.role} {args.username.lower()}")
+        if args.action == "create-user":
+            await staff.create(args.username, password, args.role)
+            print(f"created {args.role} {args.username.lower()}")
+        elif args.action == "list":
+            for m in await discussions.store.staff_members():
+                state = "disabled" if m.disabled else "active"
+                print(f"{m.username}\t{m.role}\t{state}\t{m.display_name or '-'}")
+        elif args.action in ("disable", "enable"):
+            await staff.set_disabled(args.username, args.action == "disable")
+            print(f"{args.username.lower()}: {args.action}d")
+        elif args.action == "remove":
+            await staff.remove(args.username)
+            print(f"{args.username.lower()}: removed")
+        elif args.action == "reset-password":
+            await staff.set_password(args.username, password)
+            print(f"{args.username.lower()}: new password set; every session ended")
+        else:  # set-name: the parser's choices are a closed set
+            await staff.set_display_name(args.username, args.name)
+            print(f"{args.username.lower()}: shown as {args.name or args.username.lower()}")
         return 0
 
-    return asyncio.run(with_services(settings, explicit, create_user))
+    return asyncio.run(with_services(settings, explicit, run))
 
 
 def db_command(args: argparse.Namespace, settings: Settings, _explicit: bool) -> int:

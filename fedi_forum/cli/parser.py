@@ -193,6 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("--username", required=True)
     create_user.add_argument("--role", choices=("admin", "moderator"), required=True)
     create_user.add_argument("--password", help="prompted for when left out")
+    listing = asub.add_parser("list", help="staff accounts: name, role, state")
+    common_options(listing)
+    for action, what in (
+        ("disable", "end an account's access (its replies stay)"),
+        ("enable", "let a disabled account log in again"),
+        ("remove", "delete an account (its replies stay, attributed to its name)"),
+    ):
+        one = asub.add_parser(action, help=what)
+        common_options(one)
+        one.add_argument("username")
+    reset = asub.add_parser("reset-password", help="a new password; every session ends")
+    common_options(reset)
+    reset.add_argument("username")
+    reset.add_argument("--password", help="prompted for when left out")
+    named = asub.add_parser("set-name", help="the name shown on pages and on Mastodon")
+    common_options(named)
+    named.add_argument("username")
+    named.add_argument("name", help='"" shows the user name')
 
     imports = sub.add_parser("import", help="bring another forum's history in (docs/ning.md)")
     imports_sub = imports.add_subparsers(dest="source", required=True)

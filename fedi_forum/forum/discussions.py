@@ -27,6 +27,7 @@ from fedi_forum.models import (
 from fedi_forum.store import NewDiscussion, Outgoing, Store
 from fedi_forum.store.imports import MemberRow
 from fedi_forum.store.keyring import Keyring
+from fedi_forum.store.staff import StaffMember
 
 log = logging.getLogger(__name__)
 
@@ -235,16 +236,16 @@ class Discussions:
             raise NotFound(f"no discussion {slug!r}")
         return updated
 
-    async def staff_document(self, username: str, published: str) -> Actor:
-        key = await self.keyring.load_or_create(f"staff-{username}")
+    async def staff_document(self, member: StaffMember) -> Actor:
+        key = await self.keyring.load_or_create(f"staff-{member.username}")
         return vocab.person_actor(
             self.urls,
-            actor_id=self.urls.staff(username),
-            username=username,
+            actor_id=self.urls.staff(member.username),
+            username=member.username,
             domain=self.settings.domain,
-            name=username,
+            name=member.shown_name,
             public_key_pem=keys.public_pem(key),
-            published=published,
+            published=member.created_at,
         )
 
     async def member_document(self, member: MemberRow) -> Actor:

@@ -22,18 +22,20 @@ import hmac
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from fedi_forum.errors import Conflict, InvalidInput
+from fedi_forum.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fedi_forum.models import RESERVED_SLUGS, SLUG_RE, format_time, parse_time, utcnow
 from fedi_forum.store import Store
 
 SESSION_SECONDS = 8 * 3600
 LOCK_MINUTES = 15
 ROLES = ("admin", "moderator")
+MAX_DISPLAY_NAME = 60
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 
 
@@ -100,7 +102,7 @@ class Staff:
         """A session, or None (wrong name or password, or locked: the answer is the same,
         so it does not tell which names exist)."""
         member = await self.store.staff(username.strip().lower())
-        if member is None:
+        if member is None or member.disabled:
             await asyncio.to_thread(hash_password, password)  # same time as a real check
             return None
         now = datetime.now(UTC)
@@ -146,7 +148,47 @@ class Staff:
         member = await self.store.staff(session.username)
         if member is None or member.session_epoch != session.epoch or member.role != session.role:
             return None
-        return session
+        return session  # disabling an account bumps its epoch: its sessions end here
+
+    # -- the accounts (fedi-forum admin …, /admin/account) --------------------------------
+
+    async def set_display_name(self, username: str, name: str) -> None:
+        """The name shown on pages and on Mastodon ("" shows the user name)."""
+        name = " ".join(name.split())
+        if len(name) > MAX_DISPLAY_NAME or any(not c.isprintable() for c in name):
+            raise InvalidInput(
+                "bad display name", public_message=f"display name: at most {MAX_DISPLAY_NAME}"
+            )
+        await self._update(username, display_name=name)
+
+    async def set_disabled(self, username: str, disabled: bool) -> None:
+        """A disabled account cannot log in and its sessions end; its replies stay."""
+        await self._update(username, disabled=disabled)
+
+    async def set_password(self, username: str, password: str) -> None:
+        """A new password (reset by an operator, or changed by its owner): every session
+        of the account ends and a lock is lifted."""
+        if len(password) < 12:
+            raise InvalidInput("short password", public_message="at least 12 characters")
+        hashed = await asyncio.to_thread(hash_password, password)
+        await self._update(username, password_hash=hashed)
+
+    async def change_own_password(self, session: Session, current: str, new: str) -> None:
+        member = await self.store.staff(session.username)
+        ok = member is not None and await asyncio.to_thread(
+            check_password, current, member.password_hash
+        )
+        if not ok:
+            raise Forbidden("wrong password", public_message="the current password is wrong")
+        await self.set_password(session.username, new)
+
+    async def remove(self, username: str) -> None:
+        if not await self.store.remove_staff(username.strip().lower()):
+            raise NotFound(f"no staff member {username!r}")
+
+    async def _update(self, username: str, **changes: Any) -> None:
+        if not await self.store.update_staff(username.strip().lower(), **changes):
+            raise NotFound(f"no staff member {username!r}")
 
     def _mac(self, body: str) -> str:
         return hmac.new(self.secret, body.encode(), hashlib.sha256).hexdigest()

@@ -462,6 +462,11 @@ ALTER TABLE discussions ADD COLUMN label TEXT NOT NULL DEFAULT '';  -- an archiv
         """
 -- The official answers of a discussion, pinned at the top of its page (few per discussion).
 CREATE INDEX notes_official ON notes (discussion_id, seq) WHERE official = 1;
+
+-- Staff accounts: the name shown on pages and on Mastodon, and a switch that ends an
+-- account's access without deleting it (its replies stay attributed).
+ALTER TABLE staff ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 """,
     ),
 )

@@ -85,6 +85,7 @@ def routes() -> list[Route]:
             name="admin_reply",
         ),
         Route("/admin/login", admin.login, methods=["GET", "POST"], name="admin_login"),
+        Route("/admin/account", admin.account, methods=["GET", "POST"], name="admin_account"),
         Route("/admin/logout", admin.logout, methods=["POST"], name="admin_logout"),
         Route("/admin/federation", admin.federation, name="admin_federation"),
         Route(

@@ -278,9 +278,7 @@ async def staff_actor(request: Request) -> Response:
         raise NotFound("no such staff member")
     if preferred_representation(request.headers.get("accept")) != "as2":
         return RedirectResponse(request.app.url_path_for("about"), status_code=302)
-    return activity_response(
-        await svc.discussions.staff_document(member.username, member.created_at)
-    )
+    return activity_response(await svc.discussions.staff_document(member))
 
 
 async def member_actor(request: Request) -> Response:

@@ -355,6 +355,43 @@ async def staff_reply(request: Request, session: Session, form: FormData | None)
     return render(request, "admin/reply.html", session=session, discussion=d, error=error)
 
 
+@staff_only()
+async def account(request: Request, session: Session, form: FormData | None) -> Response:
+    """The signed-in staff member's own name and password."""
+    svc = services(request)
+    error, saved = None, False
+    if form is not None:
+        change = form.get("change")
+        try:
+            if change == "name":
+                await svc.staff.set_display_name(
+                    session.username, str(form.get("display_name", ""))
+                )
+                saved = True
+            elif change == "password":  # every session ends, this one too
+                await svc.staff.change_own_password(
+                    session, str(form.get("current", "")), str(form.get("new", ""))
+                )
+                return _to_login(request)
+            else:  # a closed set: anything else is not a change we know
+                raise NotFound(f"unknown account change {change!r}")
+        except (InvalidInput, Forbidden) as exc:
+            error = exc.public_message
+    member = await svc.store.staff(session.username)
+    if member is None:
+        return _to_login(request)
+    status = 400 if error else 200
+    return render(
+        request,
+        "admin/account.html",
+        status=status,
+        session=session,
+        member=member,
+        error=error,
+        saved=saved,
+    )
+
+
 @staff_only("admin")
 async def import_blocks(request: Request, session: Session, form: FormData | None) -> Response:
     """A Mastodon domain-block CSV: first a preview of what changes, then apply."""

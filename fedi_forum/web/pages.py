@@ -67,24 +67,38 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
     )
 
 
-async def members_of(svc: Services, notes: Iterable[Note]) -> dict[str, MemberRow]:
-    """The imported authors (docs/ning.md) among ``notes``' authors, in one read."""
-    handles = set()
+@dataclasses.dataclass(frozen=True, slots=True)
+class LocalAuthors:
+    """Our own people among some notes' authors: imported members (docs/ning.md) by
+    handle, staff display names by user name."""
+
+    members: Mapping[str, MemberRow]
+    staff: Mapping[str, str]
+
+
+async def members_of(svc: Services, notes: Iterable[Note]) -> LocalAuthors:
+    """The local authors of ``notes``, in one read per kind present."""
+    handles, usernames = set(), set()
     for note in notes:
         ref = svc.urls.parse(note.author.actor_id) if note.is_local else None
         if ref is not None and ref.kind is LocalKind.MEMBER:
             handles.add(ref.username)
-    return await svc.store.members_by_handle(sorted(handles))
+        elif ref is not None and ref.kind is LocalKind.STAFF:
+            usernames.add(ref.username)
+    return LocalAuthors(
+        await svc.store.members_by_handle(sorted(handles)),
+        await svc.store.staff_names(sorted(usernames)),
+    )
 
 
 def display_author(
-    svc: Services, d: Discussion, note: Note, members: Mapping[str, MemberRow], lang: str
+    svc: Services, d: Discussion, note: Note, local: LocalAuthors, lang: str
 ) -> Author:
     """Local notes are the group's own, a staff member's or an imported author's (from
     ``members_of``); remote ones come from the actor cache."""
     ref = svc.urls.parse(note.author.actor_id) if note.is_local else None
     if ref is not None and ref.kind is LocalKind.MEMBER:
-        member = members.get(ref.username)
+        member = local.members.get(ref.username)
         return Author(
             actor_id=note.author.actor_id,
             name=member_name(member, lang) if member else "",
@@ -96,7 +110,7 @@ def display_author(
         username = ref.username
         return Author(
             actor_id=note.author.actor_id,
-            name=username,
+            name=local.staff.get(username) or username,
             handle=f"@{username}@{svc.settings.domain}",
             profile_url=svc.urls.about,
             avatar_url=svc.urls.static("group-icon.png"),

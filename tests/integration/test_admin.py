@@ -14,6 +14,7 @@ import pytest
 from fedi_forum.forum.staff import Session
 from fedi_forum.models import DiscussionState
 from tests.conftest import Live
+from tests.integration.test_instances import cli
 from tests.support.http import BROWSER, PASSWORD, csrf_token, login
 from tests.support.remote import RemoteServer, remote_server
 
@@ -454,3 +455,89 @@ async def test_a_staff_answer_reaches_the_person_answered_who_does_not_follow(
         assert {"type": "Mention", "href": bob.id, "name": bob_handle} in doc["tag"]
         assert doc["content"].startswith('<p><span class="h-card" translate="no"><a href="')
         assert "Officieel" not in doc["content"]  # not official: no label
+
+
+async def test_operators_manage_staff_accounts_from_the_command_line(
+    live: Live, remote: RemoteServer
+) -> None:
+    await _setup(live, remote)
+    listed = await cli(live, "admin", "list")
+    assert listed.stdout.splitlines() == [
+        "beheer\tadmin\tactive\t-",
+        "moderator\tmoderator\tactive\t-",
+    ]
+    assert (await login(live.client, "moderator")).status_code == 303
+    assert (await live.client.get("/admin", headers=BROWSER)).status_code == 200
+    # disabled: the open session ends and the password no longer works
+    assert (await cli(live, "admin", "disable", "moderator")).returncode == 0
+    assert (await live.client.get("/admin", headers=BROWSER)).status_code == 303
+    assert (await login(live.client, "moderator")).status_code == 401
+    assert "moderator\tmoderator\tdisabled" in (await cli(live, "admin", "list")).stdout
+    assert (await cli(live, "admin", "enable", "moderator")).returncode == 0
+    assert (await login(live.client, "moderator")).status_code == 303
+    # a reset password: the old one fails, sessions end, the new one works
+    new = "a brand new passphrase"
+    assert (
+        await cli(live, "admin", "reset-password", "moderator", "--password", new)
+    ).returncode == 0
+    assert (await live.client.get("/admin", headers=BROWSER)).status_code == 303
+    assert (await login(live.client, "moderator")).status_code == 401
+    assert (await login(live.client, "moderator", new)).status_code == 303
+    # the name shown on pages and on Mastodon
+    assert (await cli(live, "admin", "set-name", "moderator", "Fatima (gemeente)")).returncode == 0
+    await live.discussions.staff_reply("park", username="moderator", text="Dank je.")
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    assert "<bdi>Fatima (gemeente)</bdi>" in page
+    actor = await live.client.get(
+        f"{live.base_url}/staff/moderator", headers={"Accept": "application/activity+json"}
+    )
+    assert actor.json()["name"] == "Fatima (gemeente)"
+    # removed: no login, no actor; unknown names are refused in words
+    assert (await cli(live, "admin", "remove", "moderator")).returncode == 0
+    assert (await login(live.client, "moderator", new)).status_code == 401
+    gone = await live.client.get(
+        f"{live.base_url}/staff/moderator", headers={"Accept": "application/activity+json"}
+    )
+    assert gone.status_code == 404
+    missing = await cli(live, "admin", "disable", "nobody")
+    assert missing.returncode == 2
+    assert "not found" in missing.stderr
+
+
+async def test_staff_change_their_own_name_and_password(live: Live, remote: RemoteServer) -> None:
+    await _setup(live, remote)
+    await login(live.client, "moderator")
+    page = await live.client.get("/admin/account", headers=BROWSER)
+    assert page.status_code == 200
+    token = csrf_token(page.text)
+    named = await live.client.post(
+        "/admin/account",
+        headers=BROWSER,
+        data={"csrf": token, "change": "name", "display_name": "  Fatima   de Vries "},
+    )
+    assert "Opgeslagen." in named.text
+    assert 'value="Fatima de Vries"' in named.text
+    wrong = await live.client.post(
+        "/admin/account",
+        headers=BROWSER,
+        data={"csrf": token, "change": "password", "current": "not it at all", "new": "x" * 12},
+    )
+    assert wrong.status_code == 400
+    assert "the current password is wrong" in wrong.text
+    odd = await live.client.post(
+        "/admin/account", headers=BROWSER, data={"csrf": token, "change": "role"}
+    )
+    assert odd.status_code == 404  # a closed set of changes
+    changed = await live.client.post(
+        "/admin/account",
+        headers=BROWSER,
+        data={
+            "csrf": token,
+            "change": "password",
+            "current": PASSWORD,
+            "new": "een nieuw wachtwoord",
+        },
+    )
+    assert changed.status_code == 303
+    assert (await live.client.get("/admin", headers=BROWSER)).status_code == 303  # logged out
+    assert (await login(live.client, "moderator", "een nieuw wachtwoord")).status_code == 303
