@@ -462,6 +462,8 @@ ALTER TABLE discussions ADD COLUMN label TEXT NOT NULL DEFAULT '';  -- an archiv
         """
 -- The official answers of a discussion, pinned at the top of its page (few per discussion).
 CREATE INDEX notes_official ON notes (discussion_id, seq) WHERE official = 1;
+-- The pre-moderation queue, newest first, without reading every note.
+CREATE INDEX notes_held ON notes (id) WHERE state = 'held';
 
 -- Staff accounts: the name shown on pages and on Mastodon, and a switch that ends an
 -- account's access without deleting it (its replies stay attributed).

@@ -69,6 +69,31 @@ def _url_patterns(kind: str, value: str) -> list[str]:
     return patterns
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportedNote:
+    seq: int
+    state: str
+    author: str
+    content: str  # sanitised HTML
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportView:
+    """An open report as the moderators see it. ``reporter`` is the form's contact
+    address or the reporting server's actor: never shown outside /admin, never sent to
+    the reported author."""
+
+    id: int
+    source: str  # form | federated
+    reason: str  # a code of forum.moderation.REASONS ('' for a federated report)
+    comment: str
+    reporter: str
+    created_at: str
+    slug: str | None
+    title: str | None
+    notes: list[ReportedNote]
+
+
 class ModerationStore:
     """Mixed into ``Store``; see the module docstring."""
 
@@ -255,6 +280,59 @@ class ModerationStore:
             "FROM reports ORDER BY id"
         )
         return [dict(r) for r in rows]
+
+    async def moderation_counts(self) -> tuple[int, int]:
+        """(open reports, replies waiting for approval): what waits for the moderators."""
+        row = await self.db.fetch_one(
+            "SELECT (SELECT count(*) FROM reports WHERE state = 'open'), "
+            "(SELECT count(*) FROM notes WHERE state = 'held')"
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    async def report_details(self) -> list[ReportView]:
+        """Open reports with what they are about: each reported message of ours (its
+        number, state, author and text), oldest report first."""
+        rows = await self.db.fetch_all(
+            "SELECT r.id, r.source, r.comment, r.reporter, r.created_at, d.slug, d.title, "
+            "r.note_ids FROM reports r LEFT JOIN discussions d ON d.id = r.discussion_id "
+            "WHERE r.state = 'open' ORDER BY r.id LIMIT 200"
+        )
+        wanted: dict[int, list[str]] = {}
+        for r in rows:
+            ids = orjson.loads(r[7]) if r[7] else []
+            wanted[int(r[0])] = [i for i in ids if isinstance(i, str)][:20]
+        every = sorted({i for ids in wanted.values() for i in ids})
+        found: dict[str, ReportedNote] = {}
+        for start in range(0, len(every), 500):
+            part = every[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for n in await self.db.fetch_all(
+                "SELECT n.ap_id, n.seq, n.state, coalesce(a.name, a.preferred_username, "
+                "n.author_id), n.content FROM notes n LEFT JOIN actors a ON a.id = n.author_id "
+                f"WHERE n.ap_id IN ({marks})",
+                tuple(part),
+            ):
+                found[str(n[0])] = ReportedNote(int(n[1]), str(n[2]), str(n[3]), str(n[4]))
+        views = []
+        for r in rows:
+            reason, comment = "", str(r[2])
+            if r[1] == "form" and comment.startswith("[") and "]" in comment:
+                reason, _, comment = comment[1:].partition("]")
+                comment = comment.strip()
+            views.append(
+                ReportView(
+                    id=int(r[0]),
+                    source=str(r[1]),
+                    reason=reason,
+                    comment=comment,
+                    reporter=str(r[3] or ""),
+                    created_at=str(r[4]),
+                    slug=r[5],
+                    title=r[6],
+                    notes=[found[i] for i in wanted[int(r[0])] if i in found],
+                )
+            )
+        return views
 
     async def open_reports(self) -> list[dict[str, Any]]:
         rows = await self.db.fetch_all(

@@ -74,6 +74,11 @@ class AdminNote:
     author: str
     excerpt_html: str
     published: str
+    id: int = 0  # the keyset cursor of the moderators' list
+    author_id: str = ""
+
+
+NOTE_STATES = ("visible", "held", "hidden", "deleted")
 
 
 class NoteStore:
@@ -335,13 +340,44 @@ class NoteStore:
 
         return await self.db.write(write)
 
-    async def recent_replies(self, limit: int = 50) -> list[AdminNote]:
+    async def admin_replies(
+        self,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        slug: str | None = None,
+        state: str | None = None,
+        author: str | None = None,
+    ) -> list[AdminNote]:
+        """Replies for the moderators, newest first, keyset-paged by note id (``before``),
+        filtered by discussion, state (one of ``NOTE_STATES``) and author (part of a
+        name, handle or actor URL; attacker-controlled text, a bound LIKE pattern)."""
+        where = ["n.seq > 0", "d.state != 'deleted'"]
+        args: list[Any] = []
+        if before is not None:
+            where.append("n.id < ?")
+            args.append(before)
+        if slug:
+            where.append("d.slug = ?")
+            args.append(slug)
+        if state in NOTE_STATES:
+            where.append("n.state = ?")
+            args.append(state)
+        if author:
+            escaped = author.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+            where.append(
+                "(lower(coalesce(a.name, '')) LIKE ? ESCAPE '\\' OR "
+                "lower(coalesce(a.preferred_username, '')) LIKE ? ESCAPE '\\' OR "
+                "lower(n.author_id) LIKE ? ESCAPE '\\')"
+            )
+            args += [pattern, pattern, pattern]
         rows = await self.db.fetch_all(
             "SELECT d.slug, d.title, n.seq, n.state, coalesce(a.name, a.preferred_username, "
-            "n.author_id), n.content, n.published FROM notes n "
+            "n.author_id), n.content, n.published, n.id, n.author_id FROM notes n "
             "JOIN discussions d ON d.id = n.discussion_id "
             "LEFT JOIN actors a ON a.id = n.author_id "
-            "WHERE n.seq > 0 AND d.state != 'deleted' ORDER BY n.id DESC LIMIT ?",
-            (limit,),
+            f"WHERE {' AND '.join(where)} ORDER BY n.id DESC LIMIT ?",
+            (*args, limit),
         )
         return [AdminNote(*r) for r in rows]

@@ -78,6 +78,10 @@ def routes() -> list[Route]:
         Route("/profiles/blogs/{name}", archive.old_topic, name="old_blog"),
         Route("/xn/detail/{name}", archive.old_item, name="old_item"),
         Route("/admin", admin.dashboard, name="admin"),
+        Route("/admin/reports", admin.reports_page, name="admin_reports"),
+        Route("/admin/replies", admin.replies_page, name="admin_replies"),
+        Route("/admin/discussions", admin.discussions_page, name="admin_discussions"),
+        Route("/admin/blocks", admin.blocks_page, name="admin_blocks_page"),
         Route(
             "/admin/discussions/{slug}/reply",
             admin.staff_reply,

@@ -9,7 +9,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from starlette.datastructures import FormData
@@ -20,8 +20,10 @@ from fedi_forum.errors import Conflict, Forbidden, InvalidInput, NotFound, RateL
 from fedi_forum.forum.moderation import REASONS, Moderation
 from fedi_forum.forum.staff import SESSION_SECONDS, Session
 from fedi_forum.models import Dialect, DiscussionState, format_time, utcnow
+from fedi_forum.store.notes import NOTE_STATES
 from fedi_forum.web.forms import read_form
-from fedi_forum.web.pages import render
+from fedi_forum.web.pages import choose_language, render
+from fedi_forum.web.pagination import cursor
 from fedi_forum.web.state import Services, client_address, require_discussion, services
 
 SESSION_COOKIE = "ff_session"
@@ -154,22 +156,157 @@ async def logout(request: Request, session: Session, _form: FormData | None) -> 
 
 @staff_only()
 async def dashboard(request: Request, session: Session, _form: FormData | None) -> Response:
-    svc = services(request)
-    context: dict[str, Any] = {
-        "session": session,
-        "reports": await svc.store.open_reports(),
-        "replies": await svc.store.recent_replies(50),
-        "discussions": [d for d, _ in await svc.store.discussions(limit=500)],
-        "blocks": await svc.store.block_list() if session.role == "admin" else [],
-        "reasons": REASONS,
-    }
-    return render(request, "admin/dashboard.html", **context)
+    """The overview: what waits for the moderators, and the way to each page."""
+    reports, held = await services(request).store.moderation_counts()
+    return render(
+        request,
+        "admin/dashboard.html",
+        session=session,
+        counts={"reports": reports, "held": held},
+    )
 
 
 @staff_only()
-async def moderate_note(request: Request, _session: Session, form: FormData | None) -> Response:
+async def reports_page(request: Request, session: Session, _form: FormData | None) -> Response:
+    svc = services(request)
+    return render(
+        request,
+        "admin/reports.html",
+        session=session,
+        reports=await svc.store.report_details(),
+        reasons=REASONS,
+    )
+
+
+REPLIES_PAGE = 30
+
+
+@staff_only()
+async def replies_page(request: Request, session: Session, _form: FormData | None) -> Response:
+    """Every reply, newest first, keyset-paged, by discussion, state and author; the
+    pre-moderation queue is this page with ``state=held``."""
+    svc = services(request)
+    q = request.query_params  # attacker-controlled: bounded, a closed set of states
+    filters = {
+        "discussion": q.get("discussion", "")[:30].lower(),
+        "state": q.get("state", "") if q.get("state", "") in NOTE_STATES else "",
+        "author": q.get("author", "")[:100].strip(),
+    }
+    before = cursor(q, "before")
+    replies = await svc.store.admin_replies(
+        limit=REPLIES_PAGE,
+        before=before,
+        slug=filters["discussion"] or None,
+        state=filters["state"] or None,
+        author=filters["author"] or None,
+    )
+    older = None
+    if len(replies) == REPLIES_PAGE:
+        older = "?" + urlencode(
+            {**{k: v for k, v in filters.items() if v}, "before": replies[-1].id}
+        )
+    held = filters["state"] == "held"
+    return render(
+        request,
+        "admin/replies.html",
+        session=session,
+        replies=replies,
+        filters=filters,
+        states=NOTE_STATES,
+        discussions=[d for d, _ in await svc.store.discussions(limit=500)],
+        older=older,
+        back="held" if held else "replies",
+        title=gettext(request, "Waiting for approval" if held else "Replies"),
+        reasons=REASONS,
+    )
+
+
+@staff_only("admin")
+async def discussions_page(request: Request, session: Session, _form: FormData | None) -> Response:
+    svc = services(request)
+    listed = [d for d, _ in await svc.store.discussions(limit=500)]
+    return render(request, "admin/discussions.html", session=session, discussions=listed)
+
+
+@staff_only("admin")
+async def blocks_page(request: Request, session: Session, _form: FormData | None) -> Response:
+    svc = services(request)
+    return render(
+        request,
+        "admin/blocks.html",
+        session=session,
+        blocks=await svc.store.block_list(),
+        reasons=REASONS,
+    )
+
+
+# Where a moderation form came from, to go back to: a closed set (anything else: the
+# overview). Values are route names and a query.
+BACK = {
+    "reports": ("admin_reports", ""),
+    "replies": ("admin_replies", ""),
+    "held": ("admin_replies", "?state=held"),
+    "discussions": ("admin_discussions", ""),
+    "blocks": ("admin_blocks_page", ""),
+}
+
+
+def _back(request: Request, form: FormData) -> Response:
+    name, query = BACK.get(str(form.get("back", "")), ("admin", ""))
+    return _to(request, name, query)
+
+
+def _confirm(
+    request: Request,
+    session: Session,
+    form: FormData,
+    *,
+    question: str,
+    effects: list[str],
+    button: str,
+) -> Response | None:
+    """A far-reaching action asks first, on a page that says what will happen and to
+    whom; the same form with ``confirm=yes`` does it. None: confirmed."""
+    if form.get("confirm") == "yes":
+        return None
+    fields = [(k, str(v)) for k, v in form.multi_items() if k not in ("csrf", "confirm")]
+    name, query = BACK.get(str(form.get("back", "")), ("admin", ""))
+    return render(
+        request,
+        "admin/confirm.html",
+        session=session,
+        question=question,
+        effects=effects,
+        button=button,
+        action=str(request.url.path),
+        fields=fields,
+        cancel=str(request.app.url_path_for(name)) + query,
+    )
+
+
+@staff_only()
+async def moderate_note(request: Request, session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
+    if request.path_params["action"] == "delete":
+        ask = _confirm(
+            request,
+            session,
+            form,
+            question=gettext(request, "Remove message #%(n)s of “%(slug)s”?")
+            % {"n": request.path_params["seq"], "slug": request.path_params["slug"]},
+            effects=[
+                gettext(request, "Its text is gone from the page and the feeds for good."),
+                gettext(
+                    request,
+                    "The servers of the discussion's followers are told it was removed, "
+                    "and the public moderation log says so (without names).",
+                ),
+            ],
+            button=gettext(request, "Remove it"),
+        )
+        if ask is not None:
+            return ask
     await Moderation(svc.settings, svc.store).moderate(
         request.path_params["slug"],
         request.path_params["seq"],
@@ -178,7 +315,7 @@ async def moderate_note(request: Request, _session: Session, form: FormData | No
     )
     if svc.delivery is not None:
         svc.delivery.wake()
-    return _to(request, "admin", "#replies")
+    return _back(request, form)
 
 
 @staff_only()
@@ -192,16 +329,17 @@ async def report_state(request: Request, _session: Session, form: FormData | Non
         )
         if svc.delivery is not None:
             svc.delivery.wake()
-        return _to(request, "admin", "#reports")
+        return _back(request, form)
     state = {"resolve": "resolved", "dismiss": "dismissed"}.get(action)
     if state is None:  # the route admits only resolve/dismiss/forward; a closed set here too
         raise NotFound(f"no action {action!r}")
     await svc.store.set_report_state(request.path_params["id"], state)
-    return _to(request, "admin", "#reports")
+    return _back(request, form)
 
 
 @staff_only("admin")
-async def discussion_state(request: Request, _session: Session, _form: FormData | None) -> Response:
+async def discussion_state(request: Request, _session: Session, form: FormData | None) -> Response:
+    assert form is not None
     svc = services(request)
     action = request.path_params["action"]
     slug = request.path_params["slug"]
@@ -219,24 +357,47 @@ async def discussion_state(request: Request, _session: Session, _form: FormData 
         if state is None:
             raise NotFound(f"no action {action!r}")
         await svc.discussions.set_state(slug, state)
-    return _to(request, "admin", "#discussions")
+    return _back(request, form)
 
 
 @staff_only("admin")
-async def blocks(request: Request, _session: Session, form: FormData | None) -> Response:
+async def blocks(request: Request, session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
     moderation = Moderation(svc.settings, svc.store)
     kind, value = str(form.get("kind", "domain")), str(form.get("value", ""))
     action = request.path_params["action"]
     if action == "add":
+        ask = _confirm(
+            request,
+            session,
+            form,
+            question=gettext(request, "Block %(value)s?") % {"value": value},
+            effects=[
+                gettext(
+                    request,
+                    "Nothing from it is accepted any more: replies, follows, likes, reports.",
+                )
+                if kind == "actor"
+                else gettext(
+                    request,
+                    "Nothing from this server or its subdomains is accepted any more, and "
+                    "nothing is sent to it.",
+                ),
+                gettext(request, "Its followers stop getting this forum's posts."),
+                gettext(request, "You can lift the block later; what was refused stays lost."),
+            ],
+            button=gettext(request, "Block it"),
+        )
+        if ask is not None:
+            return ask
         await moderation.block(kind, value, str(form.get("reason", "spam")))
     elif action == "remove":
         await moderation.unblock(kind, value)
     else:
         raise NotFound(f"no action {action!r}")
     await svc.blocklist.reload()
-    return _to(request, "admin", "#blocks")
+    return _back(request, form)
 
 
 @staff_only("admin")
@@ -320,14 +481,31 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
 
 
 @staff_only("admin")
-async def delete_discussion(
-    request: Request, _session: Session, _form: FormData | None
-) -> Response:
+async def delete_discussion(request: Request, session: Session, form: FormData | None) -> Response:
+    assert form is not None
     svc = services(request)
-    await svc.discussions.set_state(request.path_params["slug"], DiscussionState.DELETED)
+    slug = request.path_params["slug"]
+    d = await require_discussion(svc, slug)
+    followers = await svc.store.followers_count(d.id)
+    ask = _confirm(
+        request,
+        session,
+        form,
+        question=gettext(request, "Delete the discussion “%(title)s”?") % {"title": d.title},
+        effects=[
+            gettext(request, "Its page, messages and feeds are gone for good (410 Gone)."),
+            gettext(request, "Its %(n)s followers' servers are told the discussion was deleted.")
+            % {"n": followers},
+            gettext(request, "Its name cannot be used for a new discussion."),
+        ],
+        button=gettext(request, "Delete it"),
+    )
+    if ask is not None:
+        return ask
+    await svc.discussions.set_state(slug, DiscussionState.DELETED)
     if svc.delivery is not None:
         svc.delivery.wake()
-    return _to(request, "admin", "#discussions")
+    return _back(request, form)
 
 
 @staff_only()
@@ -436,3 +614,9 @@ async def set_dialect(request: Request, _session: Session, form: FormData | None
         request.path_params["host"], dialect if dialect in set(Dialect) else None
     )
     return _to(request, "admin_federation")
+
+
+def gettext(request: Request, message: str) -> str:
+    """``message`` in the page's language (for texts built here, not in a template)."""
+    svc = services(request)
+    return svc.renderer.gettext(choose_language(request, svc.settings.default_lang), message)

@@ -41,7 +41,9 @@ async def test_login_session_cookie_and_logout(live: Live, remote: RemoteServer)
         assert flag.lower() in cookie.lower(), flag
     dashboard = await live.client.get("/admin", headers=BROWSER)
     assert dashboard.status_code == 200
-    assert "grof taalgebruik" in dashboard.text
+    assert "0 open meldingen" in dashboard.text
+    replies = await live.client.get("/admin/replies", headers=BROWSER)
+    assert "grof taalgebruik" in replies.text
     old = live.client.cookies.get("ff_session", path="/admin")
     assert old is not None
     r = await live.client.post("/admin/logout", data={"csrf": csrf_token(dashboard.text)})
@@ -114,10 +116,23 @@ async def test_hide_from_admin_and_delete_federates(live: Live, remote: RemoteSe
     )
     assert r.status_code == 303
     assert "grof taalgebruik" not in (await live.client.get("/d/park", headers=BROWSER)).text
+    # removing asks first, saying what happens and to whom; Cancel goes back
+    ask = await live.client.post(
+        "/admin/notes/park/1/delete",
+        headers=BROWSER,
+        data={"reason": "respect", "csrf": token, "back": "replies"},
+    )
+    assert ask.status_code == 200
+    assert "Bericht #1 van “park” verwijderen?" in ask.text
+    assert "De servers van de volgers van de discussie horen dat het is verwijderd" in ask.text
+    assert 'href="/admin/replies">Annuleren</a>' in ask.text
+    assert (await live.store.note((await live.store.discussion("park")).id, 1)).state == "hidden"  # type: ignore[union-attr]
     r = await live.client.post(
-        "/admin/notes/park/1/delete", data={"reason": "respect", "csrf": token}
+        "/admin/notes/park/1/delete",
+        data={"reason": "respect", "csrf": token, "back": "replies", "confirm": "yes"},
     )
     assert r.status_code == 303
+    assert r.headers["location"] == "/admin/replies"
     assert live.services.delivery is not None
     async with asyncio.timeout(20):
         await live.services.delivery.drain()
@@ -138,18 +153,24 @@ async def test_admin_manages_discussions_blocks_reports(live: Live, remote: Remo
         instance.activity("Flag", [f"{live.base_url}/d/park/m/0"], content="klacht"),
     )
     await login(live.client, "beheer")
-    page = (await live.client.get("/admin", headers=BROWSER)).text
+    assert "1 open melding" in (await live.client.get("/admin", headers=BROWSER)).text
+    page = (await live.client.get("/admin/reports", headers=BROWSER)).text
     token = csrf_token(page)
     assert "klacht" in page
+    assert "gemeld door een andere server" in page
     report_id = re.search(r"/admin/reports/(\d+)/resolve", page).group(1)  # type: ignore[union-attr]
-    await live.client.post(f"/admin/reports/{report_id}/resolve", data={"csrf": token})
-    assert "klacht" not in (await live.client.get("/admin", headers=BROWSER)).text
+    done = await live.client.post(
+        f"/admin/reports/{report_id}/resolve", data={"csrf": token, "back": "reports"}
+    )
+    assert done.headers["location"] == "/admin/reports"
+    assert "klacht" not in (await live.client.get("/admin/reports", headers=BROWSER)).text
     await live.client.post("/admin/discussions/park/lock", data={"csrf": token})
     assert (await live.store.discussion("park")).state == "locked"  # type: ignore[union-attr]
-    await live.client.post(
-        "/admin/blocks/add",
-        data={"csrf": token, "kind": "domain", "value": "127.0.0.1", "reason": "spam"},
-    )
+    block = {"csrf": token, "kind": "domain", "value": "127.0.0.1", "reason": "spam"}
+    ask = await live.client.post("/admin/blocks/add", headers=BROWSER, data=block)
+    assert "127.0.0.1 blokkeren?" in ask.text
+    assert not await live.store.block_list()  # nothing yet: it asked
+    await live.client.post("/admin/blocks/add", data=block | {"confirm": "yes"})
     bob = remote.actor("bob", key_index=2)
     r = await bob.post(
         live.client, f"{live.base_url}/inbox", bob.activity("Follow", f"{live.base_url}/d/park")
@@ -243,7 +264,15 @@ async def test_admin_creates_edits_and_deletes_discussions(
     page = (await live.client.get("/d/fiets", headers=BROWSER)).text
     assert "Fietspaden in de wijk" in page
     assert "Nieuwe vraag." in page
-    await live.client.post("/admin/discussions/fiets/delete", data={"csrf": token})
+    ask = await live.client.post(
+        "/admin/discussions/fiets/delete", headers=BROWSER, data={"csrf": token}
+    )
+    assert "De discussie “Fietspaden in de wijk” verwijderen?" in ask.text
+    assert "De servers van de 0 volgers horen dat de discussie is verwijderd." in ask.text
+    assert (await live.client.get("/d/fiets", headers=BROWSER)).status_code == 200
+    await live.client.post(
+        "/admin/discussions/fiets/delete", data={"csrf": token, "confirm": "yes"}
+    )
     assert (await live.client.get("/d/fiets", headers=BROWSER)).status_code == 410
 
 
@@ -254,7 +283,12 @@ async def test_reports_are_forwarded_anonymised(live: Live, remote: RemoteServer
         data={"reason": "respect", "comment": "scheldt", "contact": "melder@example.nl"},
     )
     await login(live.client, "moderator")
-    page = (await live.client.get("/admin", headers=BROWSER)).text
+    page = (await live.client.get("/admin/reports", headers=BROWSER)).text
+    # what was reported, by whom (for the moderators only), in words
+    assert "grof taalgebruik" in page
+    assert "Niet respectvol" in page
+    assert "scheldt" in page
+    assert "melder@example.nl" in page
     report_id = re.search(r"/admin/reports/(\d+)/forward", page).group(1)  # type: ignore[union-attr]
     r = await live.client.post(
         f"/admin/reports/{report_id}/forward", data={"csrf": csrf_token(page)}
@@ -414,7 +448,7 @@ async def test_every_discussion_switch_from_admin(live: Live, remote: RemoteServ
         assert d is not None
         assert (d.state, d.announce_replies, d.premoderate) == (state, announces, held), action
     await live.client.post("/d/park/m/1/report", data={"reason": "spam"})
-    page = (await live.client.get("/admin", headers=BROWSER)).text
+    page = (await live.client.get("/admin/reports", headers=BROWSER)).text
     report_id = re.search(r"/admin/reports/(\d+)/dismiss", page).group(1)  # type: ignore[union-attr]
     await live.client.post(f"/admin/reports/{report_id}/dismiss", data={"csrf": token})
     assert (await live.store.reports())[0]["state"] == "dismissed"

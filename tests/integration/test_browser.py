@@ -84,28 +84,63 @@ async def test_page_renders_with_reply_box_links_and_no_csp_errors(
             await browser.close()
 
 
-async def test_moderator_logs_in_and_hides_a_reply(live: Live) -> None:
+async def test_a_facilitator_handles_a_report_from_a_phone(live: Live) -> None:
+    """390 px wide: log in, follow the overview to the report, read the reported text,
+    hide it with a reason, mark the report handled; remove another reply, which asks
+    first. No admin page is wider than the phone."""
     d = await live.discussions.create(slug="bankjes", title="Bankjes", body="b", lang="nl")
     await add_replies(live.store, d, 2, content="<p>ongepaste reactie</p>")
     await live.services.staff.create("moderator", "correct horse battery", "moderator")
+    await live.client.post(
+        "/d/bankjes/m/1/report",
+        data={"reason": "respect", "comment": "Dit is kwetsend.", "contact": "a@example.nl"},
+    )
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
-            page = await browser.new_page(locale="nl-NL")
+            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="nl-NL")
             await page.route("https://mastodon.example/**", lambda route: route.abort())
+
+            async def fits() -> None:
+                assert await page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
+
             await page.goto(f"{live.base_url}/admin")
             assert page.url.endswith("/admin/login")
             await page.get_by_label("Naam").fill("moderator")
             await page.get_by_label("Wachtwoord").fill("correct horse battery")
             await page.get_by_role("button", name="Inloggen").click()
             await page.wait_for_url(f"{live.base_url}/admin")
-            row = page.locator("#reply-bankjes-1")
-            await row.get_by_label("Reden").first.select_option("respect")
-            await row.get_by_role("button", name="Verbergen").click()
-            await page.wait_for_url(f"{live.base_url}/admin#replies")
+            await fits()
+            await page.get_by_role("link", name="1 open melding").click()
+            await page.wait_for_url(f"{live.base_url}/admin/reports")
+            await fits()
+            report = page.locator("ol.cards > li").first
+            assert "ongepaste reactie" in await report.inner_text()
+            assert "Dit is kwetsend." in await report.inner_text()
+            await report.get_by_label("Reden").first.select_option("respect")
+            await report.get_by_role("button", name="Verbergen").click()
+            await page.wait_for_url(f"{live.base_url}/admin/reports")
+            await (
+                page.locator("ol.cards > li")
+                .first.get_by_role("button", name="Afgehandeld")
+                .click()
+            )
+            await page.wait_for_url(f"{live.base_url}/admin/reports")
+            assert "Geen open meldingen." in await page.inner_text("main")
+            # the other reply: removing asks first
+            await page.get_by_role("link", name="Reacties", exact=True).click()
+            await page.wait_for_url(f"{live.base_url}/admin/replies")
+            await fits()
+            await (
+                page.locator("#reply-bankjes-2").get_by_role("button", name="Verwijderen…").click()
+            )
+            assert "Bericht #2 van “bankjes” verwijderen?" in await page.inner_text("h1")
+            await fits()
+            await page.get_by_role("button", name="Verwijderen", exact=True).click()
+            await page.wait_for_url(f"{live.base_url}/admin/replies")
             await page.goto(f"{live.base_url}/d/bankjes")
             assert await page.locator("#m1 .removed").count() == 1
-            assert await page.locator("#m2 .content").count() == 1
+            assert await page.locator("#m2 .removed").count() == 1
         finally:
             await browser.close()
 
