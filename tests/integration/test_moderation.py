@@ -112,7 +112,7 @@ async def test_report_form(live: Live, remote: RemoteServer) -> None:
         data={"reason": "respect", "comment": "scheldwoorden", "contact": "inwoner@example.nl"},
     )
     assert sent.status_code == 200
-    assert "Dank u wel" in sent.text
+    assert "Dank je wel" in sent.text
     (report,) = await live.store.reports()
     assert report["source"] == "form"
     assert "scheldwoorden" in report["comment"]
@@ -147,7 +147,10 @@ async def test_modlog_feed_and_no_reporters(live: Live, remote: RemoteServer) ->
     feed = feedparser.parse((await live.client.get("/modlog.rss")).content)
     assert not feed.bozo
     assert len(feed.entries) == 1
-    assert "delete" in feed.entries[0].title
+    assert feed.entries[0].title == "Verwijderd: Park #1 (Niet over het onderwerp, reclame of spam)"
+    english = feedparser.parse((await live.client.get("/modlog.rss?lang=en")).content)
+    assert english.entries[0].title == "Removed: Park #1 (Off topic, advertising or spam)"
+    assert english.feed.title.endswith("Moderation log")
     page = (await live.client.get("/modlog?lang=en", headers=BROWSER)).text
     assert "Removed" in page
     assert "geheim@example.nl" not in page

@@ -14,7 +14,7 @@ WEB = Path(__file__).parents[2] / "fedi_forum" / "web"
 
 def _template_messages() -> set[str]:
     found: set[str] = set()
-    for template in (WEB / "templates").rglob("*.html"):
+    for template in [*(WEB / "templates").rglob("*.html"), *(WEB / "templates").rglob("*.xml")]:
         with template.open("rb") as f:
             for _line, _func, message, _comments in babel_extract(
                 f, ("_", "gettext", "ngettext"), [], {"extensions": "jinja2.ext.i18n"}
