@@ -72,6 +72,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 worker.telemetry = metrics
                 await worker.start()
                 stack.push_async_callback(worker.stop)
+                # the moderators' mail runs where deliveries do (one per host, usually)
+                await stack.enter_async_context(compose.notifier(settings, store))
             remote = RemoteDiscussions(settings, store, keys_resolver, client, notes)
             await remote.start()  # the backfill jobs
             stack.push_async_callback(remote.stop)

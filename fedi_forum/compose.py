@@ -7,13 +7,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import AddressPolicy, FederationClient, InstanceSigner
 from fedi_forum.federation.keys import KeyResolver
+from fedi_forum.federation.mail import SmtpMailer
 from fedi_forum.forum.notes import NoteFetcher
+from fedi_forum.forum.notifications import Notifier
 from fedi_forum.store import Store
 from fedi_forum.store.keyfiles import INSTANCE_KEY
 from fedi_forum.store.keyring import Keyring
@@ -46,3 +49,20 @@ async def federation(
         yield Federation(client, blocklist, keys, NoteFetcher(client, keys, blocklist))
     finally:
         await client.close()
+
+
+@contextlib.asynccontextmanager
+async def notifier(settings: Settings, store: Store) -> AsyncIterator[Notifier | None]:
+    """The moderators' mail (forum/notifications.py), running beside a delivery worker
+    when an SMTP server and addresses are set; None otherwise."""
+    if not (settings.smtp_url and settings.moderator_addresses):
+        yield None
+        return
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    mailer = SmtpMailer(settings.smtp_url, settings.mail_from or f"fedi-forum@{host}")
+    running = Notifier(settings, store, mailer)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()

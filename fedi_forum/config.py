@@ -41,6 +41,10 @@ ENV_VARS: dict[str, str] = {
     "FEDI_FORUM_METRICS_ALLOW": "metrics_allow",
     "FEDI_FORUM_METRICS_TOKEN": "metrics_token",
     "FEDI_FORUM_RECOMMENDED_SERVERS": "recommended_servers",
+    "FEDI_FORUM_SMTP_URL": "smtp_url",
+    "FEDI_FORUM_MODERATION_EMAIL": "moderation_email",
+    "FEDI_FORUM_MAIL_FROM": "mail_from",
+    "FEDI_FORUM_NOTIFY_SECONDS": "notify_seconds",
 }
 
 
@@ -92,6 +96,12 @@ class Settings:
     # Who may read /metrics: these addresses/CIDRs, or a bearer token (if set).
     metrics_allow: str = "127.0.0.1,::1"
     metrics_token: str = ""
+    # Mail to the moderators about new reports and held replies, batched (forum/
+    # notifications.py): smtp://[user:pass@]host[:port][?starttls=1] or smtps://…
+    smtp_url: str = ""
+    moderation_email: str = ""  # comma-separated addresses
+    mail_from: str = ""  # default: fedi-forum@<domain>
+    notify_seconds: int = 300
     # "text" for people, "json" (one object per line) for log shippers.
     log_format: str = "text"
     # Take a proxy's X-Request-Id as ours (only behind a trusted proxy: serve
@@ -124,9 +134,17 @@ class Settings:
             raise ValueError("database URL must start with sqlite:/// or postgresql://")
         if self.default_lang not in LANGUAGES:
             raise ValueError(f"default language must be one of {LANGUAGES}")
+        if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
+            raise ValueError("SMTP URL must start with smtp:// or smtps://")
+        if not 5 <= self.notify_seconds <= 86400:
+            raise ValueError("notify interval must be 5-86400 seconds")
         for host in self.recommended_hosts:
             if not _HOST.fullmatch(host):
                 raise ValueError(f"recommended server {host!r} is not a host name")
+
+    @property
+    def moderator_addresses(self) -> list[str]:
+        return [a.strip() for a in self.moderation_email.split(",") if "@" in a]
 
     @property
     def recommended_hosts(self) -> list[str]:
@@ -162,8 +180,9 @@ class Settings:
         for name, kind in (("inbox_rate", float), ("max_in_flight", int)):
             if isinstance(values.get(name), str):
                 values[name] = kind(values[name])
-        if isinstance(values.get("delivery_lease_seconds"), str):
-            values["delivery_lease_seconds"] = int(values["delivery_lease_seconds"])
+        for name in ("delivery_lease_seconds", "notify_seconds"):
+            if isinstance(values.get(name), str):
+                values[name] = int(values[name])
         if isinstance(values.get("allow_loopback"), str):
             values["allow_loopback"] = values["allow_loopback"].lower() in ("1", "true", "yes")
         for field in ("data_dir", "keys_dir", "secret_file", "about_file", "terms_file"):

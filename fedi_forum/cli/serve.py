@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from fedi_forum import logs
+from fedi_forum import compose, logs
 from fedi_forum.cli.context import (
     federation_of,
     with_services,
@@ -151,7 +151,10 @@ def worker(settings: Settings, explicit: bool, log_level: str) -> int:
     async def run(s: Settings, discussions: Discussions) -> int:
         from fedi_forum.federation.delivery import DeliveryWorker
 
-        async with federation_of(s, discussions) as fed:
+        async with (
+            federation_of(s, discussions) as fed,
+            compose.notifier(s, discussions.store),
+        ):
             worker = DeliveryWorker(
                 s, discussions.store, fed.client, discussions.keyring, fed.blocklist
             )

@@ -21,6 +21,7 @@ from fedi_forum.store.follows import FollowStore
 from fedi_forum.store.imports import ImportStore
 from fedi_forum.store.moderation import ModerationStore
 from fedi_forum.store.notes import NoteStore
+from fedi_forum.store.notifications import NotificationStore
 from fedi_forum.store.outbox import OutboxStore
 from fedi_forum.store.ratelimits import RateLimitStore
 from fedi_forum.store.reactions import ReactionStore
@@ -49,6 +50,7 @@ class Store(
     SealedKeyStore,
     RateLimitStore,
     ImportStore,
+    NotificationStore,
 ):
     def __init__(self, db: Engine) -> None:
         self.db = db
