@@ -324,6 +324,11 @@ def admin_command(args: argparse.Namespace, settings: Settings, explicit: bool) 
         else:  # set-name: the parser's choices are a closed set
             await staff.set_display_name(args.username, args.name)
             print(f"{args.username.lower()}: shown as {args.name or args.username.lower()}")
+        if args.action != "list":  # the administrators' record of who did what
+            target = args.username.lower()
+            await discussions.store.record_audit(
+                "command line", f"staff {args.action}", target, "", utcnow()
+            )
         return 0
 
     return asyncio.run(with_services(settings, explicit, run))

@@ -469,6 +469,17 @@ CREATE INDEX notes_held ON notes (id) WHERE state = 'held';
 -- account's access without deleting it (its replies stay attributed).
 ALTER TABLE staff ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+
+-- Which staff member did what, for the administrators only (the public modlog never
+-- names people): written after each action in /admin and each `fedi-forum admin`.
+CREATE TABLE staff_audit (
+    id         INTEGER PRIMARY KEY,
+    username   TEXT NOT NULL,                       -- or "command line"
+    action     TEXT NOT NULL,
+    target     TEXT NOT NULL DEFAULT '',
+    detail     TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
 """,
     ),
 )

@@ -31,6 +31,16 @@ class StaffMember:
         return self.display_name or self.username
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    username: str
+    action: str
+    target: str
+    detail: str
+    created_at: str
+
+
 _COLS = (
     "id, username, password_hash, role, failed_logins, locked_until, session_epoch, "
     "created_at, display_name, disabled"
@@ -168,3 +178,24 @@ class StaffStore:
             )
 
         await self.db.write(write)
+
+    async def record_audit(
+        self, username: str, action: str, target: str, detail: str, now: str
+    ) -> None:
+        def write(conn: Conn) -> None:
+            conn.execute(
+                "INSERT INTO staff_audit (username, action, target, detail, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (username, action, target[:300], detail[:300], now),
+            )
+
+        await self.db.write(write)
+
+    async def audit_log(self, limit: int = 50, before: int | None = None) -> list[AuditEntry]:
+        """Newest first, keyset-paged by id."""
+        rows = await self.db.fetch_all(
+            "SELECT id, username, action, target, detail, created_at FROM staff_audit "
+            "WHERE id < ? ORDER BY id DESC LIMIT ?",
+            (before if before is not None else 2**62, limit),
+        )
+        return [AuditEntry(*r) for r in rows]

@@ -82,6 +82,7 @@ def routes() -> list[Route]:
         Route("/admin/replies", admin.replies_page, name="admin_replies"),
         Route("/admin/discussions", admin.discussions_page, name="admin_discussions"),
         Route("/admin/blocks", admin.blocks_page, name="admin_blocks_page"),
+        Route("/admin/audit", admin.audit_page, name="admin_audit"),
         Route(
             "/admin/discussions/{slug}/reply",
             admin.staff_reply,

@@ -240,6 +240,18 @@ async def blocks_page(request: Request, session: Session, _form: FormData | None
     )
 
 
+AUDIT_PAGE = 50
+
+
+@staff_only("admin")
+async def audit_page(request: Request, session: Session, _form: FormData | None) -> Response:
+    """Which staff member did what, newest first (administrators only)."""
+    svc = services(request)
+    entries = await svc.store.audit_log(AUDIT_PAGE, cursor(request.query_params, "before"))
+    older = f"?before={entries[-1].id}" if len(entries) == AUDIT_PAGE else None
+    return render(request, "admin/audit.html", session=session, entries=entries, older=older)
+
+
 # Where a moderation form came from, to go back to: a closed set (anything else: the
 # overview). Values are route names and a query.
 BACK = {
@@ -249,6 +261,15 @@ BACK = {
     "discussions": ("admin_discussions", ""),
     "blocks": ("admin_blocks_page", ""),
 }
+
+
+async def _audit(
+    request: Request, session: Session, action: str, target: str, detail: str = ""
+) -> None:
+    """Who did what, for the administrators (/admin/audit); written once the action
+    succeeded (an action that raised is not recorded)."""
+    store = services(request).store
+    await store.record_audit(session.username, action, target, detail, utcnow())
 
 
 def _back(request: Request, form: FormData) -> Response:
@@ -313,13 +334,20 @@ async def moderate_note(request: Request, session: Session, form: FormData | Non
         request.path_params["action"],
         str(form.get("reason", "other")),
     )
+    await _audit(
+        request,
+        session,
+        f"note {request.path_params['action']}",
+        f"{request.path_params['slug']} #{request.path_params['seq']}",
+        str(form.get("reason", "")),
+    )
     if svc.delivery is not None:
         svc.delivery.wake()
     return _back(request, form)
 
 
 @staff_only()
-async def report_state(request: Request, _session: Session, form: FormData | None) -> Response:
+async def report_state(request: Request, session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
     action = request.path_params["action"]
@@ -327,6 +355,7 @@ async def report_state(request: Request, _session: Session, form: FormData | Non
         await Moderation(svc.settings, svc.store).forward_report(
             request.path_params["id"], include_comment=form.get("include_comment") == "on"
         )
+        await _audit(request, session, "report forward", f"report {request.path_params['id']}")
         if svc.delivery is not None:
             svc.delivery.wake()
         return _back(request, form)
@@ -334,11 +363,12 @@ async def report_state(request: Request, _session: Session, form: FormData | Non
     if state is None:  # the route admits only resolve/dismiss/forward; a closed set here too
         raise NotFound(f"no action {action!r}")
     await svc.store.set_report_state(request.path_params["id"], state)
+    await _audit(request, session, f"report {action}", f"report {request.path_params['id']}")
     return _back(request, form)
 
 
 @staff_only("admin")
-async def discussion_state(request: Request, _session: Session, form: FormData | None) -> Response:
+async def discussion_state(request: Request, session: Session, form: FormData | None) -> Response:
     assert form is not None
     svc = services(request)
     action = request.path_params["action"]
@@ -357,6 +387,7 @@ async def discussion_state(request: Request, _session: Session, form: FormData |
         if state is None:
             raise NotFound(f"no action {action!r}")
         await svc.discussions.set_state(slug, state)
+    await _audit(request, session, f"discussion {action}", slug)
     return _back(request, form)
 
 
@@ -396,6 +427,8 @@ async def blocks(request: Request, session: Session, form: FormData | None) -> R
         await moderation.unblock(kind, value)
     else:
         raise NotFound(f"no action {action!r}")
+    reason = str(form.get("reason", "")) if action == "add" else ""
+    await _audit(request, session, f"block {action}", f"{kind} {value}", reason)
     await svc.blocklist.reload()
     return _back(request, form)
 
@@ -467,6 +500,8 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
         except (InvalidInput, Conflict) as exc:
             error = exc.public_message
         else:
+            done = "discussion edit" if existing else "discussion create"
+            await _audit(request, session, done, d.slug)
             if svc.delivery is not None:
                 svc.delivery.wake()
             return RedirectResponse(svc.urls.group(d.slug), status_code=303)
@@ -503,6 +538,7 @@ async def delete_discussion(request: Request, session: Session, form: FormData |
     if ask is not None:
         return ask
     await svc.discussions.set_state(slug, DiscussionState.DELETED)
+    await _audit(request, session, "discussion delete", slug)
     if svc.delivery is not None:
         svc.delivery.wake()
     return _back(request, form)
@@ -527,6 +563,8 @@ async def staff_reply(request: Request, session: Session, form: FormData | None)
         except (InvalidInput, NotFound) as exc:
             error = exc.public_message
         else:
+            official = " (official)" if form.get("official") == "on" else ""
+            await _audit(request, session, "staff reply" + official, d.slug)
             if svc.delivery is not None:
                 svc.delivery.wake()
             return RedirectResponse(svc.urls.group(d.slug), status_code=303)
@@ -545,11 +583,13 @@ async def account(request: Request, session: Session, form: FormData | None) -> 
                 await svc.staff.set_display_name(
                     session.username, str(form.get("display_name", ""))
                 )
+                await _audit(request, session, "own name", session.username)
                 saved = True
             elif change == "password":  # every session ends, this one too
                 await svc.staff.change_own_password(
                     session, str(form.get("current", "")), str(form.get("new", ""))
                 )
+                await _audit(request, session, "own password", session.username)
                 return _to_login(request)
             else:  # a closed set: anything else is not a change we know
                 raise NotFound(f"unknown account change {change!r}")
@@ -582,6 +622,7 @@ async def import_blocks(request: Request, session: Session, form: FormData | Non
         text = str(upload or "")[:MAX_FORM]
         if form.get("apply") == "yes":
             await moderation.import_blocks(text, str(form.get("reason", "spam")))
+            await _audit(request, session, "blocklist import", f"{len(text.splitlines())} lines")
             await svc.blocklist.reload()
             return _to(request, "admin", "#blocks")
         preview = await moderation.preview_import(text)

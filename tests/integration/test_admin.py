@@ -575,3 +575,30 @@ async def test_staff_change_their_own_name_and_password(live: Live, remote: Remo
     assert changed.status_code == 303
     assert (await live.client.get("/admin", headers=BROWSER)).status_code == 303  # logged out
     assert (await login(live.client, "moderator", "een nieuw wachtwoord")).status_code == 303
+
+
+async def test_administrators_see_who_did_what_and_nobody_else_does(
+    live: Live, remote: RemoteServer
+) -> None:
+    await _setup(live, remote)
+    await login(live.client, "moderator")
+    token = csrf_token((await live.client.get("/admin", headers=BROWSER)).text)
+    await live.client.post(
+        "/admin/notes/park/1/hide", data={"reason": "privacy", "csrf": token, "back": "replies"}
+    )
+    assert (await live.client.get("/admin/audit", headers=BROWSER)).status_code == 403
+    assert (await cli(live, "admin", "set-name", "beheer", "Gemeente")).returncode == 0
+    await login(live.client, "beheer")
+    token = csrf_token((await live.client.get("/admin", headers=BROWSER)).text)
+    await live.client.post("/admin/discussions/park/lock", data={"csrf": token})
+    audit = (await live.client.get("/admin/audit", headers=BROWSER)).text
+    entries = re.findall(r"<bdi>([^<]+)</bdi></p>\s*<p>([^<]+)", audit)
+    assert entries[:3] == [
+        ("beheer", "discussion lock: "),
+        ("command line", "staff set-name: "),
+        ("moderator", "note hide: "),
+    ]
+    assert "(privacy)" in audit
+    modlog = (await live.client.get("/modlog", headers=BROWSER)).text
+    assert "Verborgen" in modlog
+    assert not re.search(r"\bmoderator\b|beheer|Gemeente", modlog)  # never names people
