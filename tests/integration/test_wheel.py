@@ -28,7 +28,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.http import AS2
+from tests.integration.test_browser import ADMIN_PAGES
+from tests.support.http import AS2, PASSWORD, csrf_token
 from tests.support.live import bind_loopback
 from tests.support.process import clean_env, serve
 
@@ -138,6 +139,20 @@ def test_the_installed_wheel_serves_every_page_family(tmp_path: Path, wheel: Pat
         command=[str(venv / "bin" / "fedi-forum")],
         cwd=str(home),
     ) as served:
+        admin = subprocess.run(
+            [
+                *(str(venv / "bin" / "fedi-forum"), "admin", "create-user", "--username", "beheer"),
+                *("--role", "admin", "--password", PASSWORD),
+                *("--data-dir", str(home / "data"), "--keys-dir", str(home / "keys")),
+                *("--base-url", served.base),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=home,
+            env=clean_env(),
+            check=False,
+        )
+        assert admin.returncode == 0, admin.stderr
         with httpx.Client(base_url=served.base, timeout=10) as client:
             responses = {path: client.get(path, headers={"Accept": "text/html"}) for path in PAGES}
             responses["/d/welkom (AS2)"] = client.get("/d/welkom", headers={"Accept": AS2})
@@ -146,6 +161,10 @@ def test_the_installed_wheel_serves_every_page_family(tmp_path: Path, wheel: Pat
                 "/.well-known/webfinger", params={"resource": f"acct:welkom@127.0.0.1:{port}"}
             )
             responses["404"] = client.get("/d/bestaatniet", headers={"Accept": "text/html"})
+            # every admin page, logged in: their templates must be in the wheel too
+            assert login_sync(client, "beheer").status_code == 303
+            for page in (p.replace("speeltuin", "welkom") for p in ADMIN_PAGES):
+                responses[page] = client.get(page, headers={"Accept": "text/html"})
         for name, r in responses.items():
             expected = 404 if name == "404" else 200
             assert r.status_code == expected, (name, r.status_code, r.text[:300])
@@ -285,3 +304,11 @@ def test_the_dockerfile_cmd_on_fresh_volumes_as_its_user(wheel: Path) -> None:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def login_sync(client: httpx.Client, username: str) -> httpx.Response:
+    form = client.get("/admin/login", headers={"Accept": "text/html"})
+    return client.post(
+        "/admin/login",
+        data={"csrf": csrf_token(form.text), "username": username, "password": PASSWORD},
+    )
