@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 _URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 _TAG_RE = re.compile(r"<[^>]*>")
@@ -89,3 +90,31 @@ def with_leading_mention(fragment: str, profile_url: str, handle: str) -> str:
     if fragment.startswith("<p>"):
         return f"<p>{link} {fragment[3:]}"
     return f"<p>{link}</p>{fragment}"
+
+
+_LINK = re.compile(r"<a\s([^>]*)>([^<]*)</a>")
+_HREF = re.compile(r'\bhref="(https?://[^"]+)"')
+
+
+def inline_images(fragment: str, image_url: Callable[[str], str]) -> str:
+    """Sanitised HTML with each image link (``u-photo``, see ``parse.attachments_html``)
+    shown as the image, at ``image_url(original)`` (our media proxy: no reader's
+    address reaches another server), inside a link to the original, with its alt text.
+    Runs on sanitised HTML only, after the sanitiser."""
+
+    def image(found: re.Match[str]) -> str:
+        attributes = found.group(1)
+        href = _HREF.search(attributes)
+        if 'class="u-photo"' not in attributes or href is None:
+            return found.group(0)
+        original = html.unescape(href.group(1))
+        src = image_url(original)
+        if not src:
+            return found.group(0)
+        alt = html.unescape(found.group(2))
+        return (
+            f'<a href="{html.escape(original)}" rel="nofollow noopener noreferrer ugc">'
+            f'<img src="{html.escape(src)}" alt="{html.escape(alt)}" loading="lazy"></a>'
+        )
+
+    return _LINK.sub(image, fragment)

@@ -379,9 +379,12 @@ def parse_actor(doc: dict[str, Any], fetched_at: str) -> ParsedActor:
 
 
 def attachments_html(attachments: Iterable[Attachment]) -> str:
-    """Attachments listed as links with their alt text (no media proxy yet)."""
+    """Attachments as links with their alt text; an image's link is marked ``u-photo``
+    (a microformats class the sanitiser keeps), so pages show it inline through our
+    media proxy (``content.inline_images``) while feeds and other servers get a link."""
     parts = []
     for item in attachments:
         label = item.description or item.url.rsplit("/", 1)[-1] or item.url
-        parts.append(f'<p><a href="{html.escape(item.url)}">{html.escape(label)}</a></p>')
+        photo = ' class="u-photo"' if (item.media_type or "").startswith("image/") else ""
+        parts.append(f'<p><a href="{html.escape(item.url)}"{photo}>{html.escape(label)}</a></p>')
     return "".join(parts)

@@ -33,6 +33,13 @@ def is_archive_path(ref: str) -> bool:
     return bool(ref) and not ref.startswith(("/", "#", "?")) and ":" not in ref.split("/")[0]
 
 
+def _is_image(url_or_tag: str) -> bool:
+    """Whether a URL (or the opening tag of a link to it) names an image file."""
+    found = re.search(r'href="([^"]*)"', url_or_tag)
+    url = html.unescape(found.group(1)) if found else url_or_tag
+    return bool(re.search(r"\.(jpe?g|png|gif|webp)$", url.split("?", 1)[0], re.IGNORECASE))
+
+
 def file_name(ref: str) -> str:
     return ref.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
@@ -43,7 +50,8 @@ class _Rewriter(HTMLParser):
         self.resolve = resolve
         self.out: list[str] = []
         self.skipping = 0  # inside a dropped element
-        self.links: list[bool] = []  # for each open <a>: whether it was kept as a link
+        # for each open <a>: where its opening tag is in ``out`` (None: not kept)
+        self.links: list[int | None] = []
 
     def _url(self, ref: str | None) -> str | None:
         if not ref:
@@ -55,8 +63,9 @@ class _Rewriter(HTMLParser):
             ref = f"https:{ref}"
         return ref if ref.lower().startswith(("http://", "https://")) else None
 
-    def _link(self, url: str, text: str) -> None:
-        self.out.append(f'<a href="{html.escape(url)}">{html.escape(text)}</a>')
+    def _link(self, url: str, text: str, photo: bool = False) -> None:
+        mark = ' class="u-photo"' if photo else ""
+        self.out.append(f'<a href="{html.escape(url)}"{mark}>{html.escape(text)}</a>')
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
@@ -74,14 +83,17 @@ class _Rewriter(HTMLParser):
         if tag == "img":
             url = self._url(values.get("src"))
             label = (values.get("alt") or "").strip() or (file_name(values.get("src") or "") or "")
-            if self.links and self.links[-1]:
-                self.out.append(html.escape(f"[{label}]" if label else ""))
+            opened = self.links[-1] if self.links else None
+            if opened is not None:  # Ning's <a href=file><img src=file?width=…></a>
+                self.out.append(html.escape(label))
+                if _is_image(self.out[opened]):  # the link itself is the image: shown
+                    self.out[opened] = self.out[opened].replace("<a ", '<a class="u-photo" ', 1)
             elif url:
-                self._link(url, label or url)
+                self._link(url, label or url, photo=_is_image(url))
             return
         if tag == "a":
             url = self._url(values.get("href"))
-            self.links.append(url is not None)
+            self.links.append(len(self.out) if url else None)
             if url:
                 self.out.append(f'<a href="{html.escape(url)}">')
             return
@@ -104,7 +116,7 @@ class _Rewriter(HTMLParser):
         if self.skipping or tag in _VOID:
             return
         if tag == "a":
-            if self.links and self.links.pop():
+            if self.links and self.links.pop() is not None:
                 self.out.append("</a>")
             return
         self.out.append(f"</{tag}>")

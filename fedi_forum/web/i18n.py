@@ -24,7 +24,7 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from fedi_forum.activitypub.content import without_leading_mention
+from fedi_forum.activitypub.content import inline_images, without_leading_mention
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.config import LANGUAGES
 from fedi_forum.models import Author, Note, parse_time
@@ -101,6 +101,8 @@ class Renderer:
             env.filters["safe_url"] = safe_url
             env.filters["proxied"] = media_url  # remote images through /media
             env.filters["unmention"] = without_leading_mention
+            # after |sanitized only: images through our media proxy
+            env.filters["images"] = lambda v: Markup(inline_images(str(v), media_url))  # noqa: S704
             env.globals["place_of"] = place_of
             self._envs[lang] = env
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 from collections.abc import AsyncIterator
 
 import feedparser
@@ -425,7 +426,13 @@ async def test_hostile_content_is_sanitized_and_attachments_listed(
                 "mediaType": "image/png",
                 "url": "https://media.example/a.png",
                 "name": "Een kaart van het park",
-            }
+            },
+            {
+                "type": "Document",
+                "mediaType": "application/pdf",
+                "url": "https://media.example/rapport.pdf",
+                "name": "Rapport",
+            },
         ],
     )
     note["content"] = (
@@ -440,7 +447,16 @@ async def test_hostile_content_is_sanitized_and_attachments_listed(
     assert "javascript:" not in main
     assert "<summary>spoiler !</summary>" in main
     assert '<a href="https://media.example/a.png"' in main
-    assert "Een kaart van het park" in main
+    # the image itself, through our media proxy (no reader's address goes to
+    # media.example), with its alt text; a document stays a link
+    assert re.search(
+        rf'<img src="{live.base_url}/media/[0-9a-f]{{32}}\?url=https%3A%2F%2Fmedia\.example'
+        r'%2Fa\.png" alt="Een kaart van het park" loading="lazy">',
+        main,
+    )
+    assert 'src="https://media.example' not in main
+    document = '<a href="https://media.example/rapport.pdf" rel="nofollow noopener noreferrer ugc">'
+    assert f"{document}Rapport</a>" in main
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,7 @@ async def test_a_hostile_archive_imports_once_and_reads_like_the_forum_it_was(
     assert 'href="https://www.youtube.com/watch?v=dQw4w9WgXcQ"' in page
     photo = f"{live.base_url}/files/ning/discussions/foto.jpg"
     assert f'href="{photo}"' in page
+    assert f'<img src="{photo}" alt="foto.jpg" loading="lazy">' in page  # shown, from us
     assert "nep.jpg" not in page.replace("[nep.jpg]", "")  # a missing file links nowhere
     assert "weg.pdf" not in page  # the file that lied about its type is not linked
 
