@@ -188,6 +188,8 @@ class Discussion:
     premoderate: bool = False  # replies wait for a moderator's approval
     label: str = ""  # an imported archive's category, shown on the page
     imported_at: str | None = None  # when an archive brought it in (docs/ning.md)
+    icon_at: str | None = None  # its own avatar, since (None: the instance's)
+    header_at: str | None = None  # its own header image, since
 
     @property
     def is_deleted(self) -> bool:

@@ -37,6 +37,7 @@ Actor = TypedDict(
         "following": NotRequired[str],
         "featured": NotRequired[str],
         "icon": NotRequired[dict[str, str]],
+        "image": NotRequired[dict[str, str]],
         "published": NotRequired[str],
         "updated": NotRequired[str],
         "postingRestrictedToMods": NotRequired[bool],

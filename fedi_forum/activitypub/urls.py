@@ -80,6 +80,11 @@ class Urls:
     def staff_note(self, username: str, note_id: str) -> str:
         return f"{self.base}/staff/{username}/notes/{note_id}"
 
+    def group_image(self, slug: str, kind: str, version: str) -> str:
+        """A discussion's own avatar (``icon``) or header; ``version`` (when it was set)
+        makes a new image a new URL, so it can be cached for good."""
+        return f"{self.base}/d/{slug}/{kind}?v={digest(version)}"
+
     # authors an import brought in (read-only Person actors), and the archive's files
     def member(self, handle: str) -> str:
         return f"{self.base}/members/{handle}"

@@ -46,13 +46,15 @@ def group_actor(
     updated: str,
     restricted: bool,
     icon_url: str,
+    header_url: str | None = None,
 ) -> Actor:
     """A discussion as a Group actor (docs/rules.md §3).
 
-    ``restricted`` (locked or closed) tells forum servers that replies are refused.
+    ``restricted`` (locked or closed) tells forum servers that replies are refused. The
+    icon is a PNG, a header (``image``, Mastodon's banner) a JPEG.
     """
     actor_id = urls.group(slug)
-    return {
+    actor: Actor = {
         "@context": ACTOR_CONTEXT,
         "id": actor_id,
         "type": "Group",
@@ -76,6 +78,9 @@ def group_actor(
         "postingRestrictedToMods": restricted,
         "webfinger": f"{slug}@{domain}",
     }
+    if header_url:
+        actor["image"] = {"type": "Image", "mediaType": "image/jpeg", "url": header_url}
+    return actor
 
 
 def instance_actor(urls: Urls, *, domain: str, name: str, public_key_pem: str) -> Actor:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import io
 import logging
 import secrets
 
 import orjson
+from PIL import Image, UnidentifiedImageError
 
 from fedi_forum.activitypub import content, keys, vocab
 from fedi_forum.activitypub.shapes import Actor, NoteDoc
@@ -185,8 +188,34 @@ class Discussions:
             published=d.created_at,
             updated=d.updated_at,
             restricted=d.state is not DiscussionState.OPEN,
-            icon_url=self.urls.static("group-icon.png"),
+            icon_url=self.urls.group_image(d.slug, "icon", d.icon_at)
+            if d.icon_at
+            else self.urls.static("group-icon.png"),
+            header_url=self.urls.group_image(d.slug, "header", d.header_at)
+            if d.header_at
+            else None,
         )
+
+    async def set_image(self, slug: str, kind: str, upload: bytes) -> Discussion:
+        """A discussion's own avatar or header from an upload: decoded (images only, at
+        most MAX_PIXELS), fitted (an icon in 400 × 400 as PNG, a header in 1500 × 500 as
+        JPEG) and encoded afresh, so nothing of the upload but its pixels is kept (no
+        EXIF: location, camera). Followers get ``Update{Group}``."""
+        if kind not in IMAGE_SIZES:
+            raise NotFound(f"no image kind {kind!r}")
+        media_type, data = await asyncio.to_thread(reencode, upload, kind)
+        slug = normalise_slug(slug)
+        now = utcnow()
+        group = self.urls.group(slug)
+
+        def update(d: Discussion) -> Outgoing:
+            activity = vocab.update(self.urls.update(group, now), group, self.group_document(d))
+            return Outgoing(activity["id"], orjson.dumps(activity).decode(), group)
+
+        changed = await self.store.set_discussion_image(slug, kind, media_type, data, now, update)
+        if changed is None:
+            raise NotFound(f"no discussion {slug!r}")
+        return changed
 
     async def edit(
         self,
@@ -379,3 +408,33 @@ OFFICIAL = {"nl": "Officieel antwoord", "en": "Official answer"}
 def _handle_of(actor: RemoteActor) -> str:
     """``@user@host`` of a remote actor, as a Mention names it."""
     return f"@{actor.preferred_username or 'user'}@{actor.host}"
+
+
+IMAGE_SIZES = {"icon": (400, 400), "header": (1500, 500)}
+MAX_PIXELS = 40_000_000  # larger is refused before decoding (a decompression bomb)
+IMAGE_FORMATS = frozenset({"PNG", "JPEG", "GIF", "WEBP"})
+
+
+def reencode(upload: bytes, kind: str) -> tuple[str, bytes]:
+    """An uploaded image as our own file: attacker-controlled bytes in (an admin's
+    upload, but a file from anywhere), fresh pixels out."""
+    try:
+        with Image.open(io.BytesIO(upload)) as source:
+            if source.format not in IMAGE_FORMATS:
+                raise InvalidInput(
+                    f"image format {source.format}", public_message="PNG, JPEG, GIF or WebP only"
+                )
+            width, height = source.size
+            if width * height > MAX_PIXELS:
+                raise InvalidInput("too many pixels", public_message="the image is too large")
+            source.seek(0)  # the first frame of an animation
+            image = source.convert("RGBA" if kind == "icon" else "RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise InvalidInput(f"not an image: {exc}", public_message="not a readable image") from exc
+    image.thumbnail(IMAGE_SIZES[kind])
+    out = io.BytesIO()
+    if kind == "icon":
+        image.save(out, format="PNG", optimize=True)
+        return "image/png", out.getvalue()
+    image.save(out, format="JPEG", quality=85, optimize=True)
+    return "image/jpeg", out.getvalue()

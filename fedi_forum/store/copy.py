@@ -70,9 +70,16 @@ def _digest(rows: Iterable[Sequence[Any]]) -> tuple[int, str]:
     total = 0
     n = 0
     for row in rows:
-        total += int.from_bytes(hashlib.sha256(orjson.dumps(list(row))).digest())
+        total += int.from_bytes(hashlib.sha256(orjson.dumps(list(row), default=_blob)).digest())
         n += 1
     return n, f"{total % 2**256:064x}"
+
+
+def _blob(value: Any) -> str:
+    """Bytes (an image in discussion_images) in the checksum, the same on both sides."""
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    raise TypeError(f"cannot checksum {type(value).__name__}")
 
 
 def copy_to_postgresql(sqlite_path: Path, url: str) -> Copied:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fedi_forum.errors import Conflict
 from fedi_forum.models import (
@@ -114,6 +114,54 @@ class DiscussionStore:
             return discussion_from_row(row)
 
         return await self.db.write(write)
+
+    async def set_discussion_image(
+        self,
+        slug: str,
+        kind: str,
+        media_type: str,
+        data: bytes,
+        now: str,
+        build_update: Callable[[Discussion], Outgoing],
+    ) -> Discussion | None:
+        """Keep a discussion's avatar or header (``kind``: icon | header, checked by the
+        caller) and queue the group's Update to its followers, in one transaction."""
+        column = {"icon": "icon_at", "header": "header_at"}[kind]  # a closed set
+
+        def write(conn: Conn) -> Discussion | None:
+            row = conn.execute(
+                "SELECT id FROM discussions WHERE slug = ? AND state != 'deleted'", (slug,)
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "INSERT INTO discussion_images (discussion_id, kind, media_type, data, "
+                "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (discussion_id, kind) DO "
+                "UPDATE SET media_type = excluded.media_type, data = excluded.data, "
+                "updated_at = excluded.updated_at",
+                (row[0], kind, media_type, data, now),
+            )
+            conn.execute(
+                f"UPDATE discussions SET {column} = ?, updated_at = ?, "
+                "revision = revision + 1 WHERE id = ?",
+                (now, now, row[0]),
+            )
+            d = discussion_from_row(
+                conn.execute(
+                    f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE id = ?", (row[0],)
+                ).fetchone()
+            )
+            enqueue_followers(conn, d.id, build_update(d), now)
+            return d
+
+        return await self.db.write(write)
+
+    async def discussion_image(self, discussion_id: int, kind: str) -> tuple[str, bytes] | None:
+        row = await self.db.fetch_one(
+            "SELECT media_type, data FROM discussion_images WHERE discussion_id = ? AND kind = ?",
+            (discussion_id, kind),
+        )
+        return None if row is None else (str(row[0]), bytes(row[1]))
 
     async def set_discussion_state(
         self, slug: str, state: DiscussionState, now: str, *, farewell: Outgoing | None = None

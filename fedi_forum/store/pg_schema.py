@@ -339,6 +339,19 @@ CREATE INDEX notes_held ON notes (id) WHERE state = 'held';
 ALTER TABLE staff ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE staff ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;
 
+-- A discussion's own avatar and header (admin upload, re-encoded: Discussions.set_image),
+-- in the database so every host serves them; the discussion row says since when.
+CREATE TABLE discussion_images (
+    discussion_id BIGINT NOT NULL REFERENCES discussions (id),
+    kind          TEXT NOT NULL CHECK (kind IN ('icon', 'header')),
+    media_type    TEXT NOT NULL,
+    data          BYTEA NOT NULL,
+    updated_at    TEXT NOT NULL,
+    PRIMARY KEY (discussion_id, kind)
+);
+ALTER TABLE discussions ADD COLUMN icon_at TEXT;
+ALTER TABLE discussions ADD COLUMN header_at TEXT;
+
 -- Which staff member did what, for the administrators only (the public modlog never
 -- names people): written after each action in /admin and each `fedi-forum admin`.
 CREATE TABLE staff_audit (

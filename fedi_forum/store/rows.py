@@ -16,7 +16,7 @@ RowLike = sqlite3.Row | Mapping[str, Any]
 DISCUSSION_COLS = (
     "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
     "d.views, d.last_seq, d.reply_count, d.created_at, d.updated_at, d.last_activity_at, "
-    "d.revision, d.premoderate, d.label, d.imported_at"
+    "d.revision, d.premoderate, d.label, d.imported_at, d.icon_at, d.header_at"
 )
 DISCUSSION_WIDTH = DISCUSSION_COLS.count(",") + 1  # where a joined row's next part starts
 NOTE_COLS = (
@@ -48,6 +48,8 @@ def discussion_from_row(row: RowLike) -> Discussion:
         premoderate=bool(row["premoderate"]),
         label=row["label"],
         imported_at=row["imported_at"],
+        icon_at=row["icon_at"],
+        header_at=row["header_at"],
     )
 
 

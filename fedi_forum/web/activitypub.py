@@ -281,6 +281,20 @@ async def staff_actor(request: Request) -> Response:
     return activity_response(await svc.discussions.staff_document(member))
 
 
+async def discussion_image(request: Request) -> Response:
+    """A discussion's own avatar or header (its URL changes with the image)."""
+    svc = services(request)
+    d = await require_discussion(svc, request.path_params["slug"])
+    kind = "icon" if request.url.path.endswith("/icon") else "header"
+    found = await svc.store.discussion_image(d.id, kind)
+    if found is None:
+        raise NotFound(f"no {kind} for {d.slug!r}")
+    media_type, data = found
+    return Response(
+        data, media_type=media_type, headers={"Cache-Control": "public, max-age=31536000"}
+    )
+
+
 async def member_actor(request: Request) -> Response:
     """An author an archive import brought in (docs/ning.md): a read-only Person."""
     svc = services(request)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import orjson
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -29,6 +29,7 @@ from fedi_forum.web.state import Services, client_address, require_discussion, s
 SESSION_COOKIE = "ff_session"
 LOGIN_CSRF_COOKIE = "ff_login_csrf"
 MAX_FORM = 64 * 1024
+MAX_UPLOAD = 8 * 1024 * 1024
 
 
 def _secure(svc: Services) -> bool:
@@ -39,7 +40,9 @@ async def _session(request: Request) -> Session | None:
     return await services(request).staff.session(request.cookies.get(SESSION_COOKIE))
 
 
-async def _form(request: Request) -> FormData:
+async def _form(request: Request, upload: bool = False) -> FormData:
+    if upload:  # one image file (forum.discussions.reencode decides what it is)
+        return await read_form(request, max_bytes=MAX_UPLOAD, max_fields=10, max_files=1)
     return await read_form(request, max_bytes=MAX_FORM, max_fields=50)
 
 
@@ -49,7 +52,9 @@ def _check_csrf(expected: str, form: FormData) -> None:
         raise Forbidden("CSRF token missing or wrong", public_message="form expired; try again")
 
 
-async def _require(request: Request, role: str = "moderator") -> tuple[Session, FormData | None]:
+async def _require(
+    request: Request, role: str = "moderator", upload: bool = False
+) -> tuple[Session, FormData | None]:
     """The staff member behind this request (and, for POSTs, the checked form)."""
     session = await _session(request)
     if session is None:
@@ -57,7 +62,7 @@ async def _require(request: Request, role: str = "moderator") -> tuple[Session, 
     if role == "admin" and session.role != "admin":
         raise Forbidden(f"{session.username} is not an admin", public_message="admins only")
     if request.method == "POST":
-        form = await _form(request)
+        form = await _form(request, upload)
         _check_csrf(session.csrf, form)
         return session, form
     return session, None
@@ -85,17 +90,21 @@ StaffHandler = Callable[[Request, Session, FormData | None], Awaitable[Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def staff_only(role: str = "moderator") -> Callable[[StaffHandler], Endpoint]:
+def staff_only(role: str = "moderator", upload: bool = False) -> Callable[[StaffHandler], Endpoint]:
     """Wrap a handler: no valid session → the login page; wrong role → 403; for POSTs
     the form is read and its CSRF token checked before the handler runs."""
 
     def wrap(handler: StaffHandler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             try:
-                session, form = await _require(request, role)
+                session, form = await _require(request, role, upload)
             except _LoginNeeded:
                 return _to_login(request)
-            return await handler(request, session, form)
+            try:
+                return await handler(request, session, form)
+            finally:
+                if form is not None:
+                    await form.close()  # an uploaded file's temporary file
 
         return endpoint
 
@@ -511,6 +520,48 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
         session=session,
         values=values,
         editing=existing is not None,
+        discussion=existing,
+        error=error,
+    )
+
+
+@staff_only("admin", upload=True)
+async def discussion_image(request: Request, session: Session, form: FormData | None) -> Response:
+    """A discussion's own avatar or header, uploaded from its edit page."""
+    assert form is not None
+    svc = services(request)
+    kind = str(form.get("kind", ""))
+    upload = form.get("image")
+    slug = request.path_params["slug"]
+    if kind not in ("icon", "header"):  # a closed set
+        raise NotFound(f"no image kind {kind!r}")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput("no file", public_message="choose an image file")
+    try:
+        await svc.discussions.set_image(slug, kind, await upload.read())
+    except InvalidInput as exc:
+        return await _edit_page(request, session, slug, error=exc.public_message, status=400)
+    await _audit(request, session, f"discussion {kind}", slug)
+    if svc.delivery is not None:
+        svc.delivery.wake()
+    return _to(request, "admin_discussion_edit", slug=slug)
+
+
+async def _edit_page(
+    request: Request, session: Session, slug: str, *, error: str, status: int
+) -> Response:
+    """The edit page again with an error (an image that was refused)."""
+    svc = services(request)
+    d = await require_discussion(svc, slug)
+    values = {"slug": d.slug, "title": d.title, "summary": d.summary, "lang": d.lang, "body": ""}
+    return render(
+        request,
+        "admin/discussion_form.html",
+        status=status,
+        session=session,
+        values=values,
+        editing=True,
+        discussion=d,
         error=error,
     )
 

@@ -14,14 +14,16 @@ from fedi_forum.errors import InvalidInput, RequestTimeout, RequestTooLarge
 from fedi_forum.web.admission import outside_admission
 
 
-async def read_form(request: Request, *, max_bytes: int, max_fields: int) -> FormData:
+async def read_form(
+    request: Request, *, max_bytes: int, max_fields: int, max_files: int = 0
+) -> FormData:
     length = request.headers.get("content-length", "")
     if not length.isascii() or not length.isdigit():
         raise InvalidInput("form without Content-Length", public_message="Content-Length required")
     if int(length) > max_bytes:
         raise RequestTooLarge(f"form of {length} bytes")
     async with read_deadline(request):
-        return await request.form(max_files=0, max_fields=max_fields)
+        return await request.form(max_files=max_files, max_fields=max_fields)
 
 
 BODY_DEADLINE = 10.0  # seconds for a whole request body (1 MiB needs ~1 Mbit/s)

@@ -121,9 +121,16 @@ def display_author(
             name=d.title,
             handle=f"@{d.slug}@{svc.settings.domain}",
             profile_url=svc.urls.group(d.slug),
-            avatar_url=svc.urls.static("group-icon.png"),
+            avatar_url=group_icon(svc, d),
         )
     return note.author
+
+
+def group_icon(svc: Services, d: Discussion) -> str:
+    """The discussion's own avatar, else the instance's."""
+    if d.icon_at:
+        return svc.urls.group_image(d.slug, "icon", d.icon_at)
+    return svc.urls.static("group-icon.png")
 
 
 async def index(request: Request) -> Response:

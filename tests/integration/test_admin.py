@@ -4,6 +4,7 @@ with their federated effect."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
 
@@ -15,7 +16,7 @@ from fedi_forum.forum.staff import Session
 from fedi_forum.models import DiscussionState
 from tests.conftest import Live
 from tests.integration.test_instances import cli
-from tests.support.http import BROWSER, PASSWORD, csrf_token, login
+from tests.support.http import AS2, BROWSER, PASSWORD, csrf_token, login
 from tests.support.remote import RemoteServer, remote_server
 
 
@@ -602,3 +603,65 @@ async def test_administrators_see_who_did_what_and_nobody_else_does(
     modlog = (await live.client.get("/modlog", headers=BROWSER)).text
     assert "Verborgen" in modlog
     assert not re.search(r"\bmoderator\b|beheer|Gemeente", modlog)  # never names people
+
+
+def _photo(size: tuple[int, int], fmt: str, *, gps: bool = False) -> bytes:
+    from PIL import Image
+
+    image = Image.new("RGB", size, (200, 120, 40))
+    out = io.BytesIO()
+    if gps:  # where the photo was taken: must not survive the upload
+        exif = Image.Exif()
+        exif[0x010F] = "Camera maker"
+        exif[0x8825] = {1: "N", 2: (52.0, 5.0, 0.0), 3: "E", 4: (4.0, 18.0, 0.0)}
+        image.save(out, format=fmt, exif=exif.tobytes())
+    else:
+        image.save(out, format=fmt)
+    return out.getvalue()
+
+
+async def test_a_discussion_gets_its_own_avatar_and_header(
+    live: Live, remote: RemoteServer
+) -> None:
+    from PIL import Image
+
+    await _setup(live, remote)  # alice follows park
+    await login(live.client, "beheer")
+    edit = await live.client.get("/admin/discussions/park/edit", headers=BROWSER)
+    token = csrf_token(edit.text)
+
+    async def upload(kind: str, data: bytes, name: str = "foto.jpg") -> httpx.Response:
+        return await live.client.post(
+            "/admin/discussions/park/image",
+            headers=BROWSER,
+            data={"csrf": token, "kind": kind},
+            files={"image": (name, data, "application/octet-stream")},
+        )
+
+    assert (await upload("icon", _photo((1200, 900), "JPEG", gps=True))).status_code == 303
+    assert (await upload("header", _photo((3000, 1200), "PNG"))).status_code == 303
+    group = (await live.client.get("/d/park", headers={"Accept": AS2})).json()
+    icon = await live.client.get(group["icon"]["url"])
+    assert icon.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(icon.content)) as shown:
+        assert shown.format == "PNG"
+        assert max(shown.size) == 400
+        assert "exif" not in shown.info  # the location is gone
+    assert group["image"]["mediaType"] == "image/jpeg"
+    with Image.open(io.BytesIO((await live.client.get(group["image"]["url"])).content)) as top:
+        assert top.size == (1250, 500)
+    # followers' servers are told
+    assert live.services.delivery is not None
+    async with asyncio.timeout(20):
+        await live.services.delivery.drain()
+    updates = [d for _, _, d in remote.delivered if d["type"] == "Update"]
+    assert updates[-1]["object"]["icon"]["url"] == group["icon"]["url"]
+    # what is not an image is refused in words; too large is 413; moderators may not
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
+    refused = await upload("icon", svg, "logo.png")
+    assert refused.status_code == 400
+    assert "not a readable image" in refused.text
+    assert (await upload("icon", b"x" * (9 * 1024 * 1024))).status_code == 413
+    assert (await upload("banner", _photo((10, 10), "PNG"))).status_code == 404
+    await login(live.client, "moderator")
+    assert (await upload("icon", _photo((10, 10), "PNG"))).status_code == 403

@@ -4,9 +4,11 @@ counts and checksums compared, and keeps working there."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from fedi_forum.activitypub import keys
 from fedi_forum.config import Settings
@@ -56,6 +58,10 @@ async def test_an_instance_moves_from_sqlite_to_postgresql_whole(
             notes = await store.notes_page(d.id, 1, 50)
             assert [n.seq for n in notes] == [0, 1, 2, 3]
             assert await store.followers_count(d.id) == 1
+            icon = await store.discussion_image(d.id, "icon")
+            assert icon is not None
+            assert icon[0] == "image/png"
+            assert icon[1].startswith(b"\x89PNG")
             # PostgreSQL keeps keys in the database: without a secret to seal them, no start
             refused = run_cli(home, "discussion", "list", "--database-url", url)
             assert refused.returncode == 2
@@ -106,6 +112,10 @@ async def _grow(live: Live, remote: RemoteServer) -> None:
         r = await alice.post(live.client, f"{live.base_url}/inbox", alice.create(note))
         assert r.status_code == 202
         parent = note["id"]
+    # an avatar: bytes in the database (a BLOB here, a bytea there)
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 90, 40)).save(png, format="PNG")
+    await live.discussions.set_image("park", "icon", png.getvalue())
 
 
 @pytest.mark.usefixtures("pg_template")

@@ -100,6 +100,7 @@ SAME_IN_DUTCH = (
     "moderator",
     "account",
     "server",
+    "Avatar",
 )
 
 
