@@ -126,6 +126,19 @@ def display_author(
     return note.author
 
 
+def page_numbers(current: int, count: int) -> list[tuple[int, str] | None]:
+    """The page links a long discussion shows: the first, the last, and two either side
+    of the current one, with a gap (None) where pages are left out; each is (its number,
+    its ``?after=`` query)."""
+    wanted = {1, count, *range(current - 2, current + 3)}
+    shown: list[tuple[int, str] | None] = []
+    for n in sorted(w for w in wanted if 1 <= w <= count):
+        if shown and shown[-1] is not None and n > shown[-1][0] + 1:
+            shown.append(None)
+        shown.append((n, f"?after={(n - 1) * PAGE_SIZE}"))
+    return shown
+
+
 def group_icon(svc: Services, d: Discussion) -> str:
     """The discussion's own avatar, else the instance's."""
     if d.icon_at:
@@ -220,7 +233,7 @@ async def _discussion_page(
     opening = next((n for n in notes if n.seq == 0), None)
     replies = [n for n in notes if n.seq > 0]
     last_after = ((d.last_seq - 1) // PAGE_SIZE) * PAGE_SIZE if d.last_seq else 0
-    pages = {
+    pages: dict[str, Any] = {
         "first": None if after == 0 else "?after=0",
         "prev": None if after == 0 else f"?after={max(after - PAGE_SIZE, 0)}",
         "next": f"?after={after + PAGE_SIZE}" if after + PAGE_SIZE < d.last_seq else None,
@@ -228,6 +241,7 @@ async def _discussion_page(
         "number": after // PAGE_SIZE + 1,
         "count": last_after // PAGE_SIZE + 1,
     }
+    pages["numbers"] = page_numbers(pages["number"], pages["count"])
     official = await svc.store.official_notes(d.id)
     members = await members_of(svc, [*notes, *official])
     reactions = await svc.store.reaction_counts([n.id for n in notes])

@@ -147,9 +147,9 @@ async def test_a_facilitator_handles_a_report_from_a_phone(live: Live) -> None:
 
 
 async def test_a_reader_follows_a_long_thread_across_pages_on_a_phone(live: Live) -> None:
-    """A 120-message discussion with a long Dutch title: on the last page, "in reply to
-    #10" leads to page 1 at message 10; "jump to the newest" leads back; nothing is
-    wider than the phone, also with a long word."""
+    """A 500-message discussion with a long Dutch title: "jump to the newest" leads to
+    the last page; there, "in reply to #10" leads to page 1 at message 10; page numbers
+    lead anywhere; nothing is wider than the phone, also with a long word."""
     d = await live.discussions.create(
         slug="lang",
         title="Omgevingsvergunningaanvraagbehandelingstermijnoverschrijding in de praktijk",
@@ -158,7 +158,7 @@ async def test_a_reader_follows_a_long_thread_across_pages_on_a_phone(live: Live
     )
     await add_replies(live.store, d, 60)
     early = f"https://mastodon.example/users/alice/statuses/{d.id}-9"  # seq 10
-    await add_replies(live.store, d, 60, start=60, in_reply_to=early)
+    await add_replies(live.store, d, 440, start=60, in_reply_to=early)
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
@@ -166,11 +166,15 @@ async def test_a_reader_follows_a_long_thread_across_pages_on_a_phone(live: Live
             await page.route("https://mastodon.example/**", lambda route: route.abort())
             await page.goto(f"{live.base_url}/d/lang")
             assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            await page.get_by_role("link", name="Pagina 3", exact=True).first.click()
+            await page.wait_for_load_state()
+            assert page.url.endswith("/d/lang?after=100")
+            assert await page.locator("#m101").is_visible()
             await page.get_by_role("link", name="Naar het nieuwste bericht").click()
             await page.wait_for_load_state()
-            assert page.url.endswith("/d/lang?after=100#m120")
-            assert await page.locator("#m120").is_visible()
-            await page.locator("#m101").get_by_role("link", name="reactie op #10").click()
+            assert page.url.endswith("/d/lang?after=450#m500")
+            assert await page.locator("#m500").is_visible()
+            await page.locator("#m451").get_by_role("link", name="reactie op #10").click()
             await page.wait_for_load_state()
             assert page.url.endswith("/d/lang#m10")
             assert await page.locator("#m10").is_visible()
@@ -178,6 +182,7 @@ async def test_a_reader_follows_a_long_thread_across_pages_on_a_phone(live: Live
             # paging is at the top and at the bottom
             assert await page.get_by_role("navigation", name="Pagina's", exact=True).count() == 1
             assert await page.locator("nav.pages").count() == 2
+            assert await page.locator('nav.pages [aria-current="page"]').first.inner_text() == "1"
             # a reader whose system is dark gets the dark colours (contrast kept)
             dark = await browser.new_page(
                 viewport={"width": 390, "height": 844}, color_scheme="dark"
@@ -270,3 +275,29 @@ async def _problems(page: Any, axe: Any) -> list[str]:
     if width > 390:
         problems.append(f"{width} px wide")
     return problems
+
+
+async def test_the_reply_path_works_with_the_keyboard_alone(live: Live) -> None:
+    """Tab from the top of the page to "your fediverse address", type it, Enter: the
+    page that sends a visitor to their own server (its lookup answers in words)."""
+    await live.discussions.create(slug="toets", title="Toetsenbord", body="b", lang="nl")
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="nl-NL")
+            await page.goto(f"{live.base_url}/d/toets")
+            for _ in range(40):  # the keyboard only: Tab until the address field
+                await page.keyboard.press("Tab")
+                if await page.evaluate("document.activeElement.id") == "visitor-handle":
+                    break
+            else:
+                raise AssertionError("the address field is not reachable with Tab")
+            outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+            assert outline != "none"  # the focus is visible
+            await page.keyboard.type("@iemand@server.invalid")
+            async with page.expect_navigation():
+                await page.keyboard.press("Enter")
+            assert "/d/toets/interact?handle=%40iemand%40server.invalid" in page.url
+            assert await page.locator("main").count() == 1
+        finally:
+            await browser.close()

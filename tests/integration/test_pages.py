@@ -107,7 +107,8 @@ async def test_a_reader_follows_a_long_thread_across_pages(live: Live) -> None:
     page = (await live.client.get("/d/lang?after=100", headers=BROWSER)).text
     assert 'id="m101"' in page
     assert '<a href="/d/lang#m10">reactie op #10</a>' in page  # on page 1, linked there
-    assert page.count('aria-label="Pagina') == 2  # top and bottom
+    assert page.count('<nav aria-label="Pagina') == 2  # top and bottom
+    assert '<a href="?after=100" aria-current="page" aria-label="Pagina 3">3</a>' in page
     assert page.index('rel="prev"') < page.index('id="m101"') < page.rindex('rel="prev"')
     first = (await live.client.get("/d/lang", headers=BROWSER)).text
     assert '<a href="/d/lang?after=100#m120">Naar het nieuwste bericht</a>' in first
