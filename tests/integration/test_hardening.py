@@ -43,9 +43,13 @@ async def test_unknown_admin_actions_are_404_and_change_nothing(live: Live) -> N
     async def post(path: str, **data: str) -> httpx.Response:
         return await live.client.post(path, data={"csrf": csrf, **data}, headers=BROWSER)
 
-    assert (
-        await post("/admin/blocks/add", kind="domain", value="spam.example", reason="spam")
-    ).status_code == 303
+    block = {"kind": "domain", "value": "spam.example", "reason": "spam", "confirm": "yes"}
+    assert (await post("/admin/blocks/add", **block)).status_code == 303
+    # a back value outside the closed set goes to the overview, never elsewhere
+    off = await post(
+        "/admin/blocks/remove", kind="domain", value="none.example", back="//x.example"
+    )
+    assert off.headers["location"] == "/admin"
     for path in (
         "/admin/blocks/whatever",
         "/admin/blocks/unblock",
@@ -53,6 +57,7 @@ async def test_unknown_admin_actions_are_404_and_change_nothing(live: Live) -> N
         "/admin/discussions/park/explode",
         "/admin/notes/park/1/obliterate",
         "/admin/remote/befriend",
+        "/admin/discussions/park/image",  # kind (from a form): a closed set too
     ):
         r = await post(path, kind="domain", value="spam.example", handle="x@y.example")
         assert r.status_code == 404, path
