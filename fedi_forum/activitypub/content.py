@@ -44,6 +44,14 @@ def html_to_text(fragment: str) -> str:
     return _WS_RE.sub(" ", html.unescape(_TAG_RE.sub("", with_breaks))).strip()
 
 
+def without_title(fragment: str, title: str) -> str:
+    """An opening post without the bold title it starts with (``opening_post_html``):
+    where the title is already shown (the page's heading, an index entry), once is
+    enough."""
+    head = f"<p><strong>{html.escape(title)}</strong></p>"
+    return fragment[len(head) :] if fragment.startswith(head) else fragment
+
+
 def excerpt(fragment: str, limit: int = 200) -> str:
     text = html_to_text(fragment)
     if len(text) <= limit:

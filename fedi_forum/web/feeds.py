@@ -23,7 +23,7 @@ from email.utils import format_datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fedi_forum.activitypub.content import without_leading_mention
+from fedi_forum.activitypub.content import without_leading_mention, without_title
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.models import Discussion, Note, parse_time, utcnow
 from fedi_forum.web import activitypub as ap
@@ -159,16 +159,22 @@ async def _entries(
                 link=ap.page_url_for(svc, d, note.seq),
                 author=who,
                 author_uri=uri,
-                html=clean_html(
-                    note.content
-                    if note.is_local or note.seq == 0
-                    else without_leading_mention(note.content, svc.urls.group(d.slug))
-                ),
+                html=clean_html(_shown(svc, d, note)),
                 published=note.published,
                 updated=note.updated or note.published,
             )
         )
     return entries
+
+
+def _shown(svc: Services, d: Discussion, note: Note) -> str:
+    """A message as a feed entry shows it: the opening post without the title (the
+    entry's title), a reply without the "@discussion" it opens with."""
+    if note.seq == 0:
+        return without_title(note.content, d.title)
+    if note.is_local:
+        return note.content
+    return without_leading_mention(note.content, svc.urls.group(d.slug))
 
 
 def _respond(request: Request, kind: str, feed: Feed) -> Response:

@@ -150,7 +150,11 @@ async def index(request: Request) -> Response:
     svc = services(request)
     rows = await svc.store.discussions()
     items = [
-        {"discussion": d, "excerpt": content.excerpt(opening.content, 240)} for d, opening in rows
+        {
+            "discussion": d,
+            "excerpt": content.excerpt(content.without_title(opening.content, d.title), 240),
+        }
+        for d, opening in rows
     ]
     followed = await svc.store.remote_groups(RemoteGroupState.ACCEPTED)
     return render(request, "index.html", items=items, followed=followed)
@@ -242,6 +246,14 @@ async def _discussion_page(
         "count": last_after // PAGE_SIZE + 1,
     }
     pages["numbers"] = page_numbers(pages["number"], pages["count"])
+    # the title is the page's heading: the opening post does not repeat it
+    notes = [
+        dataclasses.replace(n, content=content.without_title(n.content, d.title))
+        if n.seq == 0
+        else n
+        for n in notes
+    ]
+    opening = next((n for n in notes if n.seq == 0), None)
     official = await svc.store.official_notes(d.id)
     members = await members_of(svc, [*notes, *official])
     reactions = await svc.store.reaction_counts([n.id for n in notes])

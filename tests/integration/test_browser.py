@@ -292,8 +292,12 @@ async def test_the_reply_path_works_with_the_keyboard_alone(live: Live) -> None:
                     break
             else:
                 raise AssertionError("the address field is not reachable with Tab")
-            outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-            assert outline != "none"  # the focus is visible
+            style = await page.evaluate(
+                "[getComputedStyle(document.activeElement).outlineStyle,"
+                " getComputedStyle(document.activeElement).outlineColor]"
+            )
+            assert style[0] == "solid"  # the focus is visible, at 3:1 against the page
+            assert _contrast(style[1], "rgb(255, 255, 255)") >= 3
             await page.keyboard.type("@iemand@server.invalid")
             async with page.expect_navigation():
                 await page.keyboard.press("Enter")
@@ -301,3 +305,15 @@ async def test_the_reply_path_works_with_the_keyboard_alone(live: Live) -> None:
             assert await page.locator("main").count() == 1
         finally:
             await browser.close()
+
+
+def _contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in colour[colour.index("(") + 1 : -1].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
