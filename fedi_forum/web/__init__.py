@@ -91,6 +91,13 @@ def routes() -> list[Route]:
         Route("/admin/discussions", admin.discussions_page, name="admin_discussions"),
         Route("/admin/blocks", admin.blocks_page, name="admin_blocks_page"),
         Route("/admin/audit", admin.audit_page, name="admin_audit"),
+        Route("/admin/staff", admin.staff_page, name="admin_staff"),
+        Route(
+            "/admin/staff/{username}/{action}",
+            admin.staff_action,
+            methods=["POST"],
+            name="admin_staff_action",
+        ),
         Route(
             "/admin/discussions/{slug}/reply",
             admin.staff_reply,

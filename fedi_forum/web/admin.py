@@ -249,6 +249,41 @@ async def blocks_page(request: Request, session: Session, _form: FormData | None
     )
 
 
+@staff_only("admin")
+async def staff_page(request: Request, session: Session, _form: FormData | None) -> Response:
+    members = await services(request).store.staff_members()
+    return render(request, "admin/staff.html", session=session, members=members)
+
+
+@staff_only("admin")
+async def staff_action(request: Request, session: Session, form: FormData | None) -> Response:
+    """Disable (asking first) or enable another staff member's account."""
+    assert form is not None
+    svc = services(request)
+    username, action = request.path_params["username"], request.path_params["action"]
+    if action not in ("disable", "enable"):  # a closed set
+        raise NotFound(f"no action {action!r}")
+    if username == session.username:
+        raise Forbidden("own account", public_message="not your own account")
+    if action == "disable":
+        ask = _confirm(
+            request,
+            session,
+            form,
+            question=gettext(request, "Disable the account of %(name)s?") % {"name": username},
+            effects=[
+                gettext(request, "They are logged out everywhere and cannot log in."),
+                gettext(request, "Their replies stay, under their name."),
+            ],
+            button=gettext(request, "Disable it"),
+        )
+        if ask is not None:
+            return ask
+    await svc.staff.set_disabled(username, action == "disable")
+    await _audit(request, session, f"staff {action}", username)
+    return _back(request, form)
+
+
 AUDIT_PAGE = 50
 
 
@@ -269,6 +304,7 @@ BACK = {
     "held": ("admin_replies", "?state=held"),
     "discussions": ("admin_discussions", ""),
     "blocks": ("admin_blocks_page", ""),
+    "staff": ("admin_staff", ""),
 }
 
 

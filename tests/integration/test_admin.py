@@ -665,3 +665,30 @@ async def test_a_discussion_gets_its_own_avatar_and_header(
     assert (await upload("banner", _photo((10, 10), "PNG"))).status_code == 404
     await login(live.client, "moderator")
     assert (await upload("icon", _photo((10, 10), "PNG"))).status_code == 403
+
+
+async def test_administrators_disable_and_enable_staff_from_a_page(
+    live: Live, remote: RemoteServer
+) -> None:
+    await _setup(live, remote)
+    await login(live.client, "beheer")
+    page = await live.client.get("/admin/staff", headers=BROWSER)
+    assert "@moderator · moderator" in page.text
+    token = csrf_token(page.text)
+    ask = await live.client.post(
+        "/admin/staff/moderator/disable", headers=BROWSER, data={"csrf": token, "back": "staff"}
+    )
+    assert "Het account van moderator uitschakelen?" in ask.text
+    done = await live.client.post(
+        "/admin/staff/moderator/disable",
+        data={"csrf": token, "back": "staff", "confirm": "yes"},
+    )
+    assert done.headers["location"] == "/admin/staff"
+    assert (await live.store.staff("moderator")).disabled  # type: ignore[union-attr]
+    own = await live.client.post("/admin/staff/beheer/disable", data={"csrf": token})
+    assert own.status_code == 403  # never one's own account
+    odd = await live.client.post("/admin/staff/moderator/promote", data={"csrf": token})
+    assert odd.status_code == 404
+    await live.client.post("/admin/staff/moderator/enable", data={"csrf": token})
+    assert (await login(live.client, "moderator")).status_code == 303
+    assert (await live.client.get("/admin/staff", headers=BROWSER)).status_code == 403

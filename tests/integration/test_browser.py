@@ -219,6 +219,7 @@ ADMIN_PAGES = [
     "/admin/federation",
     "/admin/account",
     "/admin/audit",
+    "/admin/staff",
     "/admin/discussions/new",
     "/admin/discussions/speeltuin/edit",
     "/admin/discussions/speeltuin/reply",
