@@ -348,6 +348,7 @@ class NoteStore:
         slug: str | None = None,
         state: str | None = None,
         author: str | None = None,
+        seq: int | None = None,
     ) -> list[AdminNote]:
         """Replies for the moderators, newest first, keyset-paged by note id (``before``),
         filtered by discussion, state (one of ``NOTE_STATES``) and author (part of a
@@ -360,6 +361,9 @@ class NoteStore:
         if slug:
             where.append("d.slug = ?")
             args.append(slug)
+        if seq is not None:
+            where.append("n.seq = ?")
+            args.append(seq)
         if state in NOTE_STATES:
             where.append("n.state = ?")
             args.append(state)

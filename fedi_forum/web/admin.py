@@ -27,6 +27,9 @@ from fedi_forum.web.pagination import cursor
 from fedi_forum.web.state import Services, client_address, require_discussion, services
 
 SESSION_COOKIE = "ff_session"
+# Not a credential: tells the public pages to show a "moderate" link per message (the
+# session itself is sent to /admin only). Forged, it shows links that lead to the login.
+STAFF_HINT_COOKIE = "ff_staff"
 LOGIN_CSRF_COOKIE = "ff_login_csrf"
 MAX_FORM = 64 * 1024
 MAX_UPLOAD = 8 * 1024 * 1024
@@ -152,6 +155,15 @@ async def login(request: Request) -> Response:
         secure=_secure(svc),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=_cookie_path(request))
+    response.set_cookie(
+        STAFF_HINT_COOKIE,
+        "1",
+        max_age=SESSION_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(svc),
+    )
     return response
 
 
@@ -160,6 +172,7 @@ async def logout(request: Request, session: Session, _form: FormData | None) -> 
     await services(request).staff.logout(session)
     response = _to_login(request)
     response.delete_cookie(SESSION_COOKIE, path=_cookie_path(request))
+    response.delete_cookie(STAFF_HINT_COOKIE, path="/")
     return response
 
 
@@ -200,6 +213,7 @@ async def replies_page(request: Request, session: Session, _form: FormData | Non
         "discussion": q.get("discussion", "")[:30].lower(),
         "state": q.get("state", "") if q.get("state", "") in NOTE_STATES else "",
         "author": q.get("author", "")[:100].strip(),
+        "message": str(cursor(q, "message") or ""),  # one message: the page's "moderate"
     }
     before = cursor(q, "before")
     replies = await svc.store.admin_replies(
@@ -208,6 +222,7 @@ async def replies_page(request: Request, session: Session, _form: FormData | Non
         slug=filters["discussion"] or None,
         state=filters["state"] or None,
         author=filters["author"] or None,
+        seq=int(filters["message"]) if filters["message"] else None,
     )
     older = None
     if len(replies) == REPLIES_PAGE:

@@ -72,8 +72,8 @@ class Renderer:
         media_url: Callable[[str | None], str] = lambda url: url or "",
     ) -> None:
         zone = ZoneInfo(timezone)
-        self._messages: Lru[tuple[str, Note, Author, str, str, Reactions, bool], Markup] = Lru(
-            MESSAGE_CACHE_SIZE
+        self._messages: Lru[tuple[str, Note, Author, str, str, Reactions, bool, bool], Markup] = (
+            Lru(MESSAGE_CACHE_SIZE)
         )
         self._pages: Lru[Hashable, str] = Lru(PAGE_CACHE_SIZE)
         self._documents: Lru[Hashable, bytes] = Lru(DOCUMENT_CACHE_SIZE)
@@ -139,6 +139,7 @@ class Renderer:
         group_url: str = "",
         reactions: Reactions = NO_REACTIONS,
         replies_open: bool = True,
+        moderate: bool = False,
     ) -> Markup:
         """One message's HTML, cached.
 
@@ -148,7 +149,7 @@ class Renderer:
         and author values), so any edit, deletion, moderation or profile change simply
         misses the cache; nothing needs invalidating.
         """
-        key = (lang, note, author, slug, group_url, reactions, replies_open)
+        key = (lang, note, author, slug, group_url, reactions, replies_open, moderate)
         cached = self._messages.get(key)
         if cached is not None:
             return cached
@@ -162,6 +163,7 @@ class Renderer:
                 group_url=group_url,
                 reactions=reactions,
                 replies_open=replies_open,
+                moderate=moderate,
             )
         )
         self._messages.put(key, html)

@@ -209,17 +209,18 @@ async def discussion(request: Request) -> Response:
     # The whole page is cached: its key holds everything it shows except the view count
     # (the discussion value minus views, whose `revision` changes with any note, the
     # page, the language); the count is put in at the end. A hit costs one small read.
-    key = (lang, explicit, dataclasses.replace(d, views=0, last_activity_at=""), after)
+    staff = request.cookies.get(STAFF_HINT) == "1"  # a hint, not a credential
+    key = (lang, explicit, dataclasses.replace(d, views=0, last_activity_at=""), after, staff)
     views = str(d.views + svc.views.pending(d.id))
     page = svc.renderer.page(key)
     if page is None:
-        page = await _discussion_page(request, svc, d, after, lang)
+        page = await _discussion_page(request, svc, d, after, lang, staff)
         svc.renderer.keep_page(key, page)
     return HTMLResponse(
         page.replace(VIEWS_MARK, views),
         headers={
             "Content-Language": lang,
-            "Vary": "Accept, Accept-Language",
+            "Vary": "Accept, Accept-Language, Cookie",  # staff see "moderate" links
             # a server asked to look up this page's URL finds the Group it shows
             "Link": f'<{svc.urls.group(d.slug)}>; rel="alternate"; type="{AS2_TYPE}"',
         },
@@ -227,11 +228,12 @@ async def discussion(request: Request) -> Response:
 
 
 AS2_TYPE = "application/activity+json"
+STAFF_HINT = "ff_staff"  # web/admin.STAFF_HINT_COOKIE
 VIEWS_MARK = "\u2063views\u2063"  # an invisible separator: never in real content
 
 
 async def _discussion_page(
-    request: Request, svc: Services, d: Discussion, after: int, lang: str
+    request: Request, svc: Services, d: Discussion, after: int, lang: str, staff: bool
 ) -> str:
     notes = await svc.store.notes_page(d.id, after + 1, after + PAGE_SIZE)
     opening = next((n for n in notes if n.seq == 0), None)
@@ -267,6 +269,7 @@ async def _discussion_page(
             group_url=group_url,
             reactions=reactions.get(n.id, NO_REACTIONS),
             replies_open=d.accepts_replies,
+            moderate=staff,
         )
         for n in notes
     }

@@ -692,3 +692,24 @@ async def test_administrators_disable_and_enable_staff_from_a_page(
     await live.client.post("/admin/staff/moderator/enable", data={"csrf": token})
     assert (await login(live.client, "moderator")).status_code == 303
     assert (await live.client.get("/admin/staff", headers=BROWSER)).status_code == 403
+
+
+async def test_staff_moderate_any_message_from_the_discussion_page(
+    live: Live, remote: RemoteServer
+) -> None:
+    """A logged-in moderator sees a "moderate" link on each message of the public page,
+    leading to that message's card in /admin; nobody else sees it."""
+    await _setup(live, remote)
+    assert "Modereren" not in (await live.client.get("/d/park", headers=BROWSER)).text
+    await login(live.client, "moderator")
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    link = '<a href="/admin/replies?discussion=park&amp;message=1" rel="nofollow">Modereren</a>'
+    assert link in page
+    card = await live.client.get("/admin/replies?discussion=park&message=1", headers=BROWSER)
+    assert 'id="reply-park-1"' in card.text
+    assert card.text.count('<li id="reply-') == 1
+    async with httpx.AsyncClient(base_url=live.base_url) as stranger:
+        assert "Modereren" not in (await stranger.get("/d/park", headers=BROWSER)).text
+    token = csrf_token(card.text)
+    await live.client.post("/admin/logout", data={"csrf": token})
+    assert "Modereren" not in (await live.client.get("/d/park", headers=BROWSER)).text
