@@ -14,7 +14,6 @@ views off the write path that replies depend on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -24,6 +23,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 
 from fedi_forum.store.discussions import DiscussionStore
+from fedi_forum.tasks import cancelled
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,8 @@ class ViewCounter:
         self._task = asyncio.create_task(self._run(), name="view-counter")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancelled(self._task)
+        self._task = None
         await self.flush()
 
     async def _run(self) -> None:

@@ -23,7 +23,6 @@ writer wait instead of failing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
@@ -42,6 +41,7 @@ from fedi_forum.store.engine import EngineBase
 from fedi_forum.store.group_commit import GroupCommit, isolated
 from fedi_forum.store.migrations import MIGRATIONS
 from fedi_forum.store.private import private_dir, private_file
+from fedi_forum.tasks import cancelled
 
 log = logging.getLogger(__name__)
 
@@ -270,11 +270,8 @@ class Checkpointer:
             await loop.run_in_executor(self._executor, self._checkpoint)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancelled(self._task)
+        self._task = None
         if self._conn is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, self._checkpoint)  # leave it small

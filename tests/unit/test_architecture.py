@@ -13,7 +13,7 @@ from fedi_forum.web.i18n import load_translations
 PACKAGE = Path(__file__).parents[2] / "fedi_forum"
 # Each layer may import itself and the layers listed before it.
 LAYERS = ["leaf", "activitypub", "store", "federation", "forum", "web", "top"]
-LEAVES = {"config", "errors", "models", "logs", "telemetry", "__init__"}
+LEAVES = {"config", "errors", "models", "logs", "telemetry", "tasks", "__init__"}
 THIRD_PARTY_ONLY_IN = {
     "starlette": {"web", "top"},
     "uvicorn": {"top"},
