@@ -27,7 +27,7 @@ from fedi_forum.activitypub.content import without_leading_mention, without_titl
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.models import Discussion, Note, parse_time, utcnow
 from fedi_forum.web import activitypub as ap
-from fedi_forum.web.pages import choose_language, display_author, members_of
+from fedi_forum.web.pages import choose_language, display_author, local_authors_of
 from fedi_forum.web.state import Services, require_discussion, services
 
 FEED_SIZE = 50
@@ -140,9 +140,9 @@ async def _entries(
     svc: Services, rows: list[tuple[Discussion, Note]], official: str, lang: str
 ) -> list[Entry]:
     entries = []
-    members = await members_of(svc, (note for _, note in rows))
+    local = await local_authors_of(svc, (note for _, note in rows))
     for d, note in rows:
-        author = display_author(svc, d, note, members, lang)
+        author = display_author(svc, d, note, local, lang)
         who = author.name or author.handle or author.actor_id
         title = d.title if note.seq == 0 else f"#{note.seq} {who} – {d.title}"
         if note.official:

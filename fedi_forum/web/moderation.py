@@ -13,7 +13,7 @@ from fedi_forum.forum.moderation import REASONS
 from fedi_forum.models import NoteState, utcnow
 from fedi_forum.web import activitypub as ap
 from fedi_forum.web.forms import read_form
-from fedi_forum.web.pages import choose_language, display_author, members_of, render
+from fedi_forum.web.pages import choose_language, display_author, local_authors_of, render
 from fedi_forum.web.state import client_address, require_discussion, services
 
 MAX_FORM = 8 * 1024
@@ -36,7 +36,7 @@ async def report(request: Request) -> Response:
             svc,
             d,
             note,
-            await members_of(svc, [note]),
+            await local_authors_of(svc, [note]),
             choose_language(request, svc.settings.default_lang),
         ),
         "reasons": REASONS,

@@ -76,7 +76,7 @@ class LocalAuthors:
     staff: Mapping[str, str]
 
 
-async def members_of(svc: Services, notes: Iterable[Note]) -> LocalAuthors:
+async def local_authors_of(svc: Services, notes: Iterable[Note]) -> LocalAuthors:
     """The local authors of ``notes``, in one read per kind present."""
     handles, usernames = set(), set()
     for note in notes:
@@ -95,7 +95,7 @@ def display_author(
     svc: Services, d: Discussion, note: Note, local: LocalAuthors, lang: str
 ) -> Author:
     """Local notes are the group's own, a staff member's or an imported author's (from
-    ``members_of``); remote ones come from the actor cache."""
+    ``local_authors_of``); remote ones come from the actor cache."""
     ref = svc.urls.parse(note.author.actor_id) if note.is_local else None
     if ref is not None and ref.kind is LocalKind.MEMBER:
         member = local.members.get(ref.username)
@@ -257,14 +257,14 @@ async def _discussion_page(
     ]
     opening = next((n for n in notes if n.seq == 0), None)
     official = await svc.store.official_notes(d.id)
-    members = await members_of(svc, [*notes, *official])
+    local = await local_authors_of(svc, [*notes, *official])
     reactions = await svc.store.reaction_counts([n.id for n in notes])
     group_url = svc.urls.group(d.slug)
     rendered = {
         n.seq: svc.renderer.message(
             lang,
             n,
-            display_author(svc, d, n, members, lang),
+            display_author(svc, d, n, local, lang),
             d.slug,
             group_url=group_url,
             reactions=reactions.get(n.id, NO_REACTIONS),
@@ -284,7 +284,7 @@ async def _discussion_page(
         pinned=[
             {
                 "seq": n.seq,
-                "author": display_author(svc, d, n, members, lang),
+                "author": display_author(svc, d, n, local, lang),
                 "excerpt": content.excerpt(n.content, 240),
             }
             for n in official
