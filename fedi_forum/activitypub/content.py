@@ -34,7 +34,8 @@ def plain_text_to_html(text: str) -> str:
 
 
 def opening_post_html(title: str, body_html: str) -> str:
-    """Title first, in bold, so Mastodon (which ignores ``name`` on a Note) shows it."""
+    """Title first, in bold: how we keep a remote ``Article``'s title with its text, and
+    how our own opening posts were published before they became ``Article``s."""
     return f"<p><strong>{html.escape(title)}</strong></p>{body_html}"
 
 
@@ -58,6 +59,22 @@ def excerpt(fragment: str, limit: int = 200) -> str:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
     return cut + "…"
+
+
+_SENTENCE_END = re.compile(r"[.!?…](?=\s)")
+
+
+def summary(fragment: str, limit: int = 400) -> str:
+    """A plain-text lead of at most ``limit`` characters that ends at a sentence where
+    one ends past half of it (else at a word, with "…"): what Mastodon shows of an
+    ``Article`` beside its title and link (docs/rules.md §17)."""
+    text = html_to_text(fragment)
+    if len(text) <= limit:
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(text[: limit + 1])]
+    if ends and ends[-1] > limit // 2:
+        return text[: ends[-1]]
+    return excerpt(fragment, limit - 1)
 
 
 # One mention link at the very start of a message, as Mastodon, Pleroma, Misskey and

@@ -64,6 +64,7 @@ NoteDoc = TypedDict(
         "sensitive": bool,
         "tag": list[dict[str, str]],
         "name": NotRequired[str],  # the opening post's title, for forum servers
+        "summary": NotRequired[str],  # the opening Article's excerpt (never a CW here)
         "replies": NotRequired[str],
         "updated": NotRequired[str],
         "source": NotRequired[dict[str, str]],

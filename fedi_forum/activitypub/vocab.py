@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fedi_forum.activitypub import content
 from fedi_forum.activitypub.shapes import (
     ACTOR_CONTEXT,
     AS_NS,
@@ -118,19 +119,15 @@ def opening_note(
     updated: str | None,
     source_text: str | None = None,
 ) -> NoteDoc:
-    """The discussion's opening post, attributed to the group (seq 0).
-
-    ``content`` starts with the title so Mastodon shows it in full; ``name`` carries the
-    title for forum servers; the ``Mention`` of the group makes Mastodon's reply box
-    address the group.
-    """
+    """The discussion's opening post, attributed to the group (seq 0): an ``Article``
+    (``as_article``); the ``Mention`` of the group makes Mastodon's reply box address
+    the group."""
     group = urls.group(slug)
     note: NoteDoc = {
         "@context": OBJECT_CONTEXT,
         "id": urls.note(slug, 0),
         "type": "Note",
         "attributedTo": group,
-        "name": title,
         "content": content_html,
         "contentMap": {lang: content_html},
         "published": published,
@@ -148,7 +145,22 @@ def opening_note(
         note["updated"] = updated
     if source_text is not None:  # what the facilitator typed, for editing later
         note["source"] = {"content": source_text, "mediaType": "text/plain"}
-    return note
+    return as_article(note, title)
+
+
+def as_article(note: NoteDoc, title: str) -> NoteDoc:
+    """An opening post as an ``Article`` (docs/rules.md §17): ``name`` the title,
+    ``summary`` a plain-text lead (what Mastodon shows with the title and link; never a
+    content warning on an Article), ``content`` the text without the bold title our
+    opening ``Note``s began with — so forum servers show the title once. Also turns a
+    stored opening ``Note`` of an earlier version into the ``Article`` it is now."""
+    body = content.without_title(note["content"], title)
+    article: NoteDoc = {**note, "type": "Article", "name": title, "content": body}
+    article["contentMap"] = {
+        lang: content.without_title(text, title) for lang, text in note["contentMap"].items()
+    }
+    article["summary"] = content.summary(body)
+    return article
 
 
 def create(activity_id: str, actor: str, obj: NoteDoc) -> Activity:
@@ -380,8 +392,8 @@ def imported_note(
     title: str | None = None,
 ) -> NoteDoc:
     """A message an archive import brought in, at our note URL and attributed to its
-    author (a member Person); the opening one (seq 0) carries the title like
-    ``opening_note``. Public, addressed to the group like any reply to it."""
+    author (a member Person); the opening one (seq 0) is an ``Article`` with the title,
+    like ``opening_note``. Public, addressed to the group like any reply to it."""
     note = person_note(
         urls,
         note_id=urls.note(slug, seq),
@@ -394,9 +406,7 @@ def imported_note(
         in_reply_to=None if seq == 0 else urls.note(slug, 0),
     )
     note["replies"] = urls.replies(slug, seq)
-    if title is not None:
-        note["name"] = title
-    return note
+    return note if title is None else as_article(note, title)
 
 
 def staff_note(

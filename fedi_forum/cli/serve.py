@@ -75,6 +75,7 @@ def serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
         return 2
 
     async def prepare(s: Settings, discussions: Discussions) -> Settings:
+        await discussions.republish_openings()
         if args.demo:
             await discussions.ensure_demo()
         return s

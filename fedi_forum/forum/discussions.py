@@ -167,7 +167,7 @@ class Discussions:
             slug=slug,
             domain=self.settings.domain,
             title=title,
-            content_html=content.opening_post_html(title, content.plain_text_to_html(body)),
+            content_html=content.plain_text_to_html(body),
             lang=lang,
             published=published,
             updated=updated,
@@ -258,12 +258,52 @@ class Discussions:
             summary=summary,
             content=note["content"],
             raw=orjson.dumps(note).decode(),
+            create=self._outbox_create(slug, note),
             now=now,
             outgoing=[Outgoing(u["id"], orjson.dumps(u).decode(), group) for u in updates],
         )
         if updated is None:
             raise NotFound(f"no discussion {slug!r}")
         return updated
+
+    async def republish_openings(self) -> int:
+        """Opening posts still stored as the ``Note`` of earlier versions become the
+        ``Article`` they are now (docs/rules.md §17), and followers of a discussion that
+        published one get ``Update{Article}``: forum servers then show its title once
+        (Mastodon drops the Update and keeps the status it has). Run at ``serve``
+        start; a no-op once done, and safe with several processes starting at once.
+        Returns how many were republished."""
+        done = 0
+        for slug, title, raw in await self.store.opening_notes():
+            old = orjson.loads(raw)
+            if old.get("type") != "Note" or not isinstance(old.get("contentMap"), dict):
+                continue
+            article = vocab.as_article(old, title)
+            now = utcnow()
+            group = self.urls.group(slug)
+            # An imported opening post (a member's) was never sent: nothing to update.
+            sent = old.get("attributedTo") == group
+            update = vocab.update(self.urls.update(article["id"], now), group, article)
+            if await self.store.republish_opening(
+                slug,
+                old_raw=raw,
+                content=article["content"],
+                raw=orjson.dumps(article).decode(),
+                create=self._outbox_create(slug, article),
+                outgoing=[Outgoing(update["id"], orjson.dumps(update).decode(), group)]
+                if sent
+                else [],
+                now=now,
+            ):
+                done += 1
+        if done:
+            log.info("republished %d opening posts as Articles", done)
+        return done
+
+    def _outbox_create(self, slug: str, note: NoteDoc) -> Outgoing:
+        """The outbox's ``Create`` of the opening post, carrying it as it is now."""
+        create = vocab.create(self.urls.note_activity(slug, 0), self.urls.group(slug), note)
+        return Outgoing(create["id"], orjson.dumps(create).decode(), create["actor"])
 
     async def staff_document(self, member: StaffMember) -> Actor:
         key = await self.keyring.load_or_create(f"staff-{member.username}")

@@ -27,7 +27,6 @@ from urllib.parse import quote
 import orjson
 
 from fedi_forum.activitypub import keys, vocab
-from fedi_forum.activitypub.content import opening_post_html
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict
@@ -273,14 +272,13 @@ class NingImport:
 
         def build(slug: str, seq: int, message: ImportedNote) -> tuple[NewNote, str, str]:
             body = message.content or f"<p>{EMPTY_BODY[lang]}</p>"
-            html = opening_post_html(title, body) if seq == 0 else body
             doc = vocab.imported_note(
                 self.urls,
                 slug=slug,
                 seq=seq,
                 domain=domain,
                 author_id=message.author_id,
-                content_html=html,
+                content_html=body,
                 lang=lang,
                 published=message.published,
                 title=title if seq == 0 else None,
@@ -290,7 +288,7 @@ class NingImport:
                 activity_id=None,
                 author_id=message.author_id,
                 in_reply_to=doc["inReplyTo"],
-                content=html,
+                content=doc["content"],
                 summary=None,
                 sensitive=False,
                 lang=lang,

@@ -27,6 +27,8 @@ from fedi_forum.store.primitives import FollowUpBuilder
 log = logging.getLogger(__name__)
 
 MAX_CONTENT = 50_000  # characters of sanitized HTML kept per note
+# The types whose ``summary`` is a content warning: the ones Mastodon shows as statuses.
+WARNING_TYPES = frozenset({"Note", "Question"})
 T = TypeVar("T")
 
 
@@ -34,12 +36,16 @@ def new_note(
     note: IncomingNote, now: str, *, activity_id: str | None, raw: dict[str, Any] | None = None
 ) -> NewNote:
     """What we keep of a remote note: sanitized HTML (an Article's title in bold on top,
-    attachments as links), a plain-text content warning."""
+    attachments as links), a plain-text content warning. On the types Mastodon
+    converts (an ``Article``'s lead, NodeBB's and ours) ``summary`` is no warning
+    (docs/rules.md §17)."""
     html = note.content
     if note.name and note.type in ("Article", "Page", "Question"):
         html = content.opening_post_html(note.name, html)
     html = clean_html(html + parse.attachments_html(note.attachments))[:MAX_CONTENT]
-    summary = content.html_to_text(note.summary)[:500] if note.summary else None
+    summary = None
+    if note.summary and note.type in WARNING_TYPES:
+        summary = content.html_to_text(note.summary)[:500]
     return NewNote(
         ap_id=note.id,
         activity_id=activity_id,

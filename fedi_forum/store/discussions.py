@@ -198,11 +198,13 @@ class DiscussionStore:
         summary: str,
         content: str,
         raw: str,
+        create: Outgoing,
         now: str,
         outgoing: Sequence[Outgoing],
     ) -> Discussion | None:
-        """New title/summary/opening text (the old text kept as a revision), and the
-        Updates for the followers queued in the same transaction."""
+        """New title/summary/opening text (the old text kept as a revision; the outbox's
+        ``Create`` carries the new one, as an outbox shows objects as they are now), and
+        the Updates for the followers queued in the same transaction."""
 
         def write(conn: Conn) -> Discussion | None:
             row = conn.execute(
@@ -224,6 +226,10 @@ class DiscussionStore:
                 (content, raw, now, note_id),
             )
             conn.execute(
+                "UPDATE outbox SET payload = ? WHERE activity_id = ?",
+                (create.payload, create.activity_id),
+            )
+            conn.execute(
                 "UPDATE discussions SET title = ?, summary = ?, updated_at = ?, "
                 "revision = revision + 1 WHERE id = ?",
                 (title, summary, now, discussion_id),
@@ -234,6 +240,58 @@ class DiscussionStore:
                 f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE id = ?", (discussion_id,)
             ).fetchone()
             return discussion_from_row(found)
+
+        return await self.db.write(write)
+
+    async def opening_notes(self) -> list[tuple[str, str, str]]:
+        """(slug, title, stored document) of each live discussion's opening post still
+        published as a ``Note`` (before opening posts became ``Article``s)."""
+        rows = await self.db.fetch_all(
+            "SELECT d.slug, d.title, n.raw FROM discussions d "
+            "JOIN notes n ON n.discussion_id = d.id AND n.seq = 0 "
+            "WHERE d.state != 'deleted' AND n.raw LIKE ?",
+            ('%"type":"Note"%',),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    async def republish_opening(
+        self,
+        slug: str,
+        *,
+        old_raw: str,
+        content: str,
+        raw: str,
+        create: Outgoing,
+        outgoing: Sequence[Outgoing],
+        now: str,
+    ) -> bool:
+        """The same opening post in a new shape (no revision: its text is unchanged),
+        the outbox's ``Create`` with it, and ``outgoing`` queued — only if the stored
+        document is still ``old_raw``, so of several processes starting at once one
+        republishes it and the others find it done."""
+
+        def write(conn: Conn) -> bool:
+            row = conn.execute(
+                "SELECT d.id, n.id FROM discussions d "
+                "JOIN notes n ON n.discussion_id = d.id AND n.seq = 0 WHERE d.slug = ?",
+                (slug,),
+            ).fetchone()
+            if row is None:
+                return False
+            changed = conn.execute(
+                "UPDATE notes SET content = ?, raw = ? WHERE id = ? AND raw = ?",
+                (content, raw, row[1], old_raw),
+            ).rowcount
+            if changed != 1:
+                return False
+            conn.execute(
+                "UPDATE outbox SET payload = ? WHERE activity_id = ?",
+                (create.payload, create.activity_id),
+            )
+            conn.execute("UPDATE discussions SET revision = revision + 1 WHERE id = ?", (row[0],))
+            for out in outgoing:
+                enqueue_followers(conn, row[0], out, now)
+            return True
 
         return await self.db.write(write)
 

@@ -80,9 +80,10 @@ async def test_opening_post_is_dereferenceable_featured_and_in_the_outbox(live: 
     await live.discussions.create(slug="bomen", title="Bomen kappen", body="Mag dat?", lang="nl")
     note = (await live.client.get("/d/bomen/m/0", headers={"Accept": AS2})).json()
     assert note["id"] == f"{live.base_url}/d/bomen/m/0"
+    assert note["type"] == "Article"  # docs/rules.md §17
     assert note["name"] == "Bomen kappen"
-    assert "Bomen kappen" in note["content"]
-    assert "Mag dat?" in note["content"]
+    assert note["summary"] == "Mag dat?"
+    assert note["content"] == "<p>Mag dat?</p>"
     assert note["attributedTo"] == f"{live.base_url}/d/bomen"
     assert note["contentMap"]["nl"] == note["content"]
     featured = (await live.client.get("/d/bomen/featured", headers={"Accept": AS2})).json()

@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import orjson
 import pytest
 
 from fedi_forum.federation import hosts, retry
@@ -404,18 +405,22 @@ async def test_editing_a_discussion_sends_updates(live: Live, remote: RemoteServ
     )
     await drain(live)
     updates = [d for _, _, d in remote.delivered if d["type"] == "Update"]
-    note = next(u["object"] for u in updates if u["object"]["type"] == "Note")
+    note = next(u["object"] for u in updates if u["object"]["type"] == "Article")
     actor = next(u["object"] for u in updates if u["object"]["type"] == "Group")
     assert note["id"] == f"{group}/m/0"
     assert "updated" in note
-    assert "Het nieuwe park" in note["content"]
-    assert "Nieuwe tekst." in note["content"]
+    assert note["name"] == "Het nieuwe park"
+    assert note["content"] == "<p>Nieuwe tekst.</p>"  # the title once: as its name
+    assert note["summary"] == "Nieuwe tekst."
     assert note["source"]["content"] == "Nieuwe tekst."
     assert actor["name"] == "Het nieuwe park"
     assert "Over het park" in actor["summary"]
     assert remote.rejected == []
     served = (await live.client.get("/d/park/m/0", headers={"Accept": AS2})).json()
     assert served["updated"] == note["updated"]
+    outbox = (await live.client.get("/d/park/outbox?page=true", headers={"Accept": AS2})).json()
+    create = next(a for a in outbox["orderedItems"] if a["type"] == "Create")
+    assert create["object"] == {k: v for k, v in served.items() if k != "@context"}
     page = (await live.client.get("/d/park", headers={"Accept": "text/html"})).text
     assert "<h1>Het nieuwe park</h1>" in page
     # only the title: the text stays
@@ -526,3 +531,40 @@ async def test_a_redirected_delivery_is_not_followed(
     assert elsewhere.received == []
     rows = await live.store.db.fetch_all("SELECT state, last_status FROM deliveries")
     assert [tuple(r) for r in rows] == [("dead", 302)]
+
+
+async def test_opening_posts_of_an_earlier_version_are_republished_as_articles(
+    live: Live, remote: RemoteServer
+) -> None:
+    """Before docs/rules.md §17 an opening post was a Note with its title in bold in
+    its content; forum servers showed the title twice. At start such posts become
+    Articles, followers get the Update once, and a second start finds nothing to do."""
+    group = await _discussion(live)
+    f = remote.actor("f")
+    await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
+    await drain(live)
+    served = (await live.client.get("/d/park/m/0", headers={"Accept": AS2})).json()
+    old = {k: v for k, v in served.items() if k not in ("summary", "name")}
+    old["type"] = "Note"
+    old["name"] = served["name"]
+    old["content"] = f"<p><strong>{served['name']}</strong></p>{served['content']}"
+    old["contentMap"] = {"nl": old["content"]}
+    raw = orjson.dumps(old).decode()
+    await live.store.db.write(
+        lambda conn: conn.execute(
+            "UPDATE notes SET raw = ?, content = ? WHERE seq = 0", (raw, old["content"])
+        )
+    )
+    # two processes starting at once: one republishes, the other finds it done
+    both = await asyncio.gather(
+        live.discussions.republish_openings(), live.discussions.republish_openings()
+    )
+    assert sorted(both) == [0, 1]
+    assert await live.discussions.republish_openings() == 0
+    await drain(live)
+    updates = [d for _, _, d in remote.delivered if d["type"] == "Update"]
+    assert len(updates) == 1
+    assert updates[0]["object"] == {k: v for k, v in served.items() if k != "@context"}
+    assert (await live.client.get("/d/park/m/0", headers={"Accept": AS2})).json() == served
+    page = (await live.client.get("/d/park", headers={"Accept": "text/html"})).text
+    assert page.count(f"<strong>{served['name']}</strong>") == 0

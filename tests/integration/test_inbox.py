@@ -410,6 +410,26 @@ async def test_reactions_reports_blocks_and_profile_updates(
     assert (await live.client.get("/d/park/followers")).json()["totalItems"] == 0
 
 
+async def test_an_articles_summary_is_its_lead_not_a_content_warning(
+    live: Live, remote: RemoteServer
+) -> None:
+    """NodeBB (and we) publish opening posts as Articles whose ``summary`` is a lead;
+    Mastodon shows it as text, not as a warning (docs/rules.md §17). A Note's summary
+    stays a content warning."""
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    article = alice.note("<p>De hele tekst.</p>", in_reply_to=f"{group}/m/0")
+    article.update(type="Article", name="Een vervolg", summary="De hele tekst.")
+    await alice.post(live.client, f"{group}/inbox", alice.create(article))
+    note = alice.note("<p>Verborgen.</p>", in_reply_to=f"{group}/m/0", summary="Let op")
+    await alice.post(live.client, f"{group}/inbox", alice.create(note))
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    main = page.split("<main", 1)[1]
+    assert "<strong>Een vervolg</strong>" in main
+    assert "<summary>De hele tekst.</summary>" not in main
+    assert "<summary>Let op</summary>" in main
+
+
 async def test_hostile_content_is_sanitized_and_attachments_listed(
     live: Live, remote: RemoteServer
 ) -> None:

@@ -159,6 +159,13 @@ async def test_fedify_peer_follows_replies_edits_deletes_unfollows(
         # and Fedify can read the opening post with a signed GET
         opening = await peer.call("fetch", url=f"{group}/m/0")
         assert opening["attributedTo"] == group
+        # as an Article (docs/rules.md §17): the title once, as its name, and a lead
+        read = await peer.call("read", url=f"{group}/m/0")
+        assert read["type"] == "Article"
+        assert read["attributedTo"] == group
+        assert read["name"] == opening["name"]
+        assert read["summary"] == opening["summary"]
+        assert opening["name"] not in read["content"]
 
         # edit and delete
         await peer.call(

@@ -53,14 +53,17 @@ def test_opening_note_renders_in_mastodon_and_forums() -> None:
         slug="afval",
         domain="forum.example.nl",
         title="Afval",
-        content_html="<p><strong>Afval</strong></p><p>x</p>",
+        content_html="<p>Wat doen we met het zwerfafval?</p><p>x</p>",
         lang="nl",
         published="2026-01-01T00:00:00Z",
         updated=None,
     )
-    assert note["type"] == "Note"
-    assert note["name"] == "Afval"  # forum servers
-    assert note["content"].startswith("<p><strong>Afval</strong>")  # Mastodon ignores name
+    # docs/rules.md §17: Mastodon shows an Article's name, summary and link; forum
+    # servers its name above its content — so the title is not in the content too.
+    assert note["type"] == "Article"
+    assert note["name"] == "Afval"
+    assert note["content"] == "<p>Wat doen we met het zwerfafval?</p><p>x</p>"
+    assert note["summary"] == "Wat doen we met het zwerfafval? x"
     assert note["contentMap"] == {"nl": note["content"]}
     assert note["attributedTo"] == "https://forum.example.nl/d/afval"
     assert note["audience"] == note["attributedTo"]
@@ -77,6 +80,36 @@ def test_opening_note_renders_in_mastodon_and_forums() -> None:
     )
     assert create["object"]["id"] == note["id"]
     assert "@context" not in create["object"]
+
+
+def test_an_opening_note_of_an_earlier_version_becomes_the_article_it_is_now() -> None:
+    old = vocab.opening_note(
+        URLS,
+        slug="afval",
+        domain="forum.example.nl",
+        title="Afval",
+        content_html="<p>x</p>",
+        lang="nl",
+        published="2026-01-01T00:00:00Z",
+        updated=None,
+    )
+    stored: shapes.NoteDoc = {**old, "type": "Note"}  # as published before: title in bold
+    stored["content"] = "<p><strong>Afval</strong></p><p>x</p>"
+    stored["contentMap"] = {"nl": stored["content"]}
+    del stored["summary"]
+    assert vocab.as_article(stored, "Afval") == old
+
+
+def test_an_articles_summary_is_a_lead_that_ends_at_a_sentence() -> None:
+    sentence = "Het college wil de afvalinzameling in de wijk anders regelen. "
+    text = "<p>" + sentence * 12 + "</p>"
+    lead = content.summary(text)
+    assert len(lead) <= 400
+    assert lead.endswith("regelen.")
+    one_long = "<p>" + "woord " * 200 + "</p>"  # no sentence ends: cut at a word
+    assert content.summary(one_long).endswith("woord…")
+    assert len(content.summary(one_long)) <= 400
+    assert content.summary("<p>Kort.</p>") == "Kort."
 
 
 def test_host_meta_escapes_and_points_to_webfinger() -> None:

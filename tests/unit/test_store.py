@@ -109,7 +109,7 @@ async def test_create_discussion_stores_opening_post_and_outbox(discussions: Dis
     opening = await store.note(d.id, 0)
     assert opening is not None
     assert opening.is_local
-    assert "<strong>Verkeer in de wijk</strong>" in opening.content
+    assert opening.content == "<p>Hoe?</p>"  # the title is the Article's name
     assert await store.outbox_count(d.id) == 1
     assert isinstance(discussions.keyring, KeyFiles)
     key_file = discussions.keyring.path_for("group-verkeer_2026")

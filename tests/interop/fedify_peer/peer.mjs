@@ -185,6 +185,20 @@ const control = {
     const { document } = await documentLoader(url);
     return document;
   },
+  // The same object read the way Fedify's vocabulary reads it (JSON-LD expanded):
+  // its class and the fields a reader shows.
+  async read({ url }) {
+    const documentLoader = await ctx().getDocumentLoader({ identifier: "alice" });
+    const object = await ctx().lookupObject(url, { documentLoader });
+    if (object == null) return null;
+    return {
+      type: object.constructor.name,
+      name: object.name?.toString() ?? null,
+      summary: object.summary?.toString() ?? null,
+      content: object.content?.toString() ?? null,
+      attributedTo: object.attributionId?.href ?? null,
+    };
+  },
   async state() {
     return state;
   },
