@@ -66,6 +66,7 @@ bench: install-dev
 	$(BIN)/python bench/engines.py
 	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/ning.py
+	$(BIN)/python bench/search.py
 	$(BIN)/python bench/goals.py
 
 ## bench-quick: one short run of each, smaller sizes (about five minutes after the venv)
@@ -81,6 +82,7 @@ bench-quick: install-dev
 	$(BIN)/python bench/engines.py --runs 1 --seconds 2 --requests 10000
 	$(BIN)/python bench/growth.py --notes 5000 --discussions 500
 	$(BIN)/python bench/ning.py --messages 5000
+	$(BIN)/python bench/search.py --notes 5000
 	$(BIN)/python bench/goals.py
 
 ## mutation: mutation testing of the security core with mutmut (not part of `make test`;

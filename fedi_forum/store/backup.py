@@ -27,6 +27,7 @@ import orjson
 from fedi_forum.store.archive_files import ArchiveFiles, safe_relative
 from fedi_forum.store.db import schema_version
 from fedi_forum.store.private import private_dir
+from fedi_forum.store.search import register_sqlite_functions
 
 FORMAT = "fedi-forum-backup/1"
 DB_NAME = "fedi-forum.sqlite3"
@@ -207,13 +208,15 @@ def rewrite_base_url(db_path: Path, old: str, new: str) -> int:
     the old address work only while the old host redirects to the new one."""
     old, new = old.rstrip("/"), new.rstrip("/")
     conn = sqlite3.connect(db_path, isolation_level=None)
+    register_sqlite_functions(conn)  # the search index's triggers re-read changed notes
     changed = 0
     try:
         conn.execute("BEGIN IMMEDIATE")
         tables = [
             r[0]
             for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "AND name NOT LIKE 'search_index%'"  # derived from notes, by the triggers
             )
         ]
         for table in tables:

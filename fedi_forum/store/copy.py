@@ -25,6 +25,9 @@ from fedi_forum.store.migrations import latest_version
 from fedi_forum.store.postgres import apply_pg_migrations
 
 SKIP = frozenset({"schema_migrations"})  # each side keeps its own record
+# FTS5's table and its shadow tables: PostgreSQL builds its own index from the notes
+# copied into it (its triggers), in its own form.
+SEARCH_INDEX = "search_index"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ def _tables(conn: sqlite3.Connection) -> list[str]:
             "SELECT name FROM sqlite_master WHERE type = 'table' "
             "AND name NOT LIKE 'sqlite_%' ORDER BY name"
         )
-        if r[0] not in SKIP
+        if r[0] not in SKIP and not r[0].startswith(SEARCH_INDEX)
     ]
     parents = {
         name: {r[2] for r in conn.execute(f'PRAGMA foreign_key_list("{name}")')} - {name}

@@ -41,6 +41,7 @@ from fedi_forum.store.engine import EngineBase
 from fedi_forum.store.group_commit import GroupCommit, isolated
 from fedi_forum.store.migrations import MIGRATIONS
 from fedi_forum.store.private import private_dir, private_file
+from fedi_forum.store.search import register_sqlite_functions
 from fedi_forum.tasks import cancelled
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def copy_before_migrating(conn: sqlite3.Connection, path: Path) -> Path | None:
 
 def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
     """Bring the schema to ``upto`` (default: latest). Returns the resulting version."""
+    register_sqlite_functions(conn)  # migration 13 indexes the notes with it
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"

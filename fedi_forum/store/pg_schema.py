@@ -364,4 +364,69 @@ CREATE TABLE staff_audit (
 );
 """,
     ),
+    (
+        13,
+        """
+-- Full-text search (store/search.py, docs/search.md): a note is indexed while it is
+-- visible, public and in a live discussion, in the dutch or english configuration by
+-- its language; the discussion's title (on the opening post) weighs more than text.
+CREATE TABLE search_index (
+    note_id  BIGINT PRIMARY KEY REFERENCES notes (id) ON DELETE CASCADE,
+    document TSVECTOR NOT NULL
+);
+CREATE INDEX search_index_document ON search_index USING GIN (document);
+
+CREATE FUNCTION ff_search_config(lang TEXT) RETURNS REGCONFIG
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN lang LIKE 'en%' THEN 'english'::regconfig ELSE 'dutch'::regconfig END
+$$;
+-- Sanitised HTML to text: tags out, the entities our sanitiser writes decoded.
+CREATE FUNCTION ff_search_plain(html TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT replace(replace(replace(replace(replace(
+        regexp_replace(html, '<[^>]*>', ' ', 'g'),
+        '&lt;', '<'), '&gt;', '>'), '&quot;', '"'), '&#39;', chr(39)), '&amp;', '&')
+$$;
+CREATE FUNCTION ff_search_reindex(one BIGINT) RETURNS VOID
+LANGUAGE sql AS $$
+    DELETE FROM search_index WHERE note_id = one;
+    INSERT INTO search_index (note_id, document)
+    SELECT n.id,
+           setweight(to_tsvector(ff_search_config(d.lang),
+                                 CASE WHEN n.seq = 0 THEN d.title ELSE '' END), 'A')
+           || setweight(to_tsvector(ff_search_config(coalesce(n.lang, d.lang)),
+                                    ff_search_plain(n.content)), 'B')
+    FROM notes n JOIN discussions d ON d.id = n.discussion_id
+    WHERE n.id = one AND n.state = 'visible' AND n.visibility = 'public'
+      AND d.state != 'deleted';
+$$;
+CREATE FUNCTION ff_search_note_trigger() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM ff_search_reindex(NEW.id);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER search_note_added AFTER INSERT ON notes
+    FOR EACH ROW EXECUTE FUNCTION ff_search_note_trigger();
+CREATE TRIGGER search_note_changed AFTER UPDATE OF content, state, visibility, lang ON notes
+    FOR EACH ROW EXECUTE FUNCTION ff_search_note_trigger();
+CREATE FUNCTION ff_search_discussion_trigger() RETURNS TRIGGER
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.state = 'deleted' THEN
+        DELETE FROM search_index
+        WHERE note_id IN (SELECT id FROM notes WHERE discussion_id = NEW.id);
+    ELSE
+        PERFORM ff_search_reindex(n.id) FROM notes n
+        WHERE n.discussion_id = NEW.id AND n.seq = 0;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER search_discussion_changed AFTER UPDATE OF title, state ON discussions
+    FOR EACH ROW EXECUTE FUNCTION ff_search_discussion_trigger();
+SELECT ff_search_reindex(id) FROM notes;
+""",
+    ),
 )

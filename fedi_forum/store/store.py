@@ -27,6 +27,7 @@ from fedi_forum.store.ratelimits import RateLimitStore
 from fedi_forum.store.reactions import ReactionStore
 from fedi_forum.store.remote import RemoteStore
 from fedi_forum.store.sealed_keys import SealedKeyStore
+from fedi_forum.store.search import SearchStore
 from fedi_forum.store.servers import ServerStore
 from fedi_forum.store.site import SiteStore
 from fedi_forum.store.staff import StaffStore
@@ -51,6 +52,7 @@ class Store(
     RateLimitStore,
     ImportStore,
     NotificationStore,
+    SearchStore,
 ):
     def __init__(self, db: Engine) -> None:
         self.db = db

@@ -24,6 +24,7 @@ from fedi_forum.web import (
     metrics,
     moderation,
     pages,
+    search,
     static_files,
     wellknown,
 )
@@ -187,6 +188,7 @@ def routes() -> list[Route]:
             name="authorize_interaction",
         ),
         Route("/modlog", moderation.modlog, name="modlog"),
+        Route("/search", search.search_page, name="search"),
         Route("/modlog.{kind}", moderation.modlog, name="modlog_feed"),
         Route("/static/{name}", static_files.static, name="static"),
         Route("/media/{signature}", media.media, name="media"),

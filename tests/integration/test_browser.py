@@ -205,6 +205,7 @@ PUBLIC_PAGES = [
     "/about",
     "/terms",
     "/modlog",
+    "/search?q=speeltuin+reactie&from=2020-01-01",
     "/d/speeltuin/m/1/report",
     "/d/speeltuin/interact",
     "/admin/login",
