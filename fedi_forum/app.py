@@ -18,6 +18,7 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import FediForumError
 from fedi_forum.federation.delivery import DeliveryWorker
+from fedi_forum.forum.categories import Categories
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
 from fedi_forum.forum.remote import RemoteDiscussions
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 urls=urls,
                 store=store,
                 discussions=discussions,
+                categories=Categories(settings, store, keyring),
                 views=views,
                 renderer=Renderer(
                     {"version": __version__, "path": path_for(app.router)},

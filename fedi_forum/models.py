@@ -190,6 +190,7 @@ class Discussion:
     imported_at: str | None = None  # when an archive brought it in (docs/ning.md)
     icon_at: str | None = None  # its own avatar, since (None: the instance's)
     header_at: str | None = None  # its own header image, since
+    category_id: int | None = None  # the category it belongs to (#16), if any
 
     @property
     def is_deleted(self) -> bool:
@@ -198,6 +199,30 @@ class Discussion:
     @property
     def accepts_replies(self) -> bool:
         return self.state is DiscussionState.OPEN
+
+
+class CategoryKind(enum.StrEnum):
+    CATEGORY = "category"  # a topic area: the discussions filed under it
+    FORUM = "forum"  # the forum-wide actor: every discussion
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Category:
+    """A topic area as a Group actor of its own (docs/categories.md)."""
+
+    id: int
+    slug: str
+    kind: CategoryKind
+    name: str
+    description: str
+    lang: str
+    public_key_pem: str
+    created_at: str
+    updated_at: str
+
+    @property
+    def is_forum(self) -> bool:
+        return self.kind is CategoryKind.FORUM
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ class LocalKind(enum.StrEnum):
     NOTE = "note"  # B/d/{slug}/m/{seq} (and ids minted below it)
     STAFF = "staff"  # B/staff/{name} (and their notes)
     MEMBER = "member"  # B/members/{handle}: an author an archive import brought in
+    CATEGORY = "category"  # B/c/{slug} and its collections (docs/categories.md)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -123,6 +124,30 @@ class Urls:
     def feed_atom(self, slug: str) -> str:
         return f"{self.base}/d/{slug}/feed.atom"
 
+    # a category (Group actor of a topic area, or the forum-wide one)
+    def category(self, slug: str) -> str:
+        return f"{self.base}/c/{slug}"
+
+    def category_inbox(self, slug: str) -> str:
+        return f"{self.base}/c/{slug}/inbox"
+
+    def category_outbox(self, slug: str) -> str:
+        return f"{self.base}/c/{slug}/outbox"
+
+    def category_followers(self, slug: str) -> str:
+        return f"{self.base}/c/{slug}/followers"
+
+    def category_feed(self, slug: str, kind: str) -> str:
+        return f"{self.base}/c/{slug}/feed.{kind}"
+
+    def category_announce(self, slug: str, object_id: str) -> str:
+        """The category's Announce of a discussion's opening post or of a reply."""
+        return f"{self.category(slug)}/announce/{digest(object_id)}"
+
+    def category_answer(self, slug: str, follow_id: str) -> str:
+        """The category's Accept of a Follow."""
+        return f"{self.category(slug)}#accepts/{digest(follow_id)}"
+
     # a message
     def note(self, slug: str, seq: int) -> str:
         return f"{self.base}/d/{slug}/m/{seq}"
@@ -197,4 +222,6 @@ class Urls:
                 return LocalRef(LocalKind.STAFF, username=parts[2].lower())
             if parts[1] == "members":
                 return LocalRef(LocalKind.MEMBER, username=parts[2].lower())
+            if parts[1] == "c":
+                return LocalRef(LocalKind.CATEGORY, parts[2].lower())
         return None

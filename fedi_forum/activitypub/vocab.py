@@ -84,6 +84,46 @@ def group_actor(
     return actor
 
 
+def category_actor(
+    urls: Urls,
+    *,
+    slug: str,
+    domain: str,
+    name: str,
+    summary_html: str,
+    public_key_pem: str,
+    published: str,
+    updated: str,
+    icon_url: str,
+) -> Actor:
+    """A category (or the forum-wide actor) as a Group (docs/categories.md): followed
+    like a discussion, it boosts each new discussion's opening post. Nobody posts to it
+    directly yet, so forum servers see posting restricted."""
+    actor_id = urls.category(slug)
+    return {
+        "@context": ACTOR_CONTEXT,
+        "id": actor_id,
+        "type": "Group",
+        "preferredUsername": slug,
+        "name": name,
+        "summary": summary_html,
+        "url": actor_id,
+        "inbox": urls.category_inbox(slug),
+        "outbox": urls.category_outbox(slug),
+        "followers": urls.category_followers(slug),
+        "endpoints": {"sharedInbox": urls.shared_inbox},
+        "publicKey": public_key(actor_id, public_key_pem),
+        "icon": {"type": "Image", "mediaType": "image/png", "url": icon_url},
+        "published": published,
+        "updated": updated,
+        "manuallyApprovesFollowers": False,
+        "discoverable": True,
+        "indexable": True,
+        "postingRestrictedToMods": True,
+        "webfinger": f"{slug}@{domain}",
+    }
+
+
 def instance_actor(urls: Urls, *, domain: str, name: str, public_key_pem: str) -> Actor:
     """The Application actor that signs our fetches (docs/rules.md §2).
 

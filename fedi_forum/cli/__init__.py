@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from fedi_forum.cli.commands import (
     admin_command,
     backup_command,
+    category_command,
     check_command,
     db_command,
     deliveries_command,
@@ -45,6 +46,7 @@ COMMANDS: dict[str, Command] = {
     "serve": serve,
     "init": init_command,
     "discussion": discussion_command,
+    "category": category_command,
     "admin": admin_command,
     "moderate": moderation_command,
     "block": moderation_command,

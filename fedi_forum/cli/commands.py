@@ -17,6 +17,7 @@ from fedi_forum.cli.context import (
 from fedi_forum.cli.progress import ImportProgress
 from fedi_forum.config import Settings
 from fedi_forum.forum import ning_archive, ning_import
+from fedi_forum.forum.categories import Categories
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.moderation import Moderation
 from fedi_forum.forum.remote import RemoteDiscussions
@@ -47,13 +48,25 @@ def discussion_command(args: argparse.Namespace, settings: Settings, explicit: b
         if args.action == "create":
             body = args.body if args.body is not None else args.body_file.read_text("utf-8")
             d = await discussions.create(
-                slug=args.slug, title=args.title, body=body, lang=args.lang, summary=args.summary
+                slug=args.slug,
+                title=args.title,
+                body=body,
+                lang=args.lang,
+                summary=args.summary,
+                category=args.category,
             )
             print(discussions.handle(d))
             print(discussions.urls.group(d.slug))
         elif args.action == "edit":
             body = args.body_file.read_text("utf-8") if args.body_file else args.body
-            d = await discussions.edit(args.slug, title=args.title, body=body, summary=args.summary)
+            texts = (args.title, body, args.summary)
+            if args.category is not None:
+                categories = Categories(_s, discussions.store, discussions.keyring)
+                d = await categories.file(args.slug, args.category or None)
+            if args.category is None or any(t is not None for t in texts):
+                d = await discussions.edit(
+                    args.slug, title=args.title, body=body, summary=args.summary
+                )
             print(f"{discussions.handle(d)}\tedited: {d.title}")
         elif args.action == "premoderate":
             d = await discussions.set_premoderate(args.slug, args.setting == "on")
@@ -73,6 +86,26 @@ def discussion_command(args: argparse.Namespace, settings: Settings, explicit: b
             }[args.action]
             d = await discussions.set_state(args.slug, state)
             print(f"{discussions.handle(d)}\t{d.state}")
+        return 0
+
+    return asyncio.run(with_services(settings, explicit, run))
+
+
+def category_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    async def run(s: Settings, discussions: Discussions) -> int:
+        categories = Categories(s, discussions.store, discussions.keyring)
+        if args.action == "create":
+            c = await categories.create(
+                slug=args.slug, name=args.name, description=args.description, lang=args.lang
+            )
+            print(f"@{c.slug}@{s.domain}")
+            print(categories.urls.category(c.slug))
+        elif args.action == "edit":
+            c = await categories.edit(args.slug, name=args.name, description=args.description)
+            print(f"@{c.slug}@{s.domain}\tedited: {c.name}")
+        else:  # list (the parser's closed set)
+            for c, count in await discussions.store.categories():
+                print(f"@{c.slug}@{s.domain}\t{c.kind}\t{count}\t{c.name}")
         return 0
 
     return asyncio.run(with_services(settings, explicit, run))

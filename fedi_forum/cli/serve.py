@@ -24,6 +24,7 @@ from fedi_forum.cli.context import (
     with_services,
 )
 from fedi_forum.config import Settings
+from fedi_forum.forum.categories import Categories
 from fedi_forum.forum.discussions import Discussions
 
 SETTINGS_ENV = "FEDI_FORUM_SETTINGS_JSON"  # parent → uvicorn worker processes only
@@ -76,6 +77,7 @@ def serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
 
     async def prepare(s: Settings, discussions: Discussions) -> Settings:
         await discussions.republish_openings()
+        await Categories(s, discussions.store, discussions.keyring).ensure_forum()
         if args.demo:
             await discussions.ensure_demo()
         return s

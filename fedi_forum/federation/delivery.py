@@ -401,6 +401,8 @@ class DeliveryWorker:
                 name = INSTANCE_KEY
             elif ref is not None and ref.kind is LocalKind.GROUP:
                 name = f"group-{ref.slug}"
+            elif ref is not None and ref.kind is LocalKind.CATEGORY:
+                name = f"category-{ref.slug}"  # forum/categories.category_key_name
             else:
                 raise FediForumError(f"no local key for {signer}")
             key = self._keys[signer] = await self.keyring.load(name)

@@ -17,7 +17,7 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.forum.members import member_name
-from fedi_forum.forum.notes import group_announce
+from fedi_forum.forum.notes import category_announces, group_announce
 from fedi_forum.models import (
     RESERVED_SLUGS,
     SLUG_RE,
@@ -79,8 +79,18 @@ class Discussions:
         self.urls = Urls(settings.base_url)
 
     async def create(
-        self, *, slug: str, title: str, body: str, lang: str, summary: str = ""
+        self,
+        *,
+        slug: str,
+        title: str,
+        body: str,
+        lang: str,
+        summary: str = "",
+        category: str | None = None,
     ) -> Discussion:
+        """A new discussion (and its Group actor), filed under ``category`` if given;
+        the category's and the forum-wide actor's followers get its opening post as
+        their boost (docs/categories.md)."""
         slug = normalise_slug(slug)
         title = " ".join(title.split())
         if not 1 <= len(title) <= MAX_TITLE:
@@ -91,7 +101,15 @@ class Discussions:
             raise InvalidInput("bad summary", public_message="summary too long")
         if lang not in LANGUAGES:
             raise InvalidInput("bad lang", public_message=f"language must be one of {LANGUAGES}")
-        if await self.store.discussion(slug) is not None or await self.store.staff(slug):
+        category_id = None
+        if category:
+            found = await self.store.category(normalise_slug(category))
+            if found is None or found.is_forum:
+                raise NotFound(f"no category {category!r}")
+            category_id = found.id
+        announced_by = await self.store.announcing_categories(category_id)
+        taken = await self.store.discussion(slug) or await self.store.category(slug)
+        if taken is not None or await self.store.staff(slug):
             # Checked again by the UNIQUE constraint; this avoids making a key for nothing.
             # Staff are actors in the same namespace (@name@host).
             raise Conflict("taken", public_message="that name is already taken")
@@ -115,6 +133,8 @@ class Discussions:
                 create_activity_id=activity["id"],
                 create_payload=orjson.dumps(activity).decode(),
                 now=now,
+                category_id=category_id,
+                announces=category_announces(self.urls, announced_by, note["id"], activity, now),
             )
         )
         log.info("created discussion %s", slug)

@@ -20,7 +20,7 @@ import orjson
 
 from fedi_forum.activitypub import parse, vocab
 from fedi_forum.activitypub.parse import Activity, IncomingNote
-from fedi_forum.activitypub.urls import Urls
+from fedi_forum.activitypub.urls import LocalKind, Urls
 from fedi_forum.config import Settings
 from fedi_forum.errors import (
     ActorMismatch,
@@ -146,20 +146,28 @@ class Inbox:
 
     # -- Follow / Undo / Block --------------------------------------------------------------
 
-    async def _on_follow(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
-        target = activity.object_id
-        d = await self._discussion(self._local_slug(target) if target else None)
-        if d is None or target != self.urls.group(d.slug):
-            return Outcome("ignored: not one of our discussions")
+    def _check_follower(self, actor: RemoteActor) -> str:
+        """The follower's inbox; one on this server is refused (the group would deliver
+        to itself)."""
         if actor.inbox is None:
             raise InvalidActivity("follower has no inbox")
         ours = f"{self.settings.base_url}/"
         if any(u.startswith(ours) for u in (actor.id, actor.inbox, actor.shared_inbox) if u):
-            # a follower whose inbox is one of ours would make the group deliver to itself
             raise Forbidden(
                 f"{actor.id} delivers to this server",
                 public_message="a follower's inbox cannot be on this server",
             )
+        return actor.inbox
+
+    async def _on_follow(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
+        target = activity.object_id
+        ref = self.urls.parse(target) if target else None
+        if ref is not None and ref.kind is LocalKind.CATEGORY:
+            return await self._follow_category(activity, actor, target, ref.slug)
+        d = await self._discussion(self._local_slug(target) if target else None)
+        if d is None or target != self.urls.group(d.slug):
+            return Outcome("ignored: not one of our discussions")
+        self._check_follower(actor)
         group = self.urls.group(d.slug)
         accepted = d.state is not DiscussionState.CLOSED
         reply_id = self.urls.answer(d.slug, activity.id, accepted)
@@ -176,6 +184,28 @@ class Inbox:
         if not stored:
             return Outcome("duplicate", d.slug)
         return Outcome("accepted" if accepted else "rejected: closed", d.slug)
+
+    async def _follow_category(
+        self, activity: Activity, actor: RemoteActor, target: str | None, slug: str
+    ) -> Outcome:
+        """A Follow of a category (or the forum-wide actor): stored, Accept queued."""
+        c = await self.store.category(slug)
+        if c is None or target != self.urls.category(c.slug):
+            return Outcome("ignored: not one of our categories")
+        self._check_follower(actor)
+        actor_id = self.urls.category(c.slug)
+        reply_id = self.urls.category_answer(c.slug, activity.id)
+        reply = vocab.accept_follow(reply_id, actor_id, activity.raw)
+        stored = await self.store.record_follow(
+            activity_id=activity.id,
+            discussion_id=None,
+            category_id=c.id,
+            follower=actor,
+            reply=Outgoing(reply_id, orjson.dumps(reply).decode(), actor_id),
+            accepted=True,
+            now=utcnow(),
+        )
+        return Outcome("accepted" if stored else "duplicate", c.slug)
 
     async def _on_undo(self, activity: Activity, actor: RemoteActor, _: str | None) -> Outcome:
         inner = activity.object_doc

@@ -5,7 +5,7 @@ follow on other servers."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -20,7 +20,7 @@ from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.dereference import Trust
 from fedi_forum.federation.keys import KeyResolver
-from fedi_forum.models import NewNote, RemoteActor, utcnow
+from fedi_forum.models import Category, NewNote, RemoteActor, utcnow
 from fedi_forum.store import Outgoing
 from fedi_forum.store.primitives import FollowUpBuilder
 
@@ -99,6 +99,49 @@ def group_announce(
         group,
         orjson.dumps(wrapped).decode() if wrapped is not None else None,
     )
+
+
+def category_announces(
+    urls: Urls,
+    categories: Sequence[Category],
+    object_id: str,
+    activity: Mapping[str, Any],
+    now: str,
+) -> list[tuple[int, Outgoing]]:
+    """Each category's boost of ``object_id`` (a new discussion's opening post, or a
+    reply), for its followers: ``Announce{id}`` for Mastodon and the FEP-1b12
+    ``Announce{Create}`` for group servers (the delivery worker picks by server)."""
+    out = []
+    for c in categories:
+        actor = urls.category(c.slug)
+        announce_id = urls.category_announce(c.slug, object_id)
+        plain = vocab.announce(
+            announce_id,
+            group_id=actor,
+            followers=urls.category_followers(c.slug),
+            object_id=object_id,
+            author=None,
+            published=now,
+        )
+        wrapped = vocab.announce_activity(
+            announce_id,
+            group_id=actor,
+            followers=urls.category_followers(c.slug),
+            activity=activity,
+            published=now,
+        )
+        out.append(
+            (
+                c.id,
+                Outgoing(
+                    announce_id,
+                    orjson.dumps(plain).decode(),
+                    actor,
+                    group_payload=orjson.dumps(wrapped).decode(),
+                ),
+            )
+        )
+    return out
 
 
 def group_removal(urls: Urls, label: str) -> FollowUpBuilder:

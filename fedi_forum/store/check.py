@@ -35,6 +35,10 @@ def problems(db_path: Path, keys_dir: Path, *, stale_days: int = 3) -> list[str]
             ("%/staff/%",),
         ).fetchall()
         needed += [f"staff-{author.rsplit('/', 1)[1]}" for (author,) in staff]
+        needed += [
+            f"category-{slug}"  # forum/categories.category_key_name
+            for (slug,) in conn.execute("SELECT slug FROM categories ORDER BY slug")
+        ]
         # a key is a file, or sealed in the database (FEDI_FORUM_SECRET_FILE: store/keyring.py)
         sealed = {r[0] for r in conn.execute("SELECT name FROM sealed_keys")}
         for name in needed:

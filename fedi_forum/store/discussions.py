@@ -14,6 +14,7 @@ from fedi_forum.models import (
     Note,
     states_leading_to,
 )
+from fedi_forum.store.categories import enqueue_category_followers
 from fedi_forum.store.conn import Conn, ConstraintViolation
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
@@ -51,6 +52,9 @@ class NewDiscussion:
     create_activity_id: str
     create_payload: str
     now: str
+    category_id: int | None = None
+    # each category's boost of the opening post, for its followers (forum/categories.py)
+    announces: Sequence[tuple[int, Outgoing]] = ()
 
 
 class DiscussionStore:
@@ -60,11 +64,15 @@ class DiscussionStore:
 
     async def create_discussion(self, new: NewDiscussion) -> Discussion:
         def write(conn: Conn) -> Discussion:
+            if conn.execute("SELECT 1 FROM categories WHERE slug = ?", (new.slug,)).fetchone():
+                raise Conflict(
+                    f"slug {new.slug!r} taken", public_message="that name is already taken"
+                )
             try:
                 cur = conn.execute(
                     "INSERT INTO discussions (slug, title, summary, lang, public_key_pem, "
-                    "created_at, updated_at, last_activity_at) VALUES (?,?,?,?,?,?,?,?) "
-                    "RETURNING id",
+                    "created_at, updated_at, last_activity_at, category_id) "
+                    "VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
                     (
                         new.slug,
                         new.title,
@@ -74,6 +82,7 @@ class DiscussionStore:
                         new.now,
                         new.now,
                         new.now,
+                        new.category_id,
                     ),
                 )
             except ConstraintViolation as exc:
@@ -108,6 +117,8 @@ class DiscussionStore:
                 published=new.now,
                 payload=new.create_payload,
             )
+            for category_id, announce in new.announces:
+                enqueue_category_followers(conn, [category_id], announce, new.now)
             row = conn.execute(
                 f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE id = ?", (discussion_id,)
             ).fetchone()

@@ -26,13 +26,15 @@ class FollowStore:
         self,
         *,
         activity_id: str,
-        discussion_id: int,
+        discussion_id: int | None,
         follower: RemoteActor,
         reply: Outgoing,
         accepted: bool,
         now: str,
+        category_id: int | None = None,
     ) -> bool:
-        """Store the follower (when ``accepted``) and queue the Accept (or Reject) to it."""
+        """Store the follower of a discussion (or of a category: ``category_id``) when
+        ``accepted``, and queue the Accept (or Reject) to it."""
 
         def write(conn: Conn) -> bool:
             if not mark_seen(conn, follower.id, activity_id, now):
@@ -48,6 +50,7 @@ class FollowStore:
                     inbox=follower.inbox,
                     shared_inbox=follower.shared_inbox,
                     now=now,
+                    category_id=category_id,
                 )
             enqueue(conn, reply, follower.inbox, now)
             return True

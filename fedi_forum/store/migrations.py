@@ -547,6 +547,50 @@ FROM notes n JOIN discussions d ON d.id = n.discussion_id
 WHERE n.state = 'visible' AND n.visibility = 'public' AND d.state != 'deleted';
 """,
     ),
+    (
+        14,
+        """
+-- Categories (#16, docs/categories.md): Group actors of their own (@slug@host, /c/slug)
+-- that a discussion may belong to; kind 'forum' is the one actor for every discussion.
+-- Their slugs share the namespace of discussions and staff (one @name per actor).
+CREATE TABLE categories (
+    id             INTEGER PRIMARY KEY,
+    slug           TEXT NOT NULL UNIQUE,
+    kind           TEXT NOT NULL DEFAULT 'category' CHECK (kind IN ('category', 'forum')),
+    name           TEXT NOT NULL,
+    description    TEXT NOT NULL DEFAULT '',
+    lang           TEXT NOT NULL,
+    public_key_pem TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+ALTER TABLE discussions ADD COLUMN category_id INTEGER REFERENCES categories (id);
+CREATE INDEX discussions_category ON discussions (category_id, id);
+
+-- A follow is of a discussion or of a category: the same rows, so every rule that ends
+-- follows (Undo, Block, a blocked domain, a gone inbox, a deleted actor) covers both.
+CREATE TABLE follows_v14 (
+    id                 INTEGER PRIMARY KEY,
+    discussion_id      INTEGER REFERENCES discussions (id),
+    category_id        INTEGER REFERENCES categories (id),
+    actor_id           TEXT NOT NULL,
+    follow_activity_id TEXT,
+    inbox              TEXT NOT NULL,
+    shared_inbox       TEXT,
+    created_at         TEXT NOT NULL,
+    CHECK ((discussion_id IS NULL) != (category_id IS NULL)),
+    UNIQUE (discussion_id, actor_id),
+    UNIQUE (category_id, actor_id)
+);
+INSERT INTO follows_v14 (id, discussion_id, actor_id, follow_activity_id, inbox,
+    shared_inbox, created_at)
+    SELECT id, discussion_id, actor_id, follow_activity_id, inbox, shared_inbox, created_at
+    FROM follows;
+DROP TABLE follows;
+ALTER TABLE follows_v14 RENAME TO follows;
+CREATE INDEX follows_actor ON follows (actor_id);
+""",
+    ),
 )
 
 

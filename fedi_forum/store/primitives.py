@@ -247,20 +247,31 @@ def add_to_outbox(
 
 def upsert_follower(
     conn: Conn,
-    discussion_id: int,
+    discussion_id: int | None,
     *,
     actor_id: str,
     follow_activity_id: str | None,
     inbox: str,
     shared_inbox: str | None,
     now: str,
+    category_id: int | None = None,
 ) -> None:
-    """Store a follower of a discussion, or refresh its Follow and inboxes."""
+    """Store a follower of a discussion (or, with ``category_id``, of a category), or
+    refresh its Follow and inboxes."""
+    # one of two column names, chosen here, never from input
+    target = "discussion_id" if category_id is None else "category_id"
     conn.execute(
-        "INSERT INTO follows (discussion_id, actor_id, follow_activity_id, inbox, "
+        f"INSERT INTO follows ({target}, actor_id, follow_activity_id, inbox, "
         "shared_inbox, created_at) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (discussion_id, actor_id) DO UPDATE SET "
+        f"ON CONFLICT ({target}, actor_id) DO UPDATE SET "
         "follow_activity_id = excluded.follow_activity_id, inbox = excluded.inbox, "
         "shared_inbox = excluded.shared_inbox",
-        (discussion_id, actor_id, follow_activity_id, inbox, shared_inbox, now),
+        (
+            discussion_id if category_id is None else category_id,
+            actor_id,
+            follow_activity_id,
+            inbox,
+            shared_inbox,
+            now,
+        ),
     )

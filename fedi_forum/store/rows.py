@@ -9,14 +9,22 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from fedi_forum.models import Author, Discussion, DiscussionState, Note, NoteState
+from fedi_forum.models import (
+    Author,
+    Category,
+    CategoryKind,
+    Discussion,
+    DiscussionState,
+    Note,
+    NoteState,
+)
 
 RowLike = sqlite3.Row | Mapping[str, Any]
 
 DISCUSSION_COLS = (
     "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
     "d.views, d.last_seq, d.reply_count, d.created_at, d.updated_at, d.last_activity_at, "
-    "d.revision, d.premoderate, d.label, d.imported_at, d.icon_at, d.header_at"
+    "d.revision, d.premoderate, d.label, d.imported_at, d.icon_at, d.header_at, d.category_id"
 )
 DISCUSSION_WIDTH = DISCUSSION_COLS.count(",") + 1  # where a joined row's next part starts
 NOTE_COLS = (
@@ -26,6 +34,26 @@ NOTE_COLS = (
     "a.host AS a_host, a.url AS a_url, a.icon_url AS a_icon"
 )
 NOTE_FROM = "notes n LEFT JOIN actors a ON a.id = n.author_id"
+
+
+CATEGORY_COLS = (
+    "c.id, c.slug, c.kind, c.name, c.description, c.lang, c.public_key_pem, "
+    "c.created_at, c.updated_at"
+)
+
+
+def category_from_row(row: RowLike) -> Category:
+    return Category(
+        id=row["id"],
+        slug=row["slug"],
+        kind=CategoryKind(row["kind"]),
+        name=row["name"],
+        description=row["description"],
+        lang=row["lang"],
+        public_key_pem=row["public_key_pem"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
 def discussion_from_row(row: RowLike) -> Discussion:
@@ -50,6 +78,7 @@ def discussion_from_row(row: RowLike) -> Discussion:
         imported_at=row["imported_at"],
         icon_at=row["icon_at"],
         header_at=row["header_at"],
+        category_id=row["category_id"],
     )
 
 

@@ -42,6 +42,7 @@ def register_sqlite_functions(conn: sqlite3.Connection) -> None:
 class SearchFilter:
     since: str | None = None  # ISO 8601 date, inclusive
     until: str | None = None  # ISO 8601 date, inclusive
+    category_id: int | None = None  # only discussions in this category (#16)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class SearchHit:
 
 RANKED = 1_000  # newest matches ranked; a query matching more ranks only these
 
-# Per engine, with {dated} the join a date filter needs: the id of the RANKED-th newest
+# Per engine, with {dated} the join a filter (dates, category) needs: the id of the RANKED-th newest
 # match (the rest are older), and the best MAX_RESULTS matches from there on. Both
 # engines find matches in an inverted index; the cost that grows with a common word is
 # ranking, so it is bounded by RANKED (bench/search.py has the figures).
@@ -100,17 +101,22 @@ class SearchStore:
         if not terms or offset >= MAX_RESULTS:
             return [], 0
         dialect = self.db.dialect
-        dated, dates = "", []
-        if where.since or where.until:
+        dated, narrowing = "", list[object]()
+        if where.since or where.until or where.category_id is not None:
             dated = _DATED[dialect]
             if where.since:
                 dated += " AND dn.published >= ?"
-                dates.append(where.since)
+                narrowing.append(where.since)
             if where.until:
                 # published is canonical UTC text (parse._time, format_time): a whole
                 # day is every time that sorts below "T24"
                 dated += " AND dn.published < ?"
-                dates.append(where.until + "T24")
+                narrowing.append(where.until + "T24")
+            if where.category_id is not None:
+                dated += (
+                    " AND dn.discussion_id IN (SELECT id FROM discussions WHERE category_id = ?)"
+                )
+                narrowing.append(where.category_id)
         if dialect is Dialect.POSTGRESQL:
             q = _tsquery(len(terms.words))
             match: list[object] = [w for w in terms.tsquery() for _ in (0, 1)]
@@ -118,7 +124,7 @@ class SearchStore:
             q, match = "", [terms.fts5()]
         # dn's conditions follow the WHERE's first one: the join's ON takes them
         boundary_sql = _BOUNDARY[dialect].format(dated=dated, q=q) + _ORDER_BOUNDARY[dialect]
-        found = await self.db.fetch_one(boundary_sql, [*dates, *match], offload=True)
+        found = await self.db.fetch_one(boundary_sql, [*narrowing, *match], offload=True)
         oldest = int(found[0]) if found else 0
         best = _BEST[dialect].format(dated=dated, q=q)
         rank_params = match if dialect is Dialect.POSTGRESQL else []
@@ -132,7 +138,7 @@ class SearchStore:
         )
         rows = await self.db.fetch_all(
             sql,
-            [*rank_params, *dates, *match, oldest, min(limit, MAX_RESULTS - offset), offset],
+            [*rank_params, *narrowing, *match, oldest, min(limit, MAX_RESULTS - offset), offset],
             offload=True,
         )
         hits = [

@@ -14,6 +14,7 @@ what the first one does.
 from __future__ import annotations
 
 from fedi_forum.store.actors import ActorStore
+from fedi_forum.store.categories import CategoryStore
 from fedi_forum.store.deliveries import DeliveryStore
 from fedi_forum.store.discussions import DiscussionStore
 from fedi_forum.store.engine import Engine
@@ -53,6 +54,7 @@ class Store(
     ImportStore,
     NotificationStore,
     SearchStore,
+    CategoryStore,
 ):
     def __init__(self, db: Engine) -> None:
         self.db = db

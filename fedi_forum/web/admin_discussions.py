@@ -69,7 +69,11 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
         "summary": existing.summary if existing else "",
         "lang": "nl",
         "body": "",
+        "category": "",
     }
+    categories = [c for c, _ in await svc.store.categories() if not c.is_forum]
+    if existing is not None and existing.category_id is not None:
+        values["category"] = next((c.slug for c in categories if c.id == existing.category_id), "")
     if existing is not None:
         raw = await svc.store.note_raw(existing.id, 0)
         source = orjson.loads(raw).get("source", {}) if raw else {}
@@ -77,7 +81,9 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
         values["lang"] = existing.lang
     error = None
     if form is not None:
-        values |= {k: str(form.get(k, "")) for k in ("slug", "title", "summary", "lang", "body")}
+        filed = values["category"]
+        fields = ("slug", "title", "summary", "lang", "body", "category")
+        values |= {k: str(form.get(k, "")) for k in fields}
         try:
             if existing is None:
                 d = await svc.discussions.create(
@@ -86,6 +92,7 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
                     body=values["body"],
                     lang=values["lang"],
                     summary=values["summary"],
+                    category=values["category"] or None,
                 )
             else:
                 d = await svc.discussions.edit(
@@ -94,7 +101,9 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
                     body=values["body"],
                     summary=values["summary"],
                 )
-        except (InvalidInput, Conflict) as exc:
+                if values["category"] != filed:
+                    d = await svc.categories.file(existing.slug, values["category"] or None)
+        except (InvalidInput, Conflict, NotFound) as exc:
             error = exc.public_message
         else:
             done = "discussion edit" if existing else "discussion create"
@@ -110,6 +119,7 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
         editing=existing is not None,
         discussion=existing,
         error=error,
+        categories=categories,
     )
 
 

@@ -136,10 +136,10 @@ def _serialise(root: ET.Element) -> bytes:
     return data
 
 
-async def _entries(
+async def entries(
     svc: Services, rows: list[tuple[Discussion, Note]], official: str, lang: str
 ) -> list[Entry]:
-    entries = []
+    out = []
     local = await local_authors_of(svc, (note for _, note in rows))
     for d, note in rows:
         author = display_author(svc, d, note, local, lang)
@@ -152,7 +152,7 @@ async def _entries(
             if author.profile_url and author.profile_url.startswith(("https://", "http://"))
             else None
         )
-        entries.append(
+        out.append(
             Entry(
                 id=note.ap_id,
                 title=title,
@@ -164,7 +164,7 @@ async def _entries(
                 updated=note.updated or note.published,
             )
         )
-    return entries
+    return out
 
 
 def _shown(svc: Services, d: Discussion, note: Note) -> str:
@@ -177,7 +177,7 @@ def _shown(svc: Services, d: Discussion, note: Note) -> str:
     return without_leading_mention(note.content, svc.urls.group(d.slug))
 
 
-def _respond(request: Request, kind: str, feed: Feed) -> Response:
+def respond(request: Request, kind: str, feed: Feed) -> Response:
     body = rss(feed) if kind == "rss" else atom(feed)
     etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {
@@ -203,9 +203,9 @@ async def discussion_feed(request: Request) -> Response:
         link=svc.urls.group(d.slug),
         self_url=svc.urls.feed_rss(d.slug) if kind == "rss" else svc.urls.feed_atom(d.slug),
         lang=d.lang,
-        entries=await _entries(svc, rows, official, d.lang),
+        entries=await entries(svc, rows, official, d.lang),
     )
-    return _respond(request, kind, feed)
+    return respond(request, kind, feed)
 
 
 async def instance_feed(request: Request) -> Response:
@@ -220,6 +220,6 @@ async def instance_feed(request: Request) -> Response:
         link=svc.urls.base + "/",
         self_url=svc.urls.instance_feed_rss if kind == "rss" else svc.urls.instance_feed_atom,
         lang=lang,
-        entries=await _entries(svc, rows, svc.renderer.gettext(lang, "Official answer"), lang),
+        entries=await entries(svc, rows, svc.renderer.gettext(lang, "Official answer"), lang),
     )
-    return _respond(request, kind, feed)
+    return respond(request, kind, feed)

@@ -157,7 +157,8 @@ async def index(request: Request) -> Response:
         for d, opening in rows
     ]
     followed = await svc.store.remote_groups(RemoteGroupState.ACCEPTED)
-    return render(request, "index.html", items=items, followed=followed)
+    categories = await svc.store.categories()
+    return render(request, "index.html", items=items, followed=followed, categories=categories)
 
 
 async def remote_discussion(request: Request) -> Response:
@@ -277,6 +278,7 @@ async def _discussion_page(
         request,
         "discussion.html",
         discussion=d,
+        category=await svc.store.category_by_id(d.category_id) if d.category_id else None,
         handle=f"@{d.slug}@{svc.settings.domain}",
         views=VIEWS_MARK,
         opening=rendered[opening.seq] if opening else None,

@@ -21,8 +21,15 @@ async def search_page(request: Request) -> Response:
     page_raw = params.get("page", "1")
     if not page_raw.isascii() or not page_raw.isdigit() or len(page_raw) > 3:
         raise InvalidInput("bad page", public_message="invalid 'page' parameter")
+    categories = [c for c, _ in await svc.store.categories() if not c.is_forum]
+    chosen = params.get("category") or None
+    category = next((c for c in categories if c.slug == chosen), None)
+    if chosen and category is None:
+        raise InvalidInput("bad category", public_message="no such category")
     where = SearchFilter(
-        since=parse_day(params.get("from"), "from"), until=parse_day(params.get("to"), "to")
+        since=parse_day(params.get("from"), "from"),
+        until=parse_day(params.get("to"), "to"),
+        category_id=category.id if category else None,
     )
     result = await search(svc.store, params.get("q", ""), where, int(page_raw))
     lang = choose_language(request, svc.settings.default_lang)
@@ -36,5 +43,14 @@ async def search_page(request: Request) -> Response:
         }
         for f in result.found
     ]
-    kept = {k: v for k, v in (("q", result.query), ("from", where.since), ("to", where.until)) if v}
-    return render(request, "search.html", result=result, rows=rows, where=where, kept=kept)
+    given = (("q", result.query), ("from", where.since), ("to", where.until), ("category", chosen))
+    return render(
+        request,
+        "search.html",
+        result=result,
+        rows=rows,
+        where=where,
+        kept={k: v for k, v in given if v},
+        categories=categories,
+        chosen=chosen,
+    )

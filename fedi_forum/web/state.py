@@ -15,6 +15,7 @@ from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.client import FederationClient
 from fedi_forum.federation.delivery import DeliveryWorker
 from fedi_forum.federation.keys import KeyResolver
+from fedi_forum.forum.categories import Categories
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
 from fedi_forum.forum.remote import RemoteDiscussions
@@ -57,6 +58,7 @@ class Services:
     media: MediaProxy
     metrics: Metrics
     files: ArchiveFiles  # what an archive import brought along (docs/ning.md)
+    categories: Categories
 
 
 def services(request: Request) -> Services:

@@ -38,6 +38,8 @@ def _username(resource: str, domain: str, urls: Urls) -> str:
             return ref.username
         if ref.kind is LocalKind.MEMBER and named == urls.member(ref.username):
             return ref.username
+        if ref.kind is LocalKind.CATEGORY and named == urls.category(ref.slug):
+            return ref.slug
         raise NotFound(f"not an actor: {resource!r}")
     acct = resource.removeprefix("acct:").lstrip("@")
     user, sep, host = acct.rpartition("@")
@@ -69,6 +71,10 @@ async def webfinger(request: Request) -> Response:
         raise NotFound(f"no such user {user!r}")
     discussion = await svc.store.discussion(user)
     if discussion is None:
+        if await svc.store.category(user) is not None:  # a category (docs/categories.md)
+            actor_id = svc.urls.category(user)
+            doc = discovery.webfinger(f"acct:{user}@{domain}", actor_id, actor_id, [actor_id])
+            return _json(doc, JRD)
         if await svc.store.staff(user) is not None:  # a staff member (Person)
             actor_id = svc.urls.staff(user)
             doc = discovery.webfinger(f"acct:{user}@{domain}", actor_id, actor_id, [actor_id])

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fedi_forum.forum.categories import Categories
 from tests.conftest import Live
 from tests.support.seed import add_replies
 
@@ -206,6 +207,8 @@ PUBLIC_PAGES = [
     "/terms",
     "/modlog",
     "/search?q=speeltuin+reactie&from=2020-01-01",
+    "/c/buurt",
+    "/c/forum",
     "/d/speeltuin/m/1/report",
     "/d/speeltuin/interact",
     "/admin/login",
@@ -225,6 +228,8 @@ ADMIN_PAGES = [
     "/admin/discussions/speeltuin/edit",
     "/admin/discussions/speeltuin/reply",
     "/admin/blocks/import",
+    "/admin/categories",
+    "/admin/categories/buurt/edit",
 ]
 
 
@@ -232,11 +237,17 @@ async def test_every_page_passes_axe_and_fits_a_phone(live: Live) -> None:
     """axe-core (WCAG 2 A/AA rules) finds nothing on any public page or, logged in, on
     any admin page, in Dutch and English; none is wider than 390 px."""
     axe_api = pytest.importorskip("axe_playwright_python.async_playwright")
+    categories = Categories(live.settings, live.store, live.discussions.keyring)
+    await categories.ensure_forum()
+    await categories.create(
+        slug="buurt", name="Buurt en wijkvoorzieningen", description="Speeltuinen, bankjes"
+    )
     d = await live.discussions.create(
         slug="speeltuin",
         title="Een nieuwe speeltuin bij de Omgevingsvergunningaanvraagbehandeling",
         body="Waar moet hij komen?",
         lang="nl",
+        category="buurt",
     )
     await add_replies(live.store, d, 60)
     await live.client.post("/d/speeltuin/m/1/report", data={"reason": "spam", "comment": "x"})

@@ -165,6 +165,58 @@ def test_serve_demo_and_create_while_running(served: str, tmp_path: Path) -> Non
     assert finger.status_code == 200
 
 
+def test_category_commands(served: str, tmp_path: Path) -> None:
+    """`serve` made the forum-wide actor; categories are made, listed, renamed and
+    discussions filed under them while it runs (docs/categories.md)."""
+    host = served.removeprefix("http://")
+    made = run_cli(tmp_path, "category", "create", "--slug", "Verkeer", "--name", "Verkeer")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.splitlines() == [f"@verkeer@{host}", f"{served}/c/verkeer"]
+    created = run_cli(
+        tmp_path,
+        "discussion",
+        "create",
+        "--slug",
+        "drempel",
+        "--title",
+        "Drempel",
+        "--body",
+        "Waar?",
+        "--category",
+        "verkeer",
+    )
+    assert created.returncode == 0, created.stderr
+    listed = run_cli(tmp_path, "category", "list").stdout.splitlines()
+    assert listed == [
+        f"@forum@{host}\tforum\t2\tfedi-forum",  # the demo discussion and this one
+        f"@verkeer@{host}\tcategory\t1\tVerkeer",
+    ]
+    renamed = run_cli(tmp_path, "category", "edit", "verkeer", "--name", "Verkeer en vervoer")
+    assert renamed.stdout.strip() == f"@verkeer@{host}\tedited: Verkeer en vervoer"
+    moved = run_cli(tmp_path, "discussion", "edit", "drempel", "--category", "")
+    assert moved.returncode == 0, moved.stderr
+    assert (
+        run_cli(tmp_path, "category", "list")
+        .stdout.splitlines()[1]
+        .endswith("\t0\tVerkeer en vervoer")
+    )
+    actor = httpx.get(f"{served}/c/verkeer", headers={"Accept": AS2}).json()
+    assert actor["name"] == "Verkeer en vervoer"
+    assert httpx.get(f"{served}/c/forum", headers={"Accept": AS2}).json()["type"] == "Group"
+    for bad, message in (
+        (["create", "--slug", "drempel", "--name", "X"], "already taken"),
+        (["create", "--slug", "x y", "--name", "X"], "name must be"),
+        (["edit", "nee", "--name", "X"], "not found"),
+    ):
+        result = run_cli(tmp_path, "category", *bad)
+        assert result.returncode == 2, bad
+        assert message in result.stderr, (bad, result.stderr)
+        assert "Traceback" not in result.stderr
+    wrong = run_cli(tmp_path, "discussion", "edit", "drempel", "--category", "nee")
+    assert wrong.returncode == 2
+    assert "not found" in wrong.stderr
+
+
 def test_admin_create_user(tmp_path: Path) -> None:
     ok = run_cli(
         tmp_path,

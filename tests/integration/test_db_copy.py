@@ -12,6 +12,7 @@ from PIL import Image
 
 from fedi_forum.activitypub import keys
 from fedi_forum.config import Settings
+from fedi_forum.forum.categories import Categories
 from fedi_forum.store import Store
 from fedi_forum.store.keyring import keyring_for
 from fedi_forum.store.postgres import PostgresDatabase
@@ -33,7 +34,15 @@ async def test_an_instance_moves_from_sqlite_to_postgresql_whole(
         await _grow(live, remote)
         before = {
             t: run_sql(live.settings, f"SELECT count(*) FROM {t}")[0][0]
-            for t in ("discussions", "notes", "follows", "deliveries", "actors", "outbox")
+            for t in (
+                "discussions",
+                "notes",
+                "follows",
+                "deliveries",
+                "actors",
+                "outbox",
+                "categories",
+            )
         }
         base_url = live.base_url
     # the operator's commands record the address the instance is known by
@@ -58,6 +67,13 @@ async def test_an_instance_moves_from_sqlite_to_postgresql_whole(
             notes = await store.notes_page(d.id, 1, 50)
             assert [n.seq for n in notes] == [0, 1, 2, 3]
             assert await store.followers_count(d.id) == 1
+            assert d.category_id is not None
+            assert await store.category_followers_count(d.category_id) == 1
+            # the search index is PostgreSQL's own, built from the copied notes
+            hits = await db.fetch_all(
+                "SELECT count(*) FROM search_index WHERE document @@ to_tsquery('dutch', 'boom')"
+            )
+            assert hits[0][0] == 1
             icon = await store.discussion_image(d.id, "icon")
             assert icon is not None
             assert icon[0] == "image/png"
@@ -100,11 +116,21 @@ async def test_an_instance_moves_from_sqlite_to_postgresql_whole(
 
 
 async def _grow(live: Live, remote: RemoteServer) -> None:
-    await live.discussions.create(slug="park", title="Het park", body="Wat vindt u?", lang="nl")
+    # a category, with a follower: a follows row of the other kind (docs/categories.md)
+    await Categories(live.settings, live.store, live.discussions.keyring).create(
+        slug="groen", name="Groen"
+    )
+    await live.discussions.create(
+        slug="park", title="Het park", body="Wat vindt u?", lang="nl", category="groen"
+    )
     group = f"{live.base_url}/d/park"
     alice = remote.actor("alice")
     assert (
         await alice.post(live.client, f"{group}/inbox", alice.activity("Follow", group))
+    ).status_code == 202
+    category = f"{live.base_url}/c/groen"
+    assert (
+        await alice.post(live.client, f"{category}/inbox", alice.activity("Follow", category))
     ).status_code == 202
     parent = f"{group}/m/0"
     for text in ("Meer bankjes!", "En bomen.", "Graag <b>schaduw</b>."):

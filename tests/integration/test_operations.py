@@ -179,9 +179,12 @@ def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
         "https://forum.example.nl",
     )
     assert created.returncode == 0, created.stderr
+    category = run_cli(tmp_path, "category", "create", "--slug", "groen", "--name", "Groen")
+    assert category.returncode == 0, category.stderr
     healthy = run_cli(tmp_path, "check")
     assert (healthy.returncode, healthy.stdout.strip()) == (0, "ok"), healthy.stderr
     (tmp_path / "keys" / "group-park.pem").unlink()
+    (tmp_path / "keys" / "category-groen.pem").unlink()
     with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
         db.execute(
             "INSERT INTO deliveries (activity_id, inbox, host, payload, signer, next_attempt_at,"
@@ -196,9 +199,10 @@ def test_check_finds_missing_keys_broken_references_and_stale_deliveries(
     result = run_cli(tmp_path, "check")
     assert result.returncode == 1
     assert "problem: key file group-park.pem missing" in result.stdout
+    assert "problem: key file category-groen.pem missing" in result.stdout
     assert "problem: 1 deliveries pending for more than 3 days" in result.stdout
     assert "problem: follows row" in result.stdout
-    assert result.stdout.strip().endswith("3 problem(s)")
+    assert result.stdout.strip().endswith("4 problem(s)")
 
 
 async def test_sigterm_gives_back_leases_and_exits_in_bounded_time(tmp_path: Path) -> None:

@@ -1,0 +1,212 @@
+"""Categories (docs/categories.md): topic areas as Group actors, the discussions filed
+under each, and their followers (rows of ``follows`` with a ``category_id``, so every
+rule that ends a follow covers them too)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from fedi_forum.errors import Conflict
+from fedi_forum.models import Category, CategoryKind, Discussion, Note
+from fedi_forum.store.conn import Conn, ConstraintViolation
+from fedi_forum.store.engine import Engine
+from fedi_forum.store.primitives import Outgoing, enqueue
+from fedi_forum.store.rows import (
+    CATEGORY_COLS,
+    DISCUSSION_COLS,
+    DISCUSSION_WIDTH,
+    NOTE_COLS,
+    category_from_row,
+    discussion_from_row,
+    note_from_row,
+    split_row,
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewCategory:
+    slug: str
+    kind: CategoryKind
+    name: str
+    description: str
+    lang: str
+    public_key_pem: str
+    now: str
+
+
+def slug_taken(conn: Conn, slug: str) -> bool:
+    """Whether ``slug`` names an actor already: discussions, categories and staff share
+    one namespace (``@name@host``)."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM discussions WHERE slug = ? UNION ALL "
+            "SELECT 1 FROM categories WHERE slug = ? UNION ALL "
+            "SELECT 1 FROM staff WHERE username = ?",
+            (slug, slug, slug),
+        ).fetchone()
+        is not None
+    )
+
+
+def enqueue_category_followers(
+    conn: Conn, category_ids: Sequence[int], out: Outgoing, now: str, skip: Sequence[str] = ()
+) -> int:
+    """``out`` to the followers of each of ``category_ids``, one delivery per inbox
+    (their shared inbox where known), none to an inbox in ``skip``."""
+    if not category_ids:
+        return 0
+    marks = ",".join("?" * len(category_ids))
+    rows = conn.execute(
+        "SELECT DISTINCT coalesce(shared_inbox, inbox) FROM follows "
+        f"WHERE category_id IN ({marks})",
+        tuple(category_ids),
+    ).fetchall()
+    inboxes = sorted({r[0] for r in rows} - set(skip))
+    for inbox in inboxes:
+        enqueue(conn, out, inbox, now)
+    return len(inboxes)
+
+
+class CategoryStore:
+    """Mixed into ``Store``; see the module docstring."""
+
+    db: Engine
+
+    async def create_category(self, new: NewCategory) -> Category:
+        def write(conn: Conn) -> Category:
+            if slug_taken(conn, new.slug):
+                raise Conflict(
+                    f"slug {new.slug!r} taken", public_message="that name is already taken"
+                )
+            try:
+                conn.execute(
+                    "INSERT INTO categories (slug, kind, name, description, lang, "
+                    "public_key_pem, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        new.slug,
+                        new.kind.value,
+                        new.name,
+                        new.description,
+                        new.lang,
+                        new.public_key_pem,
+                        new.now,
+                        new.now,
+                    ),
+                )
+            except ConstraintViolation as exc:  # another process, at the same moment
+                raise Conflict(
+                    f"slug {new.slug!r} taken", public_message="that name is already taken"
+                ) from exc
+            row = conn.execute(
+                f"SELECT {CATEGORY_COLS} FROM categories c WHERE slug = ?", (new.slug,)
+            ).fetchone()
+            return category_from_row(row)
+
+        return await self.db.write(write)
+
+    async def edit_category(
+        self,
+        slug: str,
+        *,
+        name: str,
+        description: str,
+        now: str,
+        update: Outgoing,
+    ) -> Category | None:
+        """The new name, description and switch, and ``update`` (its Update{Group})
+        queued for its followers in the same transaction."""
+
+        def write(conn: Conn) -> Category | None:
+            conn.execute(
+                "UPDATE categories SET name = ?, description = ?, updated_at = ? WHERE slug = ?",
+                (name, description, now, slug),
+            )
+            row = conn.execute(
+                f"SELECT {CATEGORY_COLS} FROM categories c WHERE slug = ?", (slug,)
+            ).fetchone()
+            if row is None:
+                return None
+            category = category_from_row(row)
+            enqueue_category_followers(conn, [category.id], update, now)
+            return category
+
+        return await self.db.write(write)
+
+    async def category(self, slug: str) -> Category | None:
+        row = await self.db.fetch_one(
+            f"SELECT {CATEGORY_COLS} FROM categories c WHERE c.slug = ?", (slug.lower(),)
+        )
+        return None if row is None else category_from_row(row)
+
+    async def announcing_categories(self, category_id: int | None) -> list[Category]:
+        """Whose followers hear of a discussion in ``category_id``: that category and
+        the forum-wide actor."""
+        rows = await self.db.fetch_all(
+            f"SELECT {CATEGORY_COLS} FROM categories c WHERE c.kind = 'forum' OR c.id = ?",
+            (category_id,),
+        )
+        return [category_from_row(r) for r in rows]
+
+    async def category_by_id(self, category_id: int) -> Category | None:
+        row = await self.db.fetch_one(
+            f"SELECT {CATEGORY_COLS} FROM categories c WHERE c.id = ?", (category_id,)
+        )
+        return None if row is None else category_from_row(row)
+
+    async def categories(self) -> list[tuple[Category, int]]:
+        """Every category (the forum-wide actor first), each with its live discussions'
+        count."""
+        rows = await self.db.fetch_all(
+            f"SELECT {CATEGORY_COLS}, (SELECT count(*) FROM discussions d WHERE "
+            "d.state != 'deleted' AND (c.kind = 'forum' OR d.category_id = c.id)) AS n "
+            "FROM categories c ORDER BY c.kind = 'category', c.name",
+        )
+        return [(category_from_row(r), int(r["n"])) for r in rows]
+
+    async def category_discussions(
+        self, category: Category, before: int | None, limit: int
+    ) -> list[tuple[Discussion, Note]]:
+        """Its live discussions, newest first (keyset on the discussion id), each with
+        its opening post; the forum-wide actor's are all of them."""
+        where = "d.state != 'deleted' AND d.id < ?"
+        params: list[object] = [before if before is not None else 2**62]
+        if not category.is_forum:
+            where += " AND d.category_id = ?"
+            params.append(category.id)
+        rows = await self.db.fetch_all(
+            f"SELECT {DISCUSSION_COLS}, {NOTE_COLS} FROM discussions d "
+            "JOIN notes n ON n.discussion_id = d.id AND n.seq = 0 "
+            f"LEFT JOIN actors a ON a.id = n.author_id WHERE {where} "
+            "ORDER BY d.id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [
+            (
+                discussion_from_row(split_row(r, 0, DISCUSSION_WIDTH)),
+                note_from_row(split_row(r, DISCUSSION_WIDTH, None)),
+            )
+            for r in rows
+        ]
+
+    async def set_discussion_category(
+        self, slug: str, category_id: int | None, now: str
+    ) -> Discussion | None:
+        def write(conn: Conn) -> Discussion | None:
+            conn.execute(
+                "UPDATE discussions SET category_id = ?, updated_at = ?, "
+                "revision = revision + 1 WHERE slug = ? AND state != 'deleted'",
+                (category_id, now, slug),
+            )
+            row = conn.execute(
+                f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE slug = ?", (slug,)
+            ).fetchone()
+            return None if row is None else discussion_from_row(row)
+
+        return await self.db.write(write)
+
+    async def category_followers_count(self, category_id: int) -> int:
+        row = await self.db.fetch_one(
+            "SELECT count(*) FROM follows WHERE category_id = ?", (category_id,)
+        )
+        return int(row[0])

@@ -1,0 +1,77 @@
+"""/admin for categories (administrators; docs/categories.md): the list, a new one, a
+new name or description. Which category a discussion is in is set on its edit page."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fedi_forum.errors import Conflict, InvalidInput, NotFound
+from fedi_forum.forum.staff import Session
+from fedi_forum.web.admin import audit, redirect_to, staff_only
+from fedi_forum.web.pages import render
+from fedi_forum.web.state import services
+
+FIELDS = ("slug", "name", "description")
+
+
+@staff_only("admin")
+async def categories_page(request: Request, session: Session, form: FormData | None) -> Response:
+    """GET: every category and the form for a new one. POST: create it."""
+    svc = services(request)
+    values = dict.fromkeys(FIELDS, "")
+    error, status = None, 200
+    if form is not None:
+        values = {k: str(form.get(k, "")) for k in FIELDS}
+        try:
+            c = await svc.categories.create(
+                slug=values["slug"], name=values["name"], description=values["description"]
+            )
+        except (InvalidInput, Conflict) as exc:
+            error, status = exc.public_message, exc.status
+        else:
+            await audit(request, session, "category create", c.slug)
+            return redirect_to(request, "admin_categories")
+    return render(
+        request,
+        "admin/categories.html",
+        status=status,
+        session=session,
+        categories=await svc.store.categories(),
+        values=values,
+        error=error,
+    )
+
+
+@staff_only("admin")
+async def category_form(request: Request, session: Session, form: FormData | None) -> Response:
+    """A category's new name or description; followers get ``Update{Group}``."""
+    svc = services(request)
+    c = await svc.store.category(request.path_params["slug"])
+    if c is None:
+        raise NotFound(f"no category {request.path_params['slug']!r}")
+    values = {"slug": c.slug, "name": c.name, "description": c.description}
+    error, status = None, 200
+    if form is not None:
+        values |= {k: str(form.get(k, "")) for k in ("name", "description")}
+        try:
+            await svc.categories.edit(
+                c.slug, name=values["name"], description=values["description"]
+            )
+        except InvalidInput as exc:
+            error, status = exc.public_message, exc.status
+        else:
+            await audit(request, session, "category edit", c.slug)
+            if svc.delivery is not None:
+                svc.delivery.wake()
+            return redirect_to(request, "admin_categories")
+    return render(
+        request,
+        "admin/category_form.html",
+        status=status,
+        session=session,
+        category=c,
+        values=values,
+        error=error,
+    )
