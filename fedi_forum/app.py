@@ -21,6 +21,7 @@ from fedi_forum.federation.delivery import DeliveryWorker
 from fedi_forum.forum.categories import Categories
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.inbox import Inbox
+from fedi_forum.forum.proposals import Proposals
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
 from fedi_forum.forum.views import ViewCounter
@@ -101,7 +102,15 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 static=load_static(),
                 blocklist=blocklist,
                 keys=keys_resolver,
-                inbox=Inbox(settings, store, keys_resolver, notes, blocklist, remote),
+                inbox=Inbox(
+                    settings,
+                    store,
+                    keys_resolver,
+                    notes,
+                    blocklist,
+                    remote,
+                    Proposals(settings, store, discussions),
+                ),
                 remote=remote,
                 delivery=worker,
                 report_limiter=RateLimiter(store, "report", limit=5, window=600, secret=limits),

@@ -201,6 +201,14 @@ class Discussion:
         return self.state is DiscussionState.OPEN
 
 
+class CategoryPosting(enum.StrEnum):
+    """What a post that mentions a category (and replies to nothing) becomes."""
+
+    OPEN = "open"  # a discussion at once
+    HELD = "held"  # a proposal, until a moderator approves it
+    CLOSED = "closed"  # nothing: the author is told so
+
+
 class CategoryKind(enum.StrEnum):
     CATEGORY = "category"  # a topic area: the discussions filed under it
     FORUM = "forum"  # the forum-wide actor: every discussion
@@ -219,10 +227,34 @@ class Category:
     public_key_pem: str
     created_at: str
     updated_at: str
+    posting: CategoryPosting = CategoryPosting.HELD
 
     @property
     def is_forum(self) -> bool:
         return self.kind is CategoryKind.FORUM
+
+
+class ProposalState(enum.StrEnum):
+    HELD = "held"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Proposal:
+    """A post from the fediverse that asks to start a discussion in a category."""
+
+    id: int
+    category_id: int
+    note_ap_id: str
+    activity_id: str
+    author_id: str
+    title: str
+    content: str  # sanitised HTML
+    lang: str
+    state: ProposalState
+    discussion_id: int | None
+    created_at: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -104,6 +104,35 @@ def without_leading_mention(fragment: str, actor_id: str) -> str:
     return head + remaining
 
 
+_FIRST_BREAK = re.compile(r"<br\s*/?>|</p>", re.IGNORECASE)
+
+
+def split_title(fragment: str, name: str | None, addressed: str, limit: int) -> tuple[str, str]:
+    """(title, text) of a post that starts a discussion (docs/categories.md): its
+    ``name`` when it has one (Lemmy, PieFed and Mbin posts), else its first line (how
+    Lemmy titles a Mastodon post); the text is the rest, or all of it when the first
+    line was all there was. The mention of ``addressed`` (the category) it opens with
+    is how it got here, so it is left out. ``fragment`` is sanitised HTML; the title is
+    plain text of at most ``limit`` characters."""
+    body = without_leading_mention(fragment, addressed)
+    if name and name.strip():
+        title, rest = name, body
+    else:
+        found = _FIRST_BREAK.search(body)
+        head, rest = (body, "") if found is None else (body[: found.start()], body[found.end() :])
+        if found is not None and found.group(0).lower().startswith("<br"):
+            rest = "<p>" + rest  # the rest of the first paragraph stays a paragraph
+        title = html_to_text(head)
+        if not title:  # the first line was only the mention
+            title = html_to_text(rest)
+    title = " ".join(title.split())
+    if len(title) > limit:
+        title = title[: limit - 1].rsplit(" ", 1)[0] + "…"
+    if not html_to_text(rest):
+        rest = body
+    return title, rest
+
+
 def with_leading_mention(fragment: str, profile_url: str, handle: str) -> str:
     """``fragment`` (our HTML) opening with a mention of ``handle`` as Mastodon writes
     one (an h-card link), inside its first paragraph."""

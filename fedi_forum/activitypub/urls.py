@@ -144,6 +144,10 @@ class Urls:
         """The category's Announce of a discussion's opening post or of a reply."""
         return f"{self.category(slug)}/announce/{digest(object_id)}"
 
+    def category_note(self, slug: str, proposal_id: int) -> str:
+        """The category's answer to the author of proposal ``proposal_id``."""
+        return f"{self.category(slug)}/answers/{proposal_id}"
+
     def category_answer(self, slug: str, follow_id: str) -> str:
         """The category's Accept of a Follow."""
         return f"{self.category(slug)}#accepts/{digest(follow_id)}"

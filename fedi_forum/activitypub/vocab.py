@@ -95,10 +95,11 @@ def category_actor(
     published: str,
     updated: str,
     icon_url: str,
+    restricted: bool,
 ) -> Actor:
     """A category (or the forum-wide actor) as a Group (docs/categories.md): followed
-    like a discussion, it boosts each new discussion's opening post. Nobody posts to it
-    directly yet, so forum servers see posting restricted."""
+    like a discussion, it boosts each new discussion's opening post; a post that
+    mentions it may start one, unless ``restricted`` (its posting rule is closed)."""
     actor_id = urls.category(slug)
     return {
         "@context": ACTOR_CONTEXT,
@@ -119,7 +120,7 @@ def category_actor(
         "manuallyApprovesFollowers": False,
         "discoverable": True,
         "indexable": True,
-        "postingRestrictedToMods": True,
+        "postingRestrictedToMods": restricted,
         "webfinger": f"{slug}@{domain}",
     }
 
@@ -158,10 +159,12 @@ def opening_note(
     published: str,
     updated: str | None,
     source_text: str | None = None,
+    started_by: tuple[str, str] | None = None,
 ) -> NoteDoc:
     """The discussion's opening post, attributed to the group (seq 0): an ``Article``
     (``as_article``); the ``Mention`` of the group makes Mastodon's reply box address
-    the group."""
+    the group. ``started_by`` (actor id, @handle): the fediverse author whose post
+    started it (docs/categories.md), mentioned and cc'd so their server tells them."""
     group = urls.group(slug)
     note: NoteDoc = {
         "@context": OBJECT_CONTEXT,
@@ -181,6 +184,9 @@ def opening_note(
         "tag": [{"type": "Mention", "href": group, "name": f"@{slug}@{domain}"}],
         "replies": urls.replies(slug, 0),
     }
+    if started_by is not None:
+        note["tag"].append({"type": "Mention", "href": started_by[0], "name": started_by[1]})
+        note["cc"].append(started_by[0])
     if updated:
         note["updated"] = updated
     if source_text is not None:  # what the facilitator typed, for editing later
@@ -201,6 +207,39 @@ def as_article(note: NoteDoc, title: str) -> NoteDoc:
     }
     article["summary"] = content.summary(body)
     return article
+
+
+def direct_note(
+    note_id: str,
+    *,
+    actor: str,
+    to: str,
+    handle: str,
+    content_html: str,
+    lang: str,
+    in_reply_to: str,
+    published: str,
+) -> NoteDoc:
+    """A note of ours to one person only (Mastodon: a private mention), in reply to
+    their post: a category's answer to the author of a post that asked to start a
+    discussion (docs/categories.md)."""
+    return {
+        "@context": OBJECT_CONTEXT,
+        "id": note_id,
+        "type": "Note",
+        "attributedTo": actor,
+        "content": content_html,
+        "contentMap": {lang: content_html},
+        "published": published,
+        "url": note_id,
+        "to": [to],
+        "cc": [],
+        "audience": actor,
+        "context": in_reply_to,  # the author's post starts the conversation
+        "inReplyTo": in_reply_to,
+        "sensitive": False,
+        "tag": [{"type": "Mention", "href": to, "name": handle}],
+    }
 
 
 def create(activity_id: str, actor: str, obj: NoteDoc) -> Activity:

@@ -22,7 +22,7 @@ from fedi_forum.forum.discussions import Discussions
 from fedi_forum.forum.moderation import Moderation
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.forum.staff import Staff
-from fedi_forum.models import DiscussionState, utcnow
+from fedi_forum.models import CategoryPosting, DiscussionState, utcnow
 from fedi_forum.store import Database, backup
 from fedi_forum.store import check as check_store
 from fedi_forum.store.archive_files import ArchiveFiles
@@ -101,7 +101,12 @@ def category_command(args: argparse.Namespace, settings: Settings, explicit: boo
             print(f"@{c.slug}@{s.domain}")
             print(categories.urls.category(c.slug))
         elif args.action == "edit":
-            c = await categories.edit(args.slug, name=args.name, description=args.description)
+            c = await categories.edit(
+                args.slug,
+                name=args.name,
+                description=args.description,
+                posting=CategoryPosting(args.posting) if args.posting else None,
+            )
             print(f"@{c.slug}@{s.domain}\tedited: {c.name}")
         else:  # list (the parser's closed set)
             for c, count in await discussions.store.categories():

@@ -296,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     cedit.add_argument("slug")
     cedit.add_argument("--name")
     cedit.add_argument("--description")
+    cedit.add_argument(
+        "--posting",
+        choices=("open", "held", "closed"),
+        help="a post that mentions it starts a discussion at once, after a moderator's "
+        "approval (default), or never",
+    )
     clist = csub.add_parser("list")
     common_options(clist)
     return parser

@@ -15,7 +15,7 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, NotFound
 from fedi_forum.forum.discussions import normalise_slug
-from fedi_forum.models import Category, CategoryKind, Discussion, utcnow
+from fedi_forum.models import Category, CategoryKind, CategoryPosting, Discussion, utcnow
 from fedi_forum.store import Store
 from fedi_forum.store.categories import NewCategory
 from fedi_forum.store.keyring import Keyring
@@ -98,21 +98,25 @@ class Categories:
         *,
         name: str | None = None,
         description: str | None = None,
+        posting: CategoryPosting | None = None,
     ) -> Category:
-        """A new name or description; followers get ``Update{Group}``."""
+        """A new name, description or posting rule; followers get ``Update{Group}``."""
         c = await self.require(slug)
         name = " ".join(name.split()) if name is not None else c.name
         description = description.strip() if description is not None else c.description
         if not 1 <= len(name) <= MAX_NAME or len(description) > MAX_DESCRIPTION:
             raise InvalidInput("bad edit", public_message=f"name must be 1-{MAX_NAME} chars")
         now = utcnow()
-        changed = dataclasses.replace(c, name=name, description=description, updated_at=now)
+        changed = dataclasses.replace(
+            c, name=name, description=description, posting=posting or c.posting, updated_at=now
+        )
         actor = self.urls.category(c.slug)
         update = vocab.update(self.urls.update(actor, now), actor, self.document(changed))
         edited = await self.store.edit_category(
             c.slug,
             name=name,
             description=description,
+            posting=changed.posting,
             now=now,
             update=Outgoing(update["id"], orjson.dumps(update).decode(), actor),
         )
@@ -153,4 +157,5 @@ class Categories:
             published=c.created_at,
             updated=c.updated_at,
             icon_url=self.urls.static("group-icon.png"),
+            restricted=c.posting is CategoryPosting.CLOSED,
         )

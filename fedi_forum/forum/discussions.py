@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
 import io
 import logging
 import secrets
+from collections.abc import Set
 
 import orjson
 from PIL import Image, UnidentifiedImageError
@@ -17,6 +19,7 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.forum.members import member_name
+from fedi_forum.forum.ning_archive import our_slug
 from fedi_forum.forum.notes import category_announces, group_announce
 from fedi_forum.models import (
     RESERVED_SLUGS,
@@ -57,6 +60,43 @@ SHARING_NOTE = {
 }
 
 
+STARTED_BY = {"nl": "Gestart door", "en": "Started by"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StartedBy:
+    """The fediverse author whose post started a discussion (docs/categories.md)."""
+
+    actor_id: str
+    handle: str  # @user@host
+    profile_url: str
+    content_html: str  # their post's text, sanitised, title line left out
+
+    def intro(self, lang: str) -> str:
+        """The opening post's first line: who started it, as a mention (an h-card
+        link, as Mastodon writes them), which their server notifies them of."""
+        link = (
+            f'<span class="h-card"><a href="{html.escape(self.profile_url)}" '
+            f'class="u-url mention">{html.escape(self.handle)}</a></span>'
+        )
+        return f"<p>{STARTED_BY.get(lang, STARTED_BY['en'])} {link}</p>"
+
+
+async def free_slug(
+    store: Store, title: str, *, fallback: str, skip: Set[str] = frozenset()
+) -> str:
+    """A slug for ``title`` that no actor has yet (nor one in ``skip``): ASCII words
+    joined by ``_``, with ``_2``, ``_3`` … on a collision."""
+    base = our_slug(title) or fallback
+    for n in range(1, 10_000):
+        slug = base if n == 1 else f"{base[: 29 - len(str(n))]}_{n}"
+        if not SLUG_RE.fullmatch(slug) or slug in RESERVED_SLUGS or slug in skip:
+            continue
+        if not await store.name_taken(slug):
+            return slug
+    raise Conflict(f"no free name for {title!r}")
+
+
 def normalise_slug(raw: str) -> str:
     """Slugs are matched case-insensitively and stored lower-case (docs/rules.md §3)."""
     slug = raw.strip().lower()
@@ -87,10 +127,12 @@ class Discussions:
         lang: str,
         summary: str = "",
         category: str | None = None,
+        started_by: StartedBy | None = None,
     ) -> Discussion:
         """A new discussion (and its Group actor), filed under ``category`` if given;
         the category's and the forum-wide actor's followers get its opening post as
-        their boost (docs/categories.md)."""
+        their boost (docs/categories.md). ``started_by``: a fediverse post started it
+        (its text is the opening post; ``body`` its plain text, for later edits)."""
         slug = normalise_slug(slug)
         title = " ".join(title.split())
         if not 1 <= len(title) <= MAX_TITLE:
@@ -116,7 +158,9 @@ class Discussions:
 
         private_key = await self.keyring.load_or_create(group_key_name(slug))
         now = utcnow()
-        note = self._opening_note(slug, title, body, lang, published=now, updated=None)
+        note = self._opening_note(
+            slug, title, body, lang, published=now, updated=None, started_by=started_by
+        )
         group_id = self.urls.group(slug)
         activity = vocab.create(self.urls.note_activity(slug, 0), group_id, note)
         discussion = await self.store.create_discussion(
@@ -178,20 +222,31 @@ class Discussions:
         )
 
     def _opening_note(
-        self, slug: str, title: str, body: str, lang: str, *, published: str, updated: str | None
+        self,
+        slug: str,
+        title: str,
+        body: str,
+        lang: str,
+        *,
+        published: str,
+        updated: str | None,
+        started_by: StartedBy | None = None,
     ) -> NoteDoc:
         """The opening post from what the facilitator typed (plain text, kept as its
-        ``source`` for the next edit)."""
+        ``source`` for the next edit), or from the post that started it."""
         return vocab.opening_note(
             self.urls,
             slug=slug,
             domain=self.settings.domain,
             title=title,
-            content_html=content.plain_text_to_html(body),
+            content_html=content.plain_text_to_html(body)
+            if started_by is None
+            else started_by.intro(lang) + started_by.content_html,
             lang=lang,
             published=published,
             updated=updated,
             source_text=body,
+            started_by=None if started_by is None else (started_by.actor_id, started_by.handle),
         )
 
     def group_document(self, d: Discussion) -> Actor:

@@ -31,6 +31,7 @@ from fedi_forum.errors import (
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.keys import KeyResolver, VerifiedKey
 from fedi_forum.forum.notes import NoteFetcher, group_announce, group_removal, new_note
+from fedi_forum.forum.proposals import Proposals
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.models import (
     Discussion,
@@ -70,8 +71,10 @@ class Inbox:
         notes: NoteFetcher,
         blocklist: Blocklist,
         remote: RemoteDiscussions,
+        proposals: Proposals,
     ) -> None:
         self.settings = settings
+        self.proposals = proposals
         self.store = store
         self.keys = keys
         self.blocklist = blocklist
@@ -274,6 +277,10 @@ class Inbox:
         self.blocklist.check_urls([u for u in (note.in_reply_to, note.context) if u])
         target, parents = await self._route(note, slug)
         if target is None:
+            # not for a discussion: a post that asks to start one in a category?
+            category = self.proposals.addressed(note)
+            if category is not None:
+                return Outcome(await self.proposals.receive(category, note, author, activity.id))
             return Outcome("ignored: not for any of our discussions")
         now = utcnow()
         new_notes = [new_note(n, now, activity_id=None) for n in reversed(parents)]

@@ -31,11 +31,11 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict
 from fedi_forum.forum import ning_archive as archive
-from fedi_forum.forum.discussions import group_key_name
+from fedi_forum.forum.discussions import free_slug, group_key_name
 from fedi_forum.forum.members import initials
 from fedi_forum.forum.ning_content import file_name, ning_html
 from fedi_forum.forum.notes import group_announce
-from fedi_forum.models import RESERVED_SLUGS, SLUG_RE, NewNote, utcnow
+from fedi_forum.models import NewNote, utcnow
 from fedi_forum.store import Store
 from fedi_forum.store.archive_files import ArchiveFiles, Refused
 from fedi_forum.store.imports import ImportedDiscussion, ImportedNote, NewMember
@@ -318,14 +318,7 @@ class NingImport:
         return self.options.category_map.get(name, name)
 
     async def _free_slug(self, title: str) -> str:
-        base = archive.our_slug(title) or "ning"
-        for n in range(1, 10_000):
-            slug = base if n == 1 else f"{base[: 29 - len(str(n))]}_{n}"
-            if not SLUG_RE.fullmatch(slug) or slug in RESERVED_SLUGS or slug in self._taken:
-                continue
-            if not await self.store.name_taken(slug):
-                return slug
-        raise Conflict(f"no free name for {title!r}")
+        return await free_slug(self.store, title, fallback="ning", skip=self._taken)
 
     # -- authors ------------------------------------------------------------------------
 

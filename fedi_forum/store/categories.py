@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from fedi_forum.errors import Conflict
-from fedi_forum.models import Category, CategoryKind, Discussion, Note
+from fedi_forum.models import Category, CategoryKind, CategoryPosting, Discussion, Note
 from fedi_forum.store.conn import Conn, ConstraintViolation
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import Outgoing, enqueue
@@ -111,6 +111,7 @@ class CategoryStore:
         *,
         name: str,
         description: str,
+        posting: CategoryPosting,
         now: str,
         update: Outgoing,
     ) -> Category | None:
@@ -119,8 +120,9 @@ class CategoryStore:
 
         def write(conn: Conn) -> Category | None:
             conn.execute(
-                "UPDATE categories SET name = ?, description = ?, updated_at = ? WHERE slug = ?",
-                (name, description, now, slug),
+                "UPDATE categories SET name = ?, description = ?, posting = ?, "
+                "updated_at = ? WHERE slug = ?",
+                (name, description, posting.value, now, slug),
             )
             row = conn.execute(
                 f"SELECT {CATEGORY_COLS} FROM categories c WHERE slug = ?", (slug,)

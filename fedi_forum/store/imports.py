@@ -161,11 +161,12 @@ class ImportStore:
         return found
 
     async def name_taken(self, name: str) -> bool:
-        """A discussion or a staff member already answers to ``name`` (one namespace)."""
+        """A discussion, category or staff member already answers to ``name`` (one
+        namespace)."""
         row = await self.db.fetch_one(
             "SELECT 1 FROM discussions WHERE slug = ? UNION ALL SELECT 1 FROM staff "
-            "WHERE username = ?",
-            (name, name),
+            "WHERE username = ? UNION ALL SELECT 1 FROM categories WHERE slug = ?",
+            (name, name, name),
         )
         return row is not None
 

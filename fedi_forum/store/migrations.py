@@ -591,6 +591,37 @@ ALTER TABLE follows_v14 RENAME TO follows;
 CREATE INDEX follows_actor ON follows (actor_id);
 """,
     ),
+    (
+        15,
+        """
+-- Starting a discussion from the fediverse (docs/categories.md): a public post that
+-- mentions a category and replies to nothing is a proposal; by the category's posting
+-- rule it opens a discussion at once ('open'), waits for a moderator ('held', the
+-- default) or is refused with a polite answer ('closed').
+ALTER TABLE categories ADD COLUMN posting TEXT NOT NULL DEFAULT 'held'
+    CHECK (posting IN ('open', 'held', 'closed'));
+CREATE TABLE proposals (
+    id            INTEGER PRIMARY KEY,
+    category_id   INTEGER NOT NULL REFERENCES categories (id),
+    note_ap_id    TEXT NOT NULL UNIQUE,              -- the author's post
+    activity_id   TEXT NOT NULL,
+    author_id     TEXT NOT NULL,
+    author_host   TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    content       TEXT NOT NULL,                     -- sanitised HTML, title line left out
+    lang          TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'held'
+                  CHECK (state IN ('held', 'approved', 'refused')),
+    discussion_id INTEGER REFERENCES discussions (id),
+    answer        TEXT,                              -- the category's reply to the author
+    created_at    TEXT NOT NULL,
+    decided_at    TEXT
+);
+CREATE INDEX proposals_held ON proposals (id) WHERE state = 'held';
+CREATE INDEX proposals_author ON proposals (author_id, state);
+CREATE INDEX proposals_host ON proposals (author_host, created_at);
+""",
+    ),
 )
 
 

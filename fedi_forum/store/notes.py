@@ -186,11 +186,14 @@ class NoteStore:
         return [(r["seq"], r["ap_id"]) for r in rows]
 
     async def note_location(self, ap_id: str) -> tuple[str, int] | None:
-        """(discussion slug, seq) of a note we hold, by its ActivityPub id."""
+        """(discussion slug, seq) of a note we hold, by its ActivityPub id; a post that
+        started a discussion (an approved proposal) stands for its opening post, so
+        replies to it on the author's server come to the discussion."""
         row = await self.db.fetch_one(
             "SELECT d.slug, n.seq FROM notes n JOIN discussions d ON d.id = n.discussion_id "
-            "WHERE n.ap_id = ?",
-            (ap_id,),
+            "WHERE n.ap_id = ? UNION ALL SELECT d.slug, 0 FROM proposals p "
+            "JOIN discussions d ON d.id = p.discussion_id WHERE p.note_ap_id = ?",
+            (ap_id, ap_id),
         )
         return None if row is None else (str(row[0]), int(row[1]))
 

@@ -13,6 +13,7 @@ from fedi_forum.models import (
     Author,
     Category,
     CategoryKind,
+    CategoryPosting,
     Discussion,
     DiscussionState,
     Note,
@@ -38,7 +39,7 @@ NOTE_FROM = "notes n LEFT JOIN actors a ON a.id = n.author_id"
 
 CATEGORY_COLS = (
     "c.id, c.slug, c.kind, c.name, c.description, c.lang, c.public_key_pem, "
-    "c.created_at, c.updated_at"
+    "c.created_at, c.updated_at, c.posting"
 )
 
 
@@ -53,6 +54,7 @@ def category_from_row(row: RowLike) -> Category:
         public_key_pem=row["public_key_pem"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        posting=CategoryPosting(row["posting"]),
     )
 
 

@@ -24,6 +24,7 @@ from fedi_forum.store.moderation import ModerationStore
 from fedi_forum.store.notes import NoteStore
 from fedi_forum.store.notifications import NotificationStore
 from fedi_forum.store.outbox import OutboxStore
+from fedi_forum.store.proposals import ProposalStore
 from fedi_forum.store.ratelimits import RateLimitStore
 from fedi_forum.store.reactions import ReactionStore
 from fedi_forum.store.remote import RemoteStore
@@ -55,6 +56,7 @@ class Store(
     NotificationStore,
     SearchStore,
     CategoryStore,
+    ProposalStore,
 ):
     def __init__(self, db: Engine) -> None:
         self.db = db

@@ -66,6 +66,7 @@ def routes() -> list[Route]:
         Route("/c/{slug}/outbox", categories.outbox, name="category_outbox"),
         Route("/c/{slug}/followers", categories.followers, name="category_followers"),
         Route("/c/{slug}/feed.{kind:feed_kind}", categories.feed, name="category_feed"),
+        Route("/c/{slug}/answers/{id:id}", categories.answer, name="category_answer"),
         # the path names no discussion: routed by what the activity is about
         Route("/c/{category}/inbox", inbox.inbox, methods=["POST"], name="category_inbox"),
         Route("/d/{slug}/outbox", activitypub.outbox, name="outbox"),
@@ -140,6 +141,13 @@ def routes() -> list[Route]:
             admin_categories.categories_page,
             methods=["GET", "POST"],
             name="admin_categories",
+        ),
+        Route("/admin/proposals", admin_categories.proposals_page, name="admin_proposals"),
+        Route(
+            "/admin/proposals/{id:id}/{action}",
+            admin_categories.decide,
+            methods=["POST"],
+            name="admin_proposal_decide",
         ),
         Route(
             "/admin/categories/{slug}/edit",

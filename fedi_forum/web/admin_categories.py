@@ -1,5 +1,7 @@
 """/admin for categories (administrators; docs/categories.md): the list, a new one, a
-new name or description. Which category a discussion is in is set on its edit page."""
+new name, description or posting rule; and the posts from the fediverse that wait to
+start a discussion (every moderator decides those). Which category a discussion is in
+is set on its edit page."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fedi_forum.errors import Conflict, InvalidInput, NotFound
+from fedi_forum.forum.proposals import Proposals
 from fedi_forum.forum.staff import Session
 from fedi_forum.web.admin import audit, redirect_to, staff_only
 from fedi_forum.web.pages import render
@@ -75,3 +78,41 @@ async def category_form(request: Request, session: Session, form: FormData | Non
         values=values,
         error=error,
     )
+
+
+@staff_only()
+async def proposals_page(request: Request, session: Session, _form: FormData | None) -> Response:
+    """Posts from the fediverse waiting to start a discussion, oldest first."""
+    svc = services(request)
+    waiting = await svc.store.held_proposals()
+    categories = {c.id: c for c, _ in await svc.store.categories()}
+    authors = {p.author_id: await svc.store.actor(p.author_id) for p in waiting}
+    return render(
+        request,
+        "admin/proposals.html",
+        session=session,
+        proposals=waiting,
+        categories=categories,
+        authors=authors,
+    )
+
+
+@staff_only()
+async def decide(request: Request, session: Session, form: FormData | None) -> Response:
+    """Open the discussion a proposal asks for, or refuse it; its author is told."""
+    assert form is not None
+    svc = services(request)
+    action = request.path_params["action"]
+    proposals = Proposals(svc.settings, svc.store, svc.discussions)
+    proposal_id: int = request.path_params["id"]
+    if action == "approve":
+        d = await proposals.approve(proposal_id)
+        await audit(request, session, "proposal approve", d.slug)
+    elif action == "refuse":
+        await proposals.refuse(proposal_id)
+        await audit(request, session, "proposal refuse", str(proposal_id))
+    else:  # a closed set: anything else is not a page
+        raise NotFound(f"no action {action!r}")
+    if svc.delivery is not None:
+        svc.delivery.wake()
+    return redirect_to(request, "admin_proposals")

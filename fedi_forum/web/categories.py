@@ -91,6 +91,18 @@ async def followers(request: Request) -> Response:
     )
 
 
+async def answer(request: Request) -> Response:
+    """The category's answer to the author of a post that asked to start a discussion
+    (their server may fetch it by its id)."""
+    svc = services(request)
+    c = await _category(svc, request)
+    proposal = await svc.store.proposal(request.path_params["id"])
+    doc = await svc.store.proposal_answer(proposal.id) if proposal is not None else None
+    if proposal is None or doc is None or proposal.category_id != c.id:
+        raise NotFound("no such answer")
+    return activity_response(doc.encode())  # stored with its @context
+
+
 async def feed(request: Request) -> Response:
     """RSS/Atom of its newest discussions' opening posts."""
     svc = services(request)

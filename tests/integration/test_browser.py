@@ -230,6 +230,7 @@ ADMIN_PAGES = [
     "/admin/blocks/import",
     "/admin/categories",
     "/admin/categories/buurt/edit",
+    "/admin/proposals",
 ]
 
 

@@ -5,29 +5,17 @@ forum-wide actor boosts every one; pages, feeds and search know them."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import feedparser
 import pytest
 
 from fedi_forum.errors import Conflict, NotFound
-from fedi_forum.federation import retry
 from fedi_forum.forum.categories import Categories
 from fedi_forum.models import DiscussionState
 from tests.conftest import Live
+from tests.support.delivery import drain, fast_retries  # noqa: F401 (fast_retries: autouse)
 from tests.support.http import AS2, BROWSER, PASSWORD, csrf_token, login
 from tests.support.remote import RemoteServer
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "BASE_DELAY", timedelta(seconds=0.2))
-
-
-async def drain(live: Live) -> None:
-    assert live.services.delivery is not None
-    async with asyncio.timeout(20):
-        await live.services.delivery.drain()
 
 
 def _categories(live: Live) -> Categories:

@@ -8,14 +8,14 @@ import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import orjson
 import pytest
 
-from fedi_forum.federation import hosts, retry
+from fedi_forum.federation import hosts
 from fedi_forum.models import utcnow
 from tests.conftest import Live
+from tests.support.delivery import drain, fast_retries  # noqa: F401 (fast_retries: autouse)
 from tests.support.http import AS2
 from tests.support.remote import RemoteServer, remote_server
 
@@ -24,17 +24,6 @@ from tests.support.remote import RemoteServer, remote_server
 async def servers() -> AsyncIterator[list[RemoteServer]]:
     async with contextlib.AsyncExitStack() as stack:
         yield [await stack.enter_async_context(remote_server()) for _ in range(3)]
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "BASE_DELAY", timedelta(seconds=0.2))
-
-
-async def drain(live: Live, timeout: float = 20) -> None:
-    assert live.services.delivery is not None
-    async with asyncio.timeout(timeout):
-        await live.services.delivery.drain()
 
 
 async def _discussion(live: Live) -> str:
