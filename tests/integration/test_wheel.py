@@ -44,6 +44,9 @@ PAGES = {
     "/d/welkom/feed.rss": "application/rss+xml",
     "/d/welkom/feed.atom": "application/atom+xml",
     "/feed.rss": "application/rss+xml",
+    "/search?q=welkom": "text/html",
+    "/c/forum": "text/html",
+    "/c/forum/feed.atom": "application/atom+xml",
     "/admin/login": "text/html",
     "/static/style.css": "text/css",
     "/nodeinfo/2.1": "application/json",
@@ -163,7 +166,9 @@ def test_the_installed_wheel_serves_every_page_family(tmp_path: Path, wheel: Pat
             responses["404"] = client.get("/d/bestaatniet", headers={"Accept": "text/html"})
             # every admin page, logged in: their templates must be in the wheel too
             assert login_sync(client, "beheer").status_code == 303
-            for page in (p.replace("speeltuin", "welkom") for p in ADMIN_PAGES):
+            # the demo's discussion, and the forum-wide category `serve` makes
+            demo = (p.replace("speeltuin", "welkom").replace("buurt", "forum") for p in ADMIN_PAGES)
+            for page in demo:
                 responses[page] = client.get(page, headers={"Accept": "text/html"})
         for name, r in responses.items():
             expected = 404 if name == "404" else 200

@@ -26,7 +26,8 @@ import orjson
 import pytest
 
 from fedi_forum.activitypub import signatures
-from fedi_forum.models import NoteState
+from fedi_forum.forum.categories import Categories
+from fedi_forum.models import CategoryPosting, NoteState
 from tests.conftest import live_instance
 from tests.support.remote import pooled_key
 from tests.support.tls import self_signed
@@ -213,3 +214,63 @@ async def test_fedify_peer_follows_replies_edits_deletes_unfollows(
         response = await live.client.post(f"{group}/inbox", content=forged, headers=headers)
         assert response.status_code == 401
         assert await live.store.followers_count(d.id) == 0
+
+
+async def test_fedify_peer_follows_a_category_and_starts_a_discussion(tmp_path: Path) -> None:
+    """docs/categories.md with an independent implementation: Fedify finds a category
+    by WebFinger, follows it (our Accept verified by Fedify), gets a new discussion as
+    the category's boost (verified, then fetched with a signed GET), and starts a
+    discussion by mentioning the category; its answer reaches Fedify verified too."""
+    cert, key = self_signed(tmp_path / "tls")
+    async with (
+        live_instance(tmp_path, tls=(cert, key)) as live,
+        fedify_peer(cert, "rfc9421") as peer,
+    ):
+        cats = Categories(live.settings, live.store, live.discussions.keyring)
+        await cats.create(slug="verkeer", name="Verkeer")
+        await cats.edit("verkeer", posting=CategoryPosting.OPEN)
+        category = f"{live.base_url}/c/verkeer"
+        await live.store.set_signature_spec(peer.base_url.removeprefix("http://"), "rfc9421")
+        handle = f"@verkeer@{live.domain}"
+        found = await peer.call("lookup", handle=handle)
+        assert found["id"] == category
+        assert found["type"] == "Group"
+        await peer.call("follow", target=handle)
+
+        async def accepted() -> bool:
+            return any(r["type"] == "Accept" for r in (await peer.state())["received"])
+
+        await until(accepted)
+        await live.discussions.create(
+            slug="drempels", title="Drempels", body="Waar?", lang="nl", category="verkeer"
+        )
+        opening = f"{live.base_url}/d/drempels/m/0"
+
+        async def boosted() -> bool:
+            return any(f["id"] == opening for f in (await peer.state())["fetched"])
+
+        await until(boosted)
+        received = (await peer.state())["received"]
+        assert {"type": "Announce", "actor": category, "object": opening} in [
+            {k: r[k] for k in ("type", "actor", "object")} for r in received
+        ]
+        # a public post that mentions the category and replies to nothing
+        post = await peer.call(
+            "reply",
+            target=handle,
+            inReplyTo=None,
+            text="Fietsstraat<br>Kan de Laan een fietsstraat worden?",
+        )
+        d = await live.store.discussion("fietsstraat")
+        assert d is not None
+        assert d.category_id is not None
+
+        async def answered() -> bool:
+            return any(
+                r["type"] == "Create" and r["actor"] == category
+                for r in (await peer.state())["received"]
+            )
+
+        await until(answered)
+        assert (await peer.state())["errors"] == []
+        assert post["id"].startswith(peer.base_url)
