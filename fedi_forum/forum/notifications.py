@@ -1,9 +1,9 @@
-"""Mail to the moderators when something waits for them: new reports and replies held
-for approval, batched — one mail per interval (``FEDI_FORUM_NOTIFY_SECONDS``) with
-everything new, each item with its link. What a mail says is chosen for who might read
-a forwarded mail: the discussion, the message number, the reason; never the reporter's
-contact or comment, and never the message text (both are at the link, behind the
-login)."""
+"""Mail to the moderators when something waits for them: new reports, replies held
+for approval and proposed discussions (docs/categories.md), batched — one mail per
+interval (``FEDI_FORUM_NOTIFY_SECONDS``) with everything new, each item with its link.
+What a mail says is chosen for who might read a forwarded mail: the discussion, the
+message number, the reason, a proposal's title; never the reporter's contact or
+comment, and never the message text (both are at the link, behind the login)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class Notifier:
         process sends it first."""
         to = self.settings.moderator_addresses
         pending = await self.store.pending_notifications()
-        if not to or not (pending.reports or pending.held):
+        if not to or not (pending.reports or pending.held or pending.proposals):
             return False
         if not await self.store.move_notification_markers(pending.markers, pending.next_markers):
             return False  # another process took this batch
@@ -86,18 +86,26 @@ class Notifier:
     def message(self, pending: Pending) -> tuple[str, str]:
         nl = self.settings.default_lang == "nl"
         name = self.settings.instance_name
-        reports, held = len(pending.reports), len(pending.held)
+        reports, held, proposed = len(pending.reports), len(pending.held), len(pending.proposals)
         if nl:
             parts = (
                 [f"{reports} nieuwe melding" + ("en" if reports != 1 else "")] if reports else []
             )
             waits = "reacties wachten" if held != 1 else "reactie wacht"
             parts += [f"{held} {waits} op goedkeuring"] if held else []
+            these = "voorgestelde discussies" if proposed != 1 else "voorgestelde discussie"
+            parts += [f"{proposed} {these}"] if proposed else []
         else:
             parts = [f"{reports} new report" + ("s" if reports != 1 else "")] if reports else []
             replies = "replies" if held != 1 else "reply"
             parts += [f"{held} {replies} waiting for approval"] if held else []
-        subject = f"[{name}] " + (" en " if nl else " and ").join(parts)
+            parts += (
+                [f"{proposed} proposed discussion" + ("s" if proposed != 1 else "")]
+                if proposed
+                else []
+            )
+        joiner = ", " if len(parts) > 2 else (" en " if nl else " and ")
+        subject = f"[{name}] " + joiner.join(parts)
         reasons = REASONS["nl" if nl else "en"]
         lines = []
         if pending.reports:
@@ -113,6 +121,12 @@ class Notifier:
             for h in pending.held:
                 lines.append(f"- {h.title} #{h.seq}")
             lines.append(f"  {self.urls.base}/admin/replies?state=held")
+            lines.append("")
+        if pending.proposals:
+            lines.append("Voorgestelde discussies:" if nl else "Proposed discussions:")
+            for p in pending.proposals:  # the title the author chose, not their text
+                lines.append(f"- {p.title} (@{p.slug})")
+            lines.append(f"  {self.urls.base}/admin/proposals")
             lines.append("")
         lines.append(
             "Je krijgt deze mail als moderator van dit forum (FEDI_FORUM_MODERATION_EMAIL)."

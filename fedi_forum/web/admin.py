@@ -177,12 +177,14 @@ async def logout(request: Request, session: Session, _form: FormData | None) -> 
 @staff_only()
 async def dashboard(request: Request, session: Session, _form: FormData | None) -> Response:
     """The overview: what waits for the moderators, and the way to each page."""
-    reports, held = await services(request).store.moderation_counts()
+    store = services(request).store
+    reports, held = await store.moderation_counts()
+    proposals = len(await store.held_proposals())
     return render(
         request,
         "admin/dashboard.html",
         session=session,
-        counts={"reports": reports, "held": held},
+        counts={"reports": reports, "held": held, "proposals": proposals},
     )
 
 

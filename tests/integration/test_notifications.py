@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from fedi_forum.federation.mail import SmtpMailer
+from fedi_forum.forum.categories import Categories
 from fedi_forum.forum.notifications import Notifier
 from tests.conftest import Live
 from tests.support.live import bind_loopback
@@ -102,6 +103,28 @@ async def test_new_reports_and_held_replies_are_mailed_once_in_a_batch(
         assert sorted([first, second]) == [False, True]
         await asyncio.sleep(0.2)
         assert len(inbox.messages) == 2
+
+
+async def test_proposed_discussions_are_mailed_with_their_title_only(
+    live: Live, remote: RemoteServer
+) -> None:
+    await Categories(live.settings, live.store, live.discussions.keyring).create(
+        slug="verkeer", name="Verkeer"
+    )
+    category = f"{live.base_url}/c/verkeer"
+    alice = remote.actor("alice")
+    post = alice.note("Drempels<br>geheime details", mention=category)
+    assert (await alice.post(live.client, f"{live.base_url}/inbox", alice.create(post))).is_success
+    with smtp_server() as (url, inbox):
+        assert await _notifier(live, url).run_once()
+        assert not await _notifier(live, url).run_once()
+        await asyncio.sleep(0.2)
+        mail = inbox.messages[0]
+        assert mail["Subject"] == "[Testforum] 1 voorgestelde discussie"
+        body = mail.get_payload(decode=True).decode()  # type: ignore[union-attr]
+        assert "- Drempels (@verkeer)" in body
+        assert f"{live.base_url}/admin/proposals" in body
+        assert "geheime details" not in body
 
 
 async def test_a_mail_server_that_is_down_loses_nothing(live: Live, remote: RemoteServer) -> None:

@@ -59,6 +59,8 @@ async def test_a_mention_waits_for_a_moderator_then_opens_a_discussion(
     # a moderator sees it and opens it
     await live.services.staff.create("mod", PASSWORD, "moderator")
     await login(live.client, "mod")
+    overview = await live.client.get("/admin", headers=BROWSER)
+    assert "1 voorgestelde discussie wacht" in overview.text
     page = await live.client.get("/admin/proposals", headers=BROWSER)
     assert "Drempels in de Dorpsstraat" in page.text
     token = csrf_token(page.text)
