@@ -1,12 +1,13 @@
-"""Builders for the JSON documents we publish. Pure: values in, typed dicts out.
+"""Builders for the notes, activities and collections we publish (the actors are in
+``actors``). Pure: values in, typed dicts out.
 
 Every published shape is a ``TypedDict`` of ``shapes``, and every ``@context`` comes
 from the table there. One builder per document we publish, kept in one module so that
-they can be read side by side against docs/rules.md (hence its length).
+they can be read side by side against docs/rules.md (hence its length, over 400 lines).
 
-Shapes follow what Mastodon requires (docs/rules.md §3, §5) and
-what forum servers (Lemmy, PieFed, NodeBB) read: ``name`` on the opening post,
-``audience``, ``context`` (FEP-7888), ``postingRestrictedToMods``.
+Shapes follow what Mastodon requires (docs/rules.md §3, §5, §17) and what forum servers
+(Lemmy, PieFed, NodeBB) read: ``name`` on the opening post, ``audience``, ``context``
+(FEP-7888).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 
 from fedi_forum.activitypub import content
 from fedi_forum.activitypub.shapes import (
-    ACTOR_CONTEXT,
     AS_NS,
     OBJECT_CONTEXT,
     PUBLIC,
@@ -25,127 +25,9 @@ from fedi_forum.activitypub.shapes import (
     Collection,
     CollectionPage,
     NoteDoc,
-    PublicKey,
     Tombstone,
 )
 from fedi_forum.activitypub.urls import Urls
-
-
-def public_key(actor_id: str, pem: str) -> PublicKey:
-    return {"id": f"{actor_id}#main-key", "owner": actor_id, "publicKeyPem": pem}
-
-
-def group_actor(
-    urls: Urls,
-    *,
-    slug: str,
-    domain: str,
-    title: str,
-    summary_html: str,
-    public_key_pem: str,
-    published: str,
-    updated: str,
-    restricted: bool,
-    icon_url: str,
-    header_url: str | None = None,
-) -> Actor:
-    """A discussion as a Group actor (docs/rules.md §3).
-
-    ``restricted`` (locked or closed) tells forum servers that replies are refused. The
-    icon is a PNG, a header (``image``, Mastodon's banner) a JPEG.
-    """
-    actor_id = urls.group(slug)
-    actor: Actor = {
-        "@context": ACTOR_CONTEXT,
-        "id": actor_id,
-        "type": "Group",
-        "preferredUsername": slug,
-        "name": title,
-        "summary": summary_html,
-        "url": actor_id,
-        "inbox": urls.inbox(slug),
-        "outbox": urls.outbox(slug),
-        "followers": urls.followers(slug),
-        "following": urls.following(slug),
-        "featured": urls.featured(slug),
-        "endpoints": {"sharedInbox": urls.shared_inbox},
-        "publicKey": public_key(actor_id, public_key_pem),
-        "icon": {"type": "Image", "mediaType": "image/png", "url": icon_url},
-        "published": published,
-        "updated": updated,
-        "manuallyApprovesFollowers": False,
-        "discoverable": True,
-        "indexable": True,
-        "postingRestrictedToMods": restricted,
-        "webfinger": f"{slug}@{domain}",
-    }
-    if header_url:
-        actor["image"] = {"type": "Image", "mediaType": "image/jpeg", "url": header_url}
-    return actor
-
-
-def category_actor(
-    urls: Urls,
-    *,
-    slug: str,
-    domain: str,
-    name: str,
-    summary_html: str,
-    public_key_pem: str,
-    published: str,
-    updated: str,
-    icon_url: str,
-    restricted: bool,
-) -> Actor:
-    """A category (or the forum-wide actor) as a Group (docs/categories.md): followed
-    like a discussion, it boosts each new discussion's opening post; a post that
-    mentions it may start one, unless ``restricted`` (its posting rule is closed)."""
-    actor_id = urls.category(slug)
-    return {
-        "@context": ACTOR_CONTEXT,
-        "id": actor_id,
-        "type": "Group",
-        "preferredUsername": slug,
-        "name": name,
-        "summary": summary_html,
-        "url": actor_id,
-        "inbox": urls.category_inbox(slug),
-        "outbox": urls.category_outbox(slug),
-        "followers": urls.category_followers(slug),
-        "endpoints": {"sharedInbox": urls.shared_inbox},
-        "publicKey": public_key(actor_id, public_key_pem),
-        "icon": {"type": "Image", "mediaType": "image/png", "url": icon_url},
-        "published": published,
-        "updated": updated,
-        "manuallyApprovesFollowers": False,
-        "discoverable": True,
-        "indexable": True,
-        "postingRestrictedToMods": restricted,
-        "webfinger": f"{slug}@{domain}",
-    }
-
-
-def instance_actor(urls: Urls, *, domain: str, name: str, public_key_pem: str) -> Actor:
-    """The Application actor that signs our fetches (docs/rules.md §2).
-
-    Served without requiring a signature, which breaks the instance-actor fetch loop.
-    """
-    actor_id = urls.instance_actor
-    return {
-        "@context": ACTOR_CONTEXT,
-        "id": actor_id,
-        "type": "Application",
-        "preferredUsername": domain,
-        "name": name,
-        "url": urls.about,
-        "inbox": urls.shared_inbox,
-        "outbox": f"{actor_id}/outbox",
-        "endpoints": {"sharedInbox": urls.shared_inbox},
-        "publicKey": public_key(actor_id, public_key_pem),
-        "manuallyApprovesFollowers": True,
-        "discoverable": False,
-        "indexable": False,
-    }
 
 
 def opening_note(
@@ -417,45 +299,6 @@ def update(activity_id: str, actor: str, obj: NoteDoc | Actor) -> Activity:
         "cc": [f"{actor}/followers"] if obj["type"] == "Group" else copied,
         "object": {k: v for k, v in obj.items() if k != "@context"},
     }
-
-
-def person_actor(
-    urls: Urls,
-    *,
-    actor_id: str,
-    username: str,
-    domain: str,
-    name: str,
-    public_key_pem: str,
-    published: str,
-    name_map: dict[str, str] | None = None,
-) -> Actor:
-    """A local person: a staff member (moderator or facilitator) who can reply in
-    discussions, or an author an archive import brought in (read-only: their inbox
-    takes nothing but is there because Mastodon requires one)."""
-    actor: Actor = {
-        "@context": ACTOR_CONTEXT,
-        "id": actor_id,
-        "type": "Person",
-        "preferredUsername": username,
-        "name": name,
-        "summary": "",
-        "url": urls.about,
-        "inbox": f"{actor_id}/inbox",
-        "outbox": f"{actor_id}/outbox",
-        "followers": f"{actor_id}/followers",
-        "endpoints": {"sharedInbox": urls.shared_inbox},
-        "publicKey": public_key(actor_id, public_key_pem),
-        "icon": {"type": "Image", "mediaType": "image/png", "url": urls.static("group-icon.png")},
-        "published": published,
-        "manuallyApprovesFollowers": True,
-        "discoverable": False,
-        "indexable": False,
-        "webfinger": f"{username}@{domain}",
-    }
-    if name_map:
-        actor["nameMap"] = name_map
-    return actor
 
 
 def imported_note(

@@ -9,7 +9,7 @@ import logging
 
 import orjson
 
-from fedi_forum.activitypub import content, keys, vocab
+from fedi_forum.activitypub import actors, content, keys, vocab
 from fedi_forum.activitypub.shapes import Actor
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
@@ -147,7 +147,7 @@ class Categories:
         return d
 
     def document(self, c: Category) -> Actor:
-        return vocab.category_actor(
+        return actors.category_actor(
             self.urls,
             slug=c.slug,
             domain=self.settings.domain,

@@ -1,23 +1,26 @@
-"""Creating and administering discussions."""
+"""Creating and administering discussions: what staff and the forum do to one — create
+(by hand, from an archive, from a fediverse post), edit, switch, close, reply, and the
+documents that follow from it (its Group actor, opening post, Updates). One concept,
+over 400 lines because each action builds what it federates next to what it stores;
+uploaded images are re-encoded in ``images``."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import html
-import io
 import logging
 import secrets
 from collections.abc import Set
 
 import orjson
-from PIL import Image, UnidentifiedImageError
 
-from fedi_forum.activitypub import content, keys, vocab
+from fedi_forum.activitypub import actors, content, keys, vocab
 from fedi_forum.activitypub.shapes import Actor, NoteDoc
 from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
+from fedi_forum.forum.images import IMAGE_SIZES, reencode
 from fedi_forum.forum.members import member_name
 from fedi_forum.forum.ning_archive import our_slug
 from fedi_forum.forum.notes import category_announces, group_announce
@@ -253,7 +256,7 @@ class Discussions:
         """The discussion as a Group actor (served at its URL, sent in Update{Group})."""
         sharing = SHARING_NOTE[(d.lang if d.lang in LANGUAGES else "en", d.announce_replies)]
         summary = f"{d.summary}\n\n{sharing}" if d.summary else sharing
-        return vocab.group_actor(
+        return actors.group_actor(
             self.urls,
             slug=d.slug,
             domain=self.settings.domain,
@@ -382,7 +385,7 @@ class Discussions:
 
     async def staff_document(self, member: StaffMember) -> Actor:
         key = await self.keyring.load_or_create(f"staff-{member.username}")
-        return vocab.person_actor(
+        return actors.person_actor(
             self.urls,
             actor_id=self.urls.staff(member.username),
             username=member.username,
@@ -396,7 +399,7 @@ class Discussions:
         """An author an archive import brought in: a read-only Person whose key is made
         the first time a server asks (so the import makes none for thousands)."""
         key = await self.keyring.load_or_create(f"member-{member.handle}")
-        return vocab.person_actor(
+        return actors.person_actor(
             self.urls,
             actor_id=self.urls.member(member.handle),
             username=member.handle,
@@ -523,33 +526,3 @@ OFFICIAL = {"nl": "Officieel antwoord", "en": "Official answer"}
 def _handle_of(actor: RemoteActor) -> str:
     """``@user@host`` of a remote actor, as a Mention names it."""
     return f"@{actor.preferred_username or 'user'}@{actor.host}"
-
-
-IMAGE_SIZES = {"icon": (400, 400), "header": (1500, 500)}
-MAX_PIXELS = 40_000_000  # larger is refused before decoding (a decompression bomb)
-IMAGE_FORMATS = frozenset({"PNG", "JPEG", "GIF", "WEBP"})
-
-
-def reencode(upload: bytes, kind: str) -> tuple[str, bytes]:
-    """An uploaded image as our own file: attacker-controlled bytes in (an admin's
-    upload, but a file from anywhere), fresh pixels out."""
-    try:
-        with Image.open(io.BytesIO(upload)) as source:
-            if source.format not in IMAGE_FORMATS:
-                raise InvalidInput(
-                    f"image format {source.format}", public_message="PNG, JPEG, GIF or WebP only"
-                )
-            width, height = source.size
-            if width * height > MAX_PIXELS:
-                raise InvalidInput("too many pixels", public_message="the image is too large")
-            source.seek(0)  # the first frame of an animation
-            image = source.convert("RGBA" if kind == "icon" else "RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise InvalidInput(f"not an image: {exc}", public_message="not a readable image") from exc
-    image.thumbnail(IMAGE_SIZES[kind])
-    out = io.BytesIO()
-    if kind == "icon":
-        image.save(out, format="PNG", optimize=True)
-        return "image/png", out.getvalue()
-    image.save(out, format="JPEG", quality=85, optimize=True)
-    return "image/jpeg", out.getvalue()

@@ -11,7 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from fedi_forum.activitypub import vocab
+from fedi_forum.activitypub import actors, vocab
 from fedi_forum.errors import NotFound
 from fedi_forum.models import Discussion, NoteState
 from fedi_forum.web.negotiation import activity_response, preferred_representation
@@ -52,7 +52,7 @@ async def group_actor(request: Request, svc: Services) -> Response:
 async def instance_actor(request: Request) -> Response:
     svc = services(request)
     return activity_response(
-        vocab.instance_actor(
+        actors.instance_actor(
             svc.urls,
             domain=svc.settings.domain,
             name=svc.settings.instance_name,

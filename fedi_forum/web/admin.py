@@ -42,7 +42,7 @@ async def _session(request: Request) -> Session | None:
 
 
 async def _form(request: Request, upload: bool = False) -> FormData:
-    if upload:  # one image file (forum.discussions.reencode decides what it is)
+    if upload:  # one image file (forum.images.reencode decides what it is)
         return await read_form(request, max_bytes=MAX_UPLOAD, max_fields=10, max_files=1)
     return await read_form(request, max_bytes=MAX_FORM, max_fields=50)
 

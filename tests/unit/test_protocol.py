@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fedi_forum.activitypub import content, discovery, shapes, vocab
+from fedi_forum.activitypub import actors, content, discovery, shapes, vocab
 from fedi_forum.activitypub.content import html_to_text, without_leading_mention
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.activitypub.urls import Urls
@@ -18,7 +18,7 @@ URLS = Urls("https://forum.example.nl")
 
 
 def test_group_actor_has_everything_mastodon_requires() -> None:
-    doc = vocab.group_actor(
+    doc = actors.group_actor(
         URLS,
         slug="afval",
         domain="forum.example.nl",
