@@ -31,31 +31,22 @@ def group_actor(
     ``restricted`` (locked or closed) tells forum servers that replies are refused. The
     icon is a PNG, a header (``image``, Mastodon's banner) a JPEG.
     """
-    actor_id = urls.group(slug)
-    actor: Actor = {
-        "@context": ACTOR_CONTEXT,
-        "id": actor_id,
-        "type": "Group",
-        "preferredUsername": slug,
-        "name": title,
-        "summary": summary_html,
-        "url": actor_id,
-        "inbox": urls.inbox(slug),
-        "outbox": urls.outbox(slug),
-        "followers": urls.followers(slug),
-        "following": urls.following(slug),
-        "featured": urls.featured(slug),
-        "endpoints": {"sharedInbox": urls.shared_inbox},
-        "publicKey": public_key(actor_id, public_key_pem),
-        "icon": {"type": "Image", "mediaType": "image/png", "url": icon_url},
-        "published": published,
-        "updated": updated,
-        "manuallyApprovesFollowers": False,
-        "discoverable": True,
-        "indexable": True,
-        "postingRestrictedToMods": restricted,
-        "webfinger": f"{slug}@{domain}",
-    }
+    actor = _group(
+        urls,
+        urls.group(slug),
+        slug=slug,
+        domain=domain,
+        name=title,
+        summary_html=summary_html,
+        collections=(urls.inbox(slug), urls.outbox(slug), urls.followers(slug)),
+        public_key_pem=public_key_pem,
+        published=published,
+        updated=updated,
+        icon_url=icon_url,
+        restricted=restricted,
+    )
+    actor["following"] = urls.following(slug)
+    actor["featured"] = urls.featured(slug)
     if header_url:
         actor["image"] = {"type": "Image", "mediaType": "image/jpeg", "url": header_url}
     return actor
@@ -77,7 +68,43 @@ def category_actor(
     """A category (or the forum-wide actor) as a Group (docs/categories.md): followed
     like a discussion, it boosts each new discussion's opening post; a post that
     mentions it may start one, unless ``restricted`` (its posting rule is closed)."""
-    actor_id = urls.category(slug)
+    return _group(
+        urls,
+        urls.category(slug),
+        slug=slug,
+        domain=domain,
+        name=name,
+        summary_html=summary_html,
+        collections=(
+            urls.category_inbox(slug),
+            urls.category_outbox(slug),
+            urls.category_followers(slug),
+        ),
+        public_key_pem=public_key_pem,
+        published=published,
+        updated=updated,
+        icon_url=icon_url,
+        restricted=restricted,
+    )
+
+
+def _group(
+    urls: Urls,
+    actor_id: str,
+    *,
+    slug: str,
+    domain: str,
+    name: str,
+    summary_html: str,
+    collections: tuple[str, str, str],  # inbox, outbox, followers
+    public_key_pem: str,
+    published: str,
+    updated: str,
+    icon_url: str,
+    restricted: bool,
+) -> Actor:
+    """What every Group of ours says: discussions and categories alike."""
+    inbox, outbox, followers = collections
     return {
         "@context": ACTOR_CONTEXT,
         "id": actor_id,
@@ -86,9 +113,9 @@ def category_actor(
         "name": name,
         "summary": summary_html,
         "url": actor_id,
-        "inbox": urls.category_inbox(slug),
-        "outbox": urls.category_outbox(slug),
-        "followers": urls.category_followers(slug),
+        "inbox": inbox,
+        "outbox": outbox,
+        "followers": followers,
         "endpoints": {"sharedInbox": urls.shared_inbox},
         "publicKey": public_key(actor_id, public_key_pem),
         "icon": {"type": "Image", "mediaType": "image/png", "url": icon_url},
