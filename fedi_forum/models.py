@@ -228,6 +228,7 @@ class Category:
     created_at: str
     updated_at: str
     posting: CategoryPosting = CategoryPosting.HELD
+    relay_replies: bool = False  # it also boosts every reply of its discussions
 
     @property
     def is_forum(self) -> bool:

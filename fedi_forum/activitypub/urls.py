@@ -167,15 +167,18 @@ class Urls:
         """The group's Announce of its message ``seq``."""
         return f"{self.note(slug, seq)}/announce"
 
-    def follow_up(self, slug: str, seq: int, kind: str, activity_id: str) -> str:
-        """What the group relays when an author edits or deletes message ``seq``
-        (``kind`` "update" | "delete"), keyed by the author's activity."""
-        return f"{self.note(slug, seq)}/{kind}/{digest(activity_id)}"
+    @staticmethod
+    def follow_up(base: str, kind: str, activity_id: str) -> str:
+        """What a sharer relays when an author edits or deletes a message it shared
+        (``kind`` "update" | "delete"), keyed by the author's activity. ``base``: the
+        message's URL for its group, a category's Announce of it for the category."""
+        return f"{base}/{kind}/{digest(activity_id)}"
 
-    def withdrawal(self, slug: str, seq: int, label: str) -> str:
-        """The group's Delete of message ``seq`` when it leaves public view without its
-        author's Delete (``label`` "removed" | "withdrawn")."""
-        return f"{self.note(slug, seq)}/{label}"
+    @staticmethod
+    def withdrawal(base: str, label: str) -> str:
+        """A sharer's Delete of a message when it leaves public view without its
+        author's Delete (``label`` "removed" | "withdrawn"); ``base`` as above."""
+        return f"{base}/{label}"
 
     def answer(self, slug: str, follow_id: str, accepted: bool) -> str:
         """The group's Accept or Reject of a Follow."""

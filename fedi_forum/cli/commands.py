@@ -106,6 +106,7 @@ def category_command(args: argparse.Namespace, settings: Settings, explicit: boo
                 name=args.name,
                 description=args.description,
                 posting=CategoryPosting(args.posting) if args.posting else None,
+                relay_replies=None if args.relay is None else args.relay == "on",
             )
             print(f"@{c.slug}@{s.domain}\tedited: {c.name}")
         else:  # list (the parser's closed set)

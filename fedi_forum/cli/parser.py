@@ -302,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a post that mentions it starts a discussion at once, after a moderator's "
         "approval (default), or never",
     )
+    cedit.add_argument(
+        "--relay",
+        choices=("on", "off"),
+        help="boost every reply of its discussions too (on), or only new discussions (off, "
+        "the default)",
+    )
     clist = csub.add_parser("list")
     common_options(clist)
     return parser

@@ -99,8 +99,10 @@ class Categories:
         name: str | None = None,
         description: str | None = None,
         posting: CategoryPosting | None = None,
+        relay_replies: bool | None = None,
     ) -> Category:
-        """A new name, description or posting rule; followers get ``Update{Group}``."""
+        """A new name, description, posting rule or reply relay (whether it boosts
+        every reply of its discussions too); followers get ``Update{Group}``."""
         c = await self.require(slug)
         name = " ".join(name.split()) if name is not None else c.name
         description = description.strip() if description is not None else c.description
@@ -108,7 +110,12 @@ class Categories:
             raise InvalidInput("bad edit", public_message=f"name must be 1-{MAX_NAME} chars")
         now = utcnow()
         changed = dataclasses.replace(
-            c, name=name, description=description, posting=posting or c.posting, updated_at=now
+            c,
+            name=name,
+            description=description,
+            posting=posting or c.posting,
+            relay_replies=c.relay_replies if relay_replies is None else relay_replies,
+            updated_at=now,
         )
         actor = self.urls.category(c.slug)
         update = vocab.update(self.urls.update(actor, now), actor, self.document(changed))
@@ -117,6 +124,7 @@ class Categories:
             name=name,
             description=description,
             posting=changed.posting,
+            relay_replies=changed.relay_replies,
             now=now,
             update=Outgoing(update["id"], orjson.dumps(update).decode(), actor),
         )

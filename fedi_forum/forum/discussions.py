@@ -23,7 +23,7 @@ from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.forum.images import IMAGE_SIZES, reencode
 from fedi_forum.forum.members import member_name
 from fedi_forum.forum.ning_archive import our_slug
-from fedi_forum.forum.notes import category_announces, group_announce
+from fedi_forum.forum.notes import category_announces, category_relay, group_announce
 from fedi_forum.models import (
     RESERVED_SLUGS,
     SLUG_RE,
@@ -506,6 +506,7 @@ class Discussions:
             announce_to_author=answered.shared_inbox or answered.inbox if answered else None,
             now=now,
             as_staff=True,
+            relay=category_relay(self.urls, author=None, published=now, create=create),
         )
         return result.seqs[-1]
 

@@ -30,7 +30,14 @@ from fedi_forum.errors import (
 )
 from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.keys import KeyResolver, VerifiedKey
-from fedi_forum.forum.notes import NoteFetcher, group_announce, group_removal, new_note
+from fedi_forum.forum.notes import (
+    NoteFetcher,
+    Sharing,
+    category_relay,
+    group_announce,
+    group_removal,
+    new_note,
+)
 from fedi_forum.forum.proposals import Proposals
 from fedi_forum.forum.remote import RemoteDiscussions
 from fedi_forum.models import (
@@ -42,7 +49,7 @@ from fedi_forum.models import (
 )
 from fedi_forum.store import Outgoing, Store
 from fedi_forum.store.notes import DeleteResult, ReplyResult, ReplyStatus
-from fedi_forum.store.primitives import FollowUpBuilder
+from fedi_forum.store.primitives import FollowUpBuilder, Sharer
 from fedi_forum.store.reactions import UndoResult
 
 log = logging.getLogger(__name__)
@@ -313,6 +320,7 @@ class Inbox:
             announce=announce,
             announce_to_author=author.shared_inbox or author.inbox,
             now=now,
+            relay=category_relay(self.urls, author=author.id, published=now, create=verbatim),
         )
         return _reply_outcome(result, target, slug)
 
@@ -434,27 +442,26 @@ class Inbox:
         Announce (FEP-1b12). Microblog servers: nothing for an edit (they refetch the
         note), ``Undo{Announce}`` for a deletion (the boost disappears)."""
 
-        def build(slug: str, seq: int, announce_id: str, note_id: str) -> Outgoing:
-            group = self.urls.group(slug)
-            followers = self.urls.followers(slug)
+        def build(sharer: Sharer, note_id: str) -> Outgoing:
+            by = Sharing.of(self.urls, sharer, note_id)
             now = utcnow()
-            activity_id = self.urls.follow_up(slug, seq, kind, activity.id)
+            activity_id = self.urls.follow_up(by.base, kind, activity.id)
             group_form = vocab.announce_activity(
                 activity_id,
-                group_id=group,
-                followers=followers,
+                group_id=by.actor,
+                followers=by.followers,
                 activity=activity.raw,
                 published=now,
             )
             microblog = ""  # "" = nothing to send to microblog servers
             if kind == "delete":
                 microblog = orjson.dumps(
-                    vocab.undo(self.urls.undo(activity_id), group, followers, announce_id)
+                    vocab.undo(self.urls.undo(activity_id), by.actor, by.followers, by.announce_id)
                 ).decode()
             return Outgoing(
                 activity_id,
                 microblog,
-                group,
+                by.actor,
                 orjson.dumps(group_form).decode(),
                 skip_host=parse.host_of(activity.actor),
                 subject=note_id,

@@ -29,7 +29,7 @@ from fedi_forum.config import Settings
 from fedi_forum.errors import InvalidInput, NotFound
 from fedi_forum.federation.blocklist import normalise_domain
 from fedi_forum.forum.discussions import normalise_slug
-from fedi_forum.forum.notes import group_announce, group_removal
+from fedi_forum.forum.notes import category_relay, group_announce, group_removal
 from fedi_forum.models import NoteAction, utcnow
 from fedi_forum.store import Outgoing, Store
 from fedi_forum.store.moderation import Moderated
@@ -69,6 +69,9 @@ class Moderation:
             now=utcnow(),
             follow_up=group_removal(self.urls, "removed") if act is NoteAction.DELETE else None,
             announce=self._announce(normalise_slug(slug)) if act is NoteAction.APPROVE else None,
+            relay=category_relay(self.urls, author=None, published=utcnow(), create=None)
+            if act is NoteAction.APPROVE
+            else None,
         )
         if result is Moderated.UNKNOWN:
             raise NotFound(f"no reply {seq} in {slug!r}")

@@ -4,6 +4,7 @@ follow on other servers."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from fedi_forum.federation.dereference import Trust
 from fedi_forum.federation.keys import KeyResolver
 from fedi_forum.models import Category, NewNote, RemoteActor, utcnow
 from fedi_forum.store import Outgoing
-from fedi_forum.store.primitives import FollowUpBuilder
+from fedi_forum.store.primitives import FollowUpBuilder, RelayBuilder, Sharer
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,41 @@ def new_note(
     )
 
 
+def _announce(
+    actor: str,
+    followers: str,
+    activity_id: str,
+    *,
+    note_id: str,
+    author: str | None,
+    published: str,
+    create: Mapping[str, Any] | None,
+) -> Outgoing:
+    """``actor`` (a group or a category) shares a note: microblog servers get
+    ``Announce{object: note id}`` (Mastodon shows a boost), group servers the ``Create``
+    inside the Announce (FEP-1b12) when we hold one to pass on verbatim, else the same
+    plain Announce. ``author`` is cc'd so their server shows the boost."""
+    plain = vocab.announce(
+        activity_id,
+        group_id=actor,
+        followers=followers,
+        object_id=note_id,
+        author=author,
+        published=published,
+    )
+    wrapped = None
+    if create is not None:
+        wrapped = vocab.announce_activity(
+            activity_id, group_id=actor, followers=followers, activity=create, published=published
+        )
+    return Outgoing(
+        activity_id,
+        orjson.dumps(plain).decode(),
+        actor,
+        orjson.dumps(wrapped).decode() if wrapped is not None else None,
+    )
+
+
 def group_announce(
     urls: Urls,
     slug: str,
@@ -74,31 +110,40 @@ def group_announce(
     published: str,
     create: Mapping[str, Any] | None,
 ) -> Outgoing:
-    """The group shares its message ``seq`` (the one builder of it): microblog servers
-    get ``Announce{object: note id}`` (Mastodon shows a boost), group servers the
-    ``Create`` inside the Announce (FEP-1b12) when we hold one to pass on verbatim, else
-    the same plain Announce. ``author`` is cc'd so their server shows the boost."""
-    group, followers = urls.group(slug), urls.followers(slug)
-    activity_id = urls.announce(slug, seq)
-    plain = vocab.announce(
-        activity_id,
-        group_id=group,
-        followers=followers,
-        object_id=note_id,
+    """The group shares its message ``seq`` (the one builder of it; see ``_announce``)."""
+    return _announce(
+        urls.group(slug),
+        urls.followers(slug),
+        urls.announce(slug, seq),
+        note_id=note_id,
         author=author,
         published=published,
+        create=create,
     )
-    wrapped = None
-    if create is not None:
-        wrapped = vocab.announce_activity(
-            activity_id, group_id=group, followers=followers, activity=create, published=published
+
+
+def category_relay(
+    urls: Urls,
+    *,
+    author: str | None,
+    published: str,
+    create: Mapping[str, Any] | None,
+) -> RelayBuilder:
+    """A category that boosts its discussions' replies shares this one too (the same
+    forms as the group's, from the category, to its followers)."""
+
+    def build(category: str, note_id: str) -> Outgoing:
+        return _announce(
+            urls.category(category),
+            urls.category_followers(category),
+            urls.category_announce(category, note_id),
+            note_id=note_id,
+            author=author,
+            published=published,
+            create=create,
         )
-    return Outgoing(
-        activity_id,
-        orjson.dumps(plain).decode(),
-        group,
-        orjson.dumps(wrapped).decode() if wrapped is not None else None,
-    )
+
+    return build
 
 
 def category_announces(
@@ -108,66 +153,80 @@ def category_announces(
     activity: Mapping[str, Any],
     now: str,
 ) -> list[tuple[int, Outgoing]]:
-    """Each category's boost of ``object_id`` (a new discussion's opening post, or a
-    reply), for its followers: ``Announce{id}`` for Mastodon and the FEP-1b12
-    ``Announce{Create}`` for group servers (the delivery worker picks by server)."""
-    out = []
-    for c in categories:
-        actor = urls.category(c.slug)
-        announce_id = urls.category_announce(c.slug, object_id)
-        plain = vocab.announce(
-            announce_id,
-            group_id=actor,
-            followers=urls.category_followers(c.slug),
-            object_id=object_id,
-            author=None,
-            published=now,
+    """Each category's boost of a new discussion's opening post ``object_id``, for its
+    followers (``_announce``; the delivery worker picks the form by server)."""
+    return [
+        (
+            c.id,
+            _announce(
+                urls.category(c.slug),
+                urls.category_followers(c.slug),
+                urls.category_announce(c.slug, object_id),
+                note_id=object_id,
+                author=None,
+                published=now,
+                create=activity,
+            ),
         )
-        wrapped = vocab.announce_activity(
-            announce_id,
-            group_id=actor,
-            followers=urls.category_followers(c.slug),
-            activity=activity,
-            published=now,
-        )
-        out.append(
-            (
-                c.id,
-                Outgoing(
-                    announce_id,
-                    orjson.dumps(plain).decode(),
-                    actor,
-                    group_payload=orjson.dumps(wrapped).decode(),
-                ),
+        for c in categories
+    ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sharing:
+    """A ``Sharer`` in URLs: who sends, to which followers, what its Announce of the
+    note was, and where the ids it mints about the note begin."""
+
+    actor: str
+    followers: str
+    announce_id: str
+    base: str
+
+    @classmethod
+    def of(cls, urls: Urls, sharer: Sharer, note_id: str) -> Sharing:
+        if sharer.category is None:
+            assert sharer.announce_id is not None  # the group's is read from its outbox
+            return cls(
+                urls.group(sharer.slug),
+                urls.followers(sharer.slug),
+                sharer.announce_id,
+                urls.note(sharer.slug, sharer.seq),
             )
+        announce_id = urls.category_announce(sharer.category, note_id)
+        return cls(
+            urls.category(sharer.category),
+            urls.category_followers(sharer.category),
+            announce_id,
+            announce_id,
         )
-    return out
 
 
 def group_removal(urls: Urls, label: str) -> FollowUpBuilder:
-    """What the followers of a discussion get when a reply it shared leaves public view
-    without a Delete of its author's to pass on (a moderator removed it, ``label``
-    "removed"; its author narrowed its audience, "withdrawn"): group servers the group's
-    own ``Delete`` inside an ``Announce`` (FEP-1b12), microblog servers an ``Undo`` of
-    the group's boost. Nothing of the note's new text goes out."""
+    """What the followers of a discussion (and of a category that boosted the reply)
+    get when a reply it shared leaves public view without a Delete of its author's to
+    pass on (a moderator removed it, ``label`` "removed"; its author narrowed its
+    audience, "withdrawn"): group servers the sharer's own ``Delete`` inside an
+    ``Announce`` (FEP-1b12), microblog servers an ``Undo`` of its boost. Nothing of the
+    note's new text goes out."""
 
-    def build(slug: str, seq: int, announce_id: str, note_id: str) -> Outgoing:
-        group = urls.group(slug)
-        followers = urls.followers(slug)
-        delete_id = urls.withdrawal(slug, seq, label)
-        delete = vocab.delete_note(delete_id, group_id=group, followers=followers, note_id=note_id)
+    def build(sharer: Sharer, note_id: str) -> Outgoing:
+        by = Sharing.of(urls, sharer, note_id)
+        delete_id = urls.withdrawal(by.base, label)
+        delete = vocab.delete_note(
+            delete_id, group_id=by.actor, followers=by.followers, note_id=note_id
+        )
         group_form = vocab.announce_activity(
             f"{delete_id}/announce",
-            group_id=group,
-            followers=followers,
+            group_id=by.actor,
+            followers=by.followers,
             activity=delete,
             published=utcnow(),
         )
-        undo = vocab.undo(urls.undo(delete_id), group, followers, announce_id)
+        undo = vocab.undo(urls.undo(delete_id), by.actor, by.followers, by.announce_id)
         return Outgoing(
             f"{delete_id}/announce",
             orjson.dumps(undo).decode(),
-            group,
+            by.actor,
             orjson.dumps(group_form).decode(),
             subject=note_id,
         )

@@ -5,13 +5,12 @@ rule that ends a follow covers them too)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 from fedi_forum.errors import Conflict
 from fedi_forum.models import Category, CategoryKind, CategoryPosting, Discussion, Note
 from fedi_forum.store.conn import Conn, ConstraintViolation
 from fedi_forum.store.engine import Engine
-from fedi_forum.store.primitives import Outgoing, enqueue
+from fedi_forum.store.primitives import Outgoing, enqueue_category_followers
 from fedi_forum.store.rows import (
     CATEGORY_COLS,
     DISCUSSION_COLS,
@@ -47,25 +46,6 @@ def slug_taken(conn: Conn, slug: str) -> bool:
         ).fetchone()
         is not None
     )
-
-
-def enqueue_category_followers(
-    conn: Conn, category_ids: Sequence[int], out: Outgoing, now: str, skip: Sequence[str] = ()
-) -> int:
-    """``out`` to the followers of each of ``category_ids``, one delivery per inbox
-    (their shared inbox where known), none to an inbox in ``skip``."""
-    if not category_ids:
-        return 0
-    marks = ",".join("?" * len(category_ids))
-    rows = conn.execute(
-        "SELECT DISTINCT coalesce(shared_inbox, inbox) FROM follows "
-        f"WHERE category_id IN ({marks})",
-        tuple(category_ids),
-    ).fetchall()
-    inboxes = sorted({r[0] for r in rows} - set(skip))
-    for inbox in inboxes:
-        enqueue(conn, out, inbox, now)
-    return len(inboxes)
 
 
 class CategoryStore:
@@ -112,6 +92,7 @@ class CategoryStore:
         name: str,
         description: str,
         posting: CategoryPosting,
+        relay_replies: bool,
         now: str,
         update: Outgoing,
     ) -> Category | None:
@@ -121,8 +102,8 @@ class CategoryStore:
         def write(conn: Conn) -> Category | None:
             conn.execute(
                 "UPDATE categories SET name = ?, description = ?, posting = ?, "
-                "updated_at = ? WHERE slug = ?",
-                (name, description, posting.value, now, slug),
+                "relay_replies = ?, updated_at = ? WHERE slug = ?",
+                (name, description, posting.value, int(relay_replies), now, slug),
             )
             row = conn.execute(
                 f"SELECT {CATEGORY_COLS} FROM categories c WHERE slug = ?", (slug,)

@@ -14,12 +14,12 @@ from fedi_forum.models import (
     Note,
     states_leading_to,
 )
-from fedi_forum.store.categories import enqueue_category_followers
 from fedi_forum.store.conn import Conn, ConstraintViolation
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     Outgoing,
     add_to_outbox,
+    enqueue_category_followers,
     enqueue_followers,
 )
 from fedi_forum.store.rows import (

@@ -21,11 +21,13 @@ from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     FollowUpBuilder,
     Outgoing,
+    RelayBuilder,
     add_to_outbox,
     bump_revision,
     enqueue_followers,
     mark_seen,
     queue_follow_up,
+    relay_to_category,
     remember_tombstone,
     tombstone_note,
 )
@@ -109,6 +111,7 @@ class ModerationStore:
         now: str,
         follow_up: FollowUpBuilder | None = None,
         announce: Callable[[int, str, str | None], Outgoing] | None = None,
+        relay: RelayBuilder | None = None,
     ) -> Moderated:
         """``action``: hide (this site only), restore, delete (a tombstone; followers are
         told) or approve (a held reply goes public and, if the discussion shares
@@ -157,6 +160,7 @@ class ModerationStore:
                     enqueue_followers(
                         conn, discussion_id, out, now, [author[0]] if author and author[0] else []
                     )
+                    relay_to_category(conn, discussion_id, ap_id, relay, now)
             delta = 1 if wanted == "visible" else (-1 if state == "visible" else 0)
             bump_revision(conn, discussion_id, replies=delta)
             conn.execute(

@@ -24,12 +24,14 @@ from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     AnnounceBuilder,
     FollowUpBuilder,
+    RelayBuilder,
     add_to_outbox,
     append_note,
     bump_revision,
     enqueue_followers,
     mark_seen,
     queue_follow_up,
+    relay_to_category,
     remember_tombstone,
     tombstone_note,
     upsert_actor,
@@ -220,6 +222,7 @@ class NoteStore:
         announce_to_author: str | None,
         now: str,
         as_staff: bool = False,
+        relay: RelayBuilder | None = None,
     ) -> ReplyResult:
         """Store ``notes`` (fetched parents first, the reply last) as the next ordered
         notes of discussion ``slug`` if it accepts replies; for the last one, record the
@@ -262,6 +265,7 @@ class NoteStore:
                 )
                 extra = [announce_to_author] if announce_to_author else []
                 enqueue_followers(conn, discussion_id, out, now, extra)
+                relay_to_category(conn, discussion_id, notes[-1].ap_id, relay, now)
             return ReplyResult(ReplyStatus.ACCEPTED, tuple(seqs))
 
         return await self.db.write(write)

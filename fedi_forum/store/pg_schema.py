@@ -484,4 +484,12 @@ CREATE INDEX proposals_author ON proposals (author_id, state);
 CREATE INDEX proposals_host ON proposals (author_host, created_at);
 """,
     ),
+    (
+        16,
+        """
+-- A category may also boost every reply of its discussions (docs/categories.md): its
+-- followers then get each reply, and each edit and removal of one, from the category.
+ALTER TABLE categories ADD COLUMN relay_replies BIGINT NOT NULL DEFAULT 0;
+""",
+    ),
 )

@@ -48,15 +48,31 @@ class Outgoing:
             object.__setattr__(self, "subject", vocab.subject_of(doc) or self.activity_id)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sharer:
+    """Who shared a note with their followers: the group of its discussion ``slug``, or
+    (``category`` set) the category that boosts that discussion's replies too. Ids of
+    what they send about the note are built from it (forum/notes.py ``Sharing``)."""
+
+    slug: str
+    seq: int
+    announce_id: str | None  # the group's Announce of it; None for a category (derived)
+    category: str | None = None
+
+
 # Builds the group's Announce of a note once its seq is known (inside the transaction).
 AnnounceBuilder = Callable[[int], Outgoing]
-# Builds what followers get when a shared note changes: (discussion slug, seq, the id of
-# the group's Announce of it, the note's id) → the activity to queue.
-FollowUpBuilder = Callable[[str, int, str, str], Outgoing]
+# Builds a relaying category's Announce of the same note: (category slug, note id) →
+# the activity.
+RelayBuilder = Callable[[str, str], Outgoing]
+# Builds what followers get when a shared note changes: (who shared it, the note's id)
+# → the activity to queue.
+FollowUpBuilder = Callable[[Sharer, str], Outgoing]
 
 
 def queue_follow_up(conn: Conn, note_id: int, build: FollowUpBuilder | None, now: str) -> None:
-    """If the group shared this note, tell the same followers it changed."""
+    """If the group shared this note, tell the same followers it changed; and the
+    followers of a category that boosted it too."""
     if build is None:
         return
     row = conn.execute(
@@ -66,8 +82,24 @@ def queue_follow_up(conn: Conn, note_id: int, build: FollowUpBuilder | None, now
         "AND o.type = 'Announce' WHERE n.id = ?",
         (note_id,),
     ).fetchone()
-    if row is not None:
-        enqueue_followers(conn, row[0], build(row[1], row[2], row[3], row[4]), now)
+    if row is None:
+        return
+    discussion_id, slug, seq, announce_id, ap_id = row[0], row[1], row[2], row[3], row[4]
+    enqueue_followers(conn, discussion_id, build(Sharer(slug, seq, announce_id), ap_id), now)
+    relaying = relaying_category(conn, discussion_id)
+    if relaying is not None:
+        sharer = Sharer(slug, seq, None, category=relaying[1])
+        enqueue_category_followers(conn, [relaying[0]], build(sharer, ap_id), now)
+
+
+def relay_to_category(
+    conn: Conn, discussion_id: int, note_id: str, relay: RelayBuilder | None, now: str
+) -> None:
+    """The category's boost of a reply its discussion's group just shared, when it
+    boosts replies (docs/categories.md)."""
+    relaying = relaying_category(conn, discussion_id) if relay is not None else None
+    if relay is not None and relaying is not None:
+        enqueue_category_followers(conn, [relaying[0]], relay(relaying[1], note_id), now)
 
 
 def mark_seen(conn: Conn, actor_id: str, activity_id: str, now: str) -> bool:
@@ -123,6 +155,35 @@ def enqueue_followers(
     for inbox in sorted(inboxes):
         enqueue(conn, out, inbox, now)
     return len(inboxes)
+
+
+def enqueue_category_followers(
+    conn: Conn, category_ids: Sequence[int], out: Outgoing, now: str, skip: Sequence[str] = ()
+) -> int:
+    """``out`` to the followers of each of ``category_ids``, one delivery per inbox
+    (their shared inbox where known), none to an inbox in ``skip``."""
+    if not category_ids:
+        return 0
+    marks = ",".join("?" * len(category_ids))
+    rows = conn.execute(
+        "SELECT DISTINCT coalesce(shared_inbox, inbox) FROM follows "
+        f"WHERE category_id IN ({marks})",
+        tuple(category_ids),
+    ).fetchall()
+    inboxes = sorted({r[0] for r in rows} - set(skip))
+    for inbox in inboxes:
+        enqueue(conn, out, inbox, now)
+    return len(inboxes)
+
+
+def relaying_category(conn: Conn, discussion_id: int) -> tuple[int, str] | None:
+    """(id, slug) of the category of ``discussion_id`` when it boosts every reply."""
+    row = conn.execute(
+        "SELECT c.id, c.slug FROM discussions d JOIN categories c ON c.id = d.category_id "
+        "WHERE d.id = ? AND c.relay_replies = 1",
+        (discussion_id,),
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
 
 
 def upsert_actor(conn: Conn, actor: RemoteActor) -> None:

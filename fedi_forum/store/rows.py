@@ -39,7 +39,7 @@ NOTE_FROM = "notes n LEFT JOIN actors a ON a.id = n.author_id"
 
 CATEGORY_COLS = (
     "c.id, c.slug, c.kind, c.name, c.description, c.lang, c.public_key_pem, "
-    "c.created_at, c.updated_at, c.posting"
+    "c.created_at, c.updated_at, c.posting, c.relay_replies"
 )
 
 
@@ -55,6 +55,7 @@ def category_from_row(row: RowLike) -> Category:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         posting=CategoryPosting(row["posting"]),
+        relay_replies=bool(row["relay_replies"]),
     )
 
 

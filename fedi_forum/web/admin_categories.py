@@ -12,6 +12,7 @@ from starlette.responses import Response
 from fedi_forum.errors import Conflict, InvalidInput, NotFound
 from fedi_forum.forum.proposals import Proposals
 from fedi_forum.forum.staff import Session
+from fedi_forum.models import CategoryPosting
 from fedi_forum.web.admin import audit, redirect_to, staff_only
 from fedi_forum.web.pages import render
 from fedi_forum.web.state import services
@@ -49,18 +50,33 @@ async def categories_page(request: Request, session: Session, form: FormData | N
 
 @staff_only("admin")
 async def category_form(request: Request, session: Session, form: FormData | None) -> Response:
-    """A category's new name or description; followers get ``Update{Group}``."""
+    """A category's new name, description, posting rule and reply relay; followers get
+    ``Update{Group}``."""
     svc = services(request)
     c = await svc.store.category(request.path_params["slug"])
     if c is None:
         raise NotFound(f"no category {request.path_params['slug']!r}")
-    values = {"slug": c.slug, "name": c.name, "description": c.description}
+    values = {
+        "slug": c.slug,
+        "name": c.name,
+        "description": c.description,
+        "posting": c.posting.value,
+        "relay": "on" if c.relay_replies else "",
+    }
     error, status = None, 200
     if form is not None:
-        values |= {k: str(form.get(k, "")) for k in ("name", "description")}
+        values |= {k: str(form.get(k, "")) for k in ("name", "description", "posting", "relay")}
+        try:
+            posting = CategoryPosting(values["posting"])  # a closed set
+        except ValueError:
+            raise InvalidInput("bad posting", public_message="choose a posting rule") from None
         try:
             await svc.categories.edit(
-                c.slug, name=values["name"], description=values["description"]
+                c.slug,
+                name=values["name"],
+                description=values["description"],
+                posting=posting,
+                relay_replies=values["relay"] == "on",
             )
         except InvalidInput as exc:
             error, status = exc.public_message, exc.status

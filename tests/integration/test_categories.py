@@ -11,7 +11,8 @@ import pytest
 
 from fedi_forum.errors import Conflict, NotFound
 from fedi_forum.forum.categories import Categories
-from fedi_forum.models import DiscussionState
+from fedi_forum.forum.moderation import Moderation
+from fedi_forum.models import CategoryPosting, DiscussionState
 from tests.conftest import Live
 from tests.support.delivery import drain, fast_retries  # noqa: F401 (fast_retries: autouse)
 from tests.support.http import AS2, BROWSER, PASSWORD, csrf_token, login
@@ -260,11 +261,74 @@ async def test_an_administrator_creates_categories_and_files_discussions(live: L
     d = await live.store.discussion("mantelzorg")
     assert d is not None
     assert d.category_id is None
+    edit = (await live.client.get("/admin/categories/zorg/edit", headers=BROWSER)).text
+    assert 'id="posting-held" name="posting" value="held" checked' in edit
     r = await live.client.post(
         "/admin/categories/zorg/edit",
         headers=BROWSER,
-        data={"csrf": token, "name": "Zorg en welzijn", "description": ""},
+        data={
+            "csrf": token,
+            "name": "Zorg en welzijn",
+            "description": "",
+            "posting": "open",
+            "relay": "on",
+        },
     )
     assert r.status_code == 303
-    assert (await live.store.category("zorg")).name == "Zorg en welzijn"  # type: ignore[union-attr]
+    zorg = await live.store.category("zorg")
+    assert zorg is not None
+    assert (zorg.name, zorg.posting, zorg.relay_replies) == (
+        "Zorg en welzijn",
+        CategoryPosting.OPEN,
+        True,
+    )
+    r = await live.client.post(
+        "/admin/categories/zorg/edit",
+        headers=BROWSER,
+        data={"csrf": token, "name": "Zorg", "description": "", "posting": "everyone"},
+    )
+    assert r.status_code == 400  # a closed set of rules
     assert (await live.client.get("/admin/categories/nee/edit", headers=BROWSER)).status_code == 404
+
+
+async def test_a_category_that_relays_replies_boosts_them_and_takes_them_back(
+    live: Live, remote: RemoteServer
+) -> None:
+    cats = _categories(live)
+    await cats.create(slug="verkeer", name="Verkeer")
+    await live.discussions.create(
+        slug="drempels", title="Drempels", body="Waar?", lang="nl", category="verkeer"
+    )
+    category = f"{live.base_url}/c/verkeer"
+    group = f"{live.base_url}/d/drempels"
+    alice, bob = remote.actor("alice"), remote.actor("bob", key_index=1)
+    await alice.post(live.client, f"{category}/inbox", alice.activity("Follow", category))
+    await drain(live)
+
+    async def reply(text: str) -> dict[str, object]:
+        note = bob.note(text, in_reply_to=f"{group}/m/0", mention=group)
+        r = await bob.post(live.client, f"{group}/inbox", bob.create(note))
+        assert r.status_code == 202, r.text
+        await drain(live)
+        return note
+
+    def from_category() -> list[dict[str, object]]:
+        return [d for _, _, d in remote.delivered if d["actor"] == category]
+
+    remote.delivered.clear()
+    await reply("Zonder relay")  # default off: the category boosts new discussions only
+    assert from_category() == []
+    await cats.edit("verkeer", relay_replies=True)
+    await drain(live)
+    remote.delivered.clear()
+    relayed = await reply("Met relay")
+    boosts = [d for d in from_category() if d["type"] == "Announce"]
+    assert [b["object"] for b in boosts] == [relayed["id"]]
+    assert remote.rejected == []  # signed with the category's key
+    # a moderator removes it: the category takes its boost back, as the group does
+    remote.delivered.clear()
+    moderation = Moderation(live.settings, live.store)
+    await moderation.moderate("drempels", 2, "delete", "spam")
+    await drain(live)
+    undos = [d for d in from_category() if d["type"] == "Undo"]
+    assert [u["object"]["id"] for u in undos] == [boosts[0]["id"]]  # type: ignore[index]

@@ -38,10 +38,12 @@ def test_parse(url: str, expected: LocalRef | None) -> None:
 def test_every_minted_id_parses_back_to_what_it_is_about() -> None:
     follow = "https://mastodon.example/users/a#follows/1"
     assert URLS.parse(URLS.announce("park", 3)) == LocalRef(LocalKind.NOTE, "park", 3)
-    assert URLS.parse(URLS.follow_up("park", 3, "delete", follow)) == LocalRef(
+    assert URLS.parse(URLS.follow_up(URLS.note("park", 3), "delete", follow)) == LocalRef(
         LocalKind.NOTE, "park", 3
     )
-    assert URLS.parse(URLS.withdrawal("park", 3, "removed")) == LocalRef(LocalKind.NOTE, "park", 3)
+    assert URLS.parse(URLS.withdrawal(URLS.note("park", 3), "removed")) == LocalRef(
+        LocalKind.NOTE, "park", 3
+    )
     assert URLS.parse(URLS.answer("park", follow, True)) == LocalRef(LocalKind.GROUP, "park")
     assert URLS.answer("park", follow, True) != URLS.answer("park", follow, False)
     assert URLS.answer("park", follow, True).endswith(digest(follow))  # stable per Follow
