@@ -136,6 +136,11 @@ async def test_pages_feeds_and_search_know_categories(live: Live) -> None:
     assert "Boom 0<" in rest
     assert "Boom 34" not in rest
     assert f"@groen@{live.domain}" in page
+    # how to start one from the fediverse, by its posting rule
+    assert "Een moderator opent het als discussie" in page
+    await cats.edit("groen", posting=CategoryPosting.CLOSED)
+    closed = (await live.client.get("/c/groen", headers=BROWSER)).text
+    assert "Een discussie beginnen" not in closed
     # the discussion page links its category
     assert (
         f'href="{live.base_url}/c/groen"'
