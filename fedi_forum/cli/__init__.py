@@ -26,6 +26,7 @@ from fedi_forum.cli.commands import (
     migrate,
     moderation_command,
     remote_command,
+    search_command,
 )
 from fedi_forum.cli.context import BaseUrlMismatch, explicit_base_url, settings_from
 from fedi_forum.cli.parser import build_parser
@@ -47,6 +48,7 @@ COMMANDS: dict[str, Command] = {
     "init": init_command,
     "discussion": discussion_command,
     "category": category_command,
+    "search": search_command,
     "admin": admin_command,
     "moderate": moderation_command,
     "block": moderation_command,

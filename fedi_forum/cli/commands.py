@@ -91,6 +91,18 @@ def discussion_command(args: argparse.Namespace, settings: Settings, explicit: b
     return asyncio.run(with_services(settings, explicit, run))
 
 
+def search_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
+    """search reindex (the parser's only action)."""
+    del args
+
+    async def run(_s: Settings, discussions: Discussions) -> int:
+        count = await discussions.store.reindex_search()
+        print(f"search index rebuilt: {count} messages")
+        return 0
+
+    return asyncio.run(with_services(settings, explicit, run))
+
+
 def category_command(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
     async def run(s: Settings, discussions: Discussions) -> int:
         categories = Categories(s, discussions.store, discussions.keyring)

@@ -283,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     premod.add_argument("slug")
     premod.add_argument("setting", choices=("on", "off"))
 
+    search = sub.add_parser("search", help="the search index (docs/search.md)")
+    ssub = search.add_subparsers(dest="action", required=True)
+    reindex = ssub.add_parser("reindex", help="build the index afresh from the messages")
+    common_options(reindex)
+
     cat = sub.add_parser("category", help="manage categories (docs/categories.md)")
     csub = cat.add_subparsers(dest="action", required=True)
     ccreate = csub.add_parser("create", help="a category: a Group actor of its own")

@@ -1,7 +1,7 @@
 """``fedi-forum check``: what an operator runs after a crash, a restore or a disk scare.
 SQLite's integrity and foreign-key checks, a key (file, or sealed in the database) for
-every local actor that signs,
-and deliveries that have waited too long. Read-only: it never repairs anything."""
+every local actor that signs, deliveries that have waited too long, and a search index
+out of step with the messages. Read-only: it never repairs anything."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fedi_forum.store.keyfiles import INSTANCE_KEY
+from fedi_forum.store.search import SEARCHABLE
 
 
 def problems(db_path: Path, keys_dir: Path, *, stale_days: int = 3) -> list[str]:
@@ -53,6 +54,13 @@ def problems(db_path: Path, keys_dir: Path, *, stale_days: int = 3) -> list[str]
         ).fetchone()
         if stale:
             found.append(f"{stale} deliveries pending for more than {stale_days} days")
+        (indexed,) = conn.execute("SELECT count(*) FROM search_index").fetchone()
+        (searchable,) = conn.execute(SEARCHABLE).fetchone()
+        if indexed != searchable:
+            found.append(
+                f"the search index holds {indexed} messages where {searchable} are public: "
+                "run `fedi-forum search reindex`"
+            )
     finally:
         conn.close()
     return found

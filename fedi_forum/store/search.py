@@ -17,7 +17,7 @@ import sqlite3
 
 from fedi_forum.activitypub.search_text import Terms, stems_of
 from fedi_forum.models import Discussion, Note
-from fedi_forum.store.conn import Dialect
+from fedi_forum.store.conn import Conn, Dialect
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.rows import (
     DISCUSSION_COLS,
@@ -88,10 +88,45 @@ def _tsquery(count: int) -> str:
     return " && ".join([one] * count)
 
 
+# What the index holds, built afresh from the notes: migration 13's backfill (its text
+# is frozen there, so it is repeated here), for ``fedi-forum search reindex``.
+_REINDEX = {
+    Dialect.SQLITE: (
+        "DELETE FROM search_index",
+        "INSERT INTO search_index (rowid, title, body) "
+        "SELECT n.id, CASE WHEN n.seq = 0 THEN ff_search_text(d.title, d.lang) ELSE '' END, "
+        "ff_search_text(n.content, coalesce(n.lang, d.lang)) "
+        "FROM notes n JOIN discussions d ON d.id = n.discussion_id "
+        "WHERE n.state = 'visible' AND n.visibility = 'public' AND d.state != 'deleted'",
+    ),
+    Dialect.POSTGRESQL: (
+        "DELETE FROM search_index",
+        "SELECT count(ff_search_reindex(id)) FROM notes",
+    ),
+}
+# How many notes the index should hold (``fedi-forum check`` compares).
+SEARCHABLE = (
+    "SELECT count(*) FROM notes n JOIN discussions d ON d.id = n.discussion_id "
+    "WHERE n.state = 'visible' AND n.visibility = 'public' AND d.state != 'deleted'"
+)
+
+
 class SearchStore:
     """Mixed into ``Store``; see the module docstring."""
 
     db: Engine
+
+    async def reindex_search(self) -> int:
+        """The index built afresh from the notes (after a restore from elsewhere, or
+        when ``fedi-forum check`` finds it out of step). Returns the notes indexed."""
+        statements = _REINDEX[self.db.dialect]
+
+        def write(conn: Conn) -> int:
+            for sql in statements:
+                conn.execute(sql)
+            return int(conn.execute("SELECT count(*) FROM search_index").fetchone()[0])
+
+        return await self.db.write(write)
 
     async def search(
         self, terms: Terms, where: SearchFilter, *, limit: int, offset: int = 0

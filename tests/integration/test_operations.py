@@ -325,3 +325,19 @@ def test_migrate_check_says_what_would_run_and_migrate_applies_it(tmp_path: Path
     assert run_cli(tmp_path, "migrate", "--check").stdout.strip() == (
         f"schema version {latest_version()}: up to date"
     )
+
+
+def test_check_finds_a_search_index_out_of_step_and_reindex_mends_it(tmp_path: Path) -> None:
+    created = run_cli(tmp_path, *CREATE_PARK, "--base-url", "https://forum.example.nl")
+    assert created.returncode == 0, created.stderr
+    assert run_cli(tmp_path, "check").returncode == 0
+    with sqlite3.connect(tmp_path / "data" / "fedi-forum.sqlite3") as db:
+        db.execute("DELETE FROM search_index")  # as a restore from a partial copy might
+    result = run_cli(tmp_path, "check")
+    assert result.returncode == 1
+    assert "the search index holds 0 messages where 1 are public" in result.stdout
+    rebuilt = run_cli(tmp_path, "search", "reindex")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.strip() == "search index rebuilt: 1 messages"
+    healthy = run_cli(tmp_path, "check")
+    assert (healthy.returncode, healthy.stdout.strip()) == (0, "ok"), healthy.stdout

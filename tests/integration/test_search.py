@@ -167,3 +167,16 @@ async def test_query_syntax_and_markup_are_only_words(live: Live, remote: Remote
         r = await live.client.get("/search", params={"q": empty}, headers=BROWSER)
         assert r.status_code == 200
         assert '<ol class="results"' not in r.text
+
+
+async def test_the_index_can_be_built_afresh(live: Live, remote: RemoteServer) -> None:
+    """``fedi-forum search reindex``'s store call, on both engines."""
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    note = alice.note("Een platanenrij", in_reply_to=f"{group}/m/0")
+    await alice.post(live.client, f"{group}/inbox", alice.create(note))
+    await live.store.db.write(lambda conn: conn.execute("DELETE FROM search_index"))
+    assert await _found(live, "platanenrij") == []
+    assert await live.store.reindex_search() == 2  # the opening post and the reply
+    assert await _found(live, "platanenrij") == ["/d/park#m1"]
+    assert await _found(live, "park") == ["/d/park#m0"]
