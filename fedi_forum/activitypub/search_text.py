@@ -65,9 +65,30 @@ def words(text: str) -> list[str]:
 
 def stems_of(fragment: str, lang: str | None) -> str:
     """What the SQLite index holds of a note (HTML) or title: its words' stems in the
-    note's language, space-separated."""
+    note's language, space-separated. Called by the index triggers inside the writer's
+    transaction: what ``prepare`` made beforehand is taken, not made again."""
     language = _language(lang)
+    made = _prepared.pop((fragment, language), None)
+    if made is not None:
+        return made
     return " ".join(stem(w, language) for w in words(html_to_text(fragment)))
+
+
+# Stems made before a write, by the request that is about to store the note: the writer
+# (one at a time across processes, docs/architecture.md "Storage") then only inserts.
+# Keyed by the exact text and language, so a miss only costs the work. Bounded.
+_prepared: dict[tuple[str, str], str] = {}
+MAX_PREPARED = 1_024
+
+
+def prepare(fragment: str, lang: str | None) -> None:
+    """Make a note's stems now (on the request's thread), for the write that follows."""
+    language = _language(lang)
+    if len(_prepared) >= MAX_PREPARED:
+        _prepared.clear()  # writes that never came (refused): start over
+    _prepared[(fragment, language)] = " ".join(
+        stem(w, language) for w in words(html_to_text(fragment))
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -214,3 +214,21 @@ def test_the_discussion_mention_a_reply_opens_with_is_left_out(server: str) -> N
         assert shown == aimed
     other = aimed.replace(group, "https://elsewhere.example/@x")
     assert without_leading_mention(other, group) == other  # someone else's: kept
+
+
+def test_stems_made_before_the_write_are_the_stems_the_index_would_make() -> None:
+    """search_text.prepare: the request makes a note's stems so the writer only takes
+    them; taken once, keyed by the exact text and language, bounded."""
+    from fedi_forum.activitypub import search_text
+
+    text = "<p>De bomen in de straten &amp; het fietspad</p>"
+    expected = search_text.stems_of(text, "nl")
+    search_text.prepare(text, "nl")
+    assert search_text._prepared[(text, "nl")] == expected
+    assert search_text.stems_of(text, "nl") == expected  # taken…
+    assert (text, "nl") not in search_text._prepared  # …once
+    search_text.prepare(text, "en")  # another language is another entry
+    assert search_text.stems_of(text, "nl") == expected
+    for n in range(search_text.MAX_PREPARED + 10):
+        search_text.prepare(f"<p>{n}</p>", "nl")
+    assert len(search_text._prepared) <= search_text.MAX_PREPARED
