@@ -133,14 +133,19 @@ def split_title(fragment: str, name: str | None, addressed: str, limit: int) -> 
     return title, rest
 
 
-def with_leading_mention(fragment: str, profile_url: str, handle: str) -> str:
-    """``fragment`` (our HTML) opening with a mention of ``handle`` as Mastodon writes
-    one (an h-card link), inside its first paragraph."""
+def mention_link(profile_url: str, handle: str) -> str:
+    """A mention of ``handle`` as Mastodon writes one: an h-card link to the profile."""
     user = handle.lstrip("@").split("@", 1)[0]
-    link = (
+    return (
         f'<span class="h-card" translate="no"><a href="{html.escape(profile_url)}" '
         f'class="u-url mention">@<span>{html.escape(user)}</span></a></span>'
     )
+
+
+def with_leading_mention(fragment: str, profile_url: str, handle: str) -> str:
+    """``fragment`` (our HTML) opening with a mention of ``handle`` (``mention_link``),
+    inside its first paragraph."""
+    link = mention_link(profile_url, handle)
     if fragment.startswith("<p>"):
         return f"<p>{link} {fragment[3:]}"
     return f"<p>{link}</p>{fragment}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import html
 import logging
 import secrets
 from collections.abc import Set
@@ -78,10 +77,7 @@ class StartedBy:
     def intro(self, lang: str) -> str:
         """The opening post's first line: who started it, as a mention (an h-card
         link, as Mastodon writes them), which their server notifies them of."""
-        link = (
-            f'<span class="h-card"><a href="{html.escape(self.profile_url)}" '
-            f'class="u-url mention">{html.escape(self.handle)}</a></span>'
-        )
+        link = content.mention_link(self.profile_url, self.handle)
         return f"<p>{STARTED_BY.get(lang, STARTED_BY['en'])} {link}</p>"
 
 

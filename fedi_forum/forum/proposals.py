@@ -5,7 +5,6 @@ category's posting rule — and its author is answered either way."""
 
 from __future__ import annotations
 
-import html
 import logging
 from datetime import timedelta
 
@@ -191,20 +190,16 @@ class Proposals:
         what became of it."""
         actor = self.urls.category(category.slug)
         handle, profile = _who(proposal, author)
-        mention = (
-            f'<span class="h-card"><a href="{html.escape(profile)}" class="u-url mention">'
-            f"{html.escape(handle)}</a></span>"
-        )
         note_id = self.urls.category_note(category.slug, proposal.id)
         now = utcnow()
         # one paragraph: the mention, then the text (linked, escaped)
-        said = content.plain_text_to_html(text).removeprefix("<p>")
+        said = content.with_leading_mention(content.plain_text_to_html(text), profile, handle)
         note = vocab.direct_note(
             note_id,
             actor=actor,
             to=proposal.author_id,
             handle=handle,
-            content_html=f"<p>{mention} {said}",
+            content_html=said,
             lang=self._lang(proposal),
             in_reply_to=proposal.note_ap_id,
             published=now,

@@ -137,6 +137,15 @@ class CategoryStore:
         )
         return None if row is None else category_from_row(row)
 
+    async def category_size(self, category: Category) -> int:
+        """Its live discussions (all of them for the forum-wide actor)."""
+        where = "" if category.is_forum else " AND category_id = ?"
+        params = () if category.is_forum else (category.id,)
+        row = await self.db.fetch_one(
+            f"SELECT count(*) FROM discussions WHERE state != 'deleted'{where}", params
+        )
+        return int(row[0])
+
     async def categories(self) -> list[tuple[Category, int]]:
         """Every category (the forum-wide actor first), each with its live discussions'
         count."""

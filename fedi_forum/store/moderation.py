@@ -285,13 +285,15 @@ class ModerationStore:
         )
         return [dict(r) for r in rows]
 
-    async def moderation_counts(self) -> tuple[int, int]:
-        """(open reports, replies waiting for approval): what waits for the moderators."""
+    async def moderation_counts(self) -> tuple[int, int, int]:
+        """(open reports, replies waiting for approval, proposed discussions waiting):
+        what waits for the moderators."""
         row = await self.db.fetch_one(
             "SELECT (SELECT count(*) FROM reports WHERE state = 'open'), "
-            "(SELECT count(*) FROM notes WHERE state = 'held')"
+            "(SELECT count(*) FROM notes WHERE state = 'held'), "
+            "(SELECT count(*) FROM proposals WHERE state = 'held')"
         )
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
     async def report_details(self) -> list[ReportView]:
         """Open reports with what they are about: each reported message of ours (its

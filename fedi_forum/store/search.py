@@ -136,7 +136,8 @@ class SearchStore:
         if not terms or offset >= MAX_RESULTS:
             return [], 0
         dialect = self.db.dialect
-        dated, narrowing = "", list[object]()
+        dated = ""
+        narrowing: list[object] = []  # dates (text) and a category id
         if where.since or where.until or where.category_id is not None:
             dated = _DATED[dialect]
             if where.since:

@@ -177,9 +177,7 @@ async def logout(request: Request, session: Session, _form: FormData | None) -> 
 @staff_only()
 async def dashboard(request: Request, session: Session, _form: FormData | None) -> Response:
     """The overview: what waits for the moderators, and the way to each page."""
-    store = services(request).store
-    reports, held = await store.moderation_counts()
-    proposals = len(await store.held_proposals())
+    reports, held, proposals = await services(request).store.moderation_counts()
     return render(
         request,
         "admin/dashboard.html",

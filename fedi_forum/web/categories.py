@@ -73,7 +73,7 @@ async def outbox(request: Request) -> Response:
         )
         for d, _ in rows
     ]
-    count = next((n for found, n in await svc.store.categories() if found.id == c.id), 0)
+    count = await svc.store.category_size(c)
     return activity_response(
         vocab.ordered_collection(
             svc.urls.category_outbox(c.slug), total=count, first=None, items=items
