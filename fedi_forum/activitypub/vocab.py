@@ -42,24 +42,31 @@ def opening_note(
     updated: str | None,
     source_text: str | None = None,
     started_by: tuple[str, str] | None = None,
+    author: str | None = None,
+    audience: str | None = None,
 ) -> NoteDoc:
-    """The discussion's opening post, attributed to the group (seq 0): an ``Article``
-    (``as_article``); the ``Mention`` of the group makes Mastodon's reply box address
-    the group. ``started_by`` (actor id, @handle): the fediverse author whose post
-    started it (docs/categories.md), mentioned and cc'd so their server tells them."""
+    """The discussion's opening post (seq 0): an ``Article`` (``as_article``); the
+    ``Mention`` of the group makes Mastodon's reply box address the group.
+
+    ``author``: the staff Person who opened it; without one the group itself. Forum
+    servers take a post only from a Person (Lemmy, PieFed: docs/rules.md §18), so
+    only an opening post with an author reaches them. ``audience``: the category it
+    is filed under (the community Lemmy files it in), else the group.
+    ``started_by`` (actor id, @handle): the fediverse author whose post started it
+    (docs/categories.md), mentioned and cc'd so their server tells them."""
     group = urls.group(slug)
     note: NoteDoc = {
         "@context": OBJECT_CONTEXT,
         "id": urls.note(slug, 0),
         "type": "Note",
-        "attributedTo": group,
+        "attributedTo": author or group,
         "content": content_html,
         "contentMap": {lang: content_html},
         "published": published,
         "url": urls.note(slug, 0),
         "to": [PUBLIC],
         "cc": [urls.followers(slug)],
-        "audience": group,
+        "audience": audience or group,
         "context": urls.context(slug),
         "inReplyTo": None,
         "sensitive": False,
@@ -312,6 +319,7 @@ def imported_note(
     lang: str,
     published: str,
     title: str | None = None,
+    audience: str | None = None,
 ) -> NoteDoc:
     """A message an archive import brought in, at our note URL and attributed to its
     author (a member Person); the opening one (seq 0) is an ``Article`` with the title,
@@ -326,6 +334,7 @@ def imported_note(
         lang=lang,
         published=published,
         in_reply_to=None if seq == 0 else urls.note(slug, 0),
+        audience=audience,
     )
     note["replies"] = urls.replies(slug, seq)
     return note if title is None else as_article(note, title)
@@ -342,6 +351,7 @@ def staff_note(
     lang: str,
     published: str,
     in_reply_to: str,
+    audience: str | None = None,
 ) -> NoteDoc:
     """A staff reply in a discussion (see ``person_note``)."""
     return person_note(
@@ -354,6 +364,7 @@ def staff_note(
         lang=lang,
         published=published,
         in_reply_to=in_reply_to,
+        audience=audience,
     )
 
 
@@ -368,9 +379,11 @@ def person_note(
     lang: str,
     published: str,
     in_reply_to: str | None,
+    audience: str | None = None,
 ) -> NoteDoc:
     """A note by one of our people in a discussion: public, addressed to the group (so
-    Mastodon's reply box mentions it), in reply to a note of the discussion."""
+    Mastodon's reply box mentions it), in reply to a note of the discussion.
+    ``audience``: as for ``opening_note`` (the category, else the group)."""
     group = urls.group(slug)
     return {
         "@context": OBJECT_CONTEXT,
@@ -383,7 +396,7 @@ def person_note(
         "url": note_id,
         "to": [PUBLIC],
         "cc": [group, urls.followers(slug)],
-        "audience": group,
+        "audience": audience or group,
         "context": urls.context(slug),
         "inReplyTo": in_reply_to,
         "sensitive": False,

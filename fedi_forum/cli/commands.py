@@ -54,6 +54,7 @@ def discussion_command(args: argparse.Namespace, settings: Settings, explicit: b
                 lang=args.lang,
                 summary=args.summary,
                 category=args.category,
+                author=args.author,
             )
             print(discussions.handle(d))
             print(discussions.urls.group(d.slug))

@@ -256,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--lang", choices=LANGUAGES, default="nl")
     create.add_argument("--summary", default="")
     create.add_argument("--category", help="the category's slug (docs/categories.md)")
+    create.add_argument(
+        "--author",
+        help="the staff member named as the opening post's author (forum servers such as "
+        "Lemmy take a post only from a person: docs/rules.md §18)",
+    )
     edit = dsub.add_parser("edit", help="edit title, opening text or summary (federated)")
     common_options(edit)
     edit.add_argument("slug")

@@ -22,7 +22,12 @@ from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.forum.images import IMAGE_SIZES, reencode
 from fedi_forum.forum.members import member_name
 from fedi_forum.forum.ning_archive import our_slug
-from fedi_forum.forum.notes import category_announces, category_relay, group_announce
+from fedi_forum.forum.notes import (
+    category_announces,
+    category_relay,
+    group_announce,
+    passed_on,
+)
 from fedi_forum.models import (
     RESERVED_SLUGS,
     SLUG_RE,
@@ -35,6 +40,7 @@ from fedi_forum.models import (
 from fedi_forum.store import NewDiscussion, Outgoing, Store
 from fedi_forum.store.imports import MemberRow
 from fedi_forum.store.keyring import Keyring
+from fedi_forum.store.primitives import Sharer
 from fedi_forum.store.staff import StaffMember
 
 log = logging.getLogger(__name__)
@@ -127,11 +133,15 @@ class Discussions:
         summary: str = "",
         category: str | None = None,
         started_by: StartedBy | None = None,
+        author: str | None = None,
     ) -> Discussion:
         """A new discussion (and its Group actor), filed under ``category`` if given;
         the category's and the forum-wide actor's followers get its opening post as
         their boost (docs/categories.md). ``started_by``: a fediverse post started it
-        (its text is the opening post; ``body`` its plain text, for later edits)."""
+        (its text is the opening post; ``body`` its plain text, for later edits).
+        ``author``: the staff member who opens it, named as the opening post's author
+        (without one the group is: forum servers then do not take the post,
+        docs/rules.md §18)."""
         slug = normalise_slug(slug)
         title = " ".join(title.split())
         if not 1 <= len(title) <= MAX_TITLE:
@@ -142,12 +152,20 @@ class Discussions:
             raise InvalidInput("bad summary", public_message="summary too long")
         if lang not in LANGUAGES:
             raise InvalidInput("bad lang", public_message=f"language must be one of {LANGUAGES}")
-        category_id = None
+        category_id = audience = None
         if category:
             found = await self.store.category(normalise_slug(category))
             if found is None or found.is_forum:
                 raise NotFound(f"no category {category!r}")
-            category_id = found.id
+            category_id, audience = found.id, self.urls.category(found.slug)
+        author_id = None
+        if author is not None:
+            member = await self.store.staff(author)
+            if member is None:
+                who = f"no staff member {author!r}"
+                raise NotFound(who, public_message=who)
+            await self.keyring.load_or_create(f"staff-{member.username}")  # its actor's key
+            author_id = self.urls.staff(member.username)
         announced_by = await self.store.announcing_categories(category_id)
         taken = await self.store.discussion(slug) or await self.store.category(slug)
         if taken is not None or await self.store.staff(slug):
@@ -158,10 +176,18 @@ class Discussions:
         private_key = await self.keyring.load_or_create(group_key_name(slug))
         now = utcnow()
         note = self._opening_note(
-            slug, title, body, lang, published=now, updated=None, started_by=started_by
+            slug,
+            title,
+            body,
+            lang,
+            published=now,
+            updated=None,
+            started_by=started_by,
+            author=author_id,
+            audience=audience,
         )
         group_id = self.urls.group(slug)
-        activity = vocab.create(self.urls.note_activity(slug, 0), group_id, note)
+        activity = vocab.create(self.urls.note_activity(slug, 0), note["attributedTo"], note)
         discussion = await self.store.create_discussion(
             NewDiscussion(
                 slug=slug,
@@ -230,9 +256,12 @@ class Discussions:
         published: str,
         updated: str | None,
         started_by: StartedBy | None = None,
+        author: str | None = None,
+        audience: str | None = None,
     ) -> NoteDoc:
         """The opening post from what the facilitator typed (plain text, kept as its
-        ``source`` for the next edit), or from the post that started it."""
+        ``source`` for the next edit), or from the post that started it; ``author`` and
+        ``audience`` as ``vocab.opening_note`` takes them."""
         return vocab.opening_note(
             self.urls,
             slug=slug,
@@ -246,6 +275,8 @@ class Discussions:
             updated=updated,
             source_text=body,
             started_by=None if started_by is None else (started_by.actor_id, started_by.handle),
+            author=author,
+            audience=audience,
         )
 
     def group_document(self, d: Discussion) -> Actor:
@@ -299,9 +330,12 @@ class Discussions:
         body: str | None = None,
         summary: str | None = None,
     ) -> Discussion:
-        """Edit the title, opening text or summary. Followers get ``Update{Note}`` (with
-        ``updated``, which Mastodon needs to show an edit) and ``Update{Group}``, signed
-        by the group, queued in the same transaction as the change."""
+        """Edit the title, opening text or summary, queued in the same transaction as
+        the change: the discussion's followers get ``Update{Group}`` and the post's
+        ``Update`` (with ``updated``), from the group when the group wrote it, else its
+        author's Update inside the group's Announce (FEP-1b12; Mastodon drops Updates
+        of Articles, docs/rules.md §17, so microblog servers get none); followers of
+        the categories that boosted the post get that Announce from the category."""
         slug = normalise_slug(slug)
         d = await self.store.discussion(slug)
         if d is None or d.is_deleted:
@@ -319,12 +353,35 @@ class Discussions:
             raise InvalidInput("bad summary", public_message="summary too long")
         now = utcnow()
         published = old.get("published", d.created_at)
-        note = self._opening_note(slug, title, body, d.lang, published=published, updated=now)
         group = self.urls.group(slug)
+        author = str(old.get("attributedTo") or group)  # who wrote it stays who wrote it
+        announcing = await self.store.announcing_categories(d.category_id)
+        category = next((c for c in announcing if c.id == d.category_id), None)
+        note = self._opening_note(
+            slug,
+            title,
+            body,
+            d.lang,
+            published=published,
+            updated=now,
+            author=None if author == group else author,
+            audience=None if category is None else self.urls.category(category.slug),
+        )
         edited = dataclasses.replace(d, title=title, summary=summary, updated_at=now)
-        updates = [
-            vocab.update(self.urls.update(note["id"], now), group, note),
-            vocab.update(self.urls.update(group, now), group, self.group_document(edited)),
+        update = vocab.update(self.urls.update(note["id"], now), author, note)
+        group_update = vocab.update(
+            self.urls.update(group, now), group, self.group_document(edited)
+        )
+        passed = passed_on(self.urls, update, "update")
+        create_id = self.urls.note_activity(slug, 0)
+        outgoing = [
+            Outgoing(update["id"], orjson.dumps(update).decode(), group)
+            if author == group
+            else passed(Sharer(slug, 0, create_id), note["id"]),
+            Outgoing(group_update["id"], orjson.dumps(group_update).decode(), group),
+        ]
+        boosted = [
+            (c.id, passed(Sharer(slug, 0, None, category=c.slug), note["id"])) for c in announcing
         ]
         updated = await self.store.edit_discussion(
             slug,
@@ -334,7 +391,8 @@ class Discussions:
             raw=orjson.dumps(note).decode(),
             create=self._outbox_create(slug, note),
             now=now,
-            outgoing=[Outgoing(u["id"], orjson.dumps(u).decode(), group) for u in updates],
+            outgoing=outgoing,
+            category_outgoing=boosted,
         )
         if updated is None:
             raise NotFound(f"no discussion {slug!r}")
@@ -374,9 +432,18 @@ class Discussions:
             log.info("republished %d opening posts as Articles", done)
         return done
 
+    async def _audience(self, d: Discussion) -> str | None:
+        """The ``audience`` of what we write in ``d``: its category, the community
+        group servers file it under (docs/rules.md §18); None: the group itself."""
+        if d.category_id is None:
+            return None
+        category = await self.store.category_by_id(d.category_id)
+        return None if category is None else self.urls.category(category.slug)
+
     def _outbox_create(self, slug: str, note: NoteDoc) -> Outgoing:
-        """The outbox's ``Create`` of the opening post, carrying it as it is now."""
-        create = vocab.create(self.urls.note_activity(slug, 0), self.urls.group(slug), note)
+        """The outbox's ``Create`` of the opening post, carrying it as it is now (by its
+        author, as group servers require of a Create)."""
+        create = vocab.create(self.urls.note_activity(slug, 0), note["attributedTo"], note)
         return Outgoing(create["id"], orjson.dumps(create).decode(), create["actor"])
 
     async def staff_document(self, member: StaffMember) -> Actor:
@@ -453,6 +520,7 @@ class Discussions:
             lang=d.lang,
             published=now,
             in_reply_to=parent.ap_id,
+            audience=await self._audience(d),
         )
         if answered is not None:
             mention = {"type": "Mention", "href": answered.id, "name": _handle_of(answered)}

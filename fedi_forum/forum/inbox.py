@@ -32,11 +32,11 @@ from fedi_forum.federation.blocklist import Blocklist
 from fedi_forum.federation.keys import KeyResolver, VerifiedKey
 from fedi_forum.forum.notes import (
     NoteFetcher,
-    Sharing,
     category_relay,
     group_announce,
     group_removal,
     new_note,
+    passed_on,
 )
 from fedi_forum.forum.proposals import Proposals
 from fedi_forum.forum.remote import RemoteDiscussions
@@ -49,7 +49,7 @@ from fedi_forum.models import (
 )
 from fedi_forum.store import Outgoing, Store
 from fedi_forum.store.notes import DeleteResult, ReplyResult, ReplyStatus
-from fedi_forum.store.primitives import FollowUpBuilder, Sharer
+from fedi_forum.store.primitives import FollowUpBuilder
 from fedi_forum.store.reactions import UndoResult
 
 log = logging.getLogger(__name__)
@@ -440,36 +440,8 @@ class Inbox:
 
     def _forward(self, activity: Activity, kind: str) -> FollowUpBuilder:
         """What the followers of a discussion get when a reply it shared is edited or
-        deleted by its author. Group servers: the author's activity, verbatim, inside an
-        Announce (FEP-1b12). Microblog servers: nothing for an edit (they refetch the
-        note), ``Undo{Announce}`` for a deletion (the boost disappears)."""
-
-        def build(sharer: Sharer, note_id: str) -> Outgoing:
-            by = Sharing.of(self.urls, sharer, note_id)
-            now = utcnow()
-            activity_id = self.urls.follow_up(by.base, kind, activity.id)
-            group_form = vocab.announce_activity(
-                activity_id,
-                group_id=by.actor,
-                followers=by.followers,
-                activity=activity.raw,
-                published=now,
-            )
-            microblog = ""  # "" = nothing to send to microblog servers
-            if kind == "delete":
-                microblog = orjson.dumps(
-                    vocab.undo(self.urls.undo(activity_id), by.actor, by.followers, by.announce_id)
-                ).decode()
-            return Outgoing(
-                activity_id,
-                microblog,
-                by.actor,
-                orjson.dumps(group_form).decode(),
-                skip_host=parse.host_of(activity.actor),
-                subject=note_id,
-            )
-
-        return build
+        deleted by its author (``passed_on``; never back to the author's server)."""
+        return passed_on(self.urls, activity.raw, kind, skip_host=parse.host_of(activity.actor))
 
     # -- reactions and reports --------------------------------------------------------------
 

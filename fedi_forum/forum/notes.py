@@ -201,6 +201,43 @@ class Sharing:
         )
 
 
+def passed_on(
+    urls: Urls, activity: Mapping[str, Any], kind: str, *, skip_host: str | None = None
+) -> FollowUpBuilder:
+    """What the followers of a sharer get when a message it shared is edited or deleted
+    by its author (``activity``, the author's Update or Delete; ``kind`` "update" |
+    "delete"). Group servers: that activity, verbatim, inside the sharer's Announce
+    (FEP-1b12). Microblog servers: nothing for an edit (they refetch the note),
+    ``Undo{Announce}`` for a deletion (the boost disappears). ``skip_host``: the
+    author's server, which has it already."""
+
+    def build(sharer: Sharer, note_id: str) -> Outgoing:
+        by = Sharing.of(urls, sharer, note_id)
+        activity_id = urls.follow_up(by.base, kind, str(activity["id"]))
+        group_form = vocab.announce_activity(
+            activity_id,
+            group_id=by.actor,
+            followers=by.followers,
+            activity=activity,
+            published=utcnow(),
+        )
+        microblog = ""  # "" = nothing to send to microblog servers
+        if kind == "delete":
+            microblog = orjson.dumps(
+                vocab.undo(urls.undo(activity_id), by.actor, by.followers, by.announce_id)
+            ).decode()
+        return Outgoing(
+            activity_id,
+            microblog,
+            by.actor,
+            orjson.dumps(group_form).decode(),
+            skip_host=skip_host,
+            subject=note_id,
+        )
+
+    return build
+
+
 def group_removal(urls: Urls, label: str) -> FollowUpBuilder:
     """What the followers of a discussion (and of a category that boosted the reply)
     get when a reply it shared leaves public view without a Delete of its author's to

@@ -119,8 +119,10 @@ class Proposals:
             return "refused: the category takes no new discussions"
         return "accepted: held for a moderator"
 
-    async def approve(self, proposal_id: int) -> Discussion:
-        """Open the discussion a proposal asks for, and tell its author where it is."""
+    async def approve(self, proposal_id: int, *, moderator: str | None = None) -> Discussion:
+        """Open the discussion a proposal asks for, and tell its author where it is.
+        The moderator who opens it is the opening post's author (posted for the
+        fediverse author it names); opened by the category's rule, the group is."""
         proposal, category = await self._claim(proposal_id, ProposalState.APPROVED)
         author = await self.store.actor(proposal.author_id)
         handle, profile = _who(proposal, author)
@@ -133,6 +135,7 @@ class Proposals:
                 lang=proposal.lang,
                 category=None if category.is_forum else category.slug,
                 started_by=StartedBy(proposal.author_id, handle, profile, proposal.content),
+                author=moderator,
             )
         except BaseException:
             # nothing was opened: it waits again

@@ -212,10 +212,13 @@ class DiscussionStore:
         create: Outgoing,
         now: str,
         outgoing: Sequence[Outgoing],
+        category_outgoing: Sequence[tuple[int, Outgoing]] = (),
     ) -> Discussion | None:
         """New title/summary/opening text (the old text kept as a revision; the outbox's
         ``Create`` carries the new one, as an outbox shows objects as they are now), and
-        the Updates for the followers queued in the same transaction."""
+        the Updates for the followers queued in the same transaction: ``outgoing`` for
+        the discussion's, ``category_outgoing`` (category id, activity) for those of
+        the categories that boosted it."""
 
         def write(conn: Conn) -> Discussion | None:
             row = conn.execute(
@@ -247,6 +250,8 @@ class DiscussionStore:
             )
             for out in outgoing:
                 enqueue_followers(conn, discussion_id, out, now)
+            for category_id, out in category_outgoing:
+                enqueue_category_followers(conn, [category_id], out, now)
             found = conn.execute(
                 f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE id = ?", (discussion_id,)
             ).fetchone()

@@ -122,7 +122,7 @@ async def decide(request: Request, session: Session, form: FormData | None) -> R
     proposals = Proposals(svc.settings, svc.store, svc.discussions)
     proposal_id: int = request.path_params["id"]
     if action == "approve":
-        d = await proposals.approve(proposal_id)
+        d = await proposals.approve(proposal_id, moderator=session.username)
         await audit(request, session, "proposal approve", d.slug)
     elif action == "refuse":
         await proposals.refuse(proposal_id)

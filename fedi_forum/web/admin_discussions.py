@@ -93,6 +93,7 @@ async def discussion_form(request: Request, session: Session, form: FormData | N
                     lang=values["lang"],
                     summary=values["summary"],
                     category=values["category"] or None,
+                    author=session.username,  # who opened it (docs/rules.md §18)
                 )
             else:
                 d = await svc.discussions.edit(

@@ -265,6 +265,10 @@ async def test_admin_creates_edits_and_deletes_discussions(
     page = (await live.client.get("/d/fiets", headers=BROWSER)).text
     assert "Fietspaden in de wijk" in page
     assert "Nieuwe vraag." in page
+    # the administrator who opened it is the opening post's author, after the edit too
+    opening = (await live.client.get("/d/fiets/m/0", headers={"Accept": AS2})).json()
+    assert opening["attributedTo"] == f"{live.base_url}/staff/beheer"
+    assert opening["name"] == "Fietspaden in de wijk"
     ask = await live.client.post(
         "/admin/discussions/fiets/delete", headers=BROWSER, data={"csrf": token}
     )

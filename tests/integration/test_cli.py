@@ -62,6 +62,11 @@ def test_discussion_commands(tmp_path: Path) -> None:
             ["create", "--slug", "admin", "--title", "t", "--body", "b"], "reserved", id="reserved"
         ),
         pytest.param(["lock", "bestaatniet"], "not found", id="unknown"),
+        pytest.param(
+            ["create", "--slug", "x", "--title", "t", "--body", "b", "--author", "niemand"],
+            "no staff member",
+            id="unknown-author",
+        ),
     ],
 )
 def test_discussion_command_errors_are_clear(tmp_path: Path, args: list[str], message: str) -> None:

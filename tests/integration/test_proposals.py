@@ -82,6 +82,10 @@ async def test_a_mention_waits_for_a_moderator_then_opens_a_discussion(
     assert d.category_id is not None
     opening = (await live.client.get(f"/d/{d.slug}/m/0", headers={"Accept": AS2})).json()
     assert opening["type"] == "Article"
+    # posted by the moderator who opened it, for alice (forum servers take a post only
+    # from a person: docs/rules.md §18), filed under the category
+    assert opening["attributedTo"] == f"{live.base_url}/staff/mod"
+    assert opening["audience"] == category
     assert "Gestart door" in opening["content"]
     assert "Er wordt daar te hard gereden." in opening["content"]
     host = remote.base_url.removeprefix("http://")
