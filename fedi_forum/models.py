@@ -191,6 +191,7 @@ class Discussion:
     icon_at: str | None = None  # its own avatar, since (None: the instance's)
     header_at: str | None = None  # its own header image, since
     category_id: int | None = None  # the category it belongs to (#16), if any
+    pinned_at: str | None = None  # pinned in its category's featured collection, since
 
     @property
     def is_deleted(self) -> bool:

@@ -68,7 +68,7 @@ def category_actor(
     """A category (or the forum-wide actor) as a Group (docs/categories.md): followed
     like a discussion, it boosts each new discussion's opening post; a post that
     mentions it may start one, unless ``restricted`` (its posting rule is closed)."""
-    return _group(
+    actor = _group(
         urls,
         urls.category(slug),
         slug=slug,
@@ -86,6 +86,8 @@ def category_actor(
         icon_url=icon_url,
         restricted=restricted,
     )
+    actor["featured"] = urls.category_featured(slug)
+    return actor
 
 
 def _group(

@@ -137,6 +137,10 @@ class Urls:
     def category_followers(self, slug: str) -> str:
         return f"{self.base}/c/{slug}/followers"
 
+    def category_featured(self, slug: str) -> str:
+        """Its pinned discussions' opening posts."""
+        return f"{self.base}/c/{slug}/featured"
+
     def category_feed(self, slug: str, kind: str) -> str:
         return f"{self.base}/c/{slug}/feed.{kind}"
 

@@ -72,6 +72,9 @@ def discussion_command(args: argparse.Namespace, settings: Settings, explicit: b
         elif args.action == "premoderate":
             d = await discussions.set_premoderate(args.slug, args.setting == "on")
             print(f"{discussions.handle(d)}\tpre-moderation: {args.setting}")
+        elif args.action == "pin":
+            d = await discussions.set_pinned(args.slug, args.setting == "on")
+            print(f"{discussions.handle(d)}\tpinned: {args.setting}")
         elif args.action == "announce":
             d = await discussions.set_announce_replies(args.slug, args.setting == "on")
             print(f"{discussions.handle(d)}\tannounce replies: {args.setting}")

@@ -581,6 +581,15 @@ class Discussions:
             raise NotFound(f"no discussion {slug!r}")
         return discussion
 
+    async def set_pinned(self, slug: str, on: bool) -> Discussion:
+        """Pin a discussion in its category (and the forum-wide actor's list): its
+        opening post joins their ``featured`` collections, the category's page lists it
+        first. Group servers read ``featured`` when they refresh the Group."""
+        discussion = await self.store.set_pinned(normalise_slug(slug), on, utcnow())
+        if discussion is None:
+            raise NotFound(f"no discussion {slug!r}")
+        return discussion
+
     def handle(self, discussion: Discussion) -> str:
         return f"@{discussion.slug}@{self.settings.domain}"
 

@@ -157,20 +157,25 @@ class CategoryStore:
         return [(category_from_row(r), int(r["n"])) for r in rows]
 
     async def category_discussions(
-        self, category: Category, before: int | None, limit: int
+        self, category: Category, before: int | None, limit: int, *, pinned: bool = False
     ) -> list[tuple[Discussion, Note]]:
         """Its live discussions, newest first (keyset on the discussion id), each with
-        its opening post; the forum-wide actor's are all of them."""
+        its opening post; the forum-wide actor's are all of them. ``pinned``: only the
+        pinned ones, most recently pinned first (few: no keyset)."""
         where = "d.state != 'deleted' AND d.id < ?"
         params: list[object] = [before if before is not None else 2**62]
         if not category.is_forum:
             where += " AND d.category_id = ?"
             params.append(category.id)
+        order = "d.id DESC"
+        if pinned:
+            where += " AND d.pinned_at IS NOT NULL"
+            order = "d.pinned_at DESC, d.id DESC"
         rows = await self.db.fetch_all(
             f"SELECT {DISCUSSION_COLS}, {NOTE_COLS} FROM discussions d "
             "JOIN notes n ON n.discussion_id = d.id AND n.seq = 0 "
             f"LEFT JOIN actors a ON a.id = n.author_id WHERE {where} "
-            "ORDER BY d.id DESC LIMIT ?",
+            f"ORDER BY {order} LIMIT ?",  # order: one of two constants
             (*params, limit),
         )
         return [

@@ -317,6 +317,24 @@ class DiscussionStore:
     async def set_premoderate(self, slug: str, on: bool, now: str) -> Discussion | None:
         return await self._set_flag("premoderate", slug, on, now)
 
+    async def set_pinned(self, slug: str, on: bool, now: str) -> Discussion | None:
+        """Pin (since ``now``) or unpin a live discussion."""
+
+        def write(conn: Conn) -> Discussion | None:
+            conn.execute(
+                "UPDATE discussions SET pinned_at = ?, updated_at = ? "
+                "WHERE slug = ? AND state != 'deleted'",
+                (now if on else None, now, slug),
+            )
+            row = conn.execute(
+                f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE slug = ? "
+                "AND state != 'deleted'",
+                (slug,),
+            ).fetchone()
+            return None if row is None else discussion_from_row(row)
+
+        return await self.db.write(write)
+
     async def _set_flag(self, column: str, slug: str, on: bool, now: str) -> Discussion | None:
         assert column in ("announce_replies", "premoderate")  # a constant, never input
 

@@ -630,6 +630,15 @@ CREATE INDEX proposals_host ON proposals (author_host, created_at);
 ALTER TABLE categories ADD COLUMN relay_replies INTEGER NOT NULL DEFAULT 0;
 """,
     ),
+    (
+        17,
+        """
+-- A discussion pinned by an administrator: its category's (and the forum-wide actor's)
+-- featured collection holds its opening post, and the category's page lists it first.
+ALTER TABLE discussions ADD COLUMN pinned_at TEXT;
+CREATE INDEX discussions_pinned ON discussions (pinned_at) WHERE pinned_at IS NOT NULL;
+""",
+    ),
 )
 
 

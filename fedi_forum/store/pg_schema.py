@@ -492,4 +492,12 @@ CREATE INDEX proposals_host ON proposals (author_host, created_at);
 ALTER TABLE categories ADD COLUMN relay_replies BIGINT NOT NULL DEFAULT 0;
 """,
     ),
+    (
+        17,
+        """
+-- Pinned discussions: see migrations.MIGRATIONS 17.
+ALTER TABLE discussions ADD COLUMN pinned_at TEXT;
+CREATE INDEX discussions_pinned ON discussions (pinned_at) WHERE pinned_at IS NOT NULL;
+""",
+    ),
 )

@@ -25,7 +25,8 @@ RowLike = sqlite3.Row | Mapping[str, Any]
 DISCUSSION_COLS = (
     "d.id, d.slug, d.title, d.summary, d.lang, d.state, d.announce_replies, d.public_key_pem, "
     "d.views, d.last_seq, d.reply_count, d.created_at, d.updated_at, d.last_activity_at, "
-    "d.revision, d.premoderate, d.label, d.imported_at, d.icon_at, d.header_at, d.category_id"
+    "d.revision, d.premoderate, d.label, d.imported_at, d.icon_at, d.header_at, d.category_id, "
+    "d.pinned_at"
 )
 DISCUSSION_WIDTH = DISCUSSION_COLS.count(",") + 1  # where a joined row's next part starts
 NOTE_COLS = (
@@ -82,6 +83,7 @@ def discussion_from_row(row: RowLike) -> Discussion:
         icon_at=row["icon_at"],
         header_at=row["header_at"],
         category_id=row["category_id"],
+        pinned_at=row["pinned_at"],
     )
 
 

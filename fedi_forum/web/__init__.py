@@ -65,6 +65,7 @@ def routes() -> list[Route]:
         Route("/c/{slug}", categories.category, name="category"),
         Route("/c/{slug}/outbox", categories.outbox, name="category_outbox"),
         Route("/c/{slug}/followers", categories.followers, name="category_followers"),
+        Route("/c/{slug}/featured", categories.featured, name="category_featured"),
         Route("/c/{slug}/feed.{kind:feed_kind}", categories.feed, name="category_feed"),
         Route("/c/{slug}/answers/{id:id}", categories.answer, name="category_answer"),
         # the path names no discussion: routed by what the activity is about

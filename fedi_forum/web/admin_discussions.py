@@ -40,6 +40,8 @@ async def discussion_state(request: Request, session: Session, form: FormData | 
         await svc.discussions.set_announce_replies(slug, action == "announce-on")
     elif action in ("premoderate-on", "premoderate-off"):
         await svc.discussions.set_premoderate(slug, action == "premoderate-on")
+    elif action in ("pin-on", "pin-off"):
+        await svc.discussions.set_pinned(slug, action == "pin-on")
     else:
         states = {
             "lock": DiscussionState.LOCKED,

@@ -19,6 +19,7 @@ from fedi_forum.web.state import Services, services
 
 PAGE_SIZE = 30
 OUTBOX_SIZE = 20
+PINNED = 10  # pinned discussions shown and featured, most recently pinned first
 
 
 async def _category(svc: Services, request: Request) -> Category:
@@ -48,11 +49,38 @@ async def category(request: Request) -> Response:
         for d, opening in shown
     ]
     older = f"?before={shown[-1][0].id}" if len(rows) > PAGE_SIZE else None
-    response = render(request, "category.html", category=c, items=items, older=older)
+    pinned = [] if before else await svc.store.category_discussions(c, None, PINNED, pinned=True)
+    response = render(
+        request,
+        "category.html",
+        category=c,
+        items=items,
+        older=older,
+        pinned=[d for d, _ in pinned],
+    )
     response.headers["Link"] = (
         f'<{svc.urls.category(c.slug)}>; rel="alternate"; type="application/activity+json"'
     )
     return response
+
+
+async def featured(request: Request) -> Response:
+    """The opening posts of its pinned discussions, embedded (FEP-1b12 ``featured``:
+    Lemmy marks them as the community's featured posts when it refreshes the Group)."""
+    svc = services(request)
+    c = await _category(svc, request)
+    items = []
+    for d, _ in await svc.store.category_discussions(c, None, PINNED, pinned=True):
+        raw = await svc.store.note_raw(d.id, 0)
+        if raw is not None:
+            doc = orjson.loads(raw)
+            doc.pop("@context", None)
+            items.append(doc)
+    return activity_response(
+        vocab.ordered_collection(
+            svc.urls.category_featured(c.slug), total=len(items), first=None, items=items
+        )
+    )
 
 
 async def outbox(request: Request) -> Response:

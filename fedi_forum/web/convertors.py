@@ -63,6 +63,8 @@ CONVERTORS: dict[str, Convertor[Any]] = {
         "announce-off",
         "premoderate-on",
         "premoderate-off",
+        "pin-on",
+        "pin-off",
     ),
     "block_action": choice("add", "remove"),
     "remote_action": choice("follow", "unfollow"),

@@ -13,9 +13,11 @@ import httpx
 import orjson
 
 from fedi_forum.forum.categories import Categories
+from fedi_forum.models import DiscussionState
 from tests.conftest import Live
+from tests.integration.test_instances import cli
 from tests.support.delivery import drain, fast_retries  # noqa: F401 (fast_retries: autouse)
-from tests.support.http import AS2, PASSWORD
+from tests.support.http import AS2, BROWSER, PASSWORD, csrf_token, login
 from tests.support.lemmy import LemmyModel, Refused
 from tests.support.remote import RemoteServer, remote_server
 
@@ -147,3 +149,52 @@ async def test_what_we_write_in_a_category_names_it_as_audience(live: Live) -> N
     assert orjson.loads(reply)["audience"] == f"{live.base_url}/c/groen"
     person = (await live.client.get("/staff/anna", headers={"Accept": AS2})).json()
     assert person["type"] == "Person"
+
+
+async def test_pinned_discussions_are_the_categorys_featured_posts(live: Live) -> None:
+    cats = Categories(live.settings, live.store, live.discussions.keyring)
+    await cats.create(slug="groen", name="Groen")
+    await cats.ensure_forum()
+    await live.services.staff.create("beheer", PASSWORD, "admin")
+    for slug in ("bomen", "parken", "oud"):
+        await live.discussions.create(
+            slug=slug,
+            title=slug.title(),
+            body="Tekst",
+            lang="nl",
+            category="groen",
+            author="beheer",
+        )
+    category = f"{live.base_url}/c/groen"
+    actor = (await live.client.get("/c/groen", headers={"Accept": AS2})).json()
+    assert actor["featured"] == f"{category}/featured"
+    # an administrator pins two, on the admin page
+    await login(live.client, "beheer")
+    page = await live.client.get("/admin/discussions", headers=BROWSER)
+    token = csrf_token(page.text)
+    for slug in ("oud", "parken"):  # pinned in another order than made
+        r = await live.client.post(
+            f"/admin/discussions/{slug}/pin-on", headers=BROWSER, data={"csrf": token}
+        )
+        assert r.status_code == 303
+    assert "Losmaken" in (await live.client.get("/admin/discussions", headers=BROWSER)).text
+    featured = (await live.client.get("/c/groen/featured", headers={"Accept": AS2})).json()
+    pinned = [f"{live.base_url}/d/{s}/m/0" for s in ("parken", "oud")]  # latest pin first
+    assert [item["id"] for item in featured["orderedItems"]] == pinned
+    assert featured["totalItems"] == 2
+    assert all(item["type"] == "Article" for item in featured["orderedItems"])
+    forum = (await live.client.get("/c/forum/featured", headers={"Accept": AS2})).json()
+    assert [item["id"] for item in forum["orderedItems"]] == pinned
+    # a Lemmy refreshing the community marks them featured
+    lemmy = LemmyModel(_fetch, followed={category})
+    assert await lemmy.read_featured(category) == pinned
+    # the category's page lists them first
+    html = (await live.client.get("/c/groen", headers=BROWSER)).text
+    assert html.index("Vastgepind") < html.index(">Parken<") < html.index("<h2>Discussies")
+    # unpinned (the command), deleted: gone from featured
+    assert (await cli(live, "discussion", "pin", "parken", "off")).returncode == 0
+    await live.discussions.set_state("oud", DiscussionState.DELETED)
+    featured = (await live.client.get("/c/groen/featured", headers={"Accept": AS2})).json()
+    assert featured["orderedItems"] == []
+    assert "Vastgepind" not in (await live.client.get("/c/groen", headers=BROWSER)).text
+    assert (await cli(live, "discussion", "pin", "bestaatniet", "on")).returncode == 2

@@ -97,6 +97,26 @@ class LemmyModel:
         self.titles[obj["id"]] = str(obj["name"])
         return f"post in {community}"
 
+    async def read_featured(self, community: str) -> list[str]:
+        """objects/src/objects/community.rs → ``ApubCommunityFeatured``: when Lemmy
+        refreshes a community it reads its ``featured`` collection; each item must pass
+        as a post of that community (same checks as a received one). Returns the posts
+        it marks featured."""
+        group = await self.fetch(community)
+        collection = await self.fetch(str(group["featured"]))
+        marked = []
+        for page in collection.get("orderedItems", []):
+            if not isinstance(page, dict) or page.get("inReplyTo"):
+                raise Refused("a featured item is not an embedded post")
+            if await self._post_community(page) != community:
+                raise Refused(f"featured post {page.get('id')} is in another community")
+            if not _public(page):
+                raise Refused("featured post not public")
+            await self._verify_creator(page)
+            self.posts[page["id"]] = community
+            marked.append(str(page["id"]))
+        return marked
+
     async def _post_community(self, page: dict[str, Any]) -> str:
         """protocol/page.rs ``InCommunity for Page``: ``audience`` if given, else the
         first Group among ``to`` and ``cc``."""
