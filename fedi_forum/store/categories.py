@@ -156,6 +156,23 @@ class CategoryStore:
         )
         return [(category_from_row(r), int(r["n"])) for r in rows]
 
+    async def newest_by_category(self, per: int) -> dict[int, list[tuple[str, str]]]:
+        """The ``per`` newest live discussions of each category, as (slug, title), by
+        category id: for the index. One query; each category's part is an index range
+        scan (``discussions_category``), so the cost follows the categories, not the
+        discussions."""
+        rows = await self.db.fetch_all(
+            "SELECT c.id, d.slug, d.title FROM categories c JOIN discussions d ON d.id IN "
+            "(SELECT d2.id FROM discussions d2 WHERE d2.category_id = c.id "
+            "AND d2.state != 'deleted' ORDER BY d2.id DESC LIMIT ?) "
+            "WHERE c.kind = 'category' ORDER BY c.id, d.id DESC",
+            (per,),
+        )
+        newest: dict[int, list[tuple[str, str]]] = {}
+        for category_id, slug, title in rows:
+            newest.setdefault(int(category_id), []).append((str(slug), str(title)))
+        return newest
+
     async def category_discussions(
         self, category: Category, before: int | None, limit: int, *, pinned: bool = False
     ) -> list[tuple[Discussion, Note]]:

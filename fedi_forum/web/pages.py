@@ -146,6 +146,9 @@ def group_icon(svc: Services, d: Discussion) -> str:
     return svc.urls.static("group-icon.png")
 
 
+NEWEST_PER_CATEGORY = 3  # discussions named under each category on the index
+
+
 async def index(request: Request) -> Response:
     svc = services(request)
     rows = await svc.store.discussions()
@@ -158,7 +161,15 @@ async def index(request: Request) -> Response:
     ]
     followed = await svc.store.remote_groups(RemoteGroupState.ACCEPTED)
     categories = await svc.store.categories()
-    return render(request, "index.html", items=items, followed=followed, categories=categories)
+    newest = await svc.store.newest_by_category(NEWEST_PER_CATEGORY) if categories else {}
+    return render(
+        request,
+        "index.html",
+        items=items,
+        followed=followed,
+        categories=categories,
+        newest=newest,
+    )
 
 
 async def remote_discussion(request: Request) -> Response:

@@ -126,6 +126,13 @@ async def test_pages_feeds_and_search_know_categories(live: Live) -> None:
     assert 'href="/c/groen"' not in index  # absolute URLs
     assert f'href="{live.base_url}/c/groen"' in index
     assert "35 discussies" in index
+    # each category with its three newest discussions
+    nav = index.split('class="categories"', 1)[1].split("</nav>", 1)[0]
+    assert [t for t in ("Boom 34", "Boom 33", "Boom 32", "Boom 31", "Los") if f">{t}<" in nav] == [
+        "Boom 34",
+        "Boom 33",
+        "Boom 32",
+    ]
     # the category's page: newest first, 30 a page, keyset paged
     page = (await live.client.get("/c/groen", headers=BROWSER)).text
     assert page.index("Boom 34") < page.index("Boom 5")
