@@ -22,6 +22,7 @@ from fedi_forum.store.primitives import (
     enqueue_category_followers,
     enqueue_followers,
 )
+from fedi_forum.store.row_cache import RowCache
 from fedi_forum.store.rows import (
     DISCUSSION_COLS,
     DISCUSSION_WIDTH,
@@ -61,6 +62,7 @@ class DiscussionStore:
     """Mixed into ``Store``; see the module docstring."""
 
     db: Engine
+    shown: RowCache[Discussion]
 
     async def create_discussion(self, new: NewDiscussion) -> Discussion:
         def write(conn: Conn) -> Discussion:
@@ -367,6 +369,19 @@ class DiscussionStore:
             f"SELECT {DISCUSSION_COLS} FROM discussions d WHERE d.slug = ?", (slug.lower(),)
         )
         return None if row is None else discussion_from_row(row)
+
+    async def shown_discussion(self, slug: str) -> Discussion | None:
+        """``discussion``, for what a request shows (pages, documents): from this
+        process's copy when ``Store.keep_shown_rows`` turned copies on. Never for a
+        decision a write depends on: the store's writes check the row themselves."""
+        key = slug.lower()
+        found, row = self.shown.get(key)
+        if found:
+            return row
+        generation = self.shown.generation
+        discussion = await self.discussion(key)
+        self.shown.put(key, discussion, generation)
+        return discussion
 
     async def discussions(self, limit: int = 200) -> list[tuple[Discussion, Note]]:
         """Live discussions, most recently active first, each with its opening post."""

@@ -45,6 +45,16 @@ class Engine(Protocol):
 
     async def on_new_deliveries(self, wake: Callable[[], None]) -> None: ...
 
+    async def watch_discussions(self, watcher: Watcher) -> bool: ...
+
+
+class Watcher(Protocol):
+    """Told of every committed change to a ``discussions`` row (store/row_cache.py)."""
+
+    def drop(self, key: str | None) -> None: ...
+
+    def stop(self) -> None: ...
+
 
 class EngineBase:
     """What both engines build on ``fetch_all`` and their writer."""
@@ -74,6 +84,12 @@ class EngineBase:
         """Call ``wake`` when another process queues deliveries. SQLite: nothing to
         subscribe to; this process wakes its worker itself, the others poll (1 s)."""
         del wake
+
+    async def watch_discussions(self, watcher: Watcher) -> bool:
+        """Tell ``watcher`` of every change to a discussion row, by any process; False
+        when this engine cannot (SQLite: nothing to subscribe to)."""
+        del watcher
+        return False
 
     async def schema_version(self) -> int:
         """The version the database is at (one indexed read, no lock)."""

@@ -498,6 +498,21 @@ ALTER TABLE categories ADD COLUMN relay_replies BIGINT NOT NULL DEFAULT 0;
 -- Pinned discussions: see migrations.MIGRATIONS 17.
 ALTER TABLE discussions ADD COLUMN pinned_at TEXT;
 CREATE INDEX discussions_pinned ON discussions (pinned_at) WHERE pinned_at IS NOT NULL;
+-- Every change to a discussion row is told, with its slug, to every process that
+-- keeps copies of the rows it shows (store/row_cache.py): delivered at COMMIT, once per
+-- slug and transaction.
+CREATE FUNCTION ff_discussion_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM pg_notify('ff_discussions', OLD.slug);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        PERFORM pg_notify('ff_discussions', NEW.slug);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER discussions_changed AFTER INSERT OR UPDATE OR DELETE ON discussions
+    FOR EACH ROW EXECUTE FUNCTION ff_discussion_changed();
 """,
     ),
 )

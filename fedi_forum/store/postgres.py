@@ -35,7 +35,7 @@ from psycopg.rows import RowMaker
 from fedi_forum.errors import DatabaseBusy, DatabaseUnavailable
 from fedi_forum.store.conn import ConstraintViolation, Cursor, Dialect, WriteFn, placeholders
 from fedi_forum.store.db import SchemaTooNew
-from fedi_forum.store.engine import EngineBase
+from fedi_forum.store.engine import EngineBase, Watcher
 from fedi_forum.store.group_commit import GroupCommit, isolated
 from fedi_forum.store.migrations import MIGRATIONS
 from fedi_forum.store.pg_schema import POSTGRES_MIGRATIONS
@@ -116,6 +116,8 @@ def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[PgRow]:
 
 
 DELIVERIES_CHANNEL = "fedi_forum_deliveries"
+# NOTIFY'd by a trigger on every change to a discussions row, with its slug (migration 17)
+DISCUSSIONS_CHANNEL = "ff_discussions"
 
 
 class PgConn:
@@ -209,10 +211,26 @@ class PgWriter(GroupCommit):
         super().__init__("pg-writer")
         self._url = url
         self._conn: psycopg.Connection[PgRow] | None = None
+        # Told of changes to discussion rows during this process's own COMMITs (the
+        # connection listens: PostgreSQL hands a session its own notifications before
+        # the COMMIT returns), so a write is never followed by a read of the old row.
+        self.watchers: list[Watcher] = []
 
     async def start(self) -> None:
-        self._conn = await self._in_thread(functools.partial(_connect, self._url))
+        self._conn = await self._in_thread(functools.partial(self._open))
         self._start_task()
+
+    def _open(self) -> psycopg.Connection[PgRow]:
+        conn = _connect(self._url)
+        conn.add_notify_handler(self._notified)
+        conn.execute(f"LISTEN {DISCUSSIONS_CHANNEL}")
+        conn.commit()
+        return conn
+
+    def _notified(self, notify: psycopg.Notify) -> None:
+        if notify.channel == DISCUSSIONS_CHANNEL:
+            for watcher in self.watchers:
+                watcher.drop(notify.payload)
 
     async def stop(self) -> None:
         await self._drain()
@@ -231,7 +249,7 @@ class PgWriter(GroupCommit):
             with contextlib.suppress(psycopg.Error):
                 raw.close()
         try:
-            self._conn = _connect(self._url)
+            self._conn = self._open()
         except psycopg.OperationalError as exc:
             self._conn = None
             raise _unavailable(self._url, exc) from exc
@@ -316,6 +334,7 @@ class PostgresDatabase(EngineBase):
         self.writer: PgWriter = PgWriter(url)
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
+        self._on_lost: list[Callable[[Any], None]] = []
 
     async def open(self) -> None:
         try:
@@ -329,13 +348,38 @@ class PostgresDatabase(EngineBase):
         """Call ``wake`` whenever any host commits a change to the delivery queue (LISTEN
         on a connection of its own), so workers on every host start at once instead of
         at their next poll."""
+        listener = await self._listening()
+        await listener.add_listener(DELIVERIES_CHANNEL, lambda *_: wake())
+
+    async def watch_discussions(self, watcher: Watcher) -> bool:
+        """Every change to a discussion row: this process's own during its COMMIT (the
+        writer's connection), every host's as its notification arrives (the listening
+        connection). When that connection is lost, ``watcher.stop()``."""
+
+        def heard(_conn: object, _pid: int, _channel: str, slug: str) -> None:
+            watcher.drop(slug)
+
+        def lost(_conn: object) -> None:
+            log.warning("lost the connection that hears changes: cached reads are off")
+            watcher.stop()
+
+        listener = await self._listening()
+        listener.add_termination_listener(lost)
+        self._on_lost.append(lost)
+        await listener.add_listener(DISCUSSIONS_CHANNEL, heard)
+        self.writer.watchers.append(watcher)
+        return True
+
+    async def _listening(self) -> asyncpg.Connection:
         if self._listener is None:
             self._listener = await asyncpg.connect(self.url)
-        await self._listener.add_listener(DELIVERIES_CHANNEL, lambda *_: wake())
+        return self._listener
 
     async def close(self) -> None:
         if self._listener is not None:
             listener, self._listener = self._listener, None
+            for lost in self._on_lost:  # closed on purpose: nothing was lost
+                listener.remove_termination_listener(lost)
             await listener.close()
         await self.writer.stop()
         if self._pool is not None:

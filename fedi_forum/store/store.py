@@ -13,6 +13,7 @@ what the first one does.
 
 from __future__ import annotations
 
+from fedi_forum.models import Discussion
 from fedi_forum.store.actors import ActorStore
 from fedi_forum.store.categories import CategoryStore
 from fedi_forum.store.deliveries import DeliveryStore
@@ -28,6 +29,7 @@ from fedi_forum.store.proposals import ProposalStore
 from fedi_forum.store.ratelimits import RateLimitStore
 from fedi_forum.store.reactions import ReactionStore
 from fedi_forum.store.remote import RemoteStore
+from fedi_forum.store.row_cache import RowCache
 from fedi_forum.store.sealed_keys import SealedKeyStore
 from fedi_forum.store.search import SearchStore
 from fedi_forum.store.servers import ServerStore
@@ -60,3 +62,11 @@ class Store(
 ):
     def __init__(self, db: Engine) -> None:
         self.db = db
+        self.shown: RowCache[Discussion] = RowCache()
+
+    async def keep_shown_rows(self) -> bool:
+        """Serve ``shown_discussion`` from this process's copies when the engine tells
+        of every change (PostgreSQL; store/row_cache.py). For processes that serve
+        pages; True when on."""
+        self.shown.enabled = await self.db.watch_discussions(self.shown)
+        return self.shown.enabled

@@ -29,7 +29,7 @@ def tombstone(object_id: str, former_type: str, deleted: str) -> Response:
 async def group_actor(request: Request, svc: Services) -> Response:
     """Called by the page route when the client asked for AS2."""
     slug = request.path_params["slug"]
-    discussion = await svc.store.discussion(slug)
+    discussion = await svc.store.shown_discussion(slug)
     if discussion is None:
         raise NotFound(f"no discussion {slug!r}")
     if discussion.is_deleted:

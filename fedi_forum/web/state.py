@@ -75,7 +75,7 @@ def client_address(request: Request) -> str:
 
 async def require_discussion(svc: Services, slug: str) -> Discussion:
     """The discussion a URL names: 404 when there is none, 410 when it was deleted."""
-    discussion = await svc.store.discussion(slug)
+    discussion = await svc.store.shown_discussion(slug)
     if discussion is None:
         raise NotFound(f"no discussion {slug!r}")
     if discussion.is_deleted:

@@ -211,7 +211,11 @@ async def test_two_web_hosts_and_two_workers_share_one_postgresql_database(
                 ).status_code == 202
             await _wait(lambda: remote.delivered and other.delivered, 30)
 
-            # A reply accepted by one web process is on the other's page at once
+            # A reply accepted by one web process is on the other's page at once, though
+            # both keep copies of the discussion's row (store/row_cache.py): shown first
+            for web in ("web1", "web2"):
+                page = await client.get(hosts.url(web, "/d/park"), headers=BROWSER | public)
+                assert page.status_code == 200
             replies = []
             for n, (via, shown, actor) in enumerate(
                 (("web1", "web2", alice), ("web2", "web1", bob))

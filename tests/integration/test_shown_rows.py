@@ -1,0 +1,102 @@
+"""Cached discussion rows on PostgreSQL (store/row_cache.py): pages, outbox pages and
+group actors are served without a round trip, yet show every change — this process's
+at once (its COMMIT drops the copy), another process's as soon as its notification
+arrives — and nothing is cached once changes can no longer be heard."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+
+from fedi_forum.store.postgres import PgWriter
+from tests.conftest import Live
+from tests.integration.test_instances import cli
+from tests.support.http import AS2, BROWSER
+
+pytestmark = pytest.mark.postgresql_only
+
+
+async def _title(live: Live, as2: bool = False) -> str:
+    if as2:
+        return str((await live.client.get("/d/park", headers={"Accept": AS2})).json()["name"])
+    page = (await live.client.get("/d/park", headers=BROWSER)).text
+    return page.split("<h1", 1)[1].split(">", 1)[1].split("<", 1)[0]
+
+
+async def test_this_process_sees_its_own_change_at_once(live: Live) -> None:
+    await live.discussions.create(slug="park", title="Het park", body="Wat?", lang="nl")
+    assert live.store.shown.enabled
+    for n in range(20):  # a race would show now and then: look many times
+        assert await _title(live) == await _title(live, as2=True)
+        assert live.store.shown.get("park")[0]  # served from the copy
+        await live.discussions.edit("park", title=f"Het park {n}")
+        # read straight after the write returns, before the loop could hear anything
+        shown = await live.store.shown_discussion("park")
+        assert shown is not None
+        assert shown.title == f"Het park {n}"
+        assert await _title(live) == f"Het park {n}"
+        assert await _title(live, as2=True) == f"Het park {n}"
+
+
+async def test_another_process_change_arrives_by_notification(live: Live) -> None:
+    await live.discussions.create(slug="park", title="Het park", body="Wat?", lang="nl")
+    assert await _title(live) == "Het park"
+    assert live.store.shown.get("park")[0]
+    done = await cli(live, "discussion", "edit", "park", "--title", "Het nieuwe park")
+    assert done.returncode == 0, done.stderr
+    async with asyncio.timeout(5):  # the command has committed; its NOTIFY is on its way
+        while await _title(live) != "Het nieuwe park":
+            await asyncio.sleep(0.01)
+    # a discussion another process makes is found, though its absence was cached
+    assert (await live.client.get("/d/nieuw", headers=BROWSER)).status_code == 404
+    assert live.store.shown.get("nieuw") == (True, None)
+    made = await cli(live, "discussion", "create", "--slug", "nieuw", "--title", "N", "--body", "b")
+    assert made.returncode == 0, made.stderr
+    async with asyncio.timeout(5):
+        while (await live.client.get("/d/nieuw", headers=BROWSER)).status_code != 200:
+            await asyncio.sleep(0.01)
+
+
+async def test_when_changes_can_no_longer_be_heard_nothing_is_cached(live: Live) -> None:
+    await live.discussions.create(slug="park", title="Het park", body="Wat?", lang="nl")
+    assert await _title(live) == "Het park"
+    url = live.settings.database_url
+    with psycopg.connect(url, autocommit=True) as db:
+        # the listening connection: the one whose last statement was a LISTEN (the
+        # writer's, which listens too, committed after its LISTEN)
+        ended = db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN %'"
+        ).fetchall()
+        assert ended, "no listening connection found"
+        async with asyncio.timeout(5):
+            while live.store.shown.enabled:
+                await asyncio.sleep(0.01)
+        # a change no notification tells of: shown at once, from the database
+        db.execute("UPDATE discussions SET title = 'Stil veranderd' WHERE slug = 'park'")
+    assert await _title(live, as2=True) == "Stil veranderd"
+
+
+async def test_a_write_drops_its_rows_before_it_returns(live: Live) -> None:
+    """This process's own change reaches its copies during the COMMIT (the writer's
+    connection listens), not when the listening connection next hears it."""
+    dropped: list[str | None] = []
+
+    class Recorder:
+        def drop(self, key: str | None) -> None:
+            dropped.append(key)
+
+        def stop(self) -> None:
+            raise AssertionError("not lost")
+
+    await live.discussions.create(slug="park", title="Het park", body="Wat?", lang="nl")
+    writer = live.store.db.writer
+    assert isinstance(writer, PgWriter)
+    writer.watchers.append(Recorder())
+    try:
+        await live.discussions.edit("park", title="Het andere park")
+        assert "park" in dropped  # already, with no await in between
+    finally:
+        writer.watchers.pop()
