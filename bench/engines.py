@@ -65,15 +65,15 @@ def inbox_and_reads(
     }
     for name, (_, header) in reads.items():
         (tmp / f"{name}.lua").write_text(header)
-    g1 = {} if args.reads_only else {"g1_w1": [], "g1_w2": []}
+    g1 = {} if args.only == "reads" else {"g1_w1": [], "g1_w2": []}
     out: dict[str, list[float]] = g1 | {k: [] for k in reads}
     for run in range(args.runs):
-        for workers in (2,) if args.reads_only else (1, 2):
+        for workers in (2,) if args.only == "reads" else (1, 2):
             with (
                 copy(template, tmp / f"{template.engine}-run{run}-w{workers}") as fresh,
                 fresh.serve(port, workers, "--no-worker"),
             ):
-                if not args.reads_only:
+                if args.only != "reads":
                     before = fresh.count("notes")
                     _wrk(wrk, base, script, load, args)
                     time.sleep(1)  # requests in flight when wrk stopped are committed
@@ -183,7 +183,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60_000)
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument(
-        "--reads-only", action="store_true", help="only G3/G4/G5 (no inbox load, no fan-out)"
+        "--only",
+        choices=("reads", "inbox"),
+        help="reads: only G3/G4/G5; inbox: only G1 and the reads (no fan-out)",
     )
     args = parser.parse_args()
     engines = args.engines.split(",")
@@ -224,7 +226,7 @@ def main() -> None:
                         seed_fanout(fan_home.settings, {"fan": sink_port}, keys.public_pem(author))
                     )
                     results[engine] = inbox_and_reads(args, wrk, inbox_home, tmp, port, load)
-                    if not args.reads_only:
+                    if args.only is None:
                         results[engine] |= fanout(args, fan_home, tmp, port, author)
                 print(f"{engine}: {time.perf_counter() - t0:.0f} s", flush=True)
         finally:
@@ -275,7 +277,7 @@ def table(results: dict[str, Any], engines: list[str]) -> str:
     for label, keys_, fmt, target in ROWS:
         cells, medians = [], {}
         if any(keys_[0] not in results[engine] for engine in engines):
-            continue  # not measured in this run (--reads-only)
+            continue  # not measured in this run (--only)
         for engine in engines:
             entry = results[engine]
             for k in keys_:

@@ -56,6 +56,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
         async with contextlib.AsyncExitStack() as stack:
             db = engine_for(settings)
             db.writer.telemetry = metrics
+            db.take_turns()  # web processes' write batches (PostgreSQL: measured there)
             await db.open()
             stack.push_async_callback(db.close)
             store = Store(db)

@@ -47,6 +47,8 @@ class Engine(Protocol):
 
     async def watch_discussions(self, watcher: Watcher) -> bool: ...
 
+    def take_turns(self) -> None: ...
+
 
 class Watcher(Protocol):
     """Told of every committed change to a ``discussions`` row (store/row_cache.py)."""
@@ -84,6 +86,10 @@ class EngineBase:
         """Call ``wake`` when another process queues deliveries. SQLite: nothing to
         subscribe to; this process wakes its worker itself, the others poll (1 s)."""
         del wake
+
+    def take_turns(self) -> None:
+        """Write batches of processes serving pages wait for each other's (PostgreSQL;
+        SQLite's writers already do, for the file lock)."""
 
     async def watch_discussions(self, watcher: Watcher) -> bool:
         """Tell ``watcher`` of every change to a discussion row, by any process; False

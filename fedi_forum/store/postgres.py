@@ -53,6 +53,13 @@ _CONTENDED = (
     psycopg.errors.LockNotAvailable,
 )
 MIGRATION_LOCK = 0x66656469  # pg_advisory_lock key: one process migrates at a time
+TURN_LOCK = 0x66667475  # pg_advisory_xact_lock key: web processes' write batches take turns
+# Waits for the turn without lock_timeout (one lock: no deadlock to escape), then puts
+# lock_timeout back for the rows. One round trip; the select list runs left to right.
+TAKE_TURN = (
+    "SELECT set_config('lock_timeout', '0', true), pg_advisory_xact_lock(%s), "
+    "set_config('lock_timeout', %s, true)"
+)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -215,6 +222,7 @@ class PgWriter(GroupCommit):
         # connection listens: PostgreSQL hands a session its own notifications before
         # the COMMIT returns), so a write is never followed by a read of the old row.
         self.watchers: list[Watcher] = []
+        self.take_turns = False  # see PostgresDatabase.take_turns
 
     async def start(self) -> None:
         self._conn = await self._in_thread(functools.partial(self._open))
@@ -304,6 +312,8 @@ class PgWriter(GroupCommit):
     ) -> list[tuple[bool, Any]]:
         conn = PgConn(raw)
         try:
+            if self.take_turns:
+                raw.execute(TAKE_TURN, (TURN_LOCK, LOCK_TIMEOUT))
             try:
                 outcomes: list[tuple[bool, Any]] = [(True, fn(conn)) for fn in fns]
             except _CONTENDED:
@@ -350,6 +360,17 @@ class PostgresDatabase(EngineBase):
         at their next poll."""
         listener = await self._listening()
         await listener.add_listener(DELIVERIES_CHANNEL, lambda *_: wake())
+
+    def take_turns(self) -> None:
+        """This process's write batches wait for every other turn-taking process's to
+        commit (a transaction-scoped advisory lock, held to the COMMIT), as SQLite's
+        writers do for its file lock. Web processes write the same discussions' and
+        actors' rows in different orders: side by side, their batches met in row locks
+        and went one by one. Measured (bench/engines.py, 2 web processes, this machine,
+        PostgreSQL on the same 2 cores, one run of 3): 285 -> 507 stored replies/s; one
+        process 360 -> 403. Delivery workers do not take turns (their writes are the
+        rows they leased; with them taking turns 2 workers sent 735/s, not 832)."""
+        self.writer.take_turns = True
 
     async def watch_discussions(self, watcher: Watcher) -> bool:
         """Every change to a discussion row: this process's own during its COMMIT (the

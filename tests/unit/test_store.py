@@ -325,6 +325,45 @@ async def test_postgresql_batches_that_deadlock_across_hosts_commit_every_write(
                 await host.close()
 
 
+async def test_postgresql_web_hosts_write_batches_take_turns(
+    pg_template: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Web processes' batches take turns (PostgresDatabase.take_turns): a batch waits
+    for the other host's to commit, however long that takes, instead of meeting its row
+    locks; so it never runs its writes one by one, and never fails."""
+    import time
+
+    from tests.support.engines import fresh_database
+
+    with fresh_database(pg_template) as url:
+        a, b = PostgresDatabase(url), PostgresDatabase(url)
+        for host in (a, b):
+            await host.open()
+            host.take_turns()
+        try:
+
+            def slow(conn: Conn) -> float:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('a', '1')")
+                time.sleep(0.4)  # in the writer's thread: the turn is held meanwhile
+                return time.monotonic()
+
+            def quick(conn: Conn) -> float:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('b', '1')")
+                return time.monotonic()
+
+            with caplog.at_level("INFO", logger="fedi_forum.store.postgres"):
+                first = asyncio.create_task(a.write(slow))
+                await asyncio.sleep(0.1)  # a holds its turn
+                a_done, b_done = await asyncio.gather(first, b.write(quick))
+            assert b_done >= a_done  # b's write ran after a's batch, not beside it
+            assert "go one by one" not in caplog.text  # waited 0.3 s > lock_timeout
+            rows = dict(await b.fetch_all("SELECT key, value FROM meta WHERE key IN ('a', 'b')"))
+            assert rows == {"a": "1", "b": "1"}
+        finally:
+            for host in (a, b):
+                await host.close()
+
+
 async def test_postgresql_claimers_on_two_hosts_never_lease_a_row_twice(pg_template: str) -> None:
     """Two engines on one database stand for two hosts: each claims, delivers and
     (after a success) leases the inbox's next lane head, all at once. FOR UPDATE SKIP
