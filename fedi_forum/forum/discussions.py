@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import Set
+from collections.abc import Awaitable, Callable, Set
 
 import orjson
 
@@ -20,7 +20,6 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.forum.images import IMAGE_SIZES, reencode
-from fedi_forum.forum.members import member_name
 from fedi_forum.forum.ning_archive import our_slug
 from fedi_forum.forum.notes import (
     category_announces,
@@ -38,10 +37,8 @@ from fedi_forum.models import (
     utcnow,
 )
 from fedi_forum.store import NewDiscussion, Outgoing, Store
-from fedi_forum.store.imports import MemberRow
 from fedi_forum.store.keyring import Keyring
 from fedi_forum.store.primitives import Sharer
-from fedi_forum.store.staff import StaffMember
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +226,13 @@ class Discussions:
 
     async def set_announce_replies(self, slug: str, on: bool) -> Discussion:
         """Share every reply with followers (default), or only the discussion's own posts."""
-        discussion = await self.store.set_announce_replies(normalise_slug(slug), on, utcnow())
+        return await self._switch(self.store.set_announce_replies, slug, on)
+
+    async def _switch(
+        self, change: Callable[[str, bool, str], Awaitable[Discussion | None]], slug: str, on: bool
+    ) -> Discussion:
+        """One of a discussion's on/off settings (``change``: the store's setter)."""
+        discussion = await change(normalise_slug(slug), on, utcnow())
         if discussion is None:
             raise NotFound(f"no discussion {slug!r}")
         return discussion
@@ -446,33 +449,6 @@ class Discussions:
         create = vocab.create(self.urls.note_activity(slug, 0), note["attributedTo"], note)
         return Outgoing(create["id"], orjson.dumps(create).decode(), create["actor"])
 
-    async def staff_document(self, member: StaffMember) -> Actor:
-        key = await self.keyring.load_or_create(f"staff-{member.username}")
-        return actors.person_actor(
-            self.urls,
-            actor_id=self.urls.staff(member.username),
-            username=member.username,
-            domain=self.settings.domain,
-            name=member.shown_name,
-            public_key_pem=keys.public_pem(key),
-            published=member.created_at,
-        )
-
-    async def member_document(self, member: MemberRow) -> Actor:
-        """An author an archive import brought in: a read-only Person whose key is made
-        the first time a server asks (so the import makes none for thousands)."""
-        key = await self.keyring.load_or_create(f"member-{member.handle}")
-        return actors.person_actor(
-            self.urls,
-            actor_id=self.urls.member(member.handle),
-            username=member.handle,
-            domain=self.settings.domain,
-            name=member_name(member, self.settings.default_lang),
-            name_map={lang: member_name(member, lang) for lang in LANGUAGES},
-            public_key_pem=keys.public_pem(key),
-            published=member.created_at,
-        )
-
     async def staff_reply(
         self,
         slug: str,
@@ -576,19 +552,13 @@ class Discussions:
 
     async def set_premoderate(self, slug: str, on: bool) -> Discussion:
         """Hold every new reply until a moderator approves it."""
-        discussion = await self.store.set_premoderate(normalise_slug(slug), on, utcnow())
-        if discussion is None:
-            raise NotFound(f"no discussion {slug!r}")
-        return discussion
+        return await self._switch(self.store.set_premoderate, slug, on)
 
     async def set_pinned(self, slug: str, on: bool) -> Discussion:
         """Pin a discussion in its category (and the forum-wide actor's list): its
         opening post joins their ``featured`` collections, the category's page lists it
         first. Group servers read ``featured`` when they refresh the Group."""
-        discussion = await self.store.set_pinned(normalise_slug(slug), on, utcnow())
-        if discussion is None:
-            raise NotFound(f"no discussion {slug!r}")
-        return discussion
+        return await self._switch(self.store.set_pinned, slug, on)
 
     def handle(self, discussion: Discussion) -> str:
         return f"@{discussion.slug}@{self.settings.domain}"

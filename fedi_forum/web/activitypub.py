@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from fedi_forum.activitypub import actors, vocab
 from fedi_forum.errors import NotFound
+from fedi_forum.forum.members import member_document, staff_document
 from fedi_forum.models import Discussion, NoteState
 from fedi_forum.web.negotiation import activity_response, preferred_representation
 from fedi_forum.web.pagination import cursor, is_page_request, place_of
@@ -278,7 +279,8 @@ async def staff_actor(request: Request) -> Response:
         raise NotFound("no such staff member")
     if preferred_representation(request.headers.get("accept")) != "as2":
         return RedirectResponse(request.app.url_path_for("about"), status_code=302)
-    return activity_response(await svc.discussions.staff_document(member))
+    keyring = svc.discussions.keyring
+    return activity_response(await staff_document(svc.settings, svc.urls, keyring, member))
 
 
 async def discussion_image(request: Request) -> Response:
@@ -303,7 +305,8 @@ async def member_actor(request: Request) -> Response:
         raise NotFound("no such member")
     if preferred_representation(request.headers.get("accept")) != "as2":
         return RedirectResponse(request.app.url_path_for("about"), status_code=302)
-    return activity_response(await svc.discussions.member_document(member))
+    keyring = svc.discussions.keyring
+    return activity_response(await member_document(svc.settings, svc.urls, keyring, member))
 
 
 async def staff_note(request: Request) -> Response:
