@@ -320,6 +320,8 @@ class PgWriter(GroupCommit):
                 raise
             except Exception:
                 raw.rollback()
+                if self.take_turns:  # the rollback gave the turn back
+                    raw.execute(TAKE_TURN, (TURN_LOCK, LOCK_TIMEOUT))
                 outcomes = [isolated(conn, fn) for fn in fns]
             if conn.wrote_deliveries:  # delivered with the COMMIT, once per batch
                 raw.execute(f"NOTIFY {DELIVERIES_CHANNEL}")

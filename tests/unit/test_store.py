@@ -9,6 +9,7 @@ import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.forum.discussions import Discussions
 from fedi_forum.models import DiscussionState, NewNote, utcnow
 from fedi_forum.store import Database, Outgoing, Store
-from fedi_forum.store.conn import Conn
+from fedi_forum.store.conn import Conn, ConstraintViolation
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.keyfiles import KeyFiles
 from fedi_forum.store.postgres import PostgresDatabase
@@ -78,6 +79,40 @@ async def test_one_failing_write_does_not_undo_its_batch(db: Engine) -> None:
     keys = {r[0] for r in await db.fetch_all("SELECT key FROM meta")}
     assert "good" in keys
     assert "bad" not in keys
+
+
+async def test_what_a_write_reads_in_its_batch_is_the_truth(db: Engine) -> None:
+    """Inside a group commit a write reads rowcounts, rows and its own earlier changes
+    as they are, and an error of a statement whose answer it never read fails that
+    write only (the guard a pipelined writer — tried on PostgreSQL, not kept: docs/
+    postgresql.md — would have needed)."""
+
+    def counted(conn: Conn) -> tuple[int, int, Any]:
+        conn.execute("INSERT INTO meta VALUES ('c1', '1'), ('c2', '1')")
+        updated = conn.execute("UPDATE meta SET value = '2' WHERE key LIKE 'c%'").rowcount
+        again = conn.execute(
+            "INSERT INTO meta VALUES ('c1', '9') ON CONFLICT (key) DO NOTHING"
+        ).rowcount
+        row = conn.execute("SELECT value FROM meta WHERE key = 'c2'").fetchone()
+        return updated, again, row[0]
+
+    def clashing(conn: Conn) -> str:
+        conn.execute("INSERT INTO meta VALUES ('dup', '1')")
+        conn.execute("INSERT INTO meta VALUES ('dup', '2')")  # its error: read by no one
+        conn.execute("INSERT INTO meta VALUES ('after', '1')")
+        return "never"
+
+    def fine(conn: Conn) -> str:
+        conn.execute("INSERT INTO meta VALUES ('fine', '1')")
+        return "ok"
+
+    assert await db.write(counted) == (2, 0, "2")  # a batch of its own: pipelined
+    results = await asyncio.gather(db.write(clashing), db.write(fine), return_exceptions=True)
+    assert isinstance(results[0], ConstraintViolation)
+    assert results[1] == "ok"
+    keys = {r[0] for r in await db.fetch_all("SELECT key FROM meta")}
+    assert {"c1", "c2", "fine"} <= keys
+    assert not {"dup", "after"} & keys
 
 
 async def test_sqlite_stop_finishes_queued_writes(tmp_path: Path) -> None:
