@@ -107,7 +107,11 @@ class HostHealth:
         state.failures += 1
         self._limited.add(host)
         state.slow = state.slow or unanswered
-        if state.failures >= THRESHOLD:
+        # While open, what fails is what was in flight when it opened: one incident,
+        # not one each (8 requests in flight to a server that went down once made its
+        # cooldown 30 s x 2^3 = 4 min). Only a failure when it is not open — the
+        # half-open probe, or the one that opens it — starts or doubles a cooldown.
+        if state.failures >= THRESHOLD and state.open_until <= now:
             state.cooldown = min(max(state.cooldown * 2, COOLDOWN), MAX_COOLDOWN)
             state.open_until = now + state.cooldown
 

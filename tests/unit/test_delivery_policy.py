@@ -40,6 +40,19 @@ def test_breaker_opens_after_failures_in_a_row_and_half_opens_after_cooldown() -
     assert health.limit("b.example", 200) == hosts.START + 1
 
 
+def test_requests_in_flight_when_the_breaker_opens_do_not_lengthen_its_cooldown() -> None:
+    """A server goes down with PER_HOST requests in flight: they all fail at once. One
+    incident, one cooldown (the multi-host test once waited 4 minutes for 30 s)."""
+    health = HostHealth()
+    health.answered("d.example", 0)
+    for _ in range(hosts.PER_HOST):
+        health.failed("d.example", 10, unanswered=False)
+    assert health.limit("d.example", 10 + hosts.COOLDOWN + 1) == 1  # one probe, on time
+    health.failed("d.example", 45, unanswered=False)  # the probe failed: now it doubles
+    assert health.limit("d.example", 45 + hosts.COOLDOWN + 1) == 0
+    assert health.limit("d.example", 45 + 2 * hosts.COOLDOWN + 1) == 1
+
+
 def test_silent_servers_get_short_timeouts_until_they_answer() -> None:
     health = HostHealth()
     assert health.timeout("c.example") == hosts.NORMAL_TIMEOUT
