@@ -232,7 +232,8 @@ def main() -> None:
         finally:
             sink.terminate()
             sink.wait(timeout=10)
-    path = save("engines", results)
+    # a partial run is kept apart: the goal table reads only whole ones (bench/goals.py)
+    path = save("engines" if args.only is None else f"engines-only-{args.only}", results)
     print(table(results, engines))
     print(f"results: {path}")
 

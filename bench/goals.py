@@ -4,11 +4,16 @@ Each row: the goal, the figure (median of the runs, with min-max where there wer
 several), the ceiling measured in the same run, the ratio, the target, and whether it
 is met. Prints Markdown (for the README) and writes bench/results/goals-*.json.
 
-    .venv/bin/python bench/goals.py
+    .venv/bin/python bench/goals.py [--since YYYYMMDDTHHMMSS]
+
+``--since`` (``make bench`` passes the moment it started): a bench whose newest result
+is older is a bench that did not run this time, and the table is refused (exit 1)
+instead of showing its old figure as new.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,10 +22,29 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import RESULTS, save
 
+BENCHES = ("inbox", "flood", "keys", "fanout", "faulty", "recovery", "html_page", "reads")
+BENCHES += ("engines",)
+
+
+def newest_path(name: str) -> Path | None:
+    found = sorted(RESULTS.glob(f"{name}-2*.json"))
+    return found[-1] if found else None
+
 
 def newest(name: str) -> dict[str, Any] | None:
-    found = sorted(RESULTS.glob(f"{name}-2*.json"))
-    return json.loads(found[-1].read_text()) if found else None
+    path = newest_path(name)
+    return json.loads(path.read_text()) if path else None
+
+
+def stale(since: str) -> list[str]:
+    """The benches with no result written at or after ``since`` (a result's name ends
+    in its time, YYYYMMDDTHHMMSS, so names compare as times)."""
+    late = []
+    for name in BENCHES:
+        path = newest_path(name)
+        if path is None or path.stem.removeprefix(f"{name}-") < since:
+            late.append(name)
+    return late
 
 
 def spread(values: list[float], fmt: str = "{:,.0f}") -> str:
@@ -266,6 +290,13 @@ def rows() -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--since", help="refuse results older than this (YYYYMMDDTHHMMSS)")
+    args = parser.parse_args()
+    if args.since:
+        late = stale(args.since)
+        if late:
+            sys.exit(f"no result of this run for: {', '.join(late)} (it failed or did not run)")
     table = rows()
     if not table:
         sys.exit("no results yet: run make bench (or make bench-quick) first")
