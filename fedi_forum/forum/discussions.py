@@ -20,6 +20,7 @@ from fedi_forum.activitypub.urls import Urls
 from fedi_forum.config import LANGUAGES, Settings
 from fedi_forum.errors import Conflict, InvalidInput, InvalidSlug, NotFound
 from fedi_forum.forum.images import IMAGE_SIZES, reencode
+from fedi_forum.forum.members import staff_key_name
 from fedi_forum.forum.ning_archive import our_slug
 from fedi_forum.forum.notes import (
     category_announces,
@@ -161,7 +162,7 @@ class Discussions:
             if member is None:
                 who = f"no staff member {author!r}"
                 raise NotFound(who, public_message=who)
-            await self.keyring.load_or_create(f"staff-{member.username}")  # its actor's key
+            await self.keyring.load_or_create(staff_key_name(member.username))  # its key
             author_id = self.urls.staff(member.username)
         announced_by = await self.store.announcing_categories(category_id)
         taken = await self.store.discussion(slug) or await self.store.category(slug)
@@ -470,7 +471,7 @@ class Discussions:
         parent = await self.store.note(d.id, in_reply_to_seq)
         if parent is None:
             raise NotFound(f"no message {in_reply_to_seq}")
-        await self.keyring.load_or_create(f"staff-{username}")  # the actor's key exists
+        await self.keyring.load_or_create(staff_key_name(username))  # the actor's key exists
         now = utcnow()
         note_id = self.urls.staff_note(username, secrets.token_hex(8))
         html = content.plain_text_to_html(text)

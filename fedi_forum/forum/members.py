@@ -31,11 +31,16 @@ def member_name(member: MemberRow, lang: str) -> str:
     return f"oud-lid {member.number}" if lang == "nl" else f"former member {member.number}"
 
 
+def staff_key_name(username: str) -> str:
+    """The key of a staff member's Person actor (made when first needed)."""
+    return f"staff-{username}"
+
+
 async def staff_document(
     settings: Settings, urls: Urls, keyring: Keyring, member: StaffMember
 ) -> Actor:
     """A staff member as a Person (they write replies and opening posts)."""
-    key = await keyring.load_or_create(f"staff-{member.username}")
+    key = await keyring.load_or_create(staff_key_name(member.username))
     return actors.person_actor(
         urls,
         actor_id=urls.staff(member.username),

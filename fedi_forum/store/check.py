@@ -35,6 +35,7 @@ def problems(db_path: Path, keys_dir: Path, *, stale_days: int = 3) -> list[str]
             "SELECT DISTINCT author_id FROM notes WHERE is_local = 1 AND author_id LIKE ?",
             ("%/staff/%",),
         ).fetchall()
+        # forum/members.staff_key_name (the store cannot import the forum layer)
         needed += [f"staff-{author.rsplit('/', 1)[1]}" for (author,) in staff]
         needed += [
             f"category-{slug}"  # forum/categories.category_key_name

@@ -135,7 +135,7 @@ async def featured(request: Request) -> Response:
     svc = services(request)
     d = await require_discussion(svc, request.path_params["slug"])
     raw = await svc.store.note_raw(d.id, 0)
-    items = [] if raw is None else [_without_context(raw)]
+    items = [] if raw is None else [embedded(raw)]
     return activity_response(
         vocab.ordered_collection(
             svc.urls.featured(d.slug), total=len(items), first=None, items=items
@@ -143,7 +143,8 @@ async def featured(request: Request) -> Response:
     )
 
 
-def _without_context(raw: bytes) -> dict[str, Any]:
+def embedded(raw: bytes | str) -> dict[str, Any]:
+    """A stored document, to embed in a collection (its ``@context`` is the collection's)."""
     doc: dict[str, Any] = orjson.loads(raw)
     doc.pop("@context", None)
     return doc

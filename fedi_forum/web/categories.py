@@ -12,6 +12,7 @@ from fedi_forum.activitypub import content, vocab
 from fedi_forum.errors import NotAcceptable, NotFound
 from fedi_forum.models import Category
 from fedi_forum.web import feeds
+from fedi_forum.web.activitypub import embedded
 from fedi_forum.web.negotiation import activity_response, preferred_representation
 from fedi_forum.web.pages import render
 from fedi_forum.web.pagination import cursor
@@ -73,9 +74,7 @@ async def featured(request: Request) -> Response:
     for d, _ in await svc.store.category_discussions(c, None, PINNED, pinned=True):
         raw = await svc.store.note_raw(d.id, 0)
         if raw is not None:
-            doc = orjson.loads(raw)
-            doc.pop("@context", None)
-            items.append(doc)
+            items.append(embedded(raw))
     return activity_response(
         vocab.ordered_collection(
             svc.urls.category_featured(c.slug), total=len(items), first=None, items=items
