@@ -167,7 +167,13 @@ async def test_pages_feeds_and_search_know_categories(live: Live) -> None:
     r = await live.client.get("/search", params={"q": "eik", "category": "nee"}, headers=BROWSER)
     assert r.status_code == 400
     # unknown categories are 404 everywhere
-    for path in ("/c/nee", "/c/nee/outbox", "/c/nee/followers", "/c/nee/feed.rss"):
+    for path in (
+        "/c/nee",
+        "/c/nee/outbox",
+        "/c/nee/followers",
+        "/c/nee/featured",
+        "/c/nee/feed.rss",
+    ):
         assert (await live.client.get(path, headers=BROWSER)).status_code == 404, path
 
 
