@@ -25,7 +25,7 @@ from fedi_forum.store.conn import Conn, Dialect
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
     Outgoing,
-    enqueue,
+    enqueue_all,
 )
 
 _COLS = (
@@ -397,7 +397,6 @@ class DeliveryStore:
         """Queue one of our activities to some inboxes (e.g. a forwarded report)."""
 
         def write(conn: Conn) -> None:
-            for inbox in inboxes:
-                enqueue(conn, out, inbox, now)
+            enqueue_all(conn, out, inboxes, now)
 
         await self.db.write(write)

@@ -28,6 +28,7 @@ from fedi_forum.store.primitives import (
     mark_seen,
     queue_follow_up,
     relay_to_category,
+    relaying_category,
     remember_tombstone,
     tombstone_note,
 )
@@ -160,7 +161,8 @@ class ModerationStore:
                     enqueue_followers(
                         conn, discussion_id, out, now, [author[0]] if author and author[0] else []
                     )
-                    relay_to_category(conn, discussion_id, ap_id, relay, now)
+                    relaying = relaying_category(conn, discussion_id) if relay else None
+                    relay_to_category(conn, relaying, ap_id, relay, now)
             delta = 1 if wanted == "visible" else (-1 if state == "visible" else 0)
             bump_revision(conn, discussion_id, replies=delta)
             conn.execute(

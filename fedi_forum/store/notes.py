@@ -22,6 +22,8 @@ from fedi_forum.models import (
 from fedi_forum.store.conn import Conn
 from fedi_forum.store.engine import Engine
 from fedi_forum.store.primitives import (
+    RELAYING_COLS,
+    RELAYING_JOIN,
     AnnounceBuilder,
     FollowUpBuilder,
     RelayBuilder,
@@ -32,6 +34,7 @@ from fedi_forum.store.primitives import (
     mark_seen,
     queue_follow_up,
     relay_to_category,
+    relaying_from,
     remember_tombstone,
     tombstone_note,
     upsert_actor,
@@ -230,8 +233,10 @@ class NoteStore:
         discussion announces replies). All of it, or nothing, in one transaction."""
 
         def write(conn: Conn) -> ReplyResult:
+            # the relaying category read with the discussion: one round trip fewer
             row = conn.execute(
-                "SELECT id, state, announce_replies, premoderate FROM discussions WHERE slug = ?",
+                "SELECT d.id, d.state, d.announce_replies, d.premoderate, "
+                f"{RELAYING_COLS} FROM discussions d {RELAYING_JOIN} WHERE d.slug = ?",
                 (slug,),
             ).fetchone()
             if row is None or row[1] == "deleted":
@@ -265,7 +270,7 @@ class NoteStore:
                 )
                 extra = [announce_to_author] if announce_to_author else []
                 enqueue_followers(conn, discussion_id, out, now, extra)
-                relay_to_category(conn, discussion_id, notes[-1].ap_id, relay, now)
+                relay_to_category(conn, relaying_from(row), notes[-1].ap_id, relay, now)
             return ReplyResult(ReplyStatus.ACCEPTED, tuple(seqs))
 
         return await self.db.write(write)

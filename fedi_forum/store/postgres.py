@@ -142,15 +142,19 @@ class PgConn:
     def dialect(self) -> Dialect:
         return Dialect.POSTGRESQL
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+    def _note(self, sql: str) -> None:
         if not self.wrote_deliveries and "deliveries" in sql and not sql.startswith("SELECT"):
             self.wrote_deliveries = True  # an INSERT or UPDATE of the queue (or near it)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self._note(sql)
         try:
             return self.raw.execute(_psycopg_sql(sql), _params(params))
         except psycopg.errors.IntegrityError as exc:
             raise ConstraintViolation(str(exc)) from exc
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
+        self._note(sql)
         cur = self.raw.cursor()
         try:
             cur.executemany(_psycopg_sql(sql), [_params(p) for p in seq])

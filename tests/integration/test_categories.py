@@ -350,3 +350,12 @@ async def test_a_category_that_relays_replies_boosts_them_and_takes_them_back(
     await drain(live)
     undos = [d for d in from_category() if d["type"] == "Undo"]
     assert [u["object"]["id"] for u in undos] == [boosts[0]["id"]]  # type: ignore[index]
+    # a reply held for approval is boosted when a moderator approves it, not before
+    await live.discussions.set_premoderate("drempels", True)
+    remote.delivered.clear()
+    held = await reply("Eerst goedkeuren")
+    assert from_category() == []
+    assert await moderation.moderate("drempels", 3, "approve", "") == "done"
+    await drain(live)
+    boosts = [d for d in from_category() if d["type"] == "Announce"]
+    assert [b["object"] for b in boosts] == [held["id"]]
