@@ -45,7 +45,16 @@ def path_for(router: Router) -> Callable[..., str]:
 
 def routes() -> list[Route]:
     convertors.register()  # bounded ids and closed action sets, for every route below
+    # Starlette tries the routes in order, one regular expression each (~1 µs): the
+    # federation's hot paths come first, so that an inbox POST or a group-actor, note or
+    # WebFinger GET is not matched against the forty routes before it. The order changes
+    # nothing else: no two paths match the same URL (tests/unit/test_urls.py).
     return [
+        Route("/d/{slug}/inbox", inbox.inbox, methods=["POST"], name="group_inbox"),
+        Route("/d/{slug}", pages.discussion, name="discussion"),
+        Route("/d/{slug}/m/{seq:id}", activitypub.note, name="note"),
+        Route("/.well-known/webfinger", wellknown.webfinger, name="webfinger"),
+        Route("/inbox", inbox.inbox, methods=["POST"], name="instance_inbox"),
         Route("/healthz", health.healthz, name="healthz"),
         Route("/readyz", health.readyz, name="readyz"),
         Route("/metrics", metrics.metrics, name="metrics"),
@@ -53,14 +62,10 @@ def routes() -> list[Route]:
         Route("/about", pages.about, name="about"),
         Route("/terms", pages.terms, name="terms"),
         Route("/actor", activitypub.instance_actor, name="instance_actor"),
-        Route("/inbox", inbox.inbox, methods=["POST"], name="instance_inbox"),
-        Route("/d/{slug}/inbox", inbox.inbox, methods=["POST"], name="group_inbox"),
         Route("/feed.{kind:feed_kind}", feeds.instance_feed, name="instance_feed"),
-        Route("/.well-known/webfinger", wellknown.webfinger, name="webfinger"),
         Route("/.well-known/host-meta", wellknown.host_meta, name="host_meta"),
         Route("/.well-known/nodeinfo", wellknown.nodeinfo_links, name="nodeinfo_links"),
         Route("/nodeinfo/{version}", wellknown.nodeinfo, name="nodeinfo"),
-        Route("/d/{slug}", pages.discussion, name="discussion"),
         Route("/r/{handle}", pages.remote_discussion, name="remote_discussion"),
         Route("/c/{slug}", categories.category, name="category"),
         Route("/c/{slug}/outbox", categories.outbox, name="category_outbox"),
@@ -84,7 +89,6 @@ def routes() -> list[Route]:
             name="admin_discussion_image",
         ),
         Route("/d/{slug}/feed.{kind:feed_kind}", feeds.discussion_feed, name="discussion_feed"),
-        Route("/d/{slug}/m/{seq:id}", activitypub.note, name="note"),
         Route("/d/{slug}/m/{seq:id}/replies", activitypub.replies, name="replies"),
         Route("/d/{slug}/m/{seq:id}/activity", activitypub.note_activity, name="note_activity"),
         Route(

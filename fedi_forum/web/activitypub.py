@@ -211,10 +211,17 @@ async def note(request: Request) -> Response:
     svc = services(request)
     d = await require_discussion(svc, request.path_params["slug"])
     seq: int = request.path_params["seq"]
+    as2 = preferred_representation(request.headers.get("accept")) == "as2"
+    # Fetched by every server that receives its Announce: kept per version of the
+    # discussion (every change to a note bumps its revision), two reads fewer.
+    key = ("note", d.id, d.revision, seq)
+    kept = svc.renderer.document(key) if as2 else None
+    if kept is not None:
+        return activity_response(kept)
     found = await svc.store.note(d.id, seq)
     if found is None or found.state is NoteState.HELD:
         raise NotFound(f"no note {seq}")
-    if preferred_representation(request.headers.get("accept")) != "as2":
+    if not as2:
         return RedirectResponse(page_url_for(svc, d, seq), status_code=302)
     if not found.is_local:
         raise NotFound("not a local note")
@@ -223,6 +230,7 @@ async def note(request: Request) -> Response:
     raw = await svc.store.note_raw(d.id, seq)
     if raw is None:
         raise NotFound("no stored document")
+    svc.renderer.keep_document(key, raw)
     return activity_response(raw)  # stored JSON, served as is
 
 

@@ -69,7 +69,8 @@ async def webfinger(request: Request) -> Response:
         return _json(doc, JRD)
     if not SLUG_RE.fullmatch(user):
         raise NotFound(f"no such user {user!r}")
-    discussion = await svc.store.discussion(user)
+    # what is shown, not a decision: this process's copy of the row where it keeps one
+    discussion = await svc.store.shown_discussion(user)
     if discussion is None:
         if await svc.store.category(user) is not None:  # a category (docs/categories.md)
             actor_id = svc.urls.category(user)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fedi_forum.models import DiscussionState, utcnow
+from fedi_forum.models import DiscussionState, NoteAction, utcnow
 from tests.conftest import Live
 from tests.support.http import AS2
 from tests.support.seed import add_replies, remote_actor
@@ -103,6 +105,32 @@ async def test_opening_post_is_dereferenceable_featured_and_in_the_outbox(live: 
     r = await live.client.get("/d/bomen/m/0", headers={"Accept": "text/html"})
     assert r.status_code == 302
     assert r.headers["location"].endswith("/d/bomen#m0")
+
+
+async def test_a_kept_note_document_follows_every_change_of_the_note(live: Live) -> None:
+    """Note documents are kept per revision of their discussion (web/activitypub.note):
+    an edit or a deletion must show at the next fetch, never the kept copy."""
+    await live.discussions.create(slug="hek", title="Het hek", body="Dicht?", lang="nl")
+    await live.services.staff.create("beheer", "een lang wachtwoord 123", "admin")
+    seq = await live.discussions.staff_reply("hek", username="beheer", text="Nee, open.")
+
+    async def fetch(path: str) -> tuple[int, dict[str, Any]]:
+        r = await live.client.get(path, headers={"Accept": AS2})
+        return r.status_code, r.json()
+
+    for _ in range(2):  # the second from the kept copy
+        assert (await fetch("/d/hek/m/0"))[1]["content"] == "<p>Dicht?</p>"
+        status, reply = await fetch(f"/d/hek/m/{seq}")
+        assert status == 200
+        assert reply["type"] == "Note"
+    await live.discussions.edit("hek", body="Open of dicht?")
+    assert (await fetch("/d/hek/m/0"))[1]["content"] == "<p>Open of dicht?</p>"
+    await live.store.moderate_note(
+        slug="hek", seq=seq, action=NoteAction.DELETE, reason="test", now=utcnow()
+    )
+    status, gone = await fetch(f"/d/hek/m/{seq}")
+    assert status == 410
+    assert gone["type"] == "Tombstone"
 
 
 async def test_outbox_pages_walk_every_item_once_in_both_directions(live: Live) -> None:

@@ -94,3 +94,36 @@ def test_every_dereferenceable_url_is_served_by_its_named_route(url: str, route:
     scope = {"type": "http", "path": path, "method": method, "root_path": ""}
     matched = [r.name for r in routes() if r.matches(scope)[0] is Match.FULL]
     assert matched[:1] == [route], path
+
+
+def test_no_two_routes_match_one_url() -> None:
+    """The routes are ordered by traffic, not by meaning (``web.routes``): that is only
+    safe while no URL matches two of them. A URL of every route, with a value each of
+    its parameters accepts, must be matched in full by that route alone."""
+    from starlette.convertors import IntegerConvertor, PathConvertor
+    from starlette.routing import Match
+
+    from fedi_forum.web import routes
+    from fedi_forum.web.convertors import BoundedInt, _Choice
+
+    def sample(convertor: object) -> str:
+        if isinstance(convertor, _Choice):
+            return sorted(convertor.choices)[0]
+        if isinstance(convertor, BoundedInt | IntegerConvertor):
+            return "7"
+        if isinstance(convertor, PathConvertor):
+            return "a/b.txt"
+        return "park"
+
+    table = routes()
+    checked = 0
+    for route in table:
+        path = route.path_format
+        for name, convertor in route.param_convertors.items():
+            path = path.replace("{" + name + "}", sample(convertor))
+        for method in sorted(route.methods or {"GET"}):
+            scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+            full = [r.name for r in table if r.matches(scope)[0] is Match.FULL]
+            assert full == [route.name], (path, method, full)
+            checked += 1
+    assert checked > len(table)  # every route, with each of its methods
