@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from fedi_forum import compose, logs
+from fedi_forum.cli import processes
 from fedi_forum.cli.context import (
     federation_of,
     with_services,
@@ -122,6 +123,13 @@ def serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
             level=args.log_level,
         ),
     }
+    spread = args.workers > 1 and processes.spreads_connections()
+    if spread:
+        try:
+            processes.port_is_free(args.host, args.port)  # before saying it serves
+        except OSError as exc:
+            print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 1
     print(f"fedi-forum serving {settings.base_url} (listening on {args.host}:{args.port})")
     if args.workers > 1:
         os.environ[SETTINGS_ENV] = orjson.dumps(dataclasses.asdict(settings), default=str).decode()
@@ -129,9 +137,10 @@ def serve(args: argparse.Namespace, settings: Settings, explicit: bool) -> int:
         # scrape of any worker sums them (web/metrics.py). Fresh for each start.
         shared = Path(tempfile.mkdtemp(prefix="fedi-forum-metrics-"))
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(shared))
-        uvicorn.run(
-            "fedi_forum.cli.serve:app_from_env", factory=True, workers=args.workers, **options
-        )
+        factory = "fedi_forum.cli.serve:app_from_env"
+        if spread:  # a listening socket per process (cli/processes.py)
+            return processes.run(factory, args.workers, options)
+        uvicorn.run(factory, factory=True, workers=args.workers, **options)
     else:
         from fedi_forum.app import create_app
 
