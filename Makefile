@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run reset test lint peer bench bench-quick mutation clean
+.PHONY: install install-dev install-bench run reset test lint peer bench bench-quick mutation clean
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
+$(VENV)/.bench: $(VENV)/.dev
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	touch $@
+
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
+install-bench: $(VENV)/.bench
 
 ## run: create the virtualenv, initialise data/ and keys/, make sure a demo discussion
 ## exists, and serve on http://$(HOST):$(PORT)
@@ -58,7 +63,7 @@ BENCH_START := $(shell date +%Y%m%dT%H%M%S)
 
 ## bench: every goal of the performance issue, medians of 3, then the goal table
 ## (bench/README.md; about 40 minutes)
-bench: install-dev
+bench: install-bench
 	$(BIN)/python bench/html_page.py --replies 5000
 	$(BIN)/python bench/inbox.py --workers 2
 	$(BIN)/python bench/keys.py
@@ -74,7 +79,7 @@ bench: install-dev
 	$(BIN)/python bench/goals.py --since $(BENCH_START)
 
 ## bench-quick: one short run of each, smaller sizes (about five minutes after the venv)
-bench-quick: install-dev
+bench-quick: install-bench
 	$(BIN)/python bench/html_page.py --runs 1 --seconds 2 --replies 2000
 	$(BIN)/python bench/inbox.py --runs 1 --seconds 2 --requests 10000 --workers 2 --g6-seconds 4
 	$(BIN)/python bench/keys.py --runs 1 --new 200 --seconds 2

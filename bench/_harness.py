@@ -130,6 +130,32 @@ def server(
     )
 
 
+def ceiling_server(app: str, port: int, workers: int) -> list[str]:
+    """The command serving a ceiling app (``module:attribute``, an ASGI app) on ``port``
+    with ``workers`` processes the way `fedi-forum serve` serves (cli/processes.py: a
+    listening socket per process where the system spreads connections), so that a
+    ratio to the ceiling compares the app, not how connections were spread."""
+    options = {
+        "host": "127.0.0.1",
+        "port": port,
+        "access_log": False,
+        "log_level": "warning",
+        "backlog": 2048,
+        "server_header": False,
+    }
+    module, attr = app.split(":")
+    code = (
+        "import sys; sys.path.insert(0, '.')\n"
+        "from fedi_forum.cli import processes\n"
+        f"if processes.spreads_connections() and {workers} > 1:\n"
+        f"    processes.port_is_free('127.0.0.1', {port})\n"
+        f"    sys.exit(processes.run('{module}:{attr}', {workers}, {options!r}, factory=False))\n"
+        "import uvicorn\n"
+        f"uvicorn.run('{app}', workers={workers}, **{options!r})\n"
+    )
+    return [sys.executable, "-c", code]
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, MB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -138,7 +164,7 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
+def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> dict[str, Any]:
     out = subprocess.run(
         [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -149,19 +175,29 @@ def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) ->
     return parse_wrk(out)
 
 
-def parse_wrk(out: str) -> dict[str, float]:
+PERCENTILES = (50, 75, 90, 99)  # what wrk --latency prints: the charts' latency curves
+_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    """Requests/s, p99 and non-2xx of a wrk run; ``latency_ms``: its latency distribution
+    (PERCENTILES) for the charts."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    latency = {}
+    for p in PERCENTILES:
+        found = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        if found:
+            latency[str(p)] = float(found.group(1)) * _SCALE[found.group(2)]
     return {
         "rps": rps,
-        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+        "p99_ms": latency.get("99", float("nan")),
         "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "latency_ms": latency,
     }
 
 
-async def _python_load(urls: list[str], connections: int, seconds: float) -> dict[str, float]:
+async def _python_load(urls: list[str], connections: int, seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
     bad = 0
     stop = time.monotonic() + seconds
@@ -184,10 +220,11 @@ async def _python_load(urls: list[str], connections: int, seconds: float) -> dic
         "rps": len(latencies) / seconds,
         "p99_ms": latencies[int(len(latencies) * 0.99)],
         "non_2xx": float(bad),
+        "latency_ms": {str(p): latencies[int(len(latencies) * p / 100)] for p in PERCENTILES},
     }
 
 
-def python_load(urls: list[str], connections: int, seconds: float) -> dict[str, float]:
+def python_load(urls: list[str], connections: int, seconds: float) -> dict[str, Any]:
     return asyncio.run(_python_load(urls, connections, seconds))
 
 

@@ -24,15 +24,28 @@ import dataclasses
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import ensure_wrk, free_port, parse_wrk, process, rss_mb, save, server, summary
-from _seed import forum
+from _harness import (
+    ceiling_server,
+    ensure_wrk,
+    free_port,
+    parse_wrk,
+    process,
+    rss_mb,
+    save,
+    server,
+    summary,
+)
+from _seed import forum, known_servers
 from _signed import (
     LUA,
     REMOTE,
@@ -51,9 +64,17 @@ from fedi_forum.models import RemoteActor, utcnow
 ACTORS = 200
 DISCUSSIONS = 10
 KEYS = 20
+SINK_HOSTS = 20  # G1-default: the actors' servers, on 127.0.0.1-127.0.0.20 (bench/sink.py)
 
 
-async def seed(settings: Settings, pems: list[bytes]) -> None:
+def _home(a: int, sink_port: int | None) -> str:
+    """Where actor ``a``'s inboxes are: nowhere (the inbox path alone never delivers),
+    or one of the sink's hosts (G1-default, whose worker sends each reply's Announce to
+    its author)."""
+    return REMOTE if sink_port is None else f"http://127.0.0.{a % SINK_HOSTS + 1}:{sink_port}"
+
+
+async def seed(settings: Settings, pems: list[bytes], sink_port: int | None = None) -> None:
     async with forum(settings) as discussions:
         store = discussions.store
         for d in range(DISCUSSIONS):
@@ -72,8 +93,8 @@ async def seed(settings: Settings, pems: list[bytes]) -> None:
                         name=f"Inwoner {a}",
                         url=None,
                         icon_url=None,
-                        inbox=f"{REMOTE}/users/a{a}/inbox",
-                        shared_inbox=f"{REMOTE}/inbox",
+                        inbox=f"{_home(a, sink_port)}/users/a{a}/inbox",
+                        shared_inbox=f"{_home(a, sink_port)}/inbox",
                         key_id=f"{REMOTE}/users/a{a}#main-key",
                         public_key_pem=publics[a % KEYS],
                         fetched_at=utcnow(),
@@ -82,6 +103,10 @@ async def seed(settings: Settings, pems: list[bytes]) -> None:
                 for a in range(ACTORS)
             )
         )
+        if sink_port is not None:  # Mastodon servers, looked up already
+            await known_servers(
+                store, {urlsplit(_home(a, sink_port)).netloc for a in range(ACTORS)}
+            )
 
 
 VERIFY_APP = """
@@ -142,7 +167,7 @@ def main() -> None:
     root = str(Path(__file__).resolve().parents[1])
     with tempfile.TemporaryDirectory(prefix="ff-inbox-") as tmp_name:
         tmp = Path(tmp_name)
-        port = free_port()
+        port, sink_port = free_port(), free_port()
         base = f"http://127.0.0.1:{port}"
         pems = [keys.private_pem(keys.generate_private_key()) for _ in range(KEYS)]
         pem_files = []
@@ -152,7 +177,7 @@ def main() -> None:
         template = Settings(
             base_url=base, data_dir=tmp / "template" / "data", keys_dir=tmp / "template" / "keys"
         )
-        asyncio.run(seed(template, pems))
+        asyncio.run(seed(template, pems, sink_port))
         t0 = time.perf_counter()
         plan = Plan(base=base, pems=pems, actors=ACTORS, discussions=DISCUSSIONS)
         good = sign(plan, 0, args.requests)
@@ -178,24 +203,13 @@ def main() -> None:
             "overload": [],
             "overload_2048": [],
             "oversize": [],
+            "default": [],
         }
-        stored, rej_writes, overload = [], [], []
+        stored, rej_writes, overload, default = [], [], [], []
         half = args.requests // 2
         for run in range(args.runs):
             # the ceiling: signature verification only
-            verify_cmd = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "verify_app:app",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
+            verify_cmd = ceiling_server("verify_app:app", port, args.workers)
             with process(verify_cmd, port, cwd=tmp):
                 rows["verify_only"].append(_wrk(wrk, base, script, load, args))
             # the real server on a fresh copy of the seeded data directory
@@ -285,6 +299,7 @@ def main() -> None:
                 detail["rss_growth_mb"] = rss_mb(pid) - rss0
                 overload.append(detail)
             shutil.rmtree(copy)
+            default.append(g1_default(args, wrk, tmp, run, port, sink_port, rows["default"]))
     accepted = sorted(s["accepted_per_s"] for s in stored)
     result = {
         "requests": args.requests,
@@ -296,12 +311,15 @@ def main() -> None:
         "accepted_per_s_median": accepted[len(accepted) // 2],
         "reject_db_writes": rej_writes,
         "overload_detail": overload,
+        "default_detail": default,
+        "default_per_s_median": statistics.median(d["accepted_per_s"] for d in default),
     }
     ceiling = result["verify_only"]["rps_median"]
     result["ratio"] = result["full"]["rps_median"] / ceiling
     result["reject_ratio"] = result["rejects"]["rps_median"] / ceiling
     goodput = sorted(o["overload_goodput"] for o in overload)[len(overload) // 2]
     result["overload_goodput_ratio"] = goodput / result["accepted_per_s_median"]
+    result["default_ratio"] = result["default_per_s_median"] / ceiling
     path = save("inbox", result)
     print(
         f"inbox, {ACTORS} actors, {DISCUSSIONS} discussions, {args.workers} worker(s), "
@@ -315,6 +333,7 @@ def main() -> None:
         "oversize": "1 MiB+ bodies c16",
         "overload": "G6 c512 (all)",
         "overload_2048": "c2048 (all)",
+        "default": "G1-default c64",
     }
     for name, label in labels.items():
         s = result[name]
@@ -337,7 +356,77 @@ def main() -> None:
         f"{o['overload_2048_goodput']:.0f}/s, refused {o['overload_2048_refused_per_s']:.0f}/s "
         f"(503); RSS +{o['rss_growth_mb']:.0f} MB; server alive"
     )
+    d = default[len(default) // 2]
+    print(
+        f"{'G1-default':>16}: {result['default_per_s_median']:8.0f} notes/s = "
+        f"{result['default_ratio']:.0%} of verify-only, p99 "
+        f"{result['default']['p99_ms_median']:.0f} ms; worker sent {d['sent']:.0f} of "
+        f"{d['queued']:.0f} Announces by the end of the run"
+    )
     print(f"results: {path}")
+
+
+def g1_default(
+    args: argparse.Namespace,
+    wrk: str,
+    tmp: Path,
+    run: int,
+    port: int,
+    sink_port: int,
+    runs: list[dict[str, Any]],
+) -> dict[str, float]:
+    """G1-default (issue #17): the inbox as an operator runs it, `serve --workers W` with
+    its defaults (access log on, the in-flight cap, the delivery worker sending each
+    reply's Announce to its author's server: a sink answering after 50-250 ms); only the
+    per-client inbox rate limit is lifted, as one loopback address sends everything."""
+    copy = tmp / f"default{run}"
+    shutil.copytree(tmp / "template", copy)
+    sink = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "sink.py"),
+            str(sink_port),
+            str(SINK_HOSTS),
+            str(args.seconds + 60),
+            "50,250",
+        ]
+    )
+    cmd = [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port)]
+    cmd += ["--workers", str(args.workers), "--data-dir", str(copy / "data")]
+    cmd += ["--keys-dir", str(copy / "keys"), "--allow-loopback"]
+    db_path = copy / "data" / "fedi-forum.sqlite3"
+    try:
+        with process(cmd, port, env={"FEDI_FORUM_MAX_IN_FLIGHT": ""}):
+            before = _counts(db_path)
+            runs.append(_wrk(wrk, _base(port), tmp / "load.lua", tmp / "load.bin", args))
+            time.sleep(1)  # requests in flight when wrk stopped are committed
+            after = _counts(db_path)
+            sent = _delivered(db_path)
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)
+        shutil.rmtree(copy)
+    notes = after["notes"] - before["notes"]
+    return {
+        "notes": notes,
+        "accepted_per_s": notes / args.seconds,
+        "queued": after["deliveries"] - before["deliveries"],
+        "sent": sent,
+    }
+
+
+def _base(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def _delivered(db_path: Path) -> int:
+    db = sqlite3.connect(db_path)
+    try:
+        return int(
+            db.execute("SELECT count(*) FROM deliveries WHERE state = 'delivered'").fetchone()[0]
+        )
+    finally:
+        db.close()
 
 
 def _wrk(
@@ -349,7 +438,7 @@ def _wrk(
     connections: int | None = None,
     seconds: int | None = None,
     offset: int = 0,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     out = subprocess.run(
         [
             wrk,

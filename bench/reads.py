@@ -30,7 +30,17 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import RESULTS, ensure_wrk, free_port, parse_wrk, process, run_wrk, save, server
+from _harness import (
+    RESULTS,
+    ceiling_server,
+    ensure_wrk,
+    free_port,
+    parse_wrk,
+    process,
+    run_wrk,
+    save,
+    server,
+)
 from _seed import forum
 from _signed import LUA, Plan, p99, sign, write_load
 from html_page import seed as seed_page
@@ -176,22 +186,10 @@ def main() -> None:
         for name, text in scripts.items():
             (tmp / f"{name}.lua").write_text(text)
         runs = []
+        latency = []  # G3-mixed's distributions, per run (the charts')
         for run in range(args.runs):
             row: dict[str, float] = {}
-            hello_cmd = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "hello_app:app",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
-            with process(hello_cmd, port, cwd=tmp):
+            with process(ceiling_server("hello_app:app", port, 2), port, cwd=tmp):
                 hello = run_wrk(wrk, base, tmp / "hello.lua", 64, args.seconds)
             row["hello_rps"] = hello["rps"]
             with server(settings.data_dir, settings.keys_dir, port, 2) as _:
@@ -236,9 +234,11 @@ def main() -> None:
                     "g3mixed_inbox_rate": inbox["rps"],
                     "g3mixed_target_rate": half_rate,
                 }
+                latency.append({"read": pages["latency_ms"], "inbox": inbox["latency_ms"]})
             row["g5_ratio"] = row["g5_rps"] / row["hello_rps"]
             runs.append(row)
     result = {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": runs}
+    result["g3mixed_latency_ms"] = latency
     result["min"] = {k: min(r[k] for r in runs) for k in runs[0]}
     result["max"] = {k: max(r[k] for r in runs) for k in runs[0]}
     path = save("reads", result)
