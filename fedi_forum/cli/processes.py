@@ -5,10 +5,9 @@ Why not uvicorn's own ``--workers``: its processes share one listening socket, a
 process that wakes accepts every connection waiting. Keep-alive connections opened
 together (a load generator, a proxy filling its pool, a busy peer) then stay unevenly
 spread for their whole life: measured with ``ss`` during bench/reads.py, 64
-connections split 33/31, 47/17 and 60/4 between two processes in consecutive runs, and
-the pages' p99 beside inbox load swung with the split (145-582 ms). With a socket per
-process Linux hashes each new connection to one of them (bench/README.md, "Spreading
-connections").
+connections split 33/31, 47/17 and 60/4 between two processes in consecutive runs.
+With a socket per process Linux hashes each new connection to one of them: 32/32 give
+or take a few (bench/README.md, "Spreading connections", for what it changed).
 
 Linux only: elsewhere ``SO_REUSEPORT`` does not spread connections (on macOS the last
 socket bound gets them all), so ``serve`` uses uvicorn's shared socket there.
