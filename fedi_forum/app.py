@@ -4,6 +4,7 @@ lifespan and closed in reverse order; nothing happens at import time."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -129,7 +130,17 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 files=ArchiveFiles(settings.data_dir / "files"),
             )
             log.info("fedi-forum %s serving %s", __version__, settings.base_url)
-            yield
+            # Everything alive now (modules, templates, the stemmers' tables, the
+            # services) lives as long as the process: out of the collector's sight, so
+            # a full collection, which pauses the event loop, scans only what came
+            # after. Measured: a full collection of a started app with a rendered
+            # 2,000-reply discussion took 34 ms, and one of 46-49 ms was seen in each
+            # serving process during a 4 s G3-mixed run (bench/README.md, G3-mixed).
+            gc.freeze()
+            try:
+                yield
+            finally:
+                gc.unfreeze()  # a process that builds apps again (the tests) frees this one
 
     metrics = Metrics()  # before the middleware, which counts every request into it
 
