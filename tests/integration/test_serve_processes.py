@@ -5,12 +5,14 @@ one awake."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -85,15 +87,22 @@ def _server_side_pids(port: int, pids: set[int]) -> dict[int, int]:
     return out
 
 
-def test_each_process_listens_on_its_own_socket_and_gets_its_share(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _two_processes(tmp_path: Path) -> Iterator[Served]:
+    """`serve --workers 2`, once both processes listen (or 20 s)."""
     with serve(
         "--workers", "2", "--no-access-log", "--data-dir", str(tmp_path / "d"),
         "--keys-dir", str(tmp_path / "k"),
     ) as served:  # fmt: skip
-        port = _port(served)
         deadline = time.monotonic() + 20
-        while len(_listeners(port)) < 2 and time.monotonic() < deadline:
+        while len(_listeners(_port(served))) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
+        yield served
+
+
+def test_each_process_listens_on_its_own_socket_and_gets_its_share(tmp_path: Path) -> None:
+    with _two_processes(tmp_path) as served:
+        port = _port(served)
         owners = _listeners(port)
         # two sockets, two processes (uvicorn's --workers: one socket, shared)
         assert len(owners) == 2, owners
@@ -108,14 +117,8 @@ def test_each_process_listens_on_its_own_socket_and_gets_its_share(tmp_path: Pat
 
 
 def test_a_process_that_dies_is_replaced_and_sigterm_stops_them_all(tmp_path: Path) -> None:
-    with serve(
-        "--workers", "2", "--no-access-log", "--data-dir", str(tmp_path / "d"),
-        "--keys-dir", str(tmp_path / "k"),
-    ) as served:  # fmt: skip
+    with _two_processes(tmp_path) as served:
         port = _port(served)
-        deadline = time.monotonic() + 20
-        while len(_listeners(port)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
         first = set(_listeners(port).values())
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
