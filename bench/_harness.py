@@ -104,8 +104,10 @@ def server(
     workers: int = 1,
     *extra: str,
     env: dict[str, str] | None = None,
+    quiet: bool = True,
 ) -> Any:
-    """The real `fedi-forum serve` on a data directory."""
+    """The real `fedi-forum serve` on a data directory; ``quiet``: without the access
+    log and below warnings (false: as an operator runs it, G1-default)."""
     return process(
         [
             sys.executable,
@@ -120,9 +122,7 @@ def server(
             str(data_dir),
             "--keys-dir",
             str(keys_dir),
-            "--log-level",
-            "warning",
-            "--no-access-log",
+            *(("--log-level", "warning", "--no-access-log") if quiet else ()),
             *extra,
         ],
         port,
@@ -131,29 +131,10 @@ def server(
 
 
 def ceiling_server(app: str, port: int, workers: int) -> list[str]:
-    """The command serving a ceiling app (``module:attribute``, an ASGI app) on ``port``
-    with ``workers`` processes the way `fedi-forum serve` serves (cli/processes.py: a
-    listening socket per process where the system spreads connections), so that a
-    ratio to the ceiling compares the app, not how connections were spread."""
-    options = {
-        "host": "127.0.0.1",
-        "port": port,
-        "access_log": False,
-        "log_level": "warning",
-        "backlog": 2048,
-        "server_header": False,
-    }
-    module, attr = app.split(":")
-    code = (
-        "import sys; sys.path.insert(0, '.')\n"
-        "from fedi_forum.cli import processes\n"
-        f"if processes.spreads_connections() and {workers} > 1:\n"
-        f"    processes.port_is_free('127.0.0.1', {port})\n"
-        f"    sys.exit(processes.run('{module}:{attr}', {workers}, {options!r}, factory=False))\n"
-        "import uvicorn\n"
-        f"uvicorn.run('{app}', workers={workers}, **{options!r})\n"
-    )
-    return [sys.executable, "-c", code]
+    """The command serving a ceiling app (``module:attribute``, run in the module's
+    directory) as `fedi-forum serve` serves (bench/_ceiling.py)."""
+    ceiling = str(Path(__file__).parent / "_ceiling.py")
+    return [sys.executable, ceiling, app, str(port), str(workers)]
 
 
 def rss_mb(pid: int) -> float:

@@ -137,13 +137,17 @@ app = Starlette(routes=[Route("/d/{{slug}}/inbox", inbox, methods=["POST"])])
 """
 
 
-def _counts(db_path: Path) -> dict[str, int]:
+def _scalar(db_path: Path, sql: str) -> int:
     db = sqlite3.connect(db_path)
     try:
-        tables = ("notes", "activities_seen", "deliveries", "actors", "outbox")
-        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        return int(db.execute(sql).fetchone()[0])
     finally:
         db.close()
+
+
+def _counts(db_path: Path) -> dict[str, int]:
+    tables = ("notes", "activities_seen", "deliveries", "actors", "outbox")
+    return {t: _scalar(db_path, f"SELECT count(*) FROM {t}") for t in tables}
 
 
 def main() -> None:
@@ -391,17 +395,22 @@ def g1_default(
             "50,250",
         ]
     )
-    cmd = [sys.executable, "-m", "fedi_forum", "serve", "--port", str(port)]
-    cmd += ["--workers", str(args.workers), "--data-dir", str(copy / "data")]
-    cmd += ["--keys-dir", str(copy / "keys"), "--allow-loopback"]
     db_path = copy / "data" / "fedi-forum.sqlite3"
     try:
-        with process(cmd, port, env={"FEDI_FORUM_MAX_IN_FLIGHT": ""}):
+        with server(
+            copy / "data",
+            copy / "keys",
+            port,
+            args.workers,
+            "--allow-loopback",
+            env={"FEDI_FORUM_MAX_IN_FLIGHT": ""},
+            quiet=False,
+        ) as (base, _):
             before = _counts(db_path)
-            runs.append(_wrk(wrk, _base(port), tmp / "load.lua", tmp / "load.bin", args))
+            runs.append(_wrk(wrk, base, tmp / "load.lua", tmp / "load.bin", args))
             time.sleep(1)  # requests in flight when wrk stopped are committed
             after = _counts(db_path)
-            sent = _delivered(db_path)
+            sent = _scalar(db_path, "SELECT count(*) FROM deliveries WHERE state = 'delivered'")
     finally:
         sink.terminate()
         sink.wait(timeout=10)
@@ -413,20 +422,6 @@ def g1_default(
         "queued": after["deliveries"] - before["deliveries"],
         "sent": sent,
     }
-
-
-def _base(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
-
-
-def _delivered(db_path: Path) -> int:
-    db = sqlite3.connect(db_path)
-    try:
-        return int(
-            db.execute("SELECT count(*) FROM deliveries WHERE state = 'delivered'").fetchone()[0]
-        )
-    finally:
-        db.close()
 
 
 def _wrk(

@@ -122,6 +122,13 @@ def mark_seen(conn: Conn, actor_id: str, activity_id: str, now: str) -> bool:
     return cur.rowcount == 1
 
 
+_ENQUEUE = (
+    "INSERT INTO deliveries (activity_id, inbox, host, subject, payload, group_payload, "
+    "signer, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (activity_id, inbox) DO NOTHING"
+)
+
+
 def enqueue(conn: Conn, out: Outgoing, inbox: str, now: str) -> None:
     enqueue_all(conn, out, [inbox], now)
 
@@ -150,13 +157,6 @@ def enqueue_all(conn: Conn, out: Outgoing, inboxes: Sequence[str], now: str) -> 
         conn.execute(_ENQUEUE, rows[0])
     elif rows:
         conn.executemany(_ENQUEUE, rows)
-
-
-_ENQUEUE = (
-    "INSERT INTO deliveries (activity_id, inbox, host, subject, payload, group_payload, "
-    "signer, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (activity_id, inbox) DO NOTHING"
-)
 
 
 def enqueue_followers(
