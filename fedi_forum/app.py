@@ -61,7 +61,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             await db.open()
             stack.push_async_callback(db.close)
             store = Store(db)
-            await store.keep_shown_rows()  # PostgreSQL: pages need no round trip
+            await store.keep_shown_rows()  # a page or actor GET needs no query
             keyring = await keyring_for(settings, store)
             instance_key = await keyring.load_or_create(INSTANCE_KEY)
             discussions = Discussions(settings, store, keyring)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -200,6 +202,17 @@ class Discussion:
     @property
     def accepts_replies(self) -> bool:
         return self.state is DiscussionState.OPEN
+
+
+def discussion_fields_except(*names: str) -> Callable[[Discussion], tuple[object, ...]]:
+    """A cache key: a discussion's fields but ``names``, as a tuple. For the keys of
+    what is served per version of a discussion: ``attrgetter`` builds it in ~1 µs, where
+    ``dataclasses.replace(d, name=0, …)`` took ~10 and its hash several more."""
+    every = [f.name for f in dataclasses.fields(Discussion)]
+    if unknown := set(names) - set(every):
+        raise ValueError(f"not fields of Discussion: {sorted(unknown)}")
+    kept = [name for name in every if name not in names]
+    return operator.attrgetter(*kept)  # several names: a tuple
 
 
 class CategoryPosting(enum.StrEnum):

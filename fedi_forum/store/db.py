@@ -37,7 +37,7 @@ from typing import Any
 import aiosqlite
 
 from fedi_forum.store.conn import Dialect, SqliteConn, WriteFn
-from fedi_forum.store.engine import EngineBase
+from fedi_forum.store.engine import EngineBase, Watcher
 from fedi_forum.store.group_commit import GroupCommit, isolated
 from fedi_forum.store.migrations import MIGRATIONS
 from fedi_forum.store.private import private_dir, private_file
@@ -327,6 +327,20 @@ class Database(EngineBase):
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
+
+    async def watch_discussions(self, watcher: Watcher) -> bool:
+        """SQLite notifies nobody: ``watcher`` asks the loop thread's read connection,
+        before each read of a copy, whether anything was committed since
+        (store/row_cache.py)."""
+        watcher.validate_with(self._data_version)
+        return True
+
+    def _data_version(self) -> int:
+        # changes when any other connection commits; this one is query_only, so that is
+        # every commit to the file, by this process's writer or another process's
+        if self._quick is None:
+            raise RuntimeError("database is not open")
+        return int(self._quick.execute("PRAGMA data_version").fetchone()[0])
 
     async def fetch_all(
         self, sql: str, params: Sequence[Any] = (), *, offload: bool = False

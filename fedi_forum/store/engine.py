@@ -57,6 +57,8 @@ class Watcher(Protocol):
 
     def stop(self) -> None: ...
 
+    def validate_with(self, version: Callable[[], object]) -> None: ...
+
 
 class EngineBase:
     """What both engines build on ``fetch_all`` and their writer."""
@@ -93,7 +95,7 @@ class EngineBase:
 
     async def watch_discussions(self, watcher: Watcher) -> bool:
         """Tell ``watcher`` of every change to a discussion row, by any process; False
-        when this engine cannot (SQLite: nothing to subscribe to)."""
+        when this engine cannot."""
         del watcher
         return False
 

@@ -6,7 +6,14 @@ ff_discussions, slug``): the writer's own connection listens, so this process's 
 drop their rows during their COMMIT, before the write returns (read-your-writes), and a
 connection of its own hears the other hosts' writes within the notification's delivery.
 A GET of a page, an outbox page or a group actor then needs no database round trip at
-all. SQLite tells nobody (and reads in-process for some microseconds): no cache.
+all.
+
+SQLite sends no notifications, but the loop thread's read connection can ask ``PRAGMA
+data_version``, whose answer changes whenever any other connection (this process's
+writer, another process's) has committed since it last asked: ~5 µs, against ~25 µs for
+reading and building the row. Every ``get`` asks first and forgets every copy when it
+changed, so a copy is served only while nothing at all was committed since it was read
+(coarse, but exact: under steady writes the cache simply misses).
 
 A read that starts before a change and finishes after it must not put back the old row:
 every drop advances a generation, and a row read under an older one is not kept. The
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -30,12 +38,28 @@ class RowCache(Generic[V]):
         self._limit = limit
         self._generation = 0
         self._lock = threading.Lock()
+        self._version: Callable[[], object] | None = None
+        self._seen: object = None
         self.enabled = False
+
+    def validate_with(self, version: Callable[[], object]) -> None:
+        """Before each ``get``, ask ``version()`` (cheap, synchronous, on the thread that
+        reads) and forget everything when its answer changed (SQLite: data_version)."""
+        self._version = version
+        self._seen = version()
 
     def get(self, key: str) -> tuple[bool, V | None]:
         """(found, row); a found None is a row known not to exist."""
         if not self.enabled:
             return False, None
+        if self._version is not None:
+            # A row read before a commit and put after it is forgotten here, at the next
+            # get: the commit changed the version after that read began.
+            seen = self._version()
+            if seen != self._seen:
+                self.drop(None)
+                self._seen = seen
+                return False, None
         with self._lock:
             if key not in self._rows:
                 return False, None

@@ -65,8 +65,8 @@ class Store(
         self.shown: RowCache[Discussion] = RowCache()
 
     async def keep_shown_rows(self) -> bool:
-        """Serve ``shown_discussion`` from this process's copies when the engine tells
-        of every change (PostgreSQL; store/row_cache.py). For processes that serve
-        pages; True when on."""
+        """Serve ``shown_discussion`` from this process's copies, kept only while the
+        engine can tell of every change (store/row_cache.py: PostgreSQL's notifications,
+        SQLite's data_version). For processes that serve pages; True when on."""
         self.shown.enabled = await self.db.watch_discussions(self.shown)
         return self.shown.enabled

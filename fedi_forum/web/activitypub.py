@@ -3,7 +3,6 @@ store call, respond. (The inbox routes arrive with the inbox issue.)"""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from typing import Any
 
@@ -14,13 +13,16 @@ from starlette.responses import RedirectResponse, Response
 from fedi_forum.activitypub import actors, vocab
 from fedi_forum.errors import NotFound
 from fedi_forum.forum.members import member_document, staff_document
-from fedi_forum.models import Discussion, NoteState
+from fedi_forum.models import Discussion, NoteState, discussion_fields_except
 from fedi_forum.web.negotiation import activity_response, preferred_representation
 from fedi_forum.web.pagination import cursor, is_page_request, place_of
 from fedi_forum.web.state import Services, require_discussion, services
 
 PAGE_SIZE = 20
 CONTEXT_PAGE_SIZE = 100
+GROUP_SHOWS = discussion_fields_except(
+    "views", "last_activity_at", "revision", "last_seq", "reply_count"
+)
 
 
 def tombstone(object_id: str, former_type: str, deleted: str) -> Response:
@@ -37,12 +39,7 @@ async def group_actor(request: Request, svc: Services) -> Response:
         return tombstone(svc.urls.group(discussion.slug), "Group", discussion.updated_at)
     # Fetched by every follower's server after each Announce: serialised once per
     # version of the discussion (its counters, which the document does not show, aside).
-    key = (
-        "group",
-        dataclasses.replace(
-            discussion, views=0, last_activity_at="", revision=0, last_seq=0, reply_count=0
-        ),
-    )
+    key = ("group", GROUP_SHOWS(discussion))
     body = svc.renderer.document(key)
     if body is None:
         body = orjson.dumps(svc.discussions.group_document(discussion))

@@ -17,7 +17,13 @@ from fedi_forum.activitypub.urls import LocalKind
 from fedi_forum.config import LANGUAGES
 from fedi_forum.errors import NotAcceptable, NotFound
 from fedi_forum.forum.members import member_name
-from fedi_forum.models import Author, Discussion, Note, RemoteGroupState
+from fedi_forum.models import (
+    Author,
+    Discussion,
+    Note,
+    RemoteGroupState,
+    discussion_fields_except,
+)
 from fedi_forum.store.imports import MemberRow
 from fedi_forum.web import activitypub as ap
 from fedi_forum.web.i18n import NO_REACTIONS
@@ -222,7 +228,7 @@ async def discussion(request: Request) -> Response:
     # (the discussion value minus views, whose `revision` changes with any note, the
     # page, the language); the count is put in at the end. A hit costs one small read.
     staff = request.cookies.get(STAFF_HINT) == "1"  # a hint, not a credential
-    key = (lang, explicit, dataclasses.replace(d, views=0, last_activity_at=""), after, staff)
+    key = (lang, explicit, PAGE_SHOWS(d), after, staff)
     views = str(d.views + svc.views.pending(d.id))
     page = svc.renderer.page(key)
     if page is None:
@@ -241,6 +247,7 @@ async def discussion(request: Request) -> Response:
 
 AS2_TYPE = "application/activity+json"
 STAFF_HINT = "ff_staff"  # web/admin.STAFF_HINT_COOKIE
+PAGE_SHOWS = discussion_fields_except("views", "last_activity_at")  # the count goes in last
 VIEWS_MARK = "\u2063views\u2063"  # an invisible separator: never in real content
 
 
