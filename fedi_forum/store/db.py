@@ -169,6 +169,8 @@ class Writer(GroupCommit):
         self._conn: sqlite3.Connection | None = None
         self._wrapped: SqliteConn | None = None  # what write functions are given
         self._turn: int | None = None  # fd of the writers' turn lock (beside the database)
+        # told after each COMMIT, before its writes return (store/row_cache.py)
+        self.watchers: list[Watcher] = []
 
     async def start(self) -> None:
         self._conn = await self._in_thread(self._open)
@@ -227,6 +229,8 @@ class Writer(GroupCommit):
                     _begin_immediate(conn)
                     outcomes = [isolated(wrapped, fn) for fn in fns]
                 conn.execute("COMMIT")
+                for watcher in self.watchers:
+                    watcher.drop(None)  # which rows changed is not known: all may have
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -329,9 +333,10 @@ class Database(EngineBase):
             self._reader = None
 
     async def watch_discussions(self, watcher: Watcher) -> bool:
-        """SQLite notifies nobody: ``watcher`` asks the loop thread's read connection,
-        before each read of a copy, whether anything was committed since
-        (store/row_cache.py)."""
+        """SQLite notifies nobody: this process's writer tells ``watcher`` after each
+        COMMIT, and ``watcher`` asks the loop thread's read connection, at most once a
+        millisecond, whether another connection committed since (store/row_cache.py)."""
+        self.writer.watchers.append(watcher)
         watcher.validate_with(self._data_version)
         return True
 

@@ -8,12 +8,15 @@ connection of its own hears the other hosts' writes within the notification's de
 A GET of a page, an outbox page or a group actor then needs no database round trip at
 all.
 
-SQLite sends no notifications, but the loop thread's read connection can ask ``PRAGMA
-data_version``, whose answer changes whenever any other connection (this process's
-writer, another process's) has committed since it last asked: ~5 µs, against ~25 µs for
-reading and building the row. Every ``get`` asks first and forgets every copy when it
-changed, so a copy is served only while nothing at all was committed since it was read
-(coarse, but exact: under steady writes the cache simply misses).
+SQLite sends no notifications. This process's writer forgets every copy after each of
+its COMMITs, before the write returns (read-your-writes). Other processes' commits are
+found by asking the loop thread's read connection ``PRAGMA data_version``, whose answer
+changes whenever any other connection has committed since it last asked; every copy is
+forgotten when it changed. It is asked at most once a millisecond (``VERSION_EVERY``):
+it starts a read transaction, whose shared-memory locks made it 8.6% of a serving
+process's time when asked on every GET (py-spy, actor/WebFinger/note GETs at c32). So
+another process's change is shown within a millisecond of its commit, as a PostgreSQL
+notification is heard within its delivery.
 
 A read that starts before a change and finishes after it must not put back the old row:
 every drop advances a generation, and a row read under an older one is not kept. The
@@ -24,12 +27,14 @@ cache and turns it off (reads go to the database again) until the process restar
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
 LIMIT = 4096  # discussions kept; an attacker asking for random slugs only churns it
+VERSION_EVERY = 0.001  # seconds between two questions to ``validate_with``'s version
 
 
 class RowCache(Generic[V]):
@@ -40,21 +45,25 @@ class RowCache(Generic[V]):
         self._lock = threading.Lock()
         self._version: Callable[[], object] | None = None
         self._seen: object = None
+        self._next_ask = 0.0
         self.enabled = False
 
     def validate_with(self, version: Callable[[], object]) -> None:
-        """Before each ``get``, ask ``version()`` (cheap, synchronous, on the thread that
-        reads) and forget everything when its answer changed (SQLite: data_version)."""
+        """Before a ``get``, at most every ``VERSION_EVERY`` seconds, ask ``version()``
+        (synchronous, on the thread that reads) and forget everything when its answer
+        changed (SQLite: data_version)."""
         self._version = version
         self._seen = version()
+        self._next_ask = time.monotonic() + VERSION_EVERY
 
     def get(self, key: str) -> tuple[bool, V | None]:
         """(found, row); a found None is a row known not to exist."""
         if not self.enabled:
             return False, None
-        if self._version is not None:
-            # A row read before a commit and put after it is forgotten here, at the next
-            # get: the commit changed the version after that read began.
+        if self._version is not None and (now := time.monotonic()) >= self._next_ask:
+            # A row read before a commit and put after it is forgotten here: the commit
+            # changed the version after that read began.
+            self._next_ask = now + VERSION_EVERY
             seen = self._version()
             if seen != self._seen:
                 self.drop(None)
