@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(metrics.flush)  # the last requests' counts, when all else closed
             db = engine_for(settings)
             db.writer.telemetry = metrics
             db.take_turns()  # web processes' write batches (PostgreSQL: measured there)

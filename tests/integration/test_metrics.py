@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from fedi_forum.app import create_app
 from fedi_forum.config import Settings
+from fedi_forum.web.metrics import FLUSH_EVERY
 from tests.conftest import Live
 from tests.support.live import live_server
 from tests.support.remote import RemoteServer
@@ -128,6 +129,7 @@ def test_metrics_are_summed_across_workers(tmp_path: Path) -> None:
         for _ in range(40):
             with httpx.Client(base_url=served.base) as client:  # new connections each time
                 assert client.get("/about").status_code == 200
+        time.sleep(FLUSH_EVERY + 0.5)  # each worker adds its counts at most this late
         key = ("fedi_forum_http_requests_total", (("family", "page"), ("status", "200")))
         seen = set()
         for _ in range(6):
