@@ -34,7 +34,7 @@ from fedi_forum.web.pagination import place_of
 
 MESSAGE_CACHE_SIZE = 20_000  # ~1 KB each
 PAGE_CACHE_SIZE = 500  # ~30 KB each
-DOCUMENT_CACHE_SIZE = 1_000  # AS2 collection pages, ~5-10 KB each
+DOCUMENT_CACHE_SIZE = 1_000  # AS2 documents and pages, WebFinger answers: ~0.5-10 KB
 
 
 def load_translations(lang: str) -> gettext.NullTranslations:
@@ -123,7 +123,7 @@ class Renderer:
         self._pages.put(key, html)
 
     def document(self, key: Hashable) -> bytes | None:
-        """A serialised AS2 document (collection page), keyed like ``page``."""
+        """A serialised document (AS2, WebFinger's JRD), keyed like ``page``."""
         return self._documents.get(key)
 
     def keep_document(self, key: Hashable, body: bytes) -> None:

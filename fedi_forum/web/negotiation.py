@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -64,10 +65,40 @@ def preferred_language(accept_language: str | None, default: str) -> str:
     return best
 
 
+AS2_HEADERS = (
+    (b"content-type", AS2_TYPE.encode()),
+    (b"vary", b"Accept"),
+    (b"access-control-allow-origin", b"*"),
+)
+
+
+class DocumentResponse(Response):
+    """A serialised document with headers that are constants, given already encoded.
+    Starlette's ``Response`` lower-cases, encodes and searches every header on every
+    response; for the documents every follower's server fetches after each Announce
+    (group actor, note, WebFinger) that was ~3 µs of each. The body is never empty and
+    the status never 1xx/204/304, so Content-Length is always sent."""
+
+    def __init__(
+        self,
+        body: bytes,
+        constant: Sequence[tuple[bytes, bytes]],
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), *constant]
+        if headers:
+            self.raw_headers += [
+                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+            ]
+
+
 def activity_response(
     doc: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     body = doc if isinstance(doc, bytes) else orjson.dumps(doc)
-    all_headers = {"Vary": "Accept", "Access-Control-Allow-Origin": "*"}
-    all_headers.update(headers or {})
-    return Response(body, status_code=status, media_type=AS2_TYPE, headers=all_headers)
+    return DocumentResponse(body, AS2_HEADERS, status=status, headers=headers)

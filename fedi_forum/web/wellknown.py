@@ -11,6 +11,7 @@ from fedi_forum.activitypub import discovery
 from fedi_forum.activitypub.urls import LocalKind, Urls
 from fedi_forum.errors import Gone, InvalidInput, NotFound
 from fedi_forum.models import SLUG_RE
+from fedi_forum.web.negotiation import DocumentResponse
 from fedi_forum.web.state import services
 
 JRD = "application/jrd+json"
@@ -19,6 +20,9 @@ MAX_RESOURCE = 512
 
 
 MAX_HANDLE = 64  # members' handles (ning.17); longer is not ours
+
+
+JRD_HEADERS = ((b"content-type", JRD.encode()), (b"access-control-allow-origin", b"*"))
 
 
 def _json(doc: object, media_type: str) -> Response:
@@ -83,9 +87,15 @@ async def webfinger(request: Request) -> Response:
         raise NotFound(f"no discussion {user!r}")
     if discussion.is_deleted:
         raise Gone(f"discussion {user!r} deleted")
-    actor_id = svc.urls.group(discussion.slug)
-    doc = discovery.webfinger(f"acct:{discussion.slug}@{domain}", actor_id, actor_id, [actor_id])
-    return _json(doc, JRD)
+    # asked by every server a follower is on: the answer depends on the slug alone
+    key = ("webfinger", discussion.slug)
+    body = svc.renderer.document(key)
+    if body is None:
+        actor_id = svc.urls.group(discussion.slug)
+        subject = f"acct:{discussion.slug}@{domain}"
+        body = orjson.dumps(discovery.webfinger(subject, actor_id, actor_id, [actor_id]))
+        svc.renderer.keep_document(key, body)
+    return DocumentResponse(body, JRD_HEADERS)
 
 
 async def host_meta(request: Request) -> Response:

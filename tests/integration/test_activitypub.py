@@ -23,6 +23,7 @@ async def test_discussion_url_is_a_group_for_as2_and_a_page_for_browsers(live: L
     assert r.status_code == 200
     assert r.headers["content-type"] == AS2
     assert r.headers["vary"] == "Accept"
+    assert r.headers["access-control-allow-origin"] == "*"  # browser-based clients read it
     doc = r.json()
     assert doc["type"] == "Group"
     assert doc["id"] == f"{live.base_url}/d/parkeren"
