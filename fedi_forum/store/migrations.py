@@ -639,6 +639,17 @@ ALTER TABLE discussions ADD COLUMN pinned_at TEXT;
 CREATE INDEX discussions_pinned ON discussions (pinned_at) WHERE pinned_at IS NOT NULL;
 """,
     ),
+    (
+        18,
+        """
+-- A reply's fan-out reads the distinct inboxes of a discussion's (or a category's)
+-- followers (store/primitives.enqueue_followers): in the order of this expression, the
+-- read is one walk of the index, with no table row and no sort for DISTINCT. 10,000
+-- followers on 200 servers: 4.5 ms -> 0.23 ms (bench/README.md, G2-sus).
+CREATE INDEX follows_discussion_inbox ON follows (discussion_id, coalesce(shared_inbox, inbox));
+CREATE INDEX follows_category_inbox ON follows (category_id, coalesce(shared_inbox, inbox));
+""",
+    ),
 )
 
 

@@ -515,4 +515,12 @@ CREATE TRIGGER discussions_changed AFTER INSERT OR UPDATE OR DELETE ON discussio
     FOR EACH ROW EXECUTE FUNCTION ff_discussion_changed();
 """,
     ),
+    (
+        18,
+        """
+-- The distinct inboxes of a fan-out: see migrations.MIGRATIONS 18.
+CREATE INDEX follows_discussion_inbox ON follows (discussion_id, (coalesce(shared_inbox, inbox)));
+CREATE INDEX follows_category_inbox ON follows (category_id, (coalesce(shared_inbox, inbox)));
+""",
+    ),
 )

