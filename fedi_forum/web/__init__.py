@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from starlette.routing import Route, Router
+from starlette.routing import NoMatchFound, Route, Router
 
 from fedi_forum.web import (
     activitypub,
@@ -35,10 +35,19 @@ from fedi_forum.web import (
 def path_for(router: Router) -> Callable[..., str]:
     """``path("admin_reply", slug=…)``: a route's path by its name, for templates and
     redirects, so that a path is written once (in ``routes``) and a renamed route fails
-    at render time instead of linking to a 404."""
+    at render time instead of linking to a 404.
+
+    The route is found by its name in a dict: ``Router.url_path_for`` asks every route
+    in turn, and each one that is not it raises NoMatchFound, ~1 µs apiece — 17% of a
+    serving process's time while it rendered pages cold (py-spy, G3-mixed). Route names
+    are unique (tests/unit/test_urls.py)."""
+    named = {route.name: route for route in router.routes if isinstance(route, Route)}
 
     def path(name: str, /, **params: Any) -> str:
-        return str(router.url_path_for(name, **params))
+        route = named.get(name)
+        if route is None:
+            raise NoMatchFound(name, params)
+        return str(route.url_path_for(name, **params))
 
     return path
 

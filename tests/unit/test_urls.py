@@ -127,3 +127,28 @@ def test_no_two_routes_match_one_url() -> None:
             assert full == [route.name], (path, method, full)
             checked += 1
     assert checked > len(table)  # every route, with each of its methods
+
+
+def test_a_path_by_name_is_what_starlette_would_build() -> None:
+    """``path_for`` finds a route by its name in a dict (web/__init__.py): only right
+    while names are unique, and it must build exactly Starlette's path, or refuse."""
+    from starlette.routing import NoMatchFound, Router
+
+    from fedi_forum.web import path_for, routes
+
+    table = routes()
+    names = [route.name for route in table]
+    assert len(names) == len(set(names)), "two routes share a name"
+    router = Router(routes=table)
+    path = path_for(router)
+    for name, params in (
+        ("discussion", {"slug": "park"}),
+        ("note", {"slug": "park", "seq": 7}),
+        ("admin_note", {"slug": "park", "seq": 7, "action": "hide"}),
+        ("index", {}),
+    ):
+        assert path(name, **params) == router.url_path_for(name, **params)
+    with pytest.raises(NoMatchFound):
+        path("no_such_route")
+    with pytest.raises(NoMatchFound):
+        path("discussion")  # its slug is missing
