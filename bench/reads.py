@@ -8,9 +8,10 @@ app (the ceiling for G5). Per run:
 * G5: the group actor, its WebFinger and its opening note (AS2), a third each, wrk c64,
   against hello-JSON on the same uvicorn settings; and a burst of 600 GETs spread over
   one second (open loop), p99;
-* G3-mixed: wrk on HTML pages (random keyset) while a second wrk sends signed replies
-  to the inbox at about half the G1 rate (16 connections, each pausing between
-  requests); read p99 and inbox p99.
+* G3-mixed: wrk on HTML pages (random keyset; every page rendered once in each
+  process first, as G3) while a second wrk sends signed replies to the inbox at about
+  half the G1 rate (16 connections, each pausing between requests); read p99 and inbox
+  p99.
 
     .venv/bin/python bench/reads.py [--runs 3] [--seconds 8] [--replies 5000]
 """
@@ -206,7 +207,13 @@ def main() -> None:
                     "burst_p99_ms": p99(lat),
                 }
                 # G3-mixed: pages + actor GETs while the inbox runs at about half the G1
-                # rate: a second wrk replays signed replies with a pause per connection
+                # rate: a second wrk replays signed replies with a pause per connection.
+                # Steady state, as G3 (html_page.py): every page rendered once in each
+                # process first. Without it this row measured the cold first render of
+                # 40 pages of 50 messages in each process (~20-40 ms of Jinja each on the
+                # loop, py-spy: 38% of the loop's time), more or less of it falling in
+                # the window: the spread of its p99 between runs.
+                run_wrk(wrk, base, tmp / "g3.lua", 16, 2)
                 inbox_run = subprocess.Popen(
                     [
                         wrk,
