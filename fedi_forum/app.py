@@ -32,6 +32,7 @@ from fedi_forum.store.engine import engine_for
 from fedi_forum.store.keyfiles import INSTANCE_KEY
 from fedi_forum.store.keyring import keyring_for
 from fedi_forum.web import path_for, routes
+from fedi_forum.web.admission import Load
 from fedi_forum.web.errors import (
     on_client_gone,
     on_forum_error,
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             if settings.run_worker:
                 worker = DeliveryWorker(settings, store, client, keyring, blocklist)
                 worker.telemetry = metrics
+                worker.busy = load.busy  # yields to this process's requests
                 await worker.start()
                 stack.push_async_callback(worker.stop)
                 # the moderators' mail runs where deliveries do (one per host, usually)
@@ -144,6 +146,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 gc.unfreeze()  # a process that builds apps again (the tests) frees this one
 
     metrics = Metrics()  # before the middleware, which counts every request into it
+    load = Load()  # the middleware counts requests in flight; the worker yields to them
 
     return Starlette(
         routes=routes(),
@@ -153,6 +156,7 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
                 max_in_flight=settings.max_in_flight,
                 trust_request_id=settings.trust_request_id,
                 metrics=metrics,
+                load=load,
             )
         ],
         exception_handlers={

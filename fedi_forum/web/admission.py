@@ -14,6 +14,20 @@ from starlette.types import Scope
 from fedi_forum.errors import Overloaded
 
 ADMISSION_KEY = "fedi_forum.admission"
+BUSY = 8  # requests in flight in this process at which its delivery worker yields
+
+
+class Load:
+    """How many requests this process is answering now (``GuardMiddleware`` counts
+    them; health checks aside). Its delivery worker asks ``busy`` and, while it is true,
+    sends only a few deliveries at a time (federation/delivery.py, "Yielding"): an
+    accepted reply waits for nobody, an Announce waits a moment."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+
+    def busy(self) -> bool:
+        return self.in_flight >= BUSY
 
 
 class Admission:

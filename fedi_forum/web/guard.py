@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fedi_forum import logs
-from fedi_forum.web.admission import ADMISSION_KEY, Admission
+from fedi_forum.web.admission import ADMISSION_KEY, Admission, Load
 from fedi_forum.web.metrics import Metrics
 
 MAX_PATH = 1024
@@ -54,13 +54,14 @@ class GuardMiddleware:
         admission_wait: float = 1.0,
         trust_request_id: bool = False,
         metrics: Metrics | None = None,
+        load: Load | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.trust_request_id = trust_request_id
         self.max_in_flight = max_in_flight
         self.admission_wait = admission_wait
-        self.in_flight = 0
+        self.load = load or Load()
         self._slots = asyncio.Semaphore(max_in_flight)
         self._on_wait = metrics.admission_wait if metrics is not None else None
 
@@ -84,13 +85,17 @@ class GuardMiddleware:
             )
             await response(scope, receive, send)
             return
-        self.in_flight += 1
+        self.load.in_flight += 1
         scope[ADMISSION_KEY] = admission
         try:
             await self._guarded(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self.load.in_flight -= 1
             admission.release()
+
+    @property
+    def in_flight(self) -> int:
+        return self.load.in_flight
 
     def _request_id(self, scope: Scope) -> str:
         """A new id; a proxy's ``X-Request-Id`` only when the proxy is trusted

@@ -557,3 +557,122 @@ async def test_opening_posts_of_an_earlier_version_are_republished_as_articles(
     assert (await live.client.get("/d/park/m/0", headers={"Accept": AS2})).json() == served
     page = (await live.client.get("/d/park", headers={"Accept": "text/html"})).text
     assert page.count(f"<strong>{served['name']}</strong>") == 0
+
+
+@pytest.mark.parametrize("full_claims", [False, True])
+async def test_a_busy_process_sends_a_few_deliveries_at_a_time_and_all_of_them(
+    live: Live, servers: list[RemoteServer], monkeypatch: pytest.MonkeyPatch, full_claims: bool
+) -> None:
+    """Yielding (federation/delivery.py): while the process is busy answering requests,
+    its worker sends at most YIELD_FLOOR deliveries at a time; every one still goes out;
+    and once the process is quiet it sends to every server at once again. Both halves
+    hold it: the claim takes few lanes, and (``full_claims``: every claim full, as one is
+    every YIELD_CLAIM_EVERY) the lanes take turns."""
+    from fedi_forum.federation import delivery
+    from fedi_forum.federation.delivery import YIELD_FLOOR
+
+    if full_claims:
+        monkeypatch.setattr(delivery, "YIELD_CLAIM_EVERY", 0.0)
+    group = await _discussion(live)
+    for i, server in enumerate(servers):
+        f = server.actor(f"f{i}", key_index=i)
+        await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
+    worker = live.services.delivery
+    assert worker is not None
+    async with asyncio.timeout(10):
+        await worker.drain()  # the Accepts
+    busy = True
+    worker.busy = lambda: busy
+    for server in servers:
+        server.inbox_delay = 0.3
+
+    async def announces(replies: int) -> int:
+        """Post ``replies`` replies; the most deliveries answered at once until every
+        server has every Announce."""
+        author = servers[0].actor("writer")
+        before = sum(len(s.delivered) for s in servers)
+        for n in range(replies):
+            note = author.note(f"reply {n}", in_reply_to=f"{group}/m/0")
+            await author.post(live.client, f"{group}/inbox", author.create(note))
+        most = 0
+        async with asyncio.timeout(20):
+            while sum(len(s.delivered) for s in servers) < before + replies * len(servers):
+                most = max(most, sum(s.inbox_now for s in servers))
+                await asyncio.sleep(0.005)
+        return most
+
+    assert await announces(3) <= YIELD_FLOOR < len(servers)
+    busy = False
+    assert await announces(1) == len(servers)  # quiet: all three at once
+
+
+async def test_a_busy_worker_still_sends_past_servers_that_hang(
+    live: Live, servers: list[RemoteServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Yielding is bounded (federation/delivery.py): two servers that hang hold both of
+    a busy worker's turns, yet a third server's Accept and Announce go out within the
+    bounds (a full claim every YIELD_CLAIM_EVERY, a turn waited for YIELD_MAX at most),
+    long before the hung ones answer."""
+    from fedi_forum.federation import delivery
+
+    monkeypatch.setattr(delivery, "YIELD_CLAIM_EVERY", 0.3)
+    monkeypatch.setattr(delivery, "YIELD_MAX", 0.3)
+    group = await _discussion(live)
+    hung, also_hung, fast = servers
+    worker = live.services.delivery
+    assert worker is not None
+    for i, server in enumerate((hung, also_hung)):
+        f = server.actor(f"f{i}", key_index=i)
+        await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
+    async with asyncio.timeout(10):
+        await worker.drain()  # their Accepts
+    worker.busy = lambda: True
+    hung.inbox_delay = also_hung.inbox_delay = 4.0
+    author = hung.actor("writer")
+    reply = author.note("first", in_reply_to=f"{group}/m/0")
+    await author.post(live.client, f"{group}/inbox", author.create(reply))
+    async with asyncio.timeout(2):
+        while hung.inbox_now + also_hung.inbox_now < 2:  # both turns taken, hanging
+            await asyncio.sleep(0.01)
+    started = asyncio.get_running_loop().time()
+    f = fast.actor("f2", key_index=2)
+    await f.post(live.client, f"{group}/inbox", f.activity("Follow", group))
+    second = author.note("second", in_reply_to=f"{group}/m/0")
+    await author.post(live.client, f"{group}/inbox", author.create(second))
+    async with asyncio.timeout(2.5):
+        while {d["type"] for _, _, d in fast.delivered} != {"Accept", "Announce"}:
+            await asyncio.sleep(0.02)
+    assert hung.inbox_now >= 1  # still hanging: nothing waited them out
+    assert also_hung.inbox_now >= 1
+    assert asyncio.get_running_loop().time() - started < 2.5
+
+
+async def test_requests_in_flight_make_the_worker_yield(live: Live) -> None:
+    """The wiring: requests this process is answering (here, inbox POSTs whose bodies
+    trickle) make its worker busy (web/admission.BUSY of them), and it is quiet again
+    when they end."""
+    from fedi_forum.web.admission import BUSY
+
+    await _discussion(live)
+    worker = live.services.delivery
+    assert worker is not None
+    assert not worker.busy()
+    port = int(live.base_url.rsplit(":", 1)[1])
+    writers = []
+    for _ in range(BUSY):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /d/park/inbox HTTP/1.1\r\nhost: x\r\ncontent-length: 5000\r\n"
+            b'content-type: application/activity+json\r\n\r\n{"id":'
+        )
+        await writer.drain()
+        writers.append(writer)
+    async with asyncio.timeout(5):
+        while not worker.busy():
+            await asyncio.sleep(0.01)
+    for writer in writers:
+        writer.close()
+        await writer.wait_closed()
+    async with asyncio.timeout(5):
+        while worker.busy():
+            await asyncio.sleep(0.01)

@@ -166,6 +166,7 @@ class RemoteServer:
         self.inbox_status = 202
         self.inbox_queue: list[tuple[int, dict[str, str]]] = []
         self.inbox_delay = 0.0
+        self.inbox_now = 0  # deliveries being answered at this moment
         # a delivery whose body holds one of these is not answered until the marker is
         # removed, then refused unprocessed (a server hung on one activity, as a real
         # forum server hung on its own Announce{Delete})
@@ -241,7 +242,11 @@ class RemoteServer:
                 retry = {"retry-after": self.hang_retry_after} if self.hang_retry_after else {}
                 return Response(status_code=503, headers=retry)
             if self.inbox_delay:
-                await asyncio.sleep(self.inbox_delay)
+                self.inbox_now += 1
+                try:
+                    await asyncio.sleep(self.inbox_delay)
+                finally:
+                    self.inbox_now -= 1
             if "signature-input" in request.headers and not self.accept_rfc9421:
                 return Response(status_code=401)  # like Mastodon before 4.4
             status, headers = (
