@@ -567,12 +567,14 @@ async def test_a_busy_process_sends_a_few_deliveries_at_a_time_and_all_of_them(
     its worker sends at most YIELD_FLOOR deliveries at a time; every one still goes out;
     and once the process is quiet it sends to every server at once again. Both halves
     hold it: the claim takes few lanes, and (``full_claims``: every claim full, as one is
-    every YIELD_CLAIM_EVERY) the lanes take turns."""
+    every YIELD_CLAIM_EVERY) the lanes take turns (the bound on a turn's wait has a test
+    of its own, below)."""
     from fedi_forum.federation import delivery
     from fedi_forum.federation.delivery import YIELD_FLOOR
 
     if full_claims:
         monkeypatch.setattr(delivery, "YIELD_CLAIM_EVERY", 0.0)
+        monkeypatch.setattr(delivery, "YIELD_MAX", 10.0)  # no turn waited out here
     group = await _discussion(live)
     for i, server in enumerate(servers):
         f = server.actor(f"f{i}", key_index=i)
