@@ -171,15 +171,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     on_pg = config.getoption("--engine") == "postgresql"
-    skip = pytest.mark.skip(
-        reason="about the SQLite file; PostgreSQL has pg_dump (docs)"
-        if on_pg
-        else "about several hosts on PostgreSQL: runs with --engine postgresql"
-    )
     marker = "sqlite_only" if on_pg else "postgresql_only"
     for item in items:
-        if item.get_closest_marker(marker):
-            item.add_marker(skip)
+        if found := item.get_closest_marker(marker):
+            # a test may say why it is for one engine: sqlite_only(reason=…)
+            reason = found.kwargs.get("reason") or (
+                "about the SQLite file; PostgreSQL has pg_dump (docs)"
+                if on_pg
+                else "about several hosts on PostgreSQL: runs with --engine postgresql"
+            )
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture

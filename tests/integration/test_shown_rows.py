@@ -20,7 +20,9 @@ from tests.conftest import Live
 from tests.integration.test_instances import cli
 from tests.support.http import AS2, BROWSER
 
-PG_ONLY = pytest.mark.postgresql_only
+PG_ONLY = pytest.mark.postgresql_only(
+    reason="about the copies NOTIFY keeps: runs with --engine postgresql"
+)
 
 
 async def _title(live: Live, as2: bool = False) -> str:
@@ -146,7 +148,7 @@ async def test_pages_and_documents_are_served_from_the_copy(live: Live) -> None:
     assert await _title(live) == "Ongemeld"
 
 
-@pytest.mark.sqlite_only
+@pytest.mark.sqlite_only(reason="SQLite's copies are checked by data_version; PostgreSQL's above")
 async def test_sqlite_serves_the_copy_until_anything_is_committed(live: Live) -> None:
     """SQLite notifies nobody: a copy is served only while data_version, asked before a
     read at most once a millisecond, is unchanged. A commit on a connection this process
