@@ -40,11 +40,11 @@ async def group_actor(request: Request, svc: Services) -> Response:
     # Fetched by every follower's server after each Announce: serialised once per
     # version of the discussion (its counters, which the document does not show, aside).
     key = ("group", GROUP_SHOWS(discussion))
-    body = svc.renderer.document(key)
-    if body is None:
-        body = orjson.dumps(svc.discussions.group_document(discussion))
-        svc.renderer.keep_document(key, body)
-    return activity_response(body)
+    return activity_response(
+        svc.renderer.kept_document(
+            key, lambda: orjson.dumps(svc.discussions.group_document(discussion))
+        )
+    )
 
 
 async def instance_actor(request: Request) -> Response:

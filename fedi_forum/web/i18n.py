@@ -129,6 +129,14 @@ class Renderer:
     def keep_document(self, key: Hashable, body: bytes) -> None:
         self._documents.put(key, body)
 
+    def kept_document(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        """``document(key)``, built (and kept) by ``build`` when it is not kept yet."""
+        body = self._documents.get(key)
+        if body is None:
+            body = build()
+            self._documents.put(key, body)
+        return body
+
     def message(
         self,
         lang: str,

@@ -65,11 +65,8 @@ def preferred_language(accept_language: str | None, default: str) -> str:
     return best
 
 
-AS2_HEADERS = (
-    (b"content-type", AS2_TYPE.encode()),
-    (b"vary", b"Accept"),
-    (b"access-control-allow-origin", b"*"),
-)
+CORS_HEADER = (b"access-control-allow-origin", b"*")  # browser-based clients read us
+AS2_HEADERS = ((b"content-type", AS2_TYPE.encode()), (b"vary", b"Accept"), CORS_HEADER)
 
 
 class DocumentResponse(Response):

@@ -11,7 +11,7 @@ from fedi_forum.activitypub import discovery
 from fedi_forum.activitypub.urls import LocalKind, Urls
 from fedi_forum.errors import Gone, InvalidInput, NotFound
 from fedi_forum.models import SLUG_RE
-from fedi_forum.web.negotiation import DocumentResponse
+from fedi_forum.web.negotiation import CORS_HEADER, DocumentResponse
 from fedi_forum.web.state import services
 
 JRD = "application/jrd+json"
@@ -22,7 +22,7 @@ MAX_RESOURCE = 512
 MAX_HANDLE = 64  # members' handles (ning.17); longer is not ours
 
 
-JRD_HEADERS = ((b"content-type", JRD.encode()), (b"access-control-allow-origin", b"*"))
+JRD_HEADERS = ((b"content-type", JRD.encode()), CORS_HEADER)
 
 
 def _json(doc: object, media_type: str) -> Response:
@@ -87,15 +87,16 @@ async def webfinger(request: Request) -> Response:
         raise NotFound(f"no discussion {user!r}")
     if discussion.is_deleted:
         raise Gone(f"discussion {user!r} deleted")
+    slug = discussion.slug
+
+    def answer() -> bytes:
+        actor_id = svc.urls.group(slug)
+        return orjson.dumps(
+            discovery.webfinger(f"acct:{slug}@{domain}", actor_id, actor_id, [actor_id])
+        )
+
     # asked by every server a follower is on: the answer depends on the slug alone
-    key = ("webfinger", discussion.slug)
-    body = svc.renderer.document(key)
-    if body is None:
-        actor_id = svc.urls.group(discussion.slug)
-        subject = f"acct:{discussion.slug}@{domain}"
-        body = orjson.dumps(discovery.webfinger(subject, actor_id, actor_id, [actor_id]))
-        svc.renderer.keep_document(key, body)
-    return DocumentResponse(body, JRD_HEADERS)
+    return DocumentResponse(svc.renderer.kept_document(("webfinger", slug), answer), JRD_HEADERS)
 
 
 async def host_meta(request: Request) -> Response:
