@@ -50,6 +50,9 @@ from fedi_forum.web.static_files import load_static
 log = logging.getLogger(__name__)
 
 
+YOUNG_THRESHOLD = 7_000  # net new objects between young collections (default 700)
+
+
 def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
     """Build the ASGI app. With ``demo``, a demo discussion is created on first start."""
 
@@ -140,9 +143,19 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             # 2,000-reply discussion took 34 ms, and one of 46-49 ms was seen in each
             # serving process during a 4 s G3-mixed run (bench/README.md, G3-mixed).
             gc.freeze()
+            # A young collection every 7,000 net new objects, not 700: a request's
+            # objects are freed by their reference counts when it ends, so most never
+            # reach a collection, and the rarer older collections come rarer still.
+            # Measured (bench/inbox_cost.py's load, 8,000 replies): 1,038 young, 94
+            # middle and 9 full collections, 31-40 µs of a reply's CPU, pauses up to
+            # 9-19 ms (the inbox's p99 at c8 is 12-15 ms) → 15 and 1, 2-3 µs, at most
+            # 5-8 ms. Garbage in cycles waits a little longer: a few MB at most.
+            thresholds = gc.get_threshold()
+            gc.set_threshold(YOUNG_THRESHOLD, *thresholds[1:])
             try:
                 yield
             finally:
+                gc.set_threshold(*thresholds)
                 gc.unfreeze()  # a process that builds apps again (the tests) frees this one
 
     metrics = Metrics()  # before the middleware, which counts every request into it

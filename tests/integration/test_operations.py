@@ -348,10 +348,11 @@ async def test_a_serving_app_keeps_its_startup_objects_out_of_full_collections(
 ) -> None:
     """A full collection pauses the event loop for as long as it scans (34 ms for a
     started app, measured: the comment in app.py): what exists at startup is frozen while the app
-    serves, and given back when it stops (tests build many apps in one process)."""
+    serves, young collections come 10x rarer, and both are given back when it stops
+    (tests build many apps in one process)."""
     import gc
 
-    from fedi_forum.app import create_app
+    from fedi_forum.app import YOUNG_THRESHOLD, create_app
     from fedi_forum.config import Settings
 
     settings = Settings(
@@ -359,6 +360,10 @@ async def test_a_serving_app_keeps_its_startup_objects_out_of_full_collections(
     )
     app = create_app(settings)
     before = gc.get_freeze_count()
+    thresholds = gc.get_threshold()
     async with app.router.lifespan_context(app):
         assert gc.get_freeze_count() > before + 10_000
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *thresholds[1:])
+        assert thresholds[0] < YOUNG_THRESHOLD
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
