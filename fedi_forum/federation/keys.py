@@ -17,7 +17,9 @@ Rules (docs/rules.md §1, §11):
   are not limited in number (a popular server sends many new actors at once; each key
   is fetched once), only in concurrency: at most ``HOST_CONCURRENCY`` at a time.
 * On a verification failure with a cached key, the key is refetched once (rotation),
-  at most once per ``REFRESH_INTERVAL`` per key.
+  at most once per ``REFRESH_INTERVAL`` per key. Anyone can cause that (a forged
+  signature names any keyId), so the key we hold stays in use while the refetch runs
+  and after it fails; only the actor's server saying it is gone (410) drops it.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from fedi_forum.errors import (
 )
 from fedi_forum.federation import dereference
 from fedi_forum.federation.blocklist import Blocklist
-from fedi_forum.federation.client import FederationClient, Fetched
+from fedi_forum.federation.client import FederationClient, Fetched, GoneError
 from fedi_forum.models import RemoteActor, utcnow
 from fedi_forum.store.actors import ActorStore
 from fedi_forum.telemetry import NOOP, Telemetry
@@ -143,20 +145,31 @@ class KeyResolver:
         return await self._single_flight(key_id)
 
     async def refresh(self, key_id: str) -> VerifiedKey | None:
+        """The key as its owner publishes it now, or None (refreshed within the last
+        ``REFRESH_INTERVAL``, or the fetch failed). The key held meanwhile is not
+        dropped: a forged signature while the actor's server does not answer (down,
+        overloaded) would otherwise make us refuse the actor's own requests for
+        ``NEGATIVE_TTL``, and a forger can name any keyId."""
         last = self._refreshed.get(key_id)
         if last is not None and self.clock() - last < REFRESH_INTERVAL:
             return None
         self._refreshed[key_id] = self.clock()
-        self._cache.pop(key_id, None)
         try:
-            return await self._single_flight(key_id)
+            return await self._single_flight(key_id, fresh=True)
+        except KeyFetchFailed as exc:
+            if isinstance(exc.__cause__, GoneError):  # deleted on its server: no longer
+                self._cache.pop(key_id, None)
+            else:  # the held key answers for the actor until a fetch works
+                self._failed.pop(key_id, None)
+            return None
         except FediForumError:
             return None
 
-    async def _single_flight(self, key_id: str) -> VerifiedKey:
-        # Looked up again: a caller whose database read was in flight while another
-        # fetch finished would otherwise fetch the same key a second time.
-        cached = self._cache.get(key_id)
+    async def _single_flight(self, key_id: str, *, fresh: bool = False) -> VerifiedKey:
+        # Looked up again (unless a fresh copy is asked for): a caller whose database
+        # read was in flight while another fetch finished would otherwise fetch the same
+        # key a second time.
+        cached = None if fresh else self._cache.get(key_id)
         if cached is not None:
             return cached
         pending = self._inflight.get(key_id)

@@ -134,6 +134,43 @@ async def test_rotated_key_is_refetched_once(live: Live, remote: RemoteServer) -
     assert r.status_code == 401
 
 
+async def test_a_forged_signature_does_not_cost_a_known_actor_its_key(
+    live: Live, remote: RemoteServer
+) -> None:
+    """A forged signature naming a known keyId makes us fetch the key again (it may
+    have rotated). While the owner's server does not answer (503), the key we hold
+    stays: the actor's own next reply is accepted. Only a 410 (the actor deleted on
+    its server) drops it (federation/keys.py)."""
+    group = await _discussion(live)
+    alice = remote.actor("alice", key_index=0)
+    mallory = remote.actor("mallory", key_index=1)
+    first = alice.create(alice.note("eerste", in_reply_to=f"{group}/m/0"))
+    assert (await alice.post(live.client, f"{group}/inbox", first)).status_code == 202
+
+    async def forged(text: str) -> int:
+        body = orjson.dumps(alice.create(alice.note(text, in_reply_to=f"{group}/m/0")))
+        headers = alice.signed_headers(f"{group}/inbox", body)
+        signature = mallory.signed_headers(f"{group}/inbox", body)["signature"]
+        headers["signature"] = signature.replace(mallory.key_id, alice.key_id)
+        return (await live.client.post(f"{group}/inbox", content=body, headers=headers)).status_code
+
+    remote.actor_status = 503  # alice's server is down for fetches
+    fetches = len(remote.fetches)
+    assert await forged("vervalst") == 401
+    assert len(remote.fetches) == fetches + 1  # it tried: the key may have rotated
+    again = alice.create(alice.note("nog steeds ik", in_reply_to=f"{group}/m/0"))
+    assert (await alice.post(live.client, f"{group}/inbox", again)).status_code == 202
+    live.services.keys._cache.clear()  # evicted: the stored key, not a remembered failure
+    evicted = alice.create(alice.note("uit de database", in_reply_to=f"{group}/m/0"))
+    assert (await alice.post(live.client, f"{group}/inbox", evicted)).status_code == 202
+    # the actor deleted on its server: the key held goes (after the refresh interval)
+    live.services.keys._refreshed.clear()
+    remote.actor_status = 410
+    assert await forged("weer vervalst") == 401
+    late = alice.create(alice.note("na verwijdering", in_reply_to=f"{group}/m/0"))
+    assert (await alice.post(live.client, f"{group}/inbox", late)).status_code == 401
+
+
 async def test_forged_and_stale_signatures_are_refused(live: Live, remote: RemoteServer) -> None:
     group = await _discussion(live)
     alice = remote.actor("alice")

@@ -180,6 +180,7 @@ class RemoteServer:
         # remote interaction templates its WebFinger advertises (rel → template)
         self.templates: dict[str, str] = {}
         self.accept_rfc9421 = True  # False: answers 401 to RFC 9421, like Mastodon < 4.4
+        self.actor_status: int | None = None  # set: every actor fetch gets it (down: 503)
 
     def actor(
         self,
@@ -197,6 +198,8 @@ class RemoteServer:
     def app(self) -> Starlette:
         async def get_actor(request: Request) -> Response:
             self.fetches.append(str(request.url))
+            if self.actor_status is not None:
+                return Response(status_code=self.actor_status)
             name = request.path_params["name"]
             if name in self.gone:
                 return Response(status_code=410)
