@@ -10,12 +10,15 @@ straight to the ASGI app inside one process, 64 at a time, and reports:
 * the same for bench/inbox.py's verify-only app: G1's ceiling as a cost, so a goal
   such as "35% of verify-only" reads as a budget in µs;
 * one further run with every SQL statement of the writer timed (the timer adds its own
-  cost: that run's totals are not reported, only the statements' shares).
+  cost: that run's totals are not reported, only the statements' shares);
+* with ``--rejected``, G1-rej's load instead (bad signatures, Digests and Dates, as
+  bench/inbox.py replays them): what a refused request costs, against verify-only's
+  refusal.
 
 Median [min-max] of ``--runs``. No HTTP parsing, no load generator: add uvicorn's own
 cost per request (bench/reads.py, hello-JSON) to compare with G1.
 
-    .venv/bin/python bench/inbox_cost.py [--replies 4000] [--runs 3]
+    .venv/bin/python bench/inbox_cost.py [--replies 4000] [--runs 3] [--rejected]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import importlib.util
 import os
 import statistics
@@ -37,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import save
-from _signed import Plan, Signed, sign
+from _signed import Plan, Signed, rejected_variants, sign
 from inbox import ACTORS, DISCUSSIONS, KEYS, REMOTE, VERIFY_APP, seed
 
 from fedi_forum.activitypub import keys
@@ -46,6 +50,7 @@ from fedi_forum.config import Settings
 from fedi_forum.store import conn as store_conn
 
 CONCURRENCY = 64
+ACCEPTED, REFUSED = range(202, 203), range(400, 500)  # the answers a load must get
 WARM = 500  # replies sent before measuring: caches, the first group commits
 HOST = "127.0.0.1:8999"  # never listened on: the requests go straight to the app
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -109,7 +114,7 @@ async def _post(app: App, request: Signed) -> int:
     return status
 
 
-async def _drive(app: App, requests: list[Signed]) -> dict[str, Any]:
+async def _drive(app: App, requests: list[Signed], wanted: range) -> dict[str, Any]:
     """Send ``requests`` 64 at a time; CPU µs per reply, whole and by thread."""
     gate = asyncio.Semaphore(CONCURRENCY)
     statuses: collections.Counter[int] = collections.Counter()
@@ -122,8 +127,8 @@ async def _drive(app: App, requests: list[Signed]) -> dict[str, Any]:
     await asyncio.gather(*(one(r) for r in requests))
     after, cpu1, wall1 = _thread_cpu(), time.process_time(), time.perf_counter()
     n = len(requests)
-    if statuses != {202: n}:
-        raise SystemExit(f"not every reply was accepted: {dict(statuses)}")
+    if any(status not in wanted for status in statuses):
+        raise SystemExit(f"answers not all {wanted}: {dict(statuses)}")
     threads = {k: 1e6 * (after[k] - before.get(k, 0.0)) / n for k in after}
     return {
         "cpu_us": 1e6 * (cpu1 - cpu0) / n,
@@ -152,7 +157,9 @@ def _timed_sql() -> Iterator[collections.Counter[str]]:
         store_conn.SqliteConn.execute = original  # type: ignore[method-assign]
 
 
-async def _full(tmp: Path, pems: list[bytes], load: list[Signed], timed: bool) -> dict[str, Any]:
+async def _full(
+    tmp: Path, pems: list[bytes], load: list[Signed], wanted: range, timed: bool
+) -> dict[str, Any]:
     data = tmp / f"run{time.monotonic_ns()}"
     settings = Settings(
         base_url=f"http://{HOST}",
@@ -164,11 +171,11 @@ async def _full(tmp: Path, pems: list[bytes], load: list[Signed], timed: bool) -
     await seed(settings, pems)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        await _drive(app, load[:WARM])
+        await _drive(app, load[:WARM], wanted)
         if not timed:
-            return await _drive(app, load[WARM:])
+            return await _drive(app, load[WARM:], wanted)
         with _timed_sql() as spent:
-            await _drive(app, load[WARM:])
+            await _drive(app, load[WARM:], wanted)
         total = sum(spent.values())
         n = len(load) - WARM
         return {
@@ -216,15 +223,23 @@ async def _main(args: argparse.Namespace) -> None:
         tmp = Path(tmp_name)
         plan = Plan(base=f"http://{HOST}", pems=pems, actors=ACTORS, discussions=DISCUSSIONS)
         load = sign(plan, 0, WARM + args.replies)
+        wanted = ACCEPTED
+        if args.rejected:  # G1-rej's three kinds, as bench/inbox.py replays them
+            wanted = REFUSED
+            stale = sign(dataclasses.replace(plan, tag="stale", skew_s=7200), 0, 100)
+            bad = rejected_variants(load[:300], stale)
+            load = [bad[i % len(bad)] for i in range(len(load))]
         verify_app = _verify_app(tmp, pems)
         full, verify = [], []
         for _ in range(args.runs):  # interleaved: a noisy minute touches both
-            await _drive(verify_app, load[:WARM])
-            verify.append(await _drive(verify_app, load[WARM:]))
-            full.append(await _full(tmp, pems, load, timed=False))
-        sql = await _full(tmp, pems, load, timed=True)
+            await _drive(verify_app, load[:WARM], wanted)
+            verify.append(await _drive(verify_app, load[WARM:], wanted))
+            full.append(await _full(tmp, pems, load, wanted, timed=False))
+        # the writer's statements (a refused request writes nothing)
+        sql = {} if args.rejected else await _full(tmp, pems, load, wanted, timed=True)
     threads = sorted({k for run in full for k in run["threads_us"]})
-    print(f"inbox cost in-process, {args.replies} replies x {args.runs}; CPU µs per reply")
+    what = "refused requests (G1-rej)" if args.rejected else "replies"
+    print(f"inbox cost in-process, {args.replies} {what} x {args.runs}; CPU µs per request")
     print(f"{'verify-only':>24}: {_spread([r['cpu_us'] for r in verify])}")
     print(f"{'full path':>24}: {_spread([r['cpu_us'] for r in full])}")
     for name in threads:
@@ -233,10 +248,14 @@ async def _main(args: argparse.Namespace) -> None:
         r["cpu_us"] for r in full
     )
     print(f"{'verify / full':>24}: {ratio:.0%}")
-    print(f"writer SQL (timed run): {sql['sql_us']:.0f} µs per reply")
-    for s in sql["statements"]:
-        print(f"  {s['us']:6.1f} µs {s['share']:4.0%}  {s['sql']}")
-    path = save("inbox_cost", {"replies": args.replies, "verify": verify, "full": full, **sql})
+    if sql:
+        print(f"writer SQL (timed run): {sql['sql_us']:.0f} µs per reply")
+        for s in sql["statements"]:
+            print(f"  {s['us']:6.1f} µs {s['share']:4.0%}  {s['sql']}")
+    path = save(
+        "inbox_cost",
+        {"replies": args.replies, "rejected": args.rejected, "verify": verify, "full": full, **sql},
+    )
     print(f"results: {path}")
 
 
@@ -244,6 +263,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--replies", type=int, default=4000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--rejected", action="store_true", help="G1-rej's bad signatures, Digests and Dates"
+    )
     asyncio.run(_main(parser.parse_args()))
 
 
