@@ -157,8 +157,8 @@ class KeyResolver:
         try:
             return await self._single_flight(key_id, fresh=True)
         except KeyFetchFailed as exc:
-            if isinstance(exc.__cause__, GoneError):  # deleted on its server: no longer
-                self._cache.pop(key_id, None)
+            if isinstance(exc.__cause__, GoneError):  # deleted on its server: its key
+                self._cache.pop(key_id, None)  # no longer speaks for it
             else:  # the held key answers for the actor until a fetch works
                 self._failed.pop(key_id, None)
             return None
