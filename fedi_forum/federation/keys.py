@@ -19,7 +19,8 @@ Rules (docs/rules.md §1, §11):
 * On a verification failure with a cached key, the key is refetched once (rotation),
   at most once per ``REFRESH_INTERVAL`` per key. Anyone can cause that (a forged
   signature names any keyId), so the key we hold stays in use while the refetch runs
-  and after it fails; only the actor's server saying it is gone (410) drops it.
+  and after it fails; only the actor's server saying it is gone (410) drops it, from
+  memory and from the database.
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ class KeyResolver:
             return await self._single_flight(key_id, fresh=True)
         except KeyFetchFailed as exc:
             if isinstance(exc.__cause__, GoneError):  # deleted on its server: its key
-                self._cache.pop(key_id, None)  # no longer speaks for it
+                self._cache.pop(key_id, None)  # no longer speaks for it, here or stored
+                await self.store.key_gone(key_id)
             else:  # the held key answers for the actor until a fetch works
                 self._failed.pop(key_id, None)
             return None

@@ -39,6 +39,19 @@ class ActorStore:
 
         await self.db.write(write)
 
+    async def key_gone(self, key_id: str) -> None:
+        """The key's owner answered 410 when we fetched the key again: the stored key
+        no longer speaks for anyone (a later fetch that works makes its actor active
+        again: ``upsert_actor``)."""
+
+        def write(conn: Conn) -> None:
+            conn.execute(
+                "UPDATE actors SET state = 'gone' WHERE key_id = ? AND state = 'active'",
+                (key_id,),
+            )
+
+        await self.db.write(write)
+
     async def refresh_actor(self, actor: RemoteActor) -> None:
         """A new profile (name, avatar, key). Pages showing their notes change too, so
         those discussions get a new revision (it keys the page caches)."""
