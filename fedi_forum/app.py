@@ -149,7 +149,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> Starlette:
             # Measured (bench/inbox_cost.py's load, 8,000 replies): 1,038 young, 94
             # middle and 9 full collections, 31-40 µs of a reply's CPU, pauses up to
             # 9-19 ms (the inbox's p99 at c8 is 12-15 ms) → 15 and 1, 2-3 µs, at most
-            # 5-8 ms. Garbage in cycles waits a little longer: a few MB at most.
+            # 5-8 ms. Garbage in cycles waits a little longer (G6's 15 s at c512/c2048
+            # grew the process by +0 MB in the full make bench after this).
             thresholds = gc.get_threshold()
             gc.set_threshold(YOUNG_THRESHOLD, *thresholds[1:])
             try:
