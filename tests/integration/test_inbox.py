@@ -165,14 +165,15 @@ async def test_a_forged_signature_does_not_cost_a_known_actor_its_key(
     assert (await alice.post(live.client, f"{group}/inbox", evicted)).status_code == 202
     # the actor deleted on its server: the key held goes (after the refresh interval)
     live.services.keys._refreshed.clear()
-    remote.actor_status = 410
+    remote.actor_status = None
+    remote.gone.add("alice")  # its server answers 410 for it
     assert await forged("weer vervalst") == 401
     late = alice.create(alice.note("na verwijdering", in_reply_to=f"{group}/m/0"))
     assert (await alice.post(live.client, f"{group}/inbox", late)).status_code == 401
     live.services.keys._failed.clear()  # the failure forgotten: the stored key is gone too
     later = alice.create(alice.note("later", in_reply_to=f"{group}/m/0"))
     assert (await alice.post(live.client, f"{group}/inbox", later)).status_code == 401
-    remote.actor_status = None  # back on its server: fetched, active again
+    remote.gone.discard("alice")  # back on its server: fetched, active again
     live.services.keys._failed.clear()
     back = alice.create(alice.note("terug", in_reply_to=f"{group}/m/0"))
     assert (await alice.post(live.client, f"{group}/inbox", back)).status_code == 202
