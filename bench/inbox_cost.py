@@ -13,12 +13,17 @@ straight to the ASGI app inside one process, 64 at a time, and reports:
   cost: that run's totals are not reported, only the statements' shares);
 * with ``--rejected``, G1-rej's load instead (bad signatures, Digests and Dates, as
   bench/inbox.py replays them): what a refused request costs, against verify-only's
-  refusal.
+  refusal;
+* with ``--engine postgresql``, the same on a PostgreSQL database of its own (issue #13's
+  inbox row): the writer is then the psycopg thread, and the CPU of every PostgreSQL
+  process on the machine (its backends, WAL writer, checkpointer) is reported beside
+  ours, per reply, since PostgreSQL shares the same 2 cores.
 
 Median [min-max] of ``--runs``. No HTTP parsing, no load generator: add uvicorn's own
 cost per request (bench/reads.py, hello-JSON) to compare with G1.
 
     .venv/bin/python bench/inbox_cost.py [--replies 4000] [--runs 3] [--rejected]
+        [--engine sqlite|postgresql]
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _engine import ENGINES, home
 from _harness import save
 from _signed import Plan, Signed, rejected_variants, sign
 from inbox import ACTORS, DISCUSSIONS, KEYS, REMOTE, VERIFY_APP, seed
@@ -74,6 +80,24 @@ def _thread_cpu() -> dict[str, float]:
             int(fields[11]) + int(fields[12])
         ) / tick
     return out
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process on the machine (by its command name)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        head, _, rest = stat.rpartition(")")
+        if head.partition("(")[2].startswith("postgres"):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 async def _post(app: App, request: Signed) -> int:
@@ -123,9 +147,11 @@ async def _drive(app: App, requests: list[Signed], wanted: range) -> dict[str, A
         async with gate:
             statuses[await _post(app, request)] += 1
 
+    pg0 = _postgres_cpu()
     before, cpu0, wall0 = _thread_cpu(), time.process_time(), time.perf_counter()
     await asyncio.gather(*(one(r) for r in requests))
     after, cpu1, wall1 = _thread_cpu(), time.process_time(), time.perf_counter()
+    pg1 = _postgres_cpu()
     n = len(requests)
     if any(status not in wanted for status in statuses):
         raise SystemExit(f"answers not all {wanted}: {dict(statuses)}")
@@ -134,14 +160,20 @@ async def _drive(app: App, requests: list[Signed], wanted: range) -> dict[str, A
         "cpu_us": 1e6 * (cpu1 - cpu0) / n,
         "wall_us": 1e6 * (wall1 - wall0) / n,
         "threads_us": {k: v for k, v in threads.items() if v >= 1},
+        "postgres_us": 1e6 * (pg1 - pg0) / n,
     }
 
 
 @contextmanager
-def _timed_sql() -> Iterator[collections.Counter[str]]:
+def _timed_sql(engine: str) -> Iterator[collections.Counter[str]]:
     """Time every statement the writer runs (its first 100 characters)."""
     spent: collections.Counter[str] = collections.Counter()
-    original = store_conn.SqliteConn.execute
+    conn_class: Any = store_conn.SqliteConn
+    if engine == "postgresql":
+        from fedi_forum.store.postgres import PgConn
+
+        conn_class = PgConn
+    original = conn_class.execute
 
     def execute(self: Any, sql: str, params: Any = ()) -> Any:
         t0 = time.perf_counter()
@@ -150,31 +182,35 @@ def _timed_sql() -> Iterator[collections.Counter[str]]:
         finally:
             spent[" ".join(sql.split())[:100]] += time.perf_counter() - t0
 
-    store_conn.SqliteConn.execute = execute  # type: ignore[method-assign]
+    conn_class.execute = execute
     try:
         yield spent
     finally:
-        store_conn.SqliteConn.execute = original  # type: ignore[method-assign]
+        conn_class.execute = original
 
 
 async def _full(
-    tmp: Path, pems: list[bytes], load: list[Signed], wanted: range, timed: bool
+    engine: str, tmp: Path, pems: list[bytes], load: list[Signed], wanted: range, timed: bool
 ) -> dict[str, Any]:
-    data = tmp / f"run{time.monotonic_ns()}"
-    settings = Settings(
-        base_url=f"http://{HOST}",
-        data_dir=data / "data",
-        keys_dir=data / "keys",
-        run_worker=False,  # the inbox path alone, as G1 (deliveries: bench/fanout.py)
-        inbox_rate=0,
-    )
-    await seed(settings, pems)
+    with home(engine, tmp / f"run{time.monotonic_ns()}", f"http://{HOST}") as where:
+        settings = dataclasses.replace(
+            where.settings,
+            run_worker=False,  # the inbox path alone, as G1 (deliveries: bench/fanout.py)
+            inbox_rate=0,
+        )
+        await seed(settings, pems)
+        return await _measure(engine, settings, load, wanted, timed)
+
+
+async def _measure(
+    engine: str, settings: Settings, load: list[Signed], wanted: range, timed: bool
+) -> dict[str, Any]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await _drive(app, load[:WARM], wanted)
         if not timed:
             return await _drive(app, load[WARM:], wanted)
-        with _timed_sql() as spent:
+        with _timed_sql(engine) as spent:
             await _drive(app, load[WARM:], wanted)
         total = sum(spent.values())
         n = len(load) - WARM
@@ -234,16 +270,21 @@ async def _main(args: argparse.Namespace) -> None:
         for _ in range(args.runs):  # interleaved: a noisy minute touches both
             await _drive(verify_app, load[:WARM], wanted)
             verify.append(await _drive(verify_app, load[WARM:], wanted))
-            full.append(await _full(tmp, pems, load, wanted, timed=False))
+            full.append(await _full(args.engine, tmp, pems, load, wanted, timed=False))
         # the writer's statements (a refused request writes nothing)
-        sql = {} if args.rejected else await _full(tmp, pems, load, wanted, timed=True)
+        sql = {} if args.rejected else await _full(args.engine, tmp, pems, load, wanted, timed=True)
     threads = sorted({k for run in full for k in run["threads_us"]})
     what = "refused requests (G1-rej)" if args.rejected else "replies"
-    print(f"inbox cost in-process, {args.replies} {what} x {args.runs}; CPU µs per request")
+    print(
+        f"inbox cost in-process on {args.engine}, {args.replies} {what} x {args.runs}; "
+        "CPU µs per request"
+    )
     print(f"{'verify-only':>24}: {_spread([r['cpu_us'] for r in verify])}")
     print(f"{'full path':>24}: {_spread([r['cpu_us'] for r in full])}")
     for name in threads:
         print(f"{name:>24}: {_spread([r['threads_us'].get(name, 0.0) for r in full])}")
+    if args.engine == "postgresql":
+        print(f"{'PostgreSQL processes':>24}: {_spread([r['postgres_us'] for r in full])}")
     ratio = statistics.median(r["cpu_us"] for r in verify) / statistics.median(
         r["cpu_us"] for r in full
     )
@@ -254,7 +295,14 @@ async def _main(args: argparse.Namespace) -> None:
             print(f"  {s['us']:6.1f} µs {s['share']:4.0%}  {s['sql']}")
     path = save(
         "inbox_cost",
-        {"replies": args.replies, "rejected": args.rejected, "verify": verify, "full": full, **sql},
+        {
+            "engine": args.engine,
+            "replies": args.replies,
+            "rejected": args.rejected,
+            "verify": verify,
+            "full": full,
+            **sql,
+        },
     )
     print(f"results: {path}")
 
@@ -266,6 +314,7 @@ def main() -> None:
     parser.add_argument(
         "--rejected", action="store_true", help="G1-rej's bad signatures, Digests and Dates"
     )
+    parser.add_argument("--engine", choices=ENGINES, default="sqlite")
     asyncio.run(_main(parser.parse_args()))
 
 
