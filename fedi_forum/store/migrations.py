@@ -650,6 +650,12 @@ CREATE INDEX follows_discussion_inbox ON follows (discussion_id, coalesce(shared
 CREATE INDEX follows_category_inbox ON follows (category_id, coalesce(shared_inbox, inbox));
 """,
     ),
+    (
+        19,
+        """
+-- PostgreSQL only (its search trigger's function, pg_schema 19); nothing on SQLite.
+""",
+    ),
 )
 
 

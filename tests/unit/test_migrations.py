@@ -175,6 +175,28 @@ def test_postgresql_schema_has_every_table_column_and_index_of_sqlite(
         assert _pg_schema(url) == expected
 
 
+def test_postgresql_functions_that_run_statements_keep_their_plans(pg_template: str) -> None:
+    """A LANGUAGE sql function that runs statements is parsed and planned again on
+    every call (PostgreSQL 15): the search trigger's was, and cost each reply's note
+    INSERT ~500 us of PostgreSQL's CPU (pg_schema 19). Only single-expression helpers,
+    which the planner inlines into the query calling them, may stay LANGUAGE sql."""
+    import psycopg
+
+    from tests.support.engines import fresh_database
+
+    with fresh_database(pg_template) as url, psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT p.proname, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+            "WHERE p.pronamespace = 'public'::regnamespace ORDER BY p.proname"
+        ).fetchall()
+    languages = dict(rows)
+    assert languages["ff_search_reindex"] == "plpgsql"
+    assert {name for name, lang in rows if lang == "sql"} == {
+        "ff_search_config",
+        "ff_search_plain",
+    }
+
+
 @pytest.mark.parametrize("start", [v for v, _ in POSTGRES_MIGRATIONS])
 def test_every_earlier_postgresql_version_upgrades_to_the_same_schema(
     pg_template: str, start: int
