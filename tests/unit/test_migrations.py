@@ -189,7 +189,7 @@ def test_postgresql_functions_that_run_statements_keep_their_plans(pg_template: 
             "SELECT p.proname, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
             "WHERE p.pronamespace = 'public'::regnamespace ORDER BY p.proname"
         ).fetchall()
-    languages = dict(rows)
+    languages: dict[str, str] = dict(rows)
     assert languages["ff_search_reindex"] == "plpgsql"
     assert {name for name, lang in rows if lang == "sql"} == {
         "ff_search_config",
