@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from fedi_forum.activitypub import parse, search_text, vocab
+from fedi_forum.activitypub import parse, vocab
 from fedi_forum.activitypub.parse import Activity, IncomingNote
 from fedi_forum.activitypub.urls import LocalKind, Urls
 from fedi_forum.config import Settings
@@ -292,8 +292,8 @@ class Inbox:
         now = utcnow()
         new_notes = [new_note(n, now, activity_id=None) for n in reversed(parents)]
         new_notes.append(new_note(note, now, activity_id=activity.id, raw=doc))
-        # the search index's stems, made here rather than in the writer's transaction
-        search_text.prepare(new_notes[-1].content, new_notes[-1].lang)
+        # the search index's text, made here rather than in the writer's transaction
+        self.store.prepare_index(new_notes[-1].content, new_notes[-1].lang)
         authors = await self._parent_authors(parents, author)
 
         # Group servers get the Create verbatim (FEP-1b12) when it embedded the note; a

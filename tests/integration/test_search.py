@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from fedi_forum.activitypub import search_text
 from fedi_forum.forum.moderation import Moderation
 from fedi_forum.models import DiscussionState
 from tests.conftest import Live
@@ -54,6 +57,32 @@ async def test_words_are_found_by_their_stem_and_as_part_of_compounds(
     page = (await live.client.get("/search?q=bomen", headers=BROWSER)).text
     assert "meer <mark>bomen</mark> in de <mark>straten</mark>" not in page
     assert "meer <mark>bomen</mark> in de straten" in page
+
+
+async def test_a_reply_s_stems_are_made_before_the_write_only_on_sqlite(
+    live: Live, remote: RemoteServer, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's index trigger takes stems the request made beforehand (out of the
+    writer's transaction); PostgreSQL's makes its own tsvector, so stems made for it
+    would be CPU thrown away on every reply."""
+    made: list[str] = []
+    prepare = search_text.prepare
+
+    def spy(fragment: str, lang: str | None) -> None:
+        made.append(fragment)
+        prepare(fragment, lang)
+
+    monkeypatch.setattr(search_text, "prepare", spy)
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    note = alice.note("Er moeten meer bomen komen.", in_reply_to=f"{group}/m/0")
+    assert (await alice.post(live.client, f"{group}/inbox", alice.create(note))).is_success
+    assert await _found(live, "boom") == ["/d/park#m1"]
+    if engine == "sqlite":
+        assert made == ["<p>Er moeten meer bomen komen.</p>"]
+        assert not search_text._prepared  # taken by the trigger, not made again
+    else:
+        assert made == []
 
 
 async def test_only_what_the_public_may_see_is_found(live: Live, remote: RemoteServer) -> None:
