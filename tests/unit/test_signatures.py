@@ -59,6 +59,31 @@ def test_round_trip_post_and_get(key: rsa.RSAPrivateKey) -> None:
     read_signature(Request("GET", URL + "?page=true", get, b""), NOW).verify(key.public_key())
 
 
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('a="x\\"y",b=tok', {"a": 'x"y', "b": "tok"}),  # an escaped quote; a token
+        ('a="x\\\\",b="y"', {"a": "x\\", "b": "y"}),  # an escaped backslash ends it
+        ('a = "sp" , b="q"', {"a": "sp", "b": "q"}),  # spaces around = and ,
+        ('a="",a="second"', {"a": ""}),  # empty; the first occurrence wins
+        ('Signature keyId="k",signature="s"', {"keyId": "k", "signature": "s"}),
+        ('a="\u00e9\\n"', {"a": "\u00e9n"}),
+    ],
+)
+def test_signature_parameters_follow_rfc7230_quoting(header: str, expected: dict[str, str]) -> None:
+    assert parse_cavage_params(header) == expected
+
+
+# attacker-controlled: each is refused as unparsable, never read as something else
+@pytest.mark.parametrize(
+    "header",
+    ['a="unterminated', 'a="\\', 'a="x"y"', 'a="x",,b="y"', 'a="x" b="y"', "=x", 'a="x\\"'],
+)
+def test_malformed_signature_parameters_are_refused(header: str) -> None:
+    with pytest.raises(SignatureInvalid, match="Error parsing"):
+        parse_cavage_params(header)
+
+
 def test_the_signature_header_has_mastodons_shape(key: rsa.RSAPrivateKey) -> None:
     headers = sign_request(
         method="POST", url=URL, key_id=KEY_ID, private_key=key, body=BODY, now=NOW
