@@ -150,16 +150,20 @@ def utcnow() -> str:
 
 def format_time(moment: datetime) -> str:
     """Our canonical UTC form. Whole seconds print without a fraction (what we mint);
-    a remote time keeps its fraction, so two edits within one second stay ordered."""
-    moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    a remote time keeps its fraction, so two edits within one second stay ordered.
+    The year always has four digits (``strftime`` wrote year 999 as "999", which no
+    read could parse back); raises OverflowError when the UTC instant is outside years
+    1–9999 (a remote "0001-01-01T00:00:00+14:00")."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def parse_time(text: str) -> datetime:
     """Any time we stored (with or without a fraction) → an aware instant. Times are
-    compared as instants, never as strings of different precision."""
+    compared as instants, never as strings of different precision. A year of fewer
+    than four digits is what earlier versions wrote for a remote year before 1000."""
+    dash = text.find("-")
+    if 0 < dash < 4:
+        text = "0" * (4 - dash) + text
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 

@@ -120,8 +120,16 @@ def display_name(value: object, limit: int = 100) -> str | None:
     return _SPOOFING.sub("", text).strip()[:limit] or None
 
 
+# A remote time must be shown in any time zone (±14 h) without leaving years 1-9999,
+# where Python's datetime ends: "9999-12-31T23:30Z" in Amsterdam is year 10000, and
+# the page that showed it answered 500 to everyone.
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, tzinfo=UTC)
+
+
 def _time(value: object) -> str | None:
-    """ISO 8601 → our canonical UTC form; unparseable → None."""
+    """ISO 8601 → our canonical UTC form; unparseable, or outside the years any page
+    can show (attacker-controlled) → None."""
     if not isinstance(value, str) or len(value) > 64:
         return None
     try:
@@ -130,6 +138,8 @@ def _time(value: object) -> str | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    if not EARLIEST <= moment <= LATEST:  # compared as instants, before any conversion
+        return None
     return format_time(moment)
 
 

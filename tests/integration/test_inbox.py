@@ -15,7 +15,7 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from fedi_forum.models import DiscussionState
+from fedi_forum.models import DiscussionState, parse_time
 from tests.conftest import Live
 from tests.support.db import add_block, deliveries_for, queued_deliveries, reactions_count
 from tests.support.http import AS2, BROWSER
@@ -473,6 +473,46 @@ async def test_an_articles_summary_is_its_lead_not_a_content_warning(
     assert "<strong>Een vervolg</strong>" in main
     assert "<summary>De hele tekst.</summary>" not in main
     assert "<summary>Let op</summary>" in main
+
+
+@pytest.mark.parametrize(
+    ("published", "shown"),
+    [
+        # a year before 1000 was stored as "999-…", which no later read could parse:
+        # the discussion's page and feed answered 500 to everyone
+        ("0999-12-31T10:00:00Z", "0999-12-31T10:00:00Z"),
+        # shown in the forum's time zone (UTC+1), the last hour of 9999 is year 10000:
+        # the page answered 500; times that near the ends are taken as no time
+        ("9999-12-31T23:30:00Z", None),
+        ("0001-01-01T00:10:00Z", None),
+        # a time whose UTC form is before year 1 or after 9999 broke the inbox (500)
+        ("0001-01-01T00:00:00+14:00", None),
+        ("9999-12-31T23:59:59-14:00", None),
+    ],
+)
+async def test_a_remote_time_at_the_edges_of_the_calendar_breaks_no_page(
+    live: Live, remote: RemoteServer, published: str, shown: str | None
+) -> None:
+    """``published`` is attacker-controlled: whatever it says, the reply is stored with
+    a time every later read can parse (the note's own, or the time we received it)."""
+    group = await _discussion(live)
+    alice = remote.actor("alice")
+    note = alice.note("Oude post", in_reply_to=f"{group}/m/0", published=published)
+    assert (await alice.post(live.client, f"{group}/inbox", alice.create(note))).status_code == 202
+    page = await live.client.get("/d/park", headers=BROWSER)
+    assert page.status_code == 200
+    assert "Oude post" in page.text
+    feed = await live.client.get("/d/park/feed.rss")
+    assert feed.status_code == 200
+    assert len(feedparser.parse(feed.text).entries) == 2
+    d = await live.store.discussion("park")
+    assert d is not None
+    stored = await live.store.note(d.id, 1)
+    assert stored is not None
+    if shown:
+        assert stored.published == shown
+    else:  # no usable time of its own: the time it arrived
+        assert parse_time(stored.published).year >= 2026
 
 
 async def test_hostile_content_is_sanitized_and_attachments_listed(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 import pytest
 
-from fedi_forum.activitypub import actors, content, discovery, shapes, vocab
+from fedi_forum.activitypub import actors, content, discovery, parse, shapes, vocab
 from fedi_forum.activitypub.content import html_to_text, without_leading_mention
 from fedi_forum.activitypub.sanitize import clean_html
 from fedi_forum.activitypub.urls import Urls
+from fedi_forum.models import format_time, parse_time
 from fedi_forum.web.negotiation import preferred_language, preferred_representation
 
 URLS = Urls("https://forum.example.nl")
@@ -232,3 +234,41 @@ def test_stems_made_before_the_write_are_the_stems_the_index_would_make() -> Non
     for n in range(search_text.MAX_PREPARED + 10):
         search_text.prepare(f"<p>{n}</p>", "nl")
     assert len(search_text._prepared) <= search_text.MAX_PREPARED
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 11, 30, 21, 0, 0, tzinfo=UTC), "2026-11-30T21:00:00Z"),  # ours
+        (datetime(2026, 11, 30, 21, 0, 0, 5, tzinfo=UTC), "2026-11-30T21:00:00.000005Z"),
+        (
+            datetime(2026, 12, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=4))),
+            "2026-11-30T21:00:00Z",
+        ),
+        (datetime(999, 12, 31, 10, 0, 0, tzinfo=UTC), "0999-12-31T10:00:00Z"),
+    ],
+)
+def test_times_are_written_in_one_form_that_reads_back(moment: datetime, text: str) -> None:
+    assert format_time(moment) == text
+    assert parse_time(text) == moment
+
+
+def test_a_short_year_written_by_an_earlier_version_still_reads() -> None:
+    assert parse_time("999-12-31T10:00:00Z") == datetime(999, 12, 31, 10, 0, 0, tzinfo=UTC)
+    assert parse_time("5-01-01T00:00:00Z").year == 5
+
+
+@pytest.mark.parametrize(
+    "published",
+    [
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "9999-12-31T23:30:00Z",
+        "0001-01-01T00:10:00Z",
+        "2026-13-01T00:00:00Z",
+    ],
+)
+def test_a_remote_time_no_page_could_show_is_no_time(published: str) -> None:
+    """Attacker-controlled: outside years 1-9999 in UTC or in some time zone, or no
+    date at all."""
+    assert parse._time(published) is None
