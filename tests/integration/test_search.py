@@ -80,7 +80,8 @@ async def test_a_reply_s_stems_are_made_before_the_write_only_on_sqlite(
     assert await _found(live, "boom") == ["/d/park#m1"]
     if engine == "sqlite":
         assert made == ["<p>Er moeten meer bomen komen.</p>"]
-        assert not search_text._prepared  # taken by the trigger, not made again
+        # taken by the trigger, not made again (other tests' refused notes may remain)
+        assert ("<p>Er moeten meer bomen komen.</p>", "nl") not in search_text._prepared
     else:
         assert made == []
 
