@@ -157,6 +157,26 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
+# A time from elsewhere must be shown in any time zone (±14 h) without leaving years
+# 1-9999, where Python's datetime ends: "9999-12-31T23:30Z" in Amsterdam is year 10000,
+# and the page that showed it answered 500 to everyone.
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, tzinfo=UTC)
+
+
+def read_time(text: str) -> datetime | None:
+    """A time from elsewhere (a remote activity, an imported archive): ISO 8601, UTC
+    when it names no zone; None when it is not a time or lies outside the years any
+    page can show. Compared as an instant, before any conversion."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment if EARLIEST <= moment <= LATEST else None
+
+
 def parse_time(text: str) -> datetime:
     """Any time we stored (with or without a fraction) → an aware instant. Times are
     compared as instants, never as strings of different precision. A year of fewer

@@ -14,7 +14,6 @@ import functools
 import html
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +21,7 @@ import orjson
 
 from fedi_forum.activitypub.shapes import AS_NS, PUBLIC
 from fedi_forum.errors import InvalidActivity
-from fedi_forum.models import RemoteActor, format_time
+from fedi_forum.models import RemoteActor, format_time, read_time
 
 ACTOR_TYPES = frozenset({"Application", "Group", "Organization", "Person", "Service"})
 NOTE_TYPES = frozenset({"Note", "Article", "Page", "Question", "Event", "Video", "Audio", "Image"})
@@ -120,27 +119,13 @@ def display_name(value: object, limit: int = 100) -> str | None:
     return _SPOOFING.sub("", text).strip()[:limit] or None
 
 
-# A remote time must be shown in any time zone (±14 h) without leaving years 1-9999,
-# where Python's datetime ends: "9999-12-31T23:30Z" in Amsterdam is year 10000, and
-# the page that showed it answered 500 to everyone.
-EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
-LATEST = datetime(9998, 12, 31, tzinfo=UTC)
-
-
 def _time(value: object) -> str | None:
     """ISO 8601 → our canonical UTC form; unparseable, or outside the years any page
-    can show (attacker-controlled) → None."""
+    can show (attacker-controlled: ``read_time``) → None."""
     if not isinstance(value, str) or len(value) > 64:
         return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if not EARLIEST <= moment <= LATEST:  # compared as instants, before any conversion
-        return None
-    return format_time(moment)
+    moment = read_time(value)
+    return None if moment is None else format_time(moment)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -20,14 +20,13 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from fedi_forum.errors import InvalidInput
-from fedi_forum.models import format_time
+from fedi_forum.models import format_time, read_time
 
 MEMBERS = "ning-members-local.json"
 DISCUSSIONS = "ning-discussions-local.json"
@@ -177,14 +176,10 @@ def _files(obj: dict[str, Any]) -> tuple[str, ...]:
 
 def ning_time(text: str) -> str | None:
     """Ning's ISO 8601 (``2009-07-01T09:00:00.000Z``) in our canonical form; None when
-    it is not a time. Parsed, never compared as text."""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return format_time(moment.replace(microsecond=0))
+    it is not a time, or one no page could show (``read_time``). Parsed, never
+    compared as text."""
+    moment = read_time(text)
+    return None if moment is None else format_time(moment.replace(microsecond=0))
 
 
 def read_members(directory: Path) -> dict[str, Member]:

@@ -212,3 +212,18 @@ def test_progress_is_a_line_now_and_then_off_a_terminal(
         shown.topic(topic)
     assert stream.getvalue().splitlines()[-1] == "… 2 discussions, 2 messages read"
     assert "\r" not in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2009-07-01T09:00:00.000Z", "2009-07-01T09:00:00Z"),  # Ning's form
+        ("2009-07-01T11:00:00+02:00", "2009-07-01T09:00:00Z"),
+        ("0999-01-01T00:00:00Z", "0999-01-01T00:00:00Z"),  # four digits, reads back
+        ("0001-01-01T00:00:00+01:00", None),  # no UTC form
+        ("9999-12-31T23:30:00Z", None),  # year 10000 in Amsterdam: no page shows it
+        ("gisteren", None),
+    ],
+)
+def test_ning_times_are_read_as_remote_ones_are(text: str, expected: str | None) -> None:
+    assert archive.ning_time(text) == expected
