@@ -11,6 +11,21 @@ comparisons and its row mappings are the same on both engines.
 
 from __future__ import annotations
 
+# What (re)indexes one note for search: the body of migration 13's trigger function,
+# and of 19's, which is the same statements in PL/pgSQL (both migrations' texts are
+# byte for byte what they were when each was written).
+_REINDEX_ONE = """    DELETE FROM search_index WHERE note_id = one;
+    INSERT INTO search_index (note_id, document)
+    SELECT n.id,
+           setweight(to_tsvector(ff_search_config(d.lang),
+                                 CASE WHEN n.seq = 0 THEN d.title ELSE '' END), 'A')
+           || setweight(to_tsvector(ff_search_config(coalesce(n.lang, d.lang)),
+                                    ff_search_plain(n.content)), 'B')
+    FROM notes n JOIN discussions d ON d.id = n.discussion_id
+    WHERE n.id = one AND n.state = 'visible' AND n.visibility = 'public'
+      AND d.state != 'deleted';
+"""
+
 POSTGRES_MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         9,
@@ -389,17 +404,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 CREATE FUNCTION ff_search_reindex(one BIGINT) RETURNS VOID
 LANGUAGE sql AS $$
-    DELETE FROM search_index WHERE note_id = one;
-    INSERT INTO search_index (note_id, document)
-    SELECT n.id,
-           setweight(to_tsvector(ff_search_config(d.lang),
-                                 CASE WHEN n.seq = 0 THEN d.title ELSE '' END), 'A')
-           || setweight(to_tsvector(ff_search_config(coalesce(n.lang, d.lang)),
-                                    ff_search_plain(n.content)), 'B')
-    FROM notes n JOIN discussions d ON d.id = n.discussion_id
-    WHERE n.id = one AND n.state = 'visible' AND n.visibility = 'public'
-      AND d.state != 'deleted';
-$$;
+"""
+        + _REINDEX_ONE
+        + """$$;
 CREATE FUNCTION ff_search_note_trigger() RETURNS TRIGGER
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -534,17 +541,9 @@ CREATE INDEX follows_category_inbox ON follows (category_id, (coalesce(shared_in
 CREATE OR REPLACE FUNCTION ff_search_reindex(one BIGINT) RETURNS VOID
 LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM search_index WHERE note_id = one;
-    INSERT INTO search_index (note_id, document)
-    SELECT n.id,
-           setweight(to_tsvector(ff_search_config(d.lang),
-                                 CASE WHEN n.seq = 0 THEN d.title ELSE '' END), 'A')
-           || setweight(to_tsvector(ff_search_config(coalesce(n.lang, d.lang)),
-                                    ff_search_plain(n.content)), 'B')
-    FROM notes n JOIN discussions d ON d.id = n.discussion_id
-    WHERE n.id = one AND n.state = 'visible' AND n.visibility = 'public'
-      AND d.state != 'deleted';
-END
+"""
+        + _REINDEX_ONE
+        + """END
 $$;
 """,
     ),
