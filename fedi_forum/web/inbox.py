@@ -3,6 +3,7 @@ then the signature, then the forum. Answers 202 only after the activity is store
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -51,6 +52,16 @@ async def _read_capped(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def header_fields(headers: Headers) -> dict[str, str]:
+    """The request's header fields as a signature covers them: a field sent on several
+    lines is one value joined with ", " (RFC 9110 §5.3; draft-cavage and RFC 9421 sign
+    it so). One pass: a ``getlist`` per name was 10 µs a request, this 4."""
+    fields: dict[str, str] = {}
+    for name, value in headers.items():  # attacker-controlled names and values
+        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+    return fields
+
+
 def _public_url(svc: Services, request: Request) -> str:
     """What the sender signed: our public origin + the raw path and query as sent."""
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
@@ -87,9 +98,10 @@ async def _receive(request: Request, svc: Services) -> Response:
     if await svc.inbox.is_unknown_actor_goodbye(activity):
         svc.metrics.inbox_outcome("ignored")
         return Response(status_code=202)  # before any signature work or fetch
-    headers = {k: ", ".join(request.headers.getlist(k)) for k in request.headers}
     signer = await svc.keys.verify(
-        signatures.Request(request.method, _public_url(svc, request), headers, body),
+        signatures.Request(
+            request.method, _public_url(svc, request), header_fields(request.headers), body
+        ),
         while_fetching=lambda: outside_admission(request.scope),
     )
     svc.inbox_by_server.take(signer.actor.host)  # after the signature: not spoofable

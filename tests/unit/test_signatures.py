@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+from starlette.datastructures import Headers
 
 from fedi_forum.activitypub import keys
 from fedi_forum.activitypub.signatures import (
@@ -24,6 +25,7 @@ from fedi_forum.activitypub.signatures import (
     sign_request_rfc9421,
 )
 from fedi_forum.errors import ClockSkew, DigestMismatch, SignatureInvalid, SignatureMissing
+from fedi_forum.web.inbox import header_fields
 
 URL = "https://forum.example.nl/d/afval/inbox"
 KEY_ID = "https://mastodon.example/users/alice#main-key"
@@ -72,6 +74,16 @@ def test_round_trip_post_and_get(key: rsa.RSAPrivateKey) -> None:
 )
 def test_signature_parameters_follow_rfc7230_quoting(header: str, expected: dict[str, str]) -> None:
     assert parse_cavage_params(header) == expected
+
+
+def test_a_field_sent_on_several_lines_is_signed_as_one_joined_value() -> None:
+    """RFC 9110 §5.3: what a signer covers for a repeated field is its values joined
+    with ", ", in the order sent; the inbox hands the verifier exactly that."""
+    raw = [(b"accept", b"a/b"), (b"host", b"forum.example.nl"), (b"accept", b"c/d")]
+    assert header_fields(Headers(raw=raw)) == {
+        "accept": "a/b, c/d",
+        "host": "forum.example.nl",
+    }
 
 
 # attacker-controlled: each is refused as unparsable, never read as something else
