@@ -169,11 +169,9 @@ def read_time(text: str) -> datetime | None:
     when it names no zone; None when it is not a time or lies outside the years any
     page can show. Compared as an instant, before any conversion."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = parse_time(text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return moment if EARLIEST <= moment <= LATEST else None
 
 
