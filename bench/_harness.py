@@ -137,6 +137,18 @@ def ceiling_server(app: str, port: int, workers: int) -> list[str]:
     return [sys.executable, ceiling, app, str(port), str(workers)]
 
 
+def proc_cpu(stat_path: str) -> tuple[str, float] | None:
+    """(command name, CPU seconds user + system) from a ``/proc/…/stat`` file (a process
+    or a thread, Linux); None when it ended meanwhile."""
+    try:
+        stat = Path(stat_path).read_text()
+    except OSError:
+        return None
+    head, _, rest = stat.rpartition(")")
+    fields = rest.split()
+    return head.partition("(")[2], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, MB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

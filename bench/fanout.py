@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sqlite3
 import statistics
 import subprocess
@@ -37,7 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import free_port, rss_mb, save, server
+from _harness import free_port, proc_cpu, rss_mb, save, server
 from _seed import AUTHOR, known_servers, seeding, signed_reply
 
 from fedi_forum.activitypub import keys
@@ -106,8 +105,9 @@ def _states(db_path: Path, ids: list[str]) -> dict[str, int]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    found = proc_cpu(f"/proc/{pid}/stat")
+    assert found is not None, f"server process {pid} is gone"
+    return found[1]
 
 
 async def _post_replies(

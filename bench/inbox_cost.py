@@ -46,7 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _engine import ENGINES, home
-from _harness import save
+from _harness import proc_cpu, save
 from _signed import Plan, Signed, rejected_variants, sign
 from inbox import ACTORS, DISCUSSIONS, KEYS, REMOTE, VERIFY_APP, seed
 
@@ -66,38 +66,25 @@ def _thread_cpu() -> dict[str, float]:
     """CPU seconds of each of this process's threads, by Python thread name (the OS
     knows them all as "python")."""
     names = {t.native_id: t.name for t in threading.enumerate()}
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = collections.defaultdict(float)
     for tid in os.listdir("/proc/self/task"):
-        try:
-            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
-        except OSError:
+        found = proc_cpu(f"/proc/self/task/{tid}/stat")
+        if found is None:
             continue  # ended meanwhile
-        fields = stat.rsplit(")", 1)[1].split()
         name = names.get(int(tid), "other")
         # pools number their threads (sqlite-writer_0): one row per pool
-        out[name.rsplit("_", 1)[0] if name[-1:].isdigit() else name] += (
-            int(fields[11]) + int(fields[12])
-        ) / tick
+        out[name.rsplit("_", 1)[0] if name[-1:].isdigit() else name] += found[1]
     return out
 
 
 def _postgres_cpu() -> float:
     """CPU seconds of every PostgreSQL process on the machine (by its command name)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    total = 0.0
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue  # ended meanwhile
-        head, _, rest = stat.rpartition(")")
-        if head.partition("(")[2].startswith("postgres"):
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+        found = proc_cpu(f"/proc/{pid}/stat") if pid.isdigit() else None
+        if found is not None and found[0].startswith("postgres"):
+            total += found[1]
+    return total
 
 
 async def _post(app: App, request: Signed) -> int:
