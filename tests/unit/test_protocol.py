@@ -236,6 +236,25 @@ def test_stems_made_before_the_write_are_the_stems_the_index_would_make() -> Non
     assert len(search_text._prepared) <= search_text.MAX_PREPARED
 
 
+def test_numbers_pass_unstemmed_and_stay_out_of_the_stem_cache() -> None:
+    """A word of digits is its own stem in both stemmers, so the index may skip the
+    stemmer for it; skipped, a reply full of unique numbers leaves ``stem``'s cache to
+    the words that recur."""
+    from fedi_forum.activitypub import search_text
+
+    numbers = ["0", "7", "1234", "2026", "00012", "3141592653", "²", "١٢٣"]
+    for lang in ("nl", "en"):
+        for n in numbers:
+            assert n.isdigit()
+            assert str(search_text._STEMMERS[lang].stemWord(n)) == n
+    search_text.stem.cache_clear()
+    text = "<p>Reactie 48213: de bomen in 1987 en 2026, huisnummer 17</p>"
+    assert search_text.stems_of(text, "nl") == (
+        "reactie 48213 de boom in 1987 en 2026 huisnummer 17"
+    )
+    assert search_text.stem.cache_info().currsize == 6  # the words, not the numbers
+
+
 @pytest.mark.parametrize(
     ("moment", "text"),
     [
