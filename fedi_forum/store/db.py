@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 
 CHECKPOINT_SECONDS = 1.0
+WAL_SIZE_LIMIT = 64 * 2**20  # bytes of WAL file kept once it can start over (Writer._open)
 QUICK_BUSY_TIMEOUT_MS = 1_000  # a read on the event loop thread waits at most this
 BUSY_TIMEOUT_MS = 10_000
 
@@ -191,6 +192,11 @@ class Writer(GroupCommit):
         # thread (Checkpointer): after a COMMIT they made every caller of that batch wait
         # for the fsync (the inbox's p99 of 140-160 ms, even at 8 connections).
         conn.execute("PRAGMA wal_autocheckpoint = 0")
+        # Under sustained writes from two processes the checkpoints never catch up with
+        # the end of the WAL, so SQLite cannot start it over and it keeps growing: 1.2 GB
+        # in 30 s of bench/inbox.py's load (bench/README.md, "The WAL under load"). Once
+        # it can start over, it reuses the file but never shrinks it; this cuts it back.
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         return conn
 
     async def stop(self) -> None:

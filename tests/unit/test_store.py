@@ -314,6 +314,40 @@ async def test_sqlite_checkpoints_run_beside_the_writer_not_inside_its_commit(
             await asyncio.sleep(0.1)
 
 
+async def test_sqlite_wal_file_is_cut_back_once_it_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WAL that grew (a burst of writes the checkpoints could not keep up with) is
+    cut back to the limit once SQLite starts it over, instead of keeping its size on
+    disk for good."""
+    from fedi_forum.store import db as db_module
+
+    monkeypatch.setattr(db_module, "WAL_SIZE_LIMIT", 2**20)
+    async with open_database("sqlite", tmp_path, None) as db:
+        assert isinstance(db, Database)
+        wal = db.path.with_name(db.path.name + "-wal")
+
+        def big(conn: Conn) -> None:
+            for i in range(6):
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", (f"big{i}", "x" * 2**20)
+                )
+
+        count = iter(range(1000))
+
+        def small(conn: Conn) -> None:  # a change (SQLite writes nothing for no change)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'big0'", (str(next(count)),))
+
+        await db.write(big)
+        assert wal.stat().st_size > 6 * 2**20
+        # SQLite starts the WAL over at the first write after a checkpoint copied all of
+        # it while no reader was inside it: the Checkpointer runs every second.
+        async with asyncio.timeout(5):
+            while wal.stat().st_size > 2 * 2**20:  # without the limit: over 6 MB for good
+                await asyncio.sleep(0.1)
+                await db.write(small)
+
+
 async def test_postgresql_batches_that_deadlock_across_hosts_commit_every_write(
     pg_template: str, caplog: pytest.LogCaptureFixture
 ) -> None:
